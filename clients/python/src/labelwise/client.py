@@ -1,0 +1,341 @@
+"""A thin NumPy-facing client for the labelwise QuerySelectionService."""
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import grpc
+import numpy as np
+import numpy.typing as npt
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from labelwise.tensors import raw_bytes, tensor_field, varint, wire_dtype
+from labelwise.v1 import query_selection_pb2 as pb
+from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
+
+ParamValue: TypeAlias = int | float | str | bool
+StrategyArg: TypeAlias = str | tuple[str, Mapping[str, ParamValue]]
+
+_SERVICE = "/labelwise.v1.QuerySelectionService/"
+_TENSOR_FIELDS = {
+    fd.name: fd.number
+    for fd in pb.SelectQueriesRequest.DESCRIPTOR.fields
+    if fd.message_type is not None and fd.message_type.full_name == "labelwise.v1.Tensor"
+}
+# The pool axis of each tensor, along which a stream splits it.
+_POOL_AXIS = {"committee": 1, "committee_logits": 1}
+_PARAM_TYPES = {
+    pb.PARAM_TYPE_INT: "int",
+    pb.PARAM_TYPE_FLOAT: "float",
+    pb.PARAM_TYPE_STRING: "string",
+    pb.PARAM_TYPE_BOOL: "bool",
+}
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class LabelwiseError(Exception):
+    """A call failed; code is the gRPC status, violations name the request fields at fault."""
+
+    def __init__(
+        self, code: grpc.StatusCode, message: str, violations: Sequence[FieldViolation] = ()
+    ) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+        self.violations = list(violations)
+
+    @classmethod
+    def from_rpc_error(cls, error: grpc.RpcError) -> "LabelwiseError":
+        code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+        message = error.details() if hasattr(error, "details") else str(error)
+        violations: list[FieldViolation] = []
+        status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
+        if status is not None:
+            for detail in status.details:
+                if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                    bad_request = error_details_pb2.BadRequest()
+                    detail.Unpack(bad_request)
+                    violations += [
+                        FieldViolation(v.field, v.description) for v in bad_request.field_violations
+                    ]
+        return cls(code, message or "", violations)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One strategy's answer: pool indices best first, their scores, and what it ran with."""
+
+    name: str
+    indices: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+    params: dict[str, ParamValue]
+    total_cost: float
+
+
+@dataclass(frozen=True)
+class ParamDescription:
+    name: str
+    type: str
+    default: ParamValue | None
+    allowed_values: list[ParamValue]
+    minimum: float | None
+    maximum: float | None
+    exclusive_minimum: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class StrategyDescription:
+    name: str
+    family: str
+    description: str
+    params: dict[str, ParamDescription]
+    required_inputs: list[str]
+    batch: bool
+    seeded: bool
+
+
+@dataclass
+class _Request:
+    header: pb.SelectQueriesRequest
+    tensors: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+
+
+def _to_param(value: ParamValue) -> pb.ParamValue:
+    if isinstance(value, bool):
+        return pb.ParamValue(bool_value=value)
+    if isinstance(value, int):
+        return pb.ParamValue(int_value=value)
+    if isinstance(value, float):
+        return pb.ParamValue(double_value=value)
+    if isinstance(value, str):
+        return pb.ParamValue(string_value=value)
+    raise TypeError(f"parameter values must be int, float, str or bool; got {type(value)}")
+
+
+def _from_param(value: pb.ParamValue) -> ParamValue | None:
+    kind = value.WhichOneof("kind")
+    return None if kind is None else getattr(value, kind)  # type: ignore[no-any-return]
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+class Client:
+    """labelwise client over one gRPC channel; also a context manager that closes it.
+
+    target is "host:port" (or any gRPC target, e.g. "dns:///svc:50051").
+    Pools whose request would exceed max_message_bytes go through the
+    streaming call in chunks of about chunk_bytes, on their own.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        channel_options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            *options,
+        ]
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=channel_options)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=channel_options)
+        self._max_message_bytes = max_message_bytes
+        self._chunk_bytes = chunk_bytes
+        self._unary = self._channel.unary_unary(
+            _SERVICE + "SelectQueries",
+            request_serializer=_identity,
+            response_deserializer=pb.SelectQueriesResponse.FromString,
+        )
+        self._stream = self._channel.stream_unary(
+            _SERVICE + "SelectQueriesStream",
+            request_serializer=_identity,
+            response_deserializer=pb.SelectQueriesStreamResponse.FromString,
+        )
+        self._stub = pb_grpc.QuerySelectionServiceStub(self._channel)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def select(
+        self,
+        *,
+        strategies: Sequence[StrategyArg],
+        k: int,
+        probabilities: npt.ArrayLike | None = None,
+        logits: npt.ArrayLike | None = None,
+        committee: npt.ArrayLike | None = None,
+        committee_logits: npt.ArrayLike | None = None,
+        embeddings: npt.ArrayLike | None = None,
+        labeled_embeddings: npt.ArrayLike | None = None,
+        costs: npt.ArrayLike | None = None,
+        budget: float | None = None,
+        exclude: npt.ArrayLike | None = None,
+        seed: int | None = None,
+        temperature: float | None = None,
+        clamp_k: bool = False,
+        deadline: float | None = None,
+    ) -> dict[str, Selection]:
+        """Rank the pool with each strategy; returns {strategy name: Selection}.
+
+        strategies: names, or (name, {param: value}) pairs. Arrays keep their
+        float16/float32/float64 dtype on the wire (others travel as float64).
+        deadline: seconds the call may take. Raises LabelwiseError.
+        """
+        header = pb.SelectQueriesRequest(k=k, clamp_k=clamp_k)
+        names: list[str] = []
+        for spec in strategies:
+            name, params = (spec, {}) if isinstance(spec, str) else spec
+            if name in names:
+                raise ValueError(f"strategy {name!r} is named twice; results are keyed by name")
+            names.append(name)
+            header.strategies.append(
+                pb.StrategySpec(name=name, params={p: _to_param(v) for p, v in params.items()})
+            )
+        if seed is not None:
+            header.seed = seed
+        if budget is not None:
+            header.budget = budget
+        if temperature is not None:
+            header.temperature = temperature
+        if exclude is not None:
+            header.exclude.extend(np.asarray(exclude, dtype=np.int64).reshape(-1).tolist())
+        request = _Request(header)
+        given = {
+            "probabilities": probabilities,
+            "logits": logits,
+            "committee": committee,
+            "committee_logits": committee_logits,
+            "embeddings": embeddings,
+            "labeled_embeddings": labeled_embeddings,
+            "costs": costs,
+        }
+        for name, value in given.items():
+            if value is not None:
+                request.tensors[name] = np.asarray(value)
+        try:
+            if self._wire_size(request) <= self._max_message_bytes - 65536:
+                response = self._unary(_encode(request), timeout=deadline)
+            else:
+                response = self._stream(self._chunks(request), timeout=deadline).response
+        except grpc.RpcError as err:
+            raise LabelwiseError.from_rpc_error(err) from None
+        return {
+            result.name: Selection(
+                name=result.name,
+                indices=np.asarray(result.indices, dtype=np.int64),
+                scores=np.asarray(result.scores, dtype=np.float64),
+                params={p: v for p, v in ((p, _from_param(v)) for p, v in result.params.items())
+                        if v is not None},  # fmt: skip
+                total_cost=result.total_cost,
+            )
+            for result in response.results
+        }
+
+    def list_strategies(self, *, deadline: float | None = None) -> list[StrategyDescription]:
+        """Every strategy the server offers, with its parameters and needed inputs."""
+        try:
+            response = self._stub.ListStrategies(pb.ListStrategiesRequest(), timeout=deadline)
+        except grpc.RpcError as err:
+            raise LabelwiseError.from_rpc_error(err) from None
+        return [
+            StrategyDescription(
+                name=info.name,
+                family=info.family,
+                description=info.description,
+                params={
+                    p.name: ParamDescription(
+                        name=p.name,
+                        type=_PARAM_TYPES.get(p.type, "unspecified"),
+                        default=_from_param(p.default_value),
+                        allowed_values=[
+                            v for v in map(_from_param, p.allowed_values) if v is not None
+                        ],
+                        minimum=p.minimum if p.HasField("minimum") else None,
+                        maximum=p.maximum if p.HasField("maximum") else None,
+                        exclusive_minimum=p.exclusive_minimum,
+                        description=p.description,
+                    )
+                    for p in info.params
+                },
+                required_inputs=[
+                    pb.PoolInput.Name(i).removeprefix("POOL_INPUT_").lower()
+                    for i in info.required_inputs
+                ],
+                batch=info.batch,
+                seeded=info.seeded,
+            )
+            for info in response.strategies
+        ]
+
+    def _wire_size(self, request: _Request) -> int:
+        tensors = sum(array.size * 8 for array in request.tensors.values())  # an upper bound
+        return request.header.ByteSize() + tensors
+
+    def _chunks(self, request: _Request) -> Iterator[bytes]:
+        """The request as stream chunks of about chunk_bytes of rows each."""
+        first = True
+        for part in _split(request, self._chunk_bytes):
+            message = pb.SelectQueriesRequest()
+            if first:
+                message.CopyFrom(request.header)
+                first = False
+            body = _encode(_Request(message, part))
+            yield b"".join([b"\x0a", varint(len(body)), body])  # SelectQueriesStreamRequest.chunk
+        if first:
+            body = _encode(_Request(request.header))
+            yield b"".join([b"\x0a", varint(len(body)), body])
+
+
+def _encode(request: _Request) -> bytes:
+    """The serialized SelectQueriesRequest: protobuf for the header, raw views for tensors."""
+    parts: list[Any] = [request.header.SerializeToString()]
+    for name, array in request.tensors.items():
+        dtype = wire_dtype(array)
+        parts += tensor_field(_TENSOR_FIELDS[name], array.shape, dtype, raw_bytes(array, dtype))
+    return b"".join(parts)
+
+
+def _split(request: _Request, chunk_bytes: int) -> Iterator[dict[str, npt.NDArray[Any]]]:
+    """Row blocks of the pool tensors, then of labeled_embeddings, each about chunk_bytes."""
+    pool = {name: a for name, a in request.tensors.items() if name != "labeled_embeddings"}
+    if pool:
+        n = next(iter(a.shape[_POOL_AXIS.get(name, 0)] for name, a in pool.items()))
+        row_bytes = sum(
+            max(a.size // max(a.shape[_POOL_AXIS.get(name, 0)], 1), 1) * a.itemsize
+            for name, a in pool.items()
+        )
+        step = max(1, chunk_bytes // max(row_bytes, 1))
+        for start in range(0, max(n, 1), step):
+            yield {
+                name: np.take(a, range(start, min(start + step, n)), axis=_POOL_AXIS.get(name, 0))
+                for name, a in pool.items()
+            }
+    labeled = request.tensors.get("labeled_embeddings")
+    if labeled is not None:
+        row_bytes = max(labeled.size // max(labeled.shape[0], 1), 1) * labeled.itemsize
+        step = max(1, chunk_bytes // row_bytes)
+        for start in range(0, max(labeled.shape[0], 1), step):
+            yield {"labeled_embeddings": labeled[start : start + step]}

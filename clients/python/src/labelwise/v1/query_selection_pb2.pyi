@@ -1,0 +1,211 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DATA_TYPE_UNSPECIFIED: _ClassVar[DataType]
+    DATA_TYPE_FLOAT16: _ClassVar[DataType]
+    DATA_TYPE_FLOAT32: _ClassVar[DataType]
+    DATA_TYPE_FLOAT64: _ClassVar[DataType]
+    DATA_TYPE_BFLOAT16: _ClassVar[DataType]
+    DATA_TYPE_INT32: _ClassVar[DataType]
+    DATA_TYPE_INT64: _ClassVar[DataType]
+
+class PoolInput(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    POOL_INPUT_UNSPECIFIED: _ClassVar[PoolInput]
+    POOL_INPUT_PROBABILITIES: _ClassVar[PoolInput]
+    POOL_INPUT_COMMITTEE: _ClassVar[PoolInput]
+    POOL_INPUT_EMBEDDINGS: _ClassVar[PoolInput]
+    POOL_INPUT_LABELED_EMBEDDINGS: _ClassVar[PoolInput]
+    POOL_INPUT_ANY: _ClassVar[PoolInput]
+
+class ParamType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PARAM_TYPE_UNSPECIFIED: _ClassVar[ParamType]
+    PARAM_TYPE_INT: _ClassVar[ParamType]
+    PARAM_TYPE_FLOAT: _ClassVar[ParamType]
+    PARAM_TYPE_STRING: _ClassVar[ParamType]
+    PARAM_TYPE_BOOL: _ClassVar[ParamType]
+DATA_TYPE_UNSPECIFIED: DataType
+DATA_TYPE_FLOAT16: DataType
+DATA_TYPE_FLOAT32: DataType
+DATA_TYPE_FLOAT64: DataType
+DATA_TYPE_BFLOAT16: DataType
+DATA_TYPE_INT32: DataType
+DATA_TYPE_INT64: DataType
+POOL_INPUT_UNSPECIFIED: PoolInput
+POOL_INPUT_PROBABILITIES: PoolInput
+POOL_INPUT_COMMITTEE: PoolInput
+POOL_INPUT_EMBEDDINGS: PoolInput
+POOL_INPUT_LABELED_EMBEDDINGS: PoolInput
+POOL_INPUT_ANY: PoolInput
+PARAM_TYPE_UNSPECIFIED: ParamType
+PARAM_TYPE_INT: ParamType
+PARAM_TYPE_FLOAT: ParamType
+PARAM_TYPE_STRING: ParamType
+PARAM_TYPE_BOOL: ParamType
+
+class Tensor(_message.Message):
+    __slots__ = ("dtype", "shape", "raw_data")
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    RAW_DATA_FIELD_NUMBER: _ClassVar[int]
+    dtype: DataType
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    raw_data: bytes
+    def __init__(self, dtype: _Optional[_Union[DataType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., raw_data: _Optional[bytes] = ...) -> None: ...
+
+class ParamValue(_message.Message):
+    __slots__ = ("int_value", "double_value", "string_value", "bool_value")
+    INT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DOUBLE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    BOOL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    int_value: int
+    double_value: float
+    string_value: str
+    bool_value: bool
+    def __init__(self, int_value: _Optional[int] = ..., double_value: _Optional[float] = ..., string_value: _Optional[str] = ..., bool_value: _Optional[bool] = ...) -> None: ...
+
+class StrategySpec(_message.Message):
+    __slots__ = ("name", "params")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ParamValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ParamValue, _Mapping]] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    params: _containers.MessageMap[str, ParamValue]
+    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ...) -> None: ...
+
+class SelectQueriesRequest(_message.Message):
+    __slots__ = ("strategies", "k", "seed", "exclude", "clamp_k", "budget", "probabilities", "logits", "temperature", "committee", "committee_logits", "embeddings", "labeled_embeddings", "costs")
+    STRATEGIES_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_FIELD_NUMBER: _ClassVar[int]
+    CLAMP_K_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    LOGITS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    COMMITTEE_FIELD_NUMBER: _ClassVar[int]
+    COMMITTEE_LOGITS_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    LABELED_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    COSTS_FIELD_NUMBER: _ClassVar[int]
+    strategies: _containers.RepeatedCompositeFieldContainer[StrategySpec]
+    k: int
+    seed: int
+    exclude: _containers.RepeatedScalarFieldContainer[int]
+    clamp_k: bool
+    budget: float
+    probabilities: Tensor
+    logits: Tensor
+    temperature: float
+    committee: Tensor
+    committee_logits: Tensor
+    embeddings: Tensor
+    labeled_embeddings: Tensor
+    costs: Tensor
+    def __init__(self, strategies: _Optional[_Iterable[_Union[StrategySpec, _Mapping]]] = ..., k: _Optional[int] = ..., seed: _Optional[int] = ..., exclude: _Optional[_Iterable[int]] = ..., clamp_k: _Optional[bool] = ..., budget: _Optional[float] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., logits: _Optional[_Union[Tensor, _Mapping]] = ..., temperature: _Optional[float] = ..., committee: _Optional[_Union[Tensor, _Mapping]] = ..., committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., costs: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+
+class SelectQueriesResponse(_message.Message):
+    __slots__ = ("results", "pool_size")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    POOL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[StrategyResult]
+    pool_size: int
+    def __init__(self, results: _Optional[_Iterable[_Union[StrategyResult, _Mapping]]] = ..., pool_size: _Optional[int] = ...) -> None: ...
+
+class StrategyResult(_message.Message):
+    __slots__ = ("name", "params", "indices", "scores", "total_cost")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ParamValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ParamValue, _Mapping]] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    INDICES_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    params: _containers.MessageMap[str, ParamValue]
+    indices: _containers.RepeatedScalarFieldContainer[int]
+    scores: _containers.RepeatedScalarFieldContainer[float]
+    total_cost: float
+    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ..., indices: _Optional[_Iterable[int]] = ..., scores: _Optional[_Iterable[float]] = ..., total_cost: _Optional[float] = ...) -> None: ...
+
+class SelectQueriesStreamRequest(_message.Message):
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: SelectQueriesRequest
+    def __init__(self, chunk: _Optional[_Union[SelectQueriesRequest, _Mapping]] = ...) -> None: ...
+
+class SelectQueriesStreamResponse(_message.Message):
+    __slots__ = ("response",)
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    response: SelectQueriesResponse
+    def __init__(self, response: _Optional[_Union[SelectQueriesResponse, _Mapping]] = ...) -> None: ...
+
+class ListStrategiesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListStrategiesResponse(_message.Message):
+    __slots__ = ("strategies",)
+    STRATEGIES_FIELD_NUMBER: _ClassVar[int]
+    strategies: _containers.RepeatedCompositeFieldContainer[StrategyInfo]
+    def __init__(self, strategies: _Optional[_Iterable[_Union[StrategyInfo, _Mapping]]] = ...) -> None: ...
+
+class StrategyInfo(_message.Message):
+    __slots__ = ("name", "family", "description", "params", "required_inputs", "batch", "seeded")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    SEEDED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    family: str
+    description: str
+    params: _containers.RepeatedCompositeFieldContainer[ParamInfo]
+    required_inputs: _containers.RepeatedScalarFieldContainer[PoolInput]
+    batch: bool
+    seeded: bool
+    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., description: _Optional[str] = ..., params: _Optional[_Iterable[_Union[ParamInfo, _Mapping]]] = ..., required_inputs: _Optional[_Iterable[_Union[PoolInput, str]]] = ..., batch: _Optional[bool] = ..., seeded: _Optional[bool] = ...) -> None: ...
+
+class ParamInfo(_message.Message):
+    __slots__ = ("name", "type", "default_value", "allowed_values", "minimum", "maximum", "description", "exclusive_minimum")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_VALUES_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_FIELD_NUMBER: _ClassVar[int]
+    MAXIMUM_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    EXCLUSIVE_MINIMUM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: ParamType
+    default_value: ParamValue
+    allowed_values: _containers.RepeatedCompositeFieldContainer[ParamValue]
+    minimum: float
+    maximum: float
+    description: str
+    exclusive_minimum: bool
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[ParamType, str]] = ..., default_value: _Optional[_Union[ParamValue, _Mapping]] = ..., allowed_values: _Optional[_Iterable[_Union[ParamValue, _Mapping]]] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., description: _Optional[str] = ..., exclusive_minimum: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""The gRPC transport: decode, validate, dispatch, encode; no math."""

@@ -1,0 +1,147 @@
+"""Build and run the gRPC server: the service, health, reflection, metrics and shutdown."""
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from labelwise.v1 import query_selection_pb2 as pb
+from prometheus_client import CollectorRegistry, start_http_server
+
+from labelwise_server.config import Config
+from labelwise_server.grpc.interceptors import PrometheusInterceptor
+from labelwise_server.grpc.servicer import QuerySelectionServicer
+from labelwise_server.metrics import Metrics
+from labelwise_server.tensors import (
+    MalformedMessage,
+    WireRequest,
+    parse_request,
+    parse_stream_chunk,
+)
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["QuerySelectionService"].full_name
+METHOD_TYPES = {"SelectQueries": "unary", "SelectQueriesStream": "client_stream",
+                "ListStrategies": "unary"}  # fmt: skip
+log = logging.getLogger(__name__)
+
+
+def _request(data: bytes) -> WireRequest | MalformedMessage:
+    # A deserializer that raised would turn into INTERNAL; the servicer answers
+    # INVALID_ARGUMENT for a MalformedMessage instead.
+    try:
+        return parse_request(data)
+    except MalformedMessage as err:
+        return err
+
+
+def _stream_chunk(data: bytes) -> WireRequest | MalformedMessage:
+    try:
+        return parse_stream_chunk(data)
+    except MalformedMessage as err:
+        return err
+
+
+def service_handler(servicer: QuerySelectionServicer) -> grpc.GenericRpcHandler:
+    """The service's method handlers, with the zero-copy request parsers."""
+    return grpc.method_handlers_generic_handler(
+        SERVICE_NAME,
+        {
+            "SelectQueries": grpc.unary_unary_rpc_method_handler(
+                servicer.SelectQueries,
+                request_deserializer=_request,
+                response_serializer=pb.SelectQueriesResponse.SerializeToString,
+            ),
+            "SelectQueriesStream": grpc.stream_unary_rpc_method_handler(
+                servicer.SelectQueriesStream,
+                request_deserializer=_stream_chunk,
+                response_serializer=pb.SelectQueriesStreamResponse.SerializeToString,
+            ),
+            "ListStrategies": grpc.unary_unary_rpc_method_handler(
+                servicer.ListStrategies,
+                request_deserializer=pb.ListStrategiesRequest.FromString,
+                response_serializer=pb.ListStrategiesResponse.SerializeToString,
+            ),
+        },
+    )
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    executor: ThreadPoolExecutor
+
+    async def shutdown(self, grace_seconds: float, drain_seconds: float = 0.0) -> None:
+        """Report NOT_SERVING, wait drain_seconds, then let in-flight calls finish within grace."""
+        await self.health.enter_graceful_shutdown()
+        if drain_seconds > 0:
+            await asyncio.sleep(drain_seconds)
+        await self.server.stop(grace_seconds)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def server_options(config: Config) -> list[tuple[str, int]]:
+    options = [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        # One process owns the port: a second server must fail to bind, not steal calls.
+        ("grpc.so_reuseport", 0),
+    ]
+    if config.max_connection_age_seconds > 0:
+        age_ms = int(config.max_connection_age_seconds * 1000)
+        options += [("grpc.max_connection_age_ms", age_ms),
+                    ("grpc.max_connection_age_grace_ms", int(config.grace_seconds * 1000))]  # fmt: skip
+    return options
+
+
+async def start_server(config: Config, registry: CollectorRegistry) -> RunningServer:
+    """Start serving on config.host:config.port; the returned port is the one bound."""
+    metrics = Metrics.create(registry)
+    metrics.initialize(SERVICE_NAME, METHOD_TYPES)
+    executor = ThreadPoolExecutor(config.threads, thread_name_prefix="labelwise-compute")
+    server = grpc.aio.server(
+        interceptors=[PrometheusInterceptor(metrics)],
+        options=server_options(config),
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+    )
+    servicer = QuerySelectionServicer(metrics, executor, config.max_pool_elements)
+    server.add_generic_rpc_handlers((service_handler(servicer),))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if config.reflection:
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    if port == 0:
+        raise OSError(f"cannot listen on {config.host}:{config.port}")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, port, health_servicer, executor)
+
+
+async def serve(config: Config) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    registry = CollectorRegistry()
+    if config.metrics_port:
+        start_http_server(config.metrics_port, addr=config.host.strip("[]"), registry=registry)
+    running = await start_server(config, registry)
+    log.info(
+        "labelwise serving gRPC on %s:%d, metrics on :%d, %d compute threads",
+        config.host, running.port, config.metrics_port, config.threads,
+    )  # fmt: skip
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down: draining %.1fs, grace %.1fs", config.drain_seconds,
+             config.grace_seconds)  # fmt: skip
+    await running.shutdown(config.grace_seconds, config.drain_seconds)
+    log.info("stopped")

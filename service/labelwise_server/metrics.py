@@ -1,0 +1,106 @@
+"""Every Prometheus metric, defined once on an injected registry.
+
+The grpc_server_* names and labels are those of go-grpc-middleware's
+Prometheus provider, so dashboards built for Go services work unchanged.
+"""
+
+from dataclasses import dataclass
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from labelwise_server import __version__
+
+_SIZE_BUCKETS = tuple(float(4**i) for i in range(1, 16))  # 4 .. 4**15 (~1e9)
+_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    started: Counter
+    handled: Counter
+    received: Counter
+    sent: Counter
+    handling_seconds: Histogram
+    strategy_seconds: Histogram
+    pool_rows: Histogram
+    request_bytes: Histogram
+    in_flight: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> "Metrics":
+        build = Gauge(
+            "labelwise_build_info", "labelwise build information.", ["version"], registry=registry
+        )
+        build.labels(version=__version__).set(1)
+        return cls(
+            started=Counter(
+                "grpc_server_started_total",
+                "Total number of RPCs started on the server.",
+                GRPC_LABELS,
+                registry=registry,
+            ),
+            handled=Counter(
+                "grpc_server_handled_total",
+                "Total number of RPCs completed on the server, regardless of success or failure.",
+                (*GRPC_LABELS, "grpc_code"),
+                registry=registry,
+            ),
+            received=Counter(
+                "grpc_server_msg_received_total",
+                "Total number of RPC stream messages received on the server.",
+                GRPC_LABELS,
+                registry=registry,
+            ),
+            sent=Counter(
+                "grpc_server_msg_sent_total",
+                "Total number of gRPC stream messages sent by the server.",
+                GRPC_LABELS,
+                registry=registry,
+            ),
+            handling_seconds=Histogram(
+                "grpc_server_handling_seconds",
+                "Histogram of response latency (seconds) of gRPC that had been application-level "
+                "handled by the server.",
+                GRPC_LABELS,
+                buckets=_SECONDS_BUCKETS,
+                registry=registry,
+            ),
+            strategy_seconds=Histogram(
+                "labelwise_strategy_duration_seconds",
+                "Time one strategy spent scoring and ranking one request's pool.",
+                ["strategy"],
+                buckets=_SECONDS_BUCKETS,
+                registry=registry,
+            ),
+            pool_rows=Histogram(
+                "labelwise_pool_rows",
+                "Pool size n of each selection request.",
+                buckets=_SIZE_BUCKETS,
+                registry=registry,
+            ),
+            request_bytes=Histogram(
+                "labelwise_request_bytes",
+                "Bytes received per selection request (all stream chunks together).",
+                buckets=_SIZE_BUCKETS,
+                registry=registry,
+            ),
+            in_flight=Gauge(
+                "labelwise_requests_in_flight",
+                "Selection requests being handled right now.",
+                registry=registry,
+            ),
+        )
+
+    def initialize(self, service: str, methods: dict[str, str]) -> None:
+        """Create the zero series of every method and status code, so rates exist at once."""
+        for method, grpc_type in methods.items():
+            labels = {"grpc_type": grpc_type, "grpc_service": service, "grpc_method": method}
+            self.started.labels(**labels)
+            self.received.labels(**labels)
+            self.sent.labels(**labels)
+            self.handling_seconds.labels(**labels)
+            for code in grpc.StatusCode:
+                self.handled.labels(**labels, grpc_code=code.name)

@@ -1,0 +1,157 @@
+"""The transport-free core: run the requested strategies on a validated pool.
+
+Row-wise strategies run block by block over the pool, sharing one
+Intermediates per block, and keep a running top-k each, so memory stays
+O(block + k) however large n is. Whole-pool and batch strategies get the
+whole pool. The stop callback is checked between blocks and strategies, so a
+request whose deadline passed or whose caller left is abandoned there.
+"""
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelwise_server.strategies._types import FloatArray, IntArray, ParamValue, Pool, Task
+from labelwise_server.strategies.intermediates import Intermediates
+from labelwise_server.strategies.ranking import merge_top_k, rank, top_k, within_budget
+from labelwise_server.validation import Selection, StrategyCall
+
+# Target bytes of pool rows per block: large enough to amortise NumPy call
+# overhead, small enough that a block's temporaries stay in cache.
+BLOCK_BYTES = 1 << 22
+
+StopCheck = Callable[[], None]
+Observe = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One strategy's answer."""
+
+    name: str
+    params: Mapping[str, ParamValue]
+    indices: IntArray  # [<= k] pool indices, best first
+    scores: FloatArray  # [<= k] aligned with indices
+    total_cost: float
+
+
+def _never_stop() -> None:
+    return None
+
+
+def _no_observe(strategy: str, seconds: float) -> None:
+    return None
+
+
+def select(
+    selection: Selection, stop: StopCheck = _never_stop, observe: Observe = _no_observe
+) -> list[Result]:
+    """Every strategy's result, in the order of selection.calls."""
+    pool, task = selection.pool, selection.task
+    ranked: dict[int, tuple[IntArray, FloatArray]] = {}
+    seconds: dict[int, float] = {}
+
+    block_calls = [(i, c) for i, c in enumerate(selection.calls) if c.strategy.block_score]
+    if block_calls:
+        for i, ranking in _run_block_scores(pool, task, block_calls, stop, seconds).items():
+            ranked[i] = ranking
+    for i, call in enumerate(selection.calls):
+        if i in ranked:
+            continue
+        stop()
+        started = time.perf_counter()
+        if call.strategy.pool_score is not None:
+            scores = call.strategy.pool_score(pool, task, call.params)
+            ranked[i] = _rank_scores(scores, task)
+        elif call.strategy.batch_select is not None:
+            ranked[i] = call.strategy.batch_select(pool, task, call.params)
+        seconds[i] = seconds.get(i, 0.0) + time.perf_counter() - started
+
+    results = []
+    for i, call in enumerate(selection.calls):
+        indices, scores = ranked[i]
+        if not call.strategy.batch:
+            indices, scores, cost = _apply_budget(indices, scores, pool, task)
+        else:
+            cost = _cost(indices, pool)
+        observe(call.strategy.name, seconds.get(i, 0.0))
+        results.append(Result(call.strategy.name, call.params, indices, scores, cost))
+    return results
+
+
+def _cost(indices: IntArray, pool: Pool) -> float:
+    if pool.costs is None:
+        return float(indices.shape[0])
+    return float(pool.costs[indices].sum())
+
+
+def _rank_scores(scores: FloatArray, task: Task) -> tuple[IntArray, FloatArray]:
+    """The ranking a score strategy hands on: top k, or every candidate when a budget applies."""
+    candidate_scores = scores[task.candidates]
+    if task.budget is not None:  # the budget walk may go past k
+        return rank(task.candidates, candidate_scores)
+    return top_k(candidate_scores, task.k, task.candidates)
+
+
+def _apply_budget(
+    indices: IntArray, scores: FloatArray, pool: Pool, task: Task
+) -> tuple[IntArray, FloatArray, float]:
+    if task.budget is None:
+        return indices[: task.k], scores[: task.k], _cost(indices[: task.k], pool)
+    costs = pool.costs if pool.costs is not None else np.ones(pool.n)
+    kept, spent = within_budget(indices, costs, task.budget, task.k)
+    return indices[kept], scores[kept], spent
+
+
+def _block_rows(pool: Pool) -> int:
+    row_bytes = 0
+    if pool.probabilities is not None:
+        row_bytes += pool.probabilities.shape[1] * pool.probabilities.itemsize
+    if pool.committee is not None:
+        row_bytes += pool.committee.shape[0] * pool.committee.shape[2] * pool.committee.itemsize
+    return max(1024, BLOCK_BYTES // max(row_bytes, 1))
+
+
+def _run_block_scores(
+    pool: Pool,
+    task: Task,
+    calls: Sequence[tuple[int, StrategyCall]],
+    stop: StopCheck,
+    seconds: dict[int, float],
+) -> dict[int, tuple[IntArray, FloatArray]]:
+    """Rankings of the row-wise strategies, computed block by block."""
+    full = task.budget is not None  # a budget walk needs every candidate ranked
+    excluded = task.candidates.shape[0] < pool.n
+    keep = np.zeros(pool.n, dtype=bool)
+    if excluded:
+        keep[task.candidates] = True
+    best: dict[int, tuple[IntArray, FloatArray]] = {
+        i: (np.empty(0, np.int64), np.empty(0, np.float64)) for i, _ in calls
+    }
+    all_scores = {i: np.empty(pool.n) for i, _ in calls} if full else {}
+    step = _block_rows(pool)
+    for start in range(0, pool.n, step):
+        stop()
+        end = min(start + step, pool.n)
+        block = Intermediates(
+            None if pool.probabilities is None else pool.probabilities[start:end],
+            None if pool.committee is None else pool.committee[:, start:end],
+        )
+        positions = np.arange(start, end, dtype=np.int64)
+        if excluded:
+            positions = positions[keep[start:end]]
+        for i, call in calls:
+            started = time.perf_counter()
+            assert call.strategy.block_score is not None
+            scores = call.strategy.block_score(block, call.params)
+            if full:
+                all_scores[i][start:end] = scores
+            else:
+                chosen = top_k(scores[positions - start], task.k, positions)
+                best[i] = merge_top_k(best[i], chosen, task.k)
+            seconds[i] = seconds.get(i, 0.0) + time.perf_counter() - started
+    if full:
+        return {i: _rank_scores(scores, task) for i, scores in all_scores.items()}
+    return best

@@ -1,0 +1,100 @@
+"""Types shared by every strategy module and the registry.
+
+Shape letters: n pool items, c classes, m committee members, d embedding dims,
+l labeled items, k items to select, b rows in one block of the pool.
+"""
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from labelwise_server.strategies.intermediates import Intermediates
+
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+IntArray: TypeAlias = npt.NDArray[np.int64]
+# Pool tensors stay in the precision they arrived in (float32 or float64).
+RealArray: TypeAlias = npt.NDArray[np.floating[Any]]
+ParamValue: TypeAlias = int | float | str | bool
+Params: TypeAlias = Mapping[str, ParamValue]
+
+
+class Input(enum.Enum):
+    """A kind of pool input; values match the proto's PoolInput numbers."""
+
+    PROBABILITIES = 1  # [n, c], from probabilities or logits
+    COMMITTEE = 2  # [m, n, c], from committee or committee_logits
+    EMBEDDINGS = 3  # [n, d]
+    LABELED_EMBEDDINGS = 4  # [l, d]
+    ANY = 5  # only n is needed
+
+
+@dataclass(frozen=True)
+class Param:
+    """One strategy parameter: its type, default and allowed values."""
+
+    type: type[int] | type[float] | type[str] | type[bool]
+    default: ParamValue
+    description: str
+    choices: tuple[ParamValue, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The validated pool inputs of one request; absent inputs are None."""
+
+    n: int
+    probabilities: RealArray | None = None  # [n, c] row-stochastic
+    committee: RealArray | None = None  # [m, n, c] row-stochastic per member
+    embeddings: RealArray | None = None  # [n, d]
+    labeled_embeddings: RealArray | None = None  # [l, d]
+    costs: FloatArray | None = None  # [n], > 0
+
+
+@dataclass(frozen=True)
+class Task:
+    """What one strategy is asked for: k items among the candidates, within a budget."""
+
+    k: int
+    candidates: IntArray  # ascending pool indices that may be selected
+    seed: int
+    budget: float | None = None
+
+
+# A row-wise score: one block of rows in, one score per row out ([b]).
+BlockScore: TypeAlias = Callable[["Intermediates", Params], FloatArray]
+# A whole-pool score ([n]), for strategies that are not row-wise.
+PoolScore: TypeAlias = Callable[[Pool, Task, Params], FloatArray]
+# A greedy batch: picks in pick order and the score each had when picked.
+BatchSelect: TypeAlias = Callable[[Pool, Task, Params], tuple[IntArray, FloatArray]]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registry entry: exactly one of block_score, pool_score or batch_select is set."""
+
+    name: str
+    family: str
+    summary: str
+    needs: frozenset[Input]
+    params: Mapping[str, Param] = field(default_factory=dict)
+    block_score: BlockScore | None = None
+    pool_score: PoolScore | None = None
+    batch_select: BatchSelect | None = None
+    seeded: bool = False
+
+    def __post_init__(self) -> None:
+        kinds = [self.block_score, self.pool_score, self.batch_select]
+        if sum(kind is not None for kind in kinds) != 1:
+            raise TypeError(f"strategy {self.name!r} must set exactly one scoring function")
+
+    @property
+    def batch(self) -> bool:
+        return self.batch_select is not None

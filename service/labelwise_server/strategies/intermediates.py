@@ -1,0 +1,64 @@
+"""Values several strategies share, computed at most once per block of rows.
+
+A request that asks for margin, ratio and least confidence sorts each row's
+top two once; one that asks for BALD, consensus entropy and KL to consensus
+averages the committee and takes its entropy once.
+"""
+
+from functools import cached_property
+
+from labelwise_server.strategies import committee as qbc
+from labelwise_server.strategies import uncertainty
+from labelwise_server.strategies._types import FloatArray, RealArray
+
+
+class Intermediates:
+    """Lazily computed, cached functions of one block of rows."""
+
+    def __init__(self, probabilities: RealArray | None, committee: RealArray | None) -> None:
+        self._probabilities = probabilities  # [b, c]
+        self._committee = committee  # [m, b, c]
+
+    @property
+    def probabilities(self) -> RealArray:
+        if self._probabilities is None:
+            raise LookupError("probabilities")
+        return self._probabilities
+
+    @property
+    def committee(self) -> RealArray:
+        if self._committee is None:
+            raise LookupError("committee")
+        return self._committee
+
+    @property
+    def members(self) -> int:
+        return self.committee.shape[0]
+
+    @cached_property
+    def top2(self) -> RealArray:
+        return uncertainty.top_two(self.probabilities)
+
+    @cached_property
+    def entropy(self) -> FloatArray:
+        return uncertainty.entropy_scores(self.probabilities)
+
+    @cached_property
+    def consensus(self) -> RealArray:
+        return qbc.consensus(self.committee)
+
+    @cached_property
+    def consensus_entropy(self) -> FloatArray:
+        return uncertainty.entropy_scores(self.consensus)
+
+    @cached_property
+    def mean_member_entropy(self) -> FloatArray:
+        return qbc.mean_member_entropy(self.committee)
+
+    @cached_property
+    def mutual_information(self) -> FloatArray:
+        return self.consensus_entropy - self.mean_member_entropy
+
+    @cached_property
+    def votes(self) -> FloatArray:
+        return qbc.vote_counts(self.committee)

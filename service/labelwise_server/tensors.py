@@ -1,0 +1,217 @@
+"""Tensors off the wire without copying them.
+
+grpcio hands the server each request as one bytes object. Parsing it with
+protobuf copies every raw_data payload once into the message and once more
+on each field access; for a 40 MB pool those copies cost more than the
+scoring. So requests are walked here at the wire level: tensor fields become
+memoryviews into the received bytes (then NumPy arrays over them, read-only),
+and everything else (strategies, k, seed, ...) is parsed by protobuf from the
+few bytes left. tests/test_tensors.py checks the walk against protobuf's own
+parse on random messages.
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from labelwise.v1 import query_selection_pb2 as pb
+
+from labelwise_server.errors import InvalidArgument
+
+# Field numbers of SelectQueriesRequest that hold a Tensor.
+TENSOR_FIELDS: dict[int, str] = {
+    fd.number: fd.name
+    for fd in pb.SelectQueriesRequest.DESCRIPTOR.fields
+    if fd.message_type is not None and fd.message_type.full_name == "labelwise.v1.Tensor"
+}
+_STREAM_CHUNK_FIELD = pb.SelectQueriesStreamRequest.DESCRIPTOR.fields_by_name["chunk"].number
+
+_WIRE_VARINT, _WIRE_I64, _WIRE_LEN, _WIRE_I32 = 0, 1, 2, 5
+
+FLOAT_DTYPES: dict[int, np.dtype[Any]] = {
+    pb.DATA_TYPE_FLOAT16: np.dtype("<f2"),
+    pb.DATA_TYPE_FLOAT32: np.dtype("<f4"),
+    pb.DATA_TYPE_FLOAT64: np.dtype("<f8"),
+    pb.DATA_TYPE_BFLOAT16: np.dtype("<u2"),  # widened to float32 on decode
+}
+INT_DTYPES: dict[int, np.dtype[Any]] = {
+    pb.DATA_TYPE_INT32: np.dtype("<i4"),
+    pb.DATA_TYPE_INT64: np.dtype("<i8"),
+}
+ALL_DTYPES = FLOAT_DTYPES | INT_DTYPES
+
+
+class MalformedMessage(ValueError):
+    """The bytes are not a valid protobuf encoding of the message."""
+
+
+@dataclass
+class RawTensor:
+    """A Tensor as it arrived: dtype number, shape, and a view of its bytes."""
+
+    dtype: int = 0
+    shape: list[int] = field(default_factory=list)
+    raw_data: memoryview = field(default_factory=lambda: memoryview(b""))
+
+
+@dataclass
+class WireRequest:
+    """A SelectQueriesRequest split into its small fields and its tensors."""
+
+    header: pb.SelectQueriesRequest  # every field but the tensors
+    tensors: dict[str, RawTensor]
+    wire_bytes: int
+
+
+def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
+    result = 0
+    shift = 0
+    while True:
+        if pos >= end or shift > 63:
+            raise MalformedMessage("truncated or overlong varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result & 0xFFFFFFFFFFFFFFFF, pos
+        shift += 7
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _fields(buf: memoryview, start: int, end: int) -> Any:
+    """Yield (number, wire type, value start, value end, field start) for each field."""
+    pos = start
+    while pos < end:
+        field_start = pos
+        key, pos = _varint(buf, pos, end)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise MalformedMessage("field number 0")
+        if wire == _WIRE_VARINT:
+            _, value_end = _varint(buf, pos, end)
+        elif wire == _WIRE_I64:
+            value_end = pos + 8
+        elif wire == _WIRE_I32:
+            value_end = pos + 4
+        elif wire == _WIRE_LEN:
+            length, pos = _varint(buf, pos, end)
+            value_end = pos + length
+        else:
+            raise MalformedMessage(f"unsupported wire type {wire}")
+        if value_end > end:
+            raise MalformedMessage("field runs past the end of the message")
+        yield number, wire, pos, value_end, field_start
+        pos = value_end
+
+
+def _merge_tensor(buf: memoryview, start: int, end: int, tensor: RawTensor) -> None:
+    """Merge one encoded Tensor into tensor, with protobuf's merge rules."""
+    for number, wire, pos, value_end, _ in _fields(buf, start, end):
+        if number == 1 and wire == _WIRE_VARINT:
+            tensor.dtype = _signed(_varint(buf, pos, value_end)[0])
+        elif number == 2 and wire == _WIRE_LEN:  # packed repeated int64
+            while pos < value_end:
+                value, pos = _varint(buf, pos, value_end)
+                tensor.shape.append(_signed(value))
+        elif number == 2 and wire == _WIRE_VARINT:
+            tensor.shape.append(_signed(_varint(buf, pos, value_end)[0]))
+        elif number == 3 and wire == _WIRE_LEN:
+            tensor.raw_data = buf[pos:value_end]
+        elif number in (1, 2, 3):
+            raise MalformedMessage(f"Tensor field {number} has wire type {wire}")
+
+
+def _split_request(buf: memoryview, start: int, end: int) -> WireRequest:
+    tensors: dict[str, RawTensor] = {}
+    rest: list[memoryview] = []
+    for number, wire, pos, value_end, field_start in _fields(buf, start, end):
+        name = TENSOR_FIELDS.get(number)
+        if name is not None and wire == _WIRE_LEN:
+            _merge_tensor(buf, pos, value_end, tensors.setdefault(name, RawTensor()))
+        else:
+            rest.append(buf[field_start:value_end])
+    try:
+        header = pb.SelectQueriesRequest.FromString(b"".join(rest))
+    except Exception as err:  # protobuf raises DecodeError, or others on hostile bytes
+        raise MalformedMessage("SelectQueriesRequest does not parse") from err
+    return WireRequest(header, tensors, end - start)
+
+
+def parse_request(data: bytes) -> WireRequest:
+    """Split an encoded SelectQueriesRequest; tensors stay views into data."""
+    return _split_request(memoryview(data), 0, len(data))
+
+
+def parse_stream_chunk(data: bytes) -> WireRequest:
+    """Split an encoded SelectQueriesStreamRequest (its chunk field, merged if repeated)."""
+    buf = memoryview(data)
+    chunks = [
+        (pos, value_end)
+        for number, wire, pos, value_end, _ in _fields(buf, 0, len(buf))
+        if number == _STREAM_CHUNK_FIELD and wire == _WIRE_LEN
+    ]
+    if len(chunks) > 1:
+        raise MalformedMessage("SelectQueriesStreamRequest.chunk is repeated")
+    if not chunks:
+        return WireRequest(pb.SelectQueriesRequest(), {}, len(data))
+    request = _split_request(buf, *chunks[0])
+    request.wire_bytes = len(data)
+    return request
+
+
+def element_count(shape: list[int], field_name: str, max_elements: int) -> int:
+    """The product of shape, checked for negative sizes and the server's element limit."""
+    if any(size < 0 for size in shape):
+        raise InvalidArgument(f"{field_name}.shape", f"must have no negative sizes; got {shape}")
+    count = math.prod(shape)  # Python ints: no overflow
+    if count > max_elements:
+        raise InvalidArgument(
+            f"{field_name}.shape",
+            f"must hold at most {max_elements} elements (the server's limit); "
+            f"got {shape} = {count}",
+            reason="TOO_MANY_ELEMENTS",
+        )
+    return count
+
+
+def decode_tensor(
+    tensor: RawTensor, field_name: str, max_elements: int, *, allow_int: bool = False
+) -> npt.NDArray[Any]:
+    """A read-only NumPy view of tensor's bytes (float16 and bfloat16 widened to float32)."""
+    allowed = ALL_DTYPES if allow_int else FLOAT_DTYPES
+    dtype = allowed.get(tensor.dtype)
+    if dtype is None:
+        names = ", ".join(pb.DataType.Name(number) for number in allowed)
+        known = tensor.dtype in pb.DataType.values()
+        got = pb.DataType.Name(tensor.dtype) if known else str(tensor.dtype)
+        raise InvalidArgument(f"{field_name}.dtype", f"must be one of {names}; got {got}")
+    count = element_count(tensor.shape, field_name, max_elements)
+    expected = count * dtype.itemsize
+    if len(tensor.raw_data) != expected:
+        raise InvalidArgument(
+            f"{field_name}.raw_data",
+            f"must be {expected} bytes for {pb.DataType.Name(tensor.dtype)} {tensor.shape}; "
+            f"got {len(tensor.raw_data)}",
+        )
+    array = np.frombuffer(tensor.raw_data, dtype=dtype).reshape(tensor.shape)
+    if tensor.dtype == pb.DATA_TYPE_FLOAT16:
+        return array.astype(np.float32)
+    if tensor.dtype == pb.DATA_TYPE_BFLOAT16:
+        return (array.astype(np.uint32) << 16).view(np.float32)
+    return array
+
+
+def encode_tensor(array: npt.ArrayLike, dtype: int) -> pb.Tensor:
+    """A Tensor message holding array as dtype (the inverse of decode_tensor)."""
+    values = np.asarray(array)
+    if dtype == pb.DATA_TYPE_BFLOAT16:
+        bits = np.ascontiguousarray(values, dtype="<f4").view("<u4")
+        raw = (bits >> 16).astype("<u2").tobytes()
+    else:
+        raw = np.ascontiguousarray(values, dtype=ALL_DTYPES[dtype]).tobytes()
+    return pb.Tensor(dtype=dtype, shape=list(values.shape), raw_data=raw)

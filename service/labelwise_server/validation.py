@@ -1,0 +1,373 @@
+"""Every check a request passes before any strategy runs, in one place.
+
+decode_request turns a WireRequest into a Pool, the strategy calls and the
+Task, or raises InvalidArgument naming the field and saying what it must be
+and what it got. Strategies then assume valid input.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from labelwise.v1 import query_selection_pb2 as pb
+
+from labelwise_server.errors import InvalidArgument
+from labelwise_server.strategies import STRATEGIES
+from labelwise_server.strategies._types import (
+    FloatArray,
+    Input,
+    Param,
+    ParamValue,
+    Pool,
+    RealArray,
+    Strategy,
+    Task,
+)
+from labelwise_server.tensors import RawTensor, WireRequest, decode_tensor
+
+# Row sums of probabilities must be within this of 1, by the wire dtype.
+SUM_TOLERANCE = {
+    pb.DATA_TYPE_FLOAT16: 1e-2,
+    pb.DATA_TYPE_BFLOAT16: 1e-2,
+    pb.DATA_TYPE_FLOAT32: 1e-3,
+    pb.DATA_TYPE_FLOAT64: 1e-3,
+}
+# Rows checked per block, so the checks' temporaries stay small.
+_CHECK_ROWS = 1 << 16
+
+
+@dataclass(frozen=True)
+class StrategyCall:
+    """One validated StrategySpec: the registry entry and its parameters with defaults."""
+
+    strategy: Strategy
+    params: Mapping[str, ParamValue]
+    field: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A validated request: the pool, what to run on it, and how many to pick."""
+
+    pool: Pool
+    calls: tuple[StrategyCall, ...]
+    task: Task
+
+
+def decode_request(request: WireRequest, max_elements: int) -> Selection:
+    """Decode and check every field of request; raise InvalidArgument on the first bad one."""
+    header = request.header
+    calls = tuple(_strategy_call(spec, i) for i, spec in enumerate(header.strategies))
+    if not calls:
+        raise InvalidArgument("strategies", "must name at least one strategy; got none")
+    pool = _decode_pool(request.tensors, header, max_elements)
+    for call in calls:
+        _check_inputs(call, pool)
+    return Selection(pool, calls, _task(header, pool))
+
+
+def _decode_pool(
+    tensors: Mapping[str, RawTensor], header: pb.SelectQueriesRequest, max_elements: int
+) -> Pool:
+    def get(name: str, allow_int: bool = False) -> npt.NDArray[Any] | None:
+        raw = tensors.get(name)
+        return None if raw is None else decode_tensor(raw, name, max_elements, allow_int=allow_int)
+
+    temperature = header.temperature if header.HasField("temperature") else 1.0
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise InvalidArgument("temperature", f"must be finite and > 0; got {temperature}")
+
+    probabilities = _class_scores(
+        tensors, get, "probabilities", "logits", ndim=2, temperature=temperature
+    )
+    committee = _class_scores(
+        tensors, get, "committee", "committee_logits", ndim=3, temperature=temperature
+    )
+    embeddings = get("embeddings")
+    labeled = get("labeled_embeddings")
+    costs = get("costs", allow_int=True)
+
+    sizes: dict[str, int] = {}  # field -> its n
+    if probabilities is not None:
+        sizes[_present(tensors, "probabilities", "logits")] = probabilities.shape[0]
+    if committee is not None:
+        sizes[_present(tensors, "committee", "committee_logits")] = committee.shape[1]
+        if probabilities is not None and committee.shape[2] != probabilities.shape[1]:
+            raise InvalidArgument(
+                f"{_present(tensors, 'committee', 'committee_logits')}.shape",
+                f"must have the same number of classes c as "
+                f"{_present(tensors, 'probabilities', 'logits')} ({probabilities.shape[1]}); "
+                f"got {committee.shape[2]}",
+            )
+    if embeddings is not None:
+        _check_matrix(embeddings, "embeddings", "[n, d]")
+        _check_finite(embeddings, "embeddings")
+        sizes["embeddings"] = embeddings.shape[0]
+    if labeled is not None:
+        _check_matrix(labeled, "labeled_embeddings", "[l, d]", allow_empty=True)
+        _check_finite(labeled, "labeled_embeddings")
+        if embeddings is not None and labeled.shape[1] != embeddings.shape[1]:
+            raise InvalidArgument(
+                "labeled_embeddings.shape",
+                f"must have the same d as embeddings ({embeddings.shape[1]}); "
+                f"got {labeled.shape[1]}",
+            )
+    cost_values: FloatArray | None = None
+    if costs is not None:
+        if costs.ndim != 1:
+            raise InvalidArgument("costs.shape", f"must be [n]; got {list(costs.shape)}")
+        cost_values = costs.astype(np.float64)
+        if not np.isfinite(cost_values).all() or (cost_values <= 0).any():
+            bad = int(np.flatnonzero(~(np.isfinite(cost_values) & (cost_values > 0)))[0])
+            raise InvalidArgument(
+                "costs", f"must all be finite and > 0; got {cost_values[bad]} at index {bad}"
+            )
+        sizes["costs"] = cost_values.shape[0]
+
+    if not sizes:
+        raise InvalidArgument(
+            "probabilities",
+            "the request carries no pool input: send probabilities, logits, committee, "
+            "committee_logits or embeddings",
+            reason="MISSING_INPUT",
+        )
+    first_field, n = next(iter(sizes.items()))
+    for name, size in sizes.items():
+        if size != n:
+            raise InvalidArgument(
+                f"{name}.shape", f"must have the same pool size n as {first_field} ({n}); got {size}"
+            )
+    if n == 0:
+        raise InvalidArgument(f"{first_field}.shape", "must describe a non-empty pool; got n = 0")
+    return Pool(
+        n=n,
+        probabilities=probabilities,
+        committee=committee,
+        embeddings=embeddings,
+        labeled_embeddings=labeled,
+        costs=cost_values,
+    )
+
+
+def _present(tensors: Mapping[str, RawTensor], probs_name: str, logits_name: str) -> str:
+    return probs_name if probs_name in tensors else logits_name
+
+
+def _class_scores(
+    tensors: Mapping[str, RawTensor],
+    get: Any,
+    probs_name: str,
+    logits_name: str,
+    *,
+    ndim: int,
+    temperature: float,
+) -> RealArray | None:
+    """Probabilities from either the probabilities field or the logits field, checked."""
+    if probs_name in tensors and logits_name in tensors:
+        raise InvalidArgument(
+            logits_name, f"must not be sent together with {probs_name}; send one of them"
+        )
+    layout = "[n, c]" if ndim == 2 else "[m, n, c]"
+    if probs_name in tensors:
+        probabilities = get(probs_name)
+        _check_class_shape(probabilities, probs_name, layout)
+        _check_row_stochastic(probabilities, probs_name, SUM_TOLERANCE[tensors[probs_name].dtype])
+        return probabilities  # type: ignore[no-any-return]
+    if logits_name in tensors:
+        logits = get(logits_name)
+        _check_class_shape(logits, logits_name, layout)
+        _check_finite(logits, logits_name)
+        return softmax(logits, temperature)
+    return None
+
+
+def _check_class_shape(array: npt.NDArray[Any], field: str, layout: str) -> None:
+    ndim = 2 if layout == "[n, c]" else 3
+    if array.ndim != ndim:
+        raise InvalidArgument(f"{field}.shape", f"must be {layout}; got {list(array.shape)}")
+    if array.shape[-1] < 2:
+        raise InvalidArgument(
+            f"{field}.shape", f"must be {layout} with c >= 2 classes; got {list(array.shape)}"
+        )
+    if ndim == 3 and array.shape[0] < 2:
+        raise InvalidArgument(
+            f"{field}.shape", f"must be {layout} with m >= 2 members; got {list(array.shape)}"
+        )
+
+
+def _check_matrix(
+    array: npt.NDArray[Any], field: str, layout: str, allow_empty: bool = False
+) -> None:
+    if array.ndim != 2 or (array.shape[1] < 1 and not allow_empty):
+        raise InvalidArgument(f"{field}.shape", f"must be {layout}; got {list(array.shape)}")
+
+
+def _rows(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The array as rows of its last axis: [..., c] -> [r, c] (a view for C-ordered input)."""
+    return array.reshape(-1, array.shape[-1])
+
+
+def _first_bad(mask: npt.NDArray[np.bool_], shape: tuple[int, ...]) -> list[int]:
+    return [int(i) for i in np.unravel_index(int(np.flatnonzero(mask)[0]), shape)]
+
+
+def _check_finite(array: npt.NDArray[Any], field: str) -> None:
+    rows = _rows(array)
+    ones = np.ones(rows.shape[1], dtype=rows.dtype)
+    for start in range(0, rows.shape[0], _CHECK_ROWS):
+        block = rows[start : start + _CHECK_ROWS]
+        # A row sum is finite exactly when every entry is (no overflow in float64).
+        sums = block.astype(np.float64, copy=False) @ ones.astype(np.float64)
+        if not np.isfinite(sums).all():
+            where = _first_bad(~np.isfinite(array).reshape(array.shape), array.shape)
+            raise InvalidArgument(field, f"must be finite; got NaN or Inf at {where}")
+
+
+def _check_row_stochastic(array: npt.NDArray[Any], field: str, tolerance: float) -> None:
+    """Finite, non-negative, and each row (last axis) summing to 1 within tolerance."""
+    rows = _rows(array)
+    ones = np.ones(rows.shape[1], dtype=rows.dtype)
+    for start in range(0, rows.shape[0], _CHECK_ROWS):
+        block = rows[start : start + _CHECK_ROWS]
+        sums = block @ ones  # NaN/Inf anywhere in a row makes its sum non-finite
+        bad = ~(np.abs(sums - 1.0) <= tolerance)
+        if bad.any():
+            if not np.isfinite(array).all():
+                where = _first_bad(~np.isfinite(array), array.shape)
+                raise InvalidArgument(field, f"must be finite; got NaN or Inf at {where}")
+            row = start + int(np.flatnonzero(bad)[0])
+            where = list(np.unravel_index(row, array.shape[:-1]))
+            raise InvalidArgument(
+                field,
+                f"rows must sum to 1 within {tolerance}; row {[int(i) for i in where]} "
+                f"sums to {float(sums[row - start]):.6g}",
+            )
+        if block.min() < 0:
+            where = _first_bad(array < 0, array.shape)
+            raise InvalidArgument(field, f"must be >= 0; got a negative value at {where}")
+
+
+def softmax(logits: RealArray, temperature: float) -> RealArray:
+    """Row-wise softmax of logits / temperature along the last axis, in logits' precision."""
+    scaled = logits / np.asarray(temperature, dtype=logits.dtype)
+    scaled -= scaled.max(axis=-1, keepdims=True)  # exp never overflows
+    np.exp(scaled, out=scaled)
+    scaled /= scaled.sum(axis=-1, keepdims=True)
+    return scaled
+
+
+def _strategy_call(spec: pb.StrategySpec, i: int) -> StrategyCall:
+    field = f"strategies[{i}]"
+    strategy = STRATEGIES.get(spec.name)
+    if strategy is None:
+        known = ", ".join(STRATEGIES)
+        raise InvalidArgument(
+            f"{field}.name",
+            f"must be one of {known}; got {spec.name!r}",
+            reason="UNKNOWN_STRATEGY",
+        )
+    params: dict[str, ParamValue] = {}
+    for name in sorted(spec.params):
+        if name not in strategy.params:
+            allowed = ", ".join(strategy.params) or "none"
+            raise InvalidArgument(
+                f"{field}.params[{name}]",
+                f"is not a parameter of {spec.name} (its parameters: {allowed})",
+                reason="UNKNOWN_PARAMETER",
+            )
+        params[name] = _param_value(
+            strategy.params[name], spec.params[name], f"{field}.params[{name}]"
+        )
+    for name, param in strategy.params.items():
+        params.setdefault(name, param.default)
+    return StrategyCall(strategy, params, field)
+
+
+def _param_value(param: Param, value: pb.ParamValue, field: str) -> ParamValue:
+    kind = value.WhichOneof("kind")
+    got: ParamValue | None = None if kind is None else getattr(value, kind)
+    result: ParamValue
+    if param.type is bool and kind == "bool_value":
+        result = value.bool_value
+    elif param.type is int and kind == "int_value":
+        result = value.int_value
+    elif param.type is float and kind in ("double_value", "int_value"):
+        result = float(getattr(value, kind))
+    elif param.type is str and kind == "string_value":
+        result = value.string_value
+    else:
+        raise InvalidArgument(field, f"must be a {param.type.__name__}; got {kind or 'no value'}")
+    if param.choices and result not in param.choices:
+        raise InvalidArgument(field, f"must be one of {list(param.choices)}; got {got!r}")
+    if isinstance(result, int | float) and not isinstance(result, bool):
+        if not np.isfinite(result):
+            raise InvalidArgument(field, f"must be finite; got {result}")
+        low, high = param.minimum, param.maximum
+        if low is not None and (result < low or (param.exclusive_minimum and result == low)):
+            relation = ">" if param.exclusive_minimum else ">="
+            raise InvalidArgument(field, f"must be {relation} {low}; got {result}")
+        if high is not None and result > high:
+            raise InvalidArgument(field, f"must be <= {high}; got {result}")
+    return result
+
+
+_INPUT_FIELDS = {
+    Input.PROBABILITIES: "probabilities or logits",
+    Input.COMMITTEE: "committee or committee_logits",
+    Input.EMBEDDINGS: "embeddings",
+    Input.LABELED_EMBEDDINGS: "labeled_embeddings",
+}
+
+
+def _check_inputs(call: StrategyCall, pool: Pool) -> None:
+    present = {
+        Input.ANY: True,
+        Input.PROBABILITIES: pool.probabilities is not None,
+        Input.COMMITTEE: pool.committee is not None,
+        Input.EMBEDDINGS: pool.embeddings is not None,
+        Input.LABELED_EMBEDDINGS: pool.labeled_embeddings is not None,
+    }
+    for needed in sorted(call.strategy.needs, key=lambda i: i.value):
+        if not present[needed]:
+            raise InvalidArgument(
+                f"{call.field}.name",
+                f"strategy {call.strategy.name} needs {_INPUT_FIELDS[needed]}, "
+                "which the request does not carry",
+                reason="MISSING_INPUT",
+            )
+
+
+def _task(header: pb.SelectQueriesRequest, pool: Pool) -> Task:
+    excluded = np.zeros(pool.n, dtype=bool)
+    if len(header.exclude):
+        exclude = np.asarray(header.exclude, dtype=np.int64)
+        outside = (exclude < 0) | (exclude >= pool.n)
+        if outside.any():
+            position = int(np.flatnonzero(outside)[0])
+            raise InvalidArgument(
+                f"exclude[{position}]", f"must be in [0, {pool.n}); got {int(exclude[position])}"
+            )
+        excluded[exclude] = True
+    candidates = np.flatnonzero(~excluded).astype(np.int64)
+    k = header.k
+    if k <= 0:
+        raise InvalidArgument("k", f"must be >= 1; got {k}")
+    if k > candidates.shape[0]:
+        if not header.clamp_k:
+            raise InvalidArgument(
+                "k",
+                f"must be at most the {candidates.shape[0]} candidate items "
+                f"(n = {pool.n} minus {pool.n - candidates.shape[0]} excluded), "
+                f"or set clamp_k; got {k}",
+            )
+        k = candidates.shape[0]
+    budget: float | None = None
+    if header.HasField("budget"):
+        budget = header.budget
+        if not (np.isfinite(budget) and budget >= 0):
+            raise InvalidArgument("budget", f"must be finite and >= 0; got {budget}")
+    if k == 0:
+        raise InvalidArgument("exclude", "must leave at least one candidate item; all are excluded")
+    return Task(k=k, candidates=candidates, seed=header.seed, budget=budget)
