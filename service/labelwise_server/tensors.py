@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from labelwise.v1 import query_selection_pb2 as pb
 
+from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.errors import InvalidArgument
 
 # Field numbers of SelectQueriesRequest that hold a Tensor.
@@ -214,4 +214,4 @@ def encode_tensor(array: npt.ArrayLike, dtype: int) -> pb.Tensor:
         raw = (bits >> 16).astype("<u2").tobytes()
     else:
         raw = np.ascontiguousarray(values, dtype=ALL_DTYPES[dtype]).tobytes()
-    return pb.Tensor(dtype=dtype, shape=list(values.shape), raw_data=raw)
+    return pb.Tensor(dtype=dtype, shape=list(values.shape), raw_data=raw)  # type: ignore[arg-type]

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from labelwise.v1 import query_selection_pb2 as pb
 
+from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.errors import InvalidArgument
 from labelwise_server.strategies import STRATEGIES
 from labelwise_server.strategies._types import (
@@ -28,7 +28,7 @@ from labelwise_server.strategies._types import (
 from labelwise_server.tensors import RawTensor, WireRequest, decode_tensor
 
 # Row sums of probabilities must be within this of 1, by the wire dtype.
-SUM_TOLERANCE = {
+SUM_TOLERANCE: dict[int, float] = {
     pb.DATA_TYPE_FLOAT16: 1e-2,
     pb.DATA_TYPE_BFLOAT16: 1e-2,
     pb.DATA_TYPE_FLOAT32: 1e-3,
@@ -137,7 +137,8 @@ def _decode_pool(
     for name, size in sizes.items():
         if size != n:
             raise InvalidArgument(
-                f"{name}.shape", f"must have the same pool size n as {first_field} ({n}); got {size}"
+                f"{name}.shape",
+                f"must have the same pool size n as {first_field} ({n}); got {size}",
             )
     if n == 0:
         raise InvalidArgument(f"{first_field}.shape", "must describe a non-empty pool; got n = 0")
@@ -210,7 +211,8 @@ def _rows(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
 
 
 def _first_bad(mask: npt.NDArray[np.bool_], shape: tuple[int, ...]) -> list[int]:
-    return [int(i) for i in np.unravel_index(int(np.flatnonzero(mask)[0]), shape)]
+    flat = int(np.flatnonzero(mask)[0])
+    return [int(i) for i in np.unravel_index(flat, shape)]
 
 
 def _check_finite(array: npt.NDArray[Any], field: str) -> None:
@@ -238,10 +240,10 @@ def _check_row_stochastic(array: npt.NDArray[Any], field: str, tolerance: float)
                 where = _first_bad(~np.isfinite(array), array.shape)
                 raise InvalidArgument(field, f"must be finite; got NaN or Inf at {where}")
             row = start + int(np.flatnonzero(bad)[0])
-            where = list(np.unravel_index(row, array.shape[:-1]))
+            where = [int(i) for i in np.unravel_index(row, array.shape[:-1])]
             raise InvalidArgument(
                 field,
-                f"rows must sum to 1 within {tolerance}; row {[int(i) for i in where]} "
+                f"rows must sum to 1 within {tolerance}; row {where} "
                 f"sums to {float(sums[row - start]):.6g}",
             )
         if block.min() < 0:

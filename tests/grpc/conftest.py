@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import grpc
 import pytest
-from labelwise import Client
 from prometheus_client import CollectorRegistry
 
+from labelwise import Client
 from labelwise_server.config import Config
 from labelwise_server.grpc.server import RunningServer, start_server
 

@@ -36,7 +36,9 @@ def invalid_argument_status(err: InvalidArgument) -> grpc.Status:
         code_pb2.INVALID_ARGUMENT,
         str(err),
         error_details_pb2.BadRequest(field_violations=[violation]),
-        error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN, metadata={"field": err.field}),
+        error_details_pb2.ErrorInfo(
+            reason=err.reason, domain=DOMAIN, metadata={"field": err.field}
+        ),
     )
 
 
@@ -50,7 +52,7 @@ def translate_errors(
         try:
             return await method(self, request, context)
         except InvalidArgument as err:
-            await context.abort_with_status(invalid_argument_status(err))
+            await context.abort_with_status(invalid_argument_status(err))  # type: ignore[attr-defined]
         except DeadlineExceeded:
             await context.abort(
                 grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed; the work was abandoned"

@@ -13,7 +13,7 @@ import grpc
 
 from labelwise_server.metrics import Metrics
 
-Handler = grpc.RpcMethodHandler
+Handler = grpc.RpcMethodHandler[Any, Any]
 
 
 def _grpc_type(handler: Handler) -> str:
@@ -42,7 +42,7 @@ def _code(context: grpc.aio.ServicerContext[Any, Any], error: BaseException | No
     return "OK"
 
 
-class PrometheusInterceptor(grpc.aio.ServerInterceptor):
+class PrometheusInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 

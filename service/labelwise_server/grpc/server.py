@@ -5,13 +5,14 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from labelwise.v1 import query_selection_pb2 as pb
 from prometheus_client import CollectorRegistry, start_http_server
 
+from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.config import Config
 from labelwise_server.grpc.interceptors import PrometheusInterceptor
 from labelwise_server.grpc.servicer import QuerySelectionServicer
@@ -45,7 +46,7 @@ def _stream_chunk(data: bytes) -> WireRequest | MalformedMessage:
         return err
 
 
-def service_handler(servicer: QuerySelectionServicer) -> grpc.GenericRpcHandler:
+def service_handler(servicer: QuerySelectionServicer) -> grpc.GenericRpcHandler[Any, Any]:
     """The service's method handlers, with the zero-copy request parsers."""
     return grpc.method_handlers_generic_handler(
         SERVICE_NAME,
@@ -73,7 +74,7 @@ def service_handler(servicer: QuerySelectionServicer) -> grpc.GenericRpcHandler:
 class RunningServer:
     server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: Any  # grpc_health.v1.health.aio.HealthServicer (untyped)
     executor: ThreadPoolExecutor
 
     async def shutdown(self, grace_seconds: float, drain_seconds: float = 0.0) -> None:
@@ -95,7 +96,8 @@ def server_options(config: Config) -> list[tuple[str, int]]:
     if config.max_connection_age_seconds > 0:
         age_ms = int(config.max_connection_age_seconds * 1000)
         options += [("grpc.max_connection_age_ms", age_ms),
-                    ("grpc.max_connection_age_grace_ms", int(config.grace_seconds * 1000))]  # fmt: skip
+                    ("grpc.max_connection_age_grace_ms",
+                     int(config.grace_seconds * 1000))]  # fmt: skip
     return options
 
 
@@ -111,7 +113,7 @@ async def start_server(config: Config, registry: CollectorRegistry) -> RunningSe
     )
     servicer = QuerySelectionServicer(metrics, executor, config.max_pool_elements)
     server.add_generic_rpc_handlers((service_handler(servicer),))
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
         reflection.enable_server_reflection(

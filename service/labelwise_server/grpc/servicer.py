@@ -14,8 +14,8 @@ from typing import Any
 
 import grpc
 import numpy as np
-from labelwise.v1 import query_selection_pb2 as pb
 
+from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from labelwise_server.grpc.errors import translate_errors
 from labelwise_server.metrics import Metrics
@@ -68,7 +68,7 @@ class QuerySelectionServicer:
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
         cancelled = threading.Event()
-        context.add_done_callback(lambda _: cancelled.set())
+        context.add_done_callback(lambda _: cancelled.set())  # type: ignore[arg-type]
 
         def stop() -> None:
             if deadline is not None and time.monotonic() > deadline:
@@ -159,9 +159,14 @@ def _concatenate(name: str, chunks: list[RawTensor]) -> RawTensor:
             )
         dtype = ALL_DTYPES.get(chunk.dtype)
         if dtype is None:
-            raise InvalidArgument(f"{name}.dtype", f"must be one of the float dtypes; got {chunk.dtype}")
+            raise InvalidArgument(
+                f"{name}.dtype", f"must be one of the float dtypes; got {chunk.dtype}"
+            )
         rest = chunk.shape[:axis] + chunk.shape[axis + 1 :]
-        if len(chunk.shape) != len(first.shape) or rest != first.shape[:axis] + first.shape[axis + 1 :]:
+        if (
+            len(chunk.shape) != len(first.shape)
+            or rest != first.shape[:axis] + first.shape[axis + 1 :]
+        ):
             raise InvalidArgument(
                 f"{name}.shape",
                 f"chunks must agree on every axis but the pool axis {axis}; "
@@ -175,7 +180,8 @@ def _concatenate(name: str, chunks: list[RawTensor]) -> RawTensor:
             )
         arrays.append(np.frombuffer(chunk.raw_data, dtype=dtype).reshape(chunk.shape))
     joined = np.concatenate(arrays, axis=axis)
-    return RawTensor(first.dtype, list(joined.shape), memoryview(joined.reshape(-1).view(np.uint8)))
+    raw = memoryview(joined.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
+    return RawTensor(first.dtype, list(joined.shape), raw)
 
 
 def _param_value(value: ParamValue) -> pb.ParamValue:
@@ -246,5 +252,3 @@ def list_strategies_response() -> pb.ListStrategiesResponse:
             for strategy in STRATEGIES.values()
         ]
     )
-
-

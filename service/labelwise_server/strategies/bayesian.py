@@ -18,7 +18,8 @@ def bald_scores(committee: RealArray) -> FloatArray:
 
 def variation_ratio_from_votes(votes: FloatArray, members: int) -> FloatArray:
     """1 − max_j V_ij / m from vote counts V [n, c]."""
-    return 1.0 - votes.max(axis=1) / members
+    scores: FloatArray = 1.0 - votes.max(axis=1) / members
+    return scores
 
 
 def variation_ratio_scores(committee: RealArray) -> FloatArray:
@@ -29,4 +30,5 @@ def variation_ratio_scores(committee: RealArray) -> FloatArray:
 def mean_std_scores(committee: RealArray) -> FloatArray:
     """(1/c) Σ_j std_k(P_kij), population std over samples. Kampffmeyer et al. (2016)."""
     spread = committee.std(axis=0, dtype=np.float64)  # [n, c]
-    return spread.mean(axis=1)
+    scores: FloatArray = spread.mean(axis=1)
+    return scores

@@ -13,12 +13,13 @@ from labelwise_server.strategies.uncertainty import entropy_scores
 
 def consensus(committee: RealArray) -> RealArray:
     """The members' mean probabilities p̄ [n, c]."""
-    return committee.mean(axis=0, dtype=committee.dtype)
+    mean: RealArray = committee.mean(axis=0, dtype=committee.dtype)
+    return mean
 
 
 def vote_counts(committee: RealArray) -> FloatArray:
     """V [n, c]: how many members' argmax is each class (ties go to the lower class)."""
-    m, n, c = committee.shape
+    _, n, c = committee.shape
     votes = np.zeros((n, c), dtype=np.float64)
     rows = np.arange(n)
     for member in committee:
@@ -31,7 +32,8 @@ def mean_member_entropy(committee: RealArray) -> FloatArray:
     total = np.zeros(committee.shape[1], dtype=np.float64)
     for member in committee:
         total += entropy_scores(member)
-    return total / committee.shape[0]
+    total /= committee.shape[0]
+    return total
 
 
 def vote_entropy_from_votes(votes: FloatArray, members: int) -> FloatArray:
@@ -39,7 +41,8 @@ def vote_entropy_from_votes(votes: FloatArray, members: int) -> FloatArray:
     share = votes / members
     logs = np.zeros_like(share)
     np.log(share, out=logs, where=share > 0)
-    return -(share * logs).sum(axis=1)
+    scores: FloatArray = -(share * logs).sum(axis=1)
+    return scores
 
 
 def kl_max_to_consensus(committee: RealArray, mean: RealArray) -> FloatArray:
@@ -51,7 +54,8 @@ def kl_max_to_consensus(committee: RealArray, mean: RealArray) -> FloatArray:
         # p̄ >= P_k / m > 0 wherever P_k > 0, so the log is finite.
         np.log(member / mean, out=terms, where=positive)
         np.maximum(best, (terms * member).sum(axis=1), out=best)
-    return best
+    scores: FloatArray = best
+    return scores
 
 
 def vote_entropy_scores(committee: RealArray) -> FloatArray:

@@ -33,7 +33,7 @@ class Intermediates:
 
     @property
     def members(self) -> int:
-        return self.committee.shape[0]
+        return int(self.committee.shape[0])
 
     @cached_property
     def top2(self) -> RealArray:

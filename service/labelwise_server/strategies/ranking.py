@@ -9,7 +9,9 @@ import numpy as np
 from labelwise_server.strategies._types import FloatArray, IntArray
 
 
-def top_k(scores: FloatArray, k: int, indices: IntArray | None = None) -> tuple[IntArray, FloatArray]:
+def top_k(
+    scores: FloatArray, k: int, indices: IntArray | None = None
+) -> tuple[IntArray, FloatArray]:
     """The k best of scores [n] as (indices, scores), best first.
 
     indices [n], ascending, gives each score's pool index (default: its

@@ -52,7 +52,7 @@ def least_confidence_scores(probabilities: RealArray) -> FloatArray:
 
 
 def margin_scores(probabilities: RealArray) -> FloatArray:
-    """Negative top-2 gap −(p(1) − p(2)); the closest call scores highest. Scheffer et al. (2001)."""
+    """Negative top-2 gap −(p(1) − p(2)); the closest call ranks first. Scheffer et al. (2001)."""
     return margin_from_top2(top_two(probabilities))
 
 

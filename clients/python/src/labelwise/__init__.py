@@ -1,9 +1,9 @@
 """labelwise: which examples to label next, from any backend, over gRPC.
 
-    from labelwise import Client
-    with Client("localhost:50051") as client:
-        picks = client.select(strategies=["entropy", "margin"], k=10, probabilities=p)
-        picks["entropy"].indices
+from labelwise import Client
+with Client("localhost:50051") as client:
+    picks = client.select(strategies=["entropy", "margin"], k=10, probabilities=p)
+    picks["entropy"].indices
 """
 
 from labelwise.client import (

@@ -123,7 +123,15 @@ def _to_param(value: ParamValue) -> pb.ParamValue:
 
 def _from_param(value: pb.ParamValue) -> ParamValue | None:
     kind = value.WhichOneof("kind")
-    return None if kind is None else getattr(value, kind)  # type: ignore[no-any-return]
+    if kind is None:
+        return None
+    result: ParamValue = getattr(value, kind)
+    return result
+
+
+def _params(params: Mapping[str, pb.ParamValue]) -> dict[str, ParamValue]:
+    values = {name: _from_param(value) for name, value in params.items()}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _identity(data: bytes) -> bytes:
@@ -168,7 +176,7 @@ class Client:
             request_serializer=_identity,
             response_deserializer=pb.SelectQueriesStreamResponse.FromString,
         )
-        self._stub = pb_grpc.QuerySelectionServiceStub(self._channel)
+        self._stub = pb_grpc.QuerySelectionServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     def __enter__(self) -> "Client":
         return self
@@ -247,8 +255,7 @@ class Client:
                 name=result.name,
                 indices=np.asarray(result.indices, dtype=np.int64),
                 scores=np.asarray(result.scores, dtype=np.float64),
-                params={p: v for p, v in ((p, _from_param(v)) for p, v in result.params.items())
-                        if v is not None},  # fmt: skip
+                params=_params(result.params),
                 total_cost=result.total_cost,
             )
             for result in response.results

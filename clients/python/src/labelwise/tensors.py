@@ -44,14 +44,15 @@ def raw_bytes(array: npt.ArrayLike, dtype: int) -> memoryview:
         rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
         return memoryview(rounded.astype("<u2"))
     contiguous = np.ascontiguousarray(values, dtype=DTYPES[dtype])
-    return memoryview(contiguous).cast("B")
+    return memoryview(contiguous).cast("B")  # type: ignore[arg-type]
 
 
 def encode_tensor(array: npt.ArrayLike, dtype: int | None = None) -> pb.Tensor:
     """A Tensor message of array (as dtype, by default the array's own)."""
     values = np.asarray(array)
     chosen = wire_dtype(values) if dtype is None else dtype
-    return pb.Tensor(dtype=chosen, shape=list(values.shape), raw_data=bytes(raw_bytes(values, chosen)))
+    raw = bytes(raw_bytes(values, chosen))
+    return pb.Tensor(dtype=chosen, shape=list(values.shape), raw_data=raw)  # type: ignore[arg-type]
 
 
 def varint(value: int) -> bytes:
