@@ -7,13 +7,14 @@ emits the names and labels of go-grpc-middleware's provider.
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
 from labelwise_server.metrics import Metrics
 
-Handler = grpc.RpcMethodHandler[Any, Any]
+# grpc-stubs makes these generic; at run time they are plain classes, hence the string.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
 def _grpc_type(handler: Handler) -> str:

@@ -46,7 +46,7 @@ def _stream_chunk(data: bytes) -> WireRequest | MalformedMessage:
         return err
 
 
-def service_handler(servicer: QuerySelectionServicer) -> grpc.GenericRpcHandler[Any, Any]:
+def service_handler(servicer: QuerySelectionServicer) -> "grpc.GenericRpcHandler[Any, Any]":
     """The service's method handlers, with the zero-copy request parsers."""
     return grpc.method_handlers_generic_handler(
         SERVICE_NAME,
