@@ -34,8 +34,8 @@ SUM_TOLERANCE: dict[int, float] = {
     pb.DATA_TYPE_FLOAT32: 1e-3,
     pb.DATA_TYPE_FLOAT64: 1e-3,
 }
-# Rows checked per block, so the checks' temporaries stay small.
-_CHECK_ROWS = 1 << 16
+# Bytes of rows checked per block, so the checks' temporaries stay small.
+_CHECK_BYTES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -215,15 +215,16 @@ def _first_bad(mask: npt.NDArray[np.bool_], shape: tuple[int, ...]) -> list[int]
     return [int(i) for i in np.unravel_index(flat, shape)]
 
 
+def _block_rows(rows: npt.NDArray[Any]) -> int:
+    return max(1, _CHECK_BYTES // max(rows.shape[1] * rows.itemsize, 1))
+
+
 def _check_finite(array: npt.NDArray[Any], field: str) -> None:
     rows = _rows(array)
-    ones = np.ones(rows.shape[1], dtype=rows.dtype)
-    for start in range(0, rows.shape[0], _CHECK_ROWS):
-        block = rows[start : start + _CHECK_ROWS]
-        # A row sum is finite exactly when every entry is (no overflow in float64).
-        sums = block.astype(np.float64, copy=False) @ ones.astype(np.float64)
-        if not np.isfinite(sums).all():
-            where = _first_bad(~np.isfinite(array).reshape(array.shape), array.shape)
+    step = _block_rows(rows)
+    for start in range(0, rows.shape[0], step):
+        if not np.isfinite(rows[start : start + step]).all():
+            where = _first_bad(~np.isfinite(array), array.shape)
             raise InvalidArgument(field, f"must be finite; got NaN or Inf at {where}")
 
 
@@ -231,8 +232,9 @@ def _check_row_stochastic(array: npt.NDArray[Any], field: str, tolerance: float)
     """Finite, non-negative, and each row (last axis) summing to 1 within tolerance."""
     rows = _rows(array)
     ones = np.ones(rows.shape[1], dtype=rows.dtype)
-    for start in range(0, rows.shape[0], _CHECK_ROWS):
-        block = rows[start : start + _CHECK_ROWS]
+    step = _block_rows(rows)
+    for start in range(0, rows.shape[0], step):
+        block = rows[start : start + step]
         sums = block @ ones  # NaN/Inf anywhere in a row makes its sum non-finite
         bad = ~(np.abs(sums - 1.0) <= tolerance)
         if bad.any():
