@@ -216,7 +216,7 @@ def _first_bad(mask: npt.NDArray[np.bool_], shape: tuple[int, ...]) -> list[int]
 
 
 def _block_rows(rows: npt.NDArray[Any]) -> int:
-    return max(1, _CHECK_BYTES // max(rows.shape[1] * rows.itemsize, 1))
+    return max(1, _CHECK_BYTES // max(int(rows.shape[1]) * rows.itemsize, 1))
 
 
 def _check_finite(array: npt.NDArray[Any], field: str) -> None:
