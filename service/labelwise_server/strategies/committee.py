@@ -52,7 +52,8 @@ def kl_max_to_consensus(committee: RealArray, mean: RealArray) -> FloatArray:
         terms = np.zeros(member.shape, dtype=np.float64)
         positive = member > 0
         # p̄ >= P_k / m > 0 wherever P_k > 0, so the log is finite.
-        np.log(member / mean, out=terms, where=positive)
+        np.divide(member, mean, out=terms, where=positive)
+        np.log(terms, out=terms, where=positive)
         np.maximum(best, (terms * member).sum(axis=1), out=best)
     scores: FloatArray = best
     return scores
