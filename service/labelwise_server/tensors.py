@@ -109,11 +109,21 @@ def _fields(buf: memoryview, start: int, end: int) -> Any:
         pos = value_end
 
 
+def _int32(value: int) -> int:
+    """A varint read as protobuf reads an int32 or enum field: its low 32 bits, signed."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
 def _merge_tensor(buf: memoryview, start: int, end: int, tensor: RawTensor) -> None:
-    """Merge one encoded Tensor into tensor, with protobuf's merge rules."""
+    """Merge one encoded Tensor into tensor, with protobuf's merge rules.
+
+    As in protobuf, a known field number with an unexpected wire type is an
+    unknown field and is skipped.
+    """
     for number, wire, pos, value_end, _ in _fields(buf, start, end):
         if number == 1 and wire == _WIRE_VARINT:
-            tensor.dtype = _signed(_varint(buf, pos, value_end)[0])
+            tensor.dtype = _int32(_varint(buf, pos, value_end)[0])
         elif number == 2 and wire == _WIRE_LEN:  # packed repeated int64
             while pos < value_end:
                 value, pos = _varint(buf, pos, value_end)
@@ -122,29 +132,29 @@ def _merge_tensor(buf: memoryview, start: int, end: int, tensor: RawTensor) -> N
             tensor.shape.append(_signed(_varint(buf, pos, value_end)[0]))
         elif number == 3 and wire == _WIRE_LEN:
             tensor.raw_data = buf[pos:value_end]
-        elif number in (1, 2, 3):
-            raise MalformedMessage(f"Tensor field {number} has wire type {wire}")
 
 
-def _split_request(buf: memoryview, start: int, end: int) -> WireRequest:
+def _split_request(buf: memoryview, regions: list[tuple[int, int]]) -> WireRequest:
+    """The request encoded in regions of buf; several regions merge as protobuf merges them."""
     tensors: dict[str, RawTensor] = {}
     rest: list[memoryview] = []
-    for number, wire, pos, value_end, field_start in _fields(buf, start, end):
-        name = TENSOR_FIELDS.get(number)
-        if name is not None and wire == _WIRE_LEN:
-            _merge_tensor(buf, pos, value_end, tensors.setdefault(name, RawTensor()))
-        else:
-            rest.append(buf[field_start:value_end])
+    for start, end in regions:
+        for number, wire, pos, value_end, field_start in _fields(buf, start, end):
+            name = TENSOR_FIELDS.get(number)
+            if name is not None and wire == _WIRE_LEN:
+                _merge_tensor(buf, pos, value_end, tensors.setdefault(name, RawTensor()))
+            else:
+                rest.append(buf[field_start:value_end])
     try:
         header = pb.SelectQueriesRequest.FromString(b"".join(rest))
     except Exception as err:  # protobuf raises DecodeError, or others on hostile bytes
         raise MalformedMessage("SelectQueriesRequest does not parse") from err
-    return WireRequest(header, tensors, end - start)
+    return WireRequest(header, tensors, sum(end - start for start, end in regions))
 
 
 def parse_request(data: bytes) -> WireRequest:
     """Split an encoded SelectQueriesRequest; tensors stay views into data."""
-    return _split_request(memoryview(data), 0, len(data))
+    return _split_request(memoryview(data), [(0, len(data))])
 
 
 def parse_stream_chunk(data: bytes) -> WireRequest:
@@ -155,11 +165,7 @@ def parse_stream_chunk(data: bytes) -> WireRequest:
         for number, wire, pos, value_end, _ in _fields(buf, 0, len(buf))
         if number == _STREAM_CHUNK_FIELD and wire == _WIRE_LEN
     ]
-    if len(chunks) > 1:
-        raise MalformedMessage("SelectQueriesStreamRequest.chunk is repeated")
-    if not chunks:
-        return WireRequest(pb.SelectQueriesRequest(), {}, len(data))
-    request = _split_request(buf, *chunks[0])
+    request = _split_request(buf, chunks)
     request.wire_bytes = len(data)
     return request
 
@@ -169,7 +175,10 @@ def element_count(shape: list[int], field_name: str, max_elements: int) -> int:
     if any(size < 0 for size in shape):
         raise InvalidArgument(f"{field_name}.shape", f"must have no negative sizes; got {shape}")
     count = math.prod(shape)  # Python ints: no overflow
-    if count > max_elements:
+    # With a zero size the count is 0 whatever the other sizes, but NumPy still refuses
+    # shapes whose non-zero sizes multiply past its limits: hold those to the limit too.
+    extent = math.prod(size for size in shape if size)
+    if max(count, extent) > max_elements:
         raise InvalidArgument(
             f"{field_name}.shape",
             f"must hold at most {max_elements} elements (the server's limit); "

@@ -101,7 +101,7 @@ class QuerySelectionServicer:
         parts: dict[str, list[RawTensor]] = {}
         exclude: list[int] = []
         wire_bytes = 0
-        elements = 0
+        elements: dict[str, int] = {}  # tensor field -> elements received so far
         i = 0
         async for chunk in requests:
             if isinstance(chunk, MalformedMessage):
@@ -119,14 +119,18 @@ class QuerySelectionServicer:
                         )
             exclude.extend(chunk.header.exclude)
             for name, tensor in chunk.tensors.items():
-                elements += element_count(tensor.shape, f"chunks[{i}].chunk.{name}", 1 << 62)
-                if elements > self._max_elements:
+                field = f"chunks[{i}].chunk.{name}"
+                # The limit is per tensor, as in the unary call: the chunks of one add up.
+                total = elements.get(name, 0)
+                total += element_count(tensor.shape, field, self._max_elements)
+                if total > self._max_elements:
                     raise InvalidArgument(
-                        f"chunks[{i}].chunk.{name}",
-                        f"the stream's tensors must hold at most {self._max_elements} elements "
-                        f"in all (the server's limit); got {elements} so far",
+                        f"{field}.shape",
+                        f"the stream's chunks of {name} must hold at most {self._max_elements} "
+                        f"elements in all (the server's limit); got {total} so far",
                         reason="TOO_MANY_ELEMENTS",
                     )
+                elements[name] = total
                 parts.setdefault(name, []).append(tensor)
             wire_bytes += chunk.wire_bytes
             i += 1

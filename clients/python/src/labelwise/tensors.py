@@ -40,11 +40,18 @@ def raw_bytes(array: npt.ArrayLike, dtype: int) -> memoryview:
     values = np.asarray(array)
     if dtype == pb.DATA_TYPE_BFLOAT16:
         bits = np.ascontiguousarray(values, dtype="<f4").view("<u4")
-        # Round to nearest even, as hardware bfloat16 conversions do.
+        # Round to nearest even, as hardware bfloat16 conversions do; NaN stays a quiet NaN
+        # (rounding its payload could carry into the exponent and give ±Inf or, wrapping, 0).
         rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
-        return memoryview(rounded.astype("<u2"))
-    contiguous = np.ascontiguousarray(values, dtype=DTYPES[dtype])
-    return memoryview(contiguous).cast("B")  # type: ignore[arg-type]
+        nan = np.isnan(values) if values.dtype.kind == "f" else np.zeros(bits.shape, bool)
+        halves = np.where(nan, (bits >> 16) | 0x0040, rounded).astype("<u2")
+        return _byte_view(halves)
+    return _byte_view(np.ascontiguousarray(values, dtype=DTYPES[dtype]))
+
+
+def _byte_view(contiguous: npt.NDArray[Any]) -> memoryview:
+    """The bytes of a C-contiguous array as a flat memoryview (len() counts bytes)."""
+    return memoryview(contiguous.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
 
 
 def encode_tensor(array: npt.ArrayLike, dtype: int | None = None) -> pb.Tensor:
