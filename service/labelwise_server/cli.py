@@ -1,4 +1,5 @@
-"""The `labelwise` command line: `labelwise serve` runs the server."""
+"""The `labelwise` command line: `labelwise serve` runs the server; `labelwise simulate`
+measures the labels it saves."""
 
 import argparse
 import asyncio
@@ -11,6 +12,7 @@ from typing import Any
 
 from labelwise_server import __version__
 from labelwise_server.config import HELP, Config, env_name
+from labelwise_server.simulation.command import add_flags as add_simulate_flags
 
 
 def _bool(text: str) -> bool:
@@ -56,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
         "environment variable; a flag wins over the variable.",
     )
     _add_config_flags(serve)
+    simulate = commands.add_parser(
+        "simulate",
+        help="Measure how many labels active learning saves, through the service.",
+        description="Run pool-based active learning through a labelwise service (one started "
+        "in this process unless --address is given) with every strategy that fits the data "
+        "and random, over several seeds; write learning curves, a savings table and plots.",
+    )
+    add_simulate_flags(simulate)
     return parser
 
 
@@ -70,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from labelwise_server.grpc.server import serve
 
         asyncio.run(serve(config))
+    elif args.command == "simulate":
+        from labelwise_server.simulation.command import run
+
+        return run(args)
     return 0
 
 

@@ -1,0 +1,165 @@
+"""The `labelwise simulate` flags and their run."""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from labelwise_server.simulation.defaults import BUILT_IN, DEFAULT_BUDGETS, Protocol
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = Protocol()
+    add = parser.add_argument
+    add(
+        "--data",
+        nargs="+",
+        default=list(BUILT_IN),
+        metavar="NAME_OR_FILE",
+        help=f"Data sets: built-in {', '.join(BUILT_IN)}, or .npz files (arrays features/X, "
+        "labels/y, optional costs) or .csv files (a header row; numeric features). "
+        "Default: %(default)s.",
+    )
+    add("--label-column", default=None, help="CSV column holding the label (default: the last).")
+    add("--cost-column", default=None, help="CSV column holding each item's labeling cost.")
+    add(
+        "--budget",
+        type=int,
+        default=None,
+        help="Labels to spend per run, the initial set included (default per data set: "
+        + ", ".join(f"{k} {v}" for k, v in DEFAULT_BUDGETS.items())
+        + ", files 500).",
+    )
+    add(
+        "--seeds",
+        type=int,
+        default=5,
+        help="Repetitions, each with its own split and start (default: %(default)s).",
+    )
+    add(
+        "--seed",
+        type=int,
+        default=0,
+        help="First seed; seeds are seed..seed+seeds-1 (default: %(default)s).",
+    )
+    add(
+        "--strategies",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="Strategies to run (default: every one the service offers whose inputs the "
+        "simulation can give; random is always run).",
+    )
+    add(
+        "--test-fraction",
+        type=float,
+        default=defaults.test_fraction,
+        help="Share of each data set held out for testing (default: %(default)s).",
+    )
+    add(
+        "--initial-per-class",
+        type=int,
+        default=defaults.initial_per_class,
+        help="Labeled examples per class to start with (default: %(default)s).",
+    )
+    add(
+        "--batch-size",
+        type=int,
+        default=defaults.batch_size,
+        help="Items labeled per round (default: %(default)s).",
+    )
+    add(
+        "--max-iter",
+        type=int,
+        default=defaults.max_iter,
+        help="LogisticRegression max_iter (default: %(default)s).",
+    )
+    add(
+        "--committee-model",
+        choices=("lr", "mlp"),
+        default=defaults.committee_model,
+        help="Committee for committee strategies: 'lr' bootstrap copies of the model, or "
+        "'mlp' MLPs of different seeds (default: %(default)s).",
+    )
+    add(
+        "--committee-size",
+        type=int,
+        default=defaults.committee_size,
+        help="Committee members (default: %(default)s).",
+    )
+    add(
+        "--address",
+        default=None,
+        help="host:port of a running labelwise service (default: start one in this process "
+        "on a free port).",
+    )
+    add("--jobs", type=int, default=0, help="Worker processes (default 0: one per available core).")
+    add(
+        "--out",
+        type=Path,
+        default=Path("simulation-results"),
+        help="Output directory for results.md, results.json and the PNG plots "
+        "(default: %(default)s).",
+    )
+    add("--no-progress", action="store_true", help="Do not show the progress bar.")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import matplotlib  # noqa: F401
+        import tqdm  # noqa: F401
+    except ImportError as err:
+        print(f"labelwise simulate needs the simulate extra ({err.name} is missing): "
+              "pip install 'labelwise-server[simulate]'", file=sys.stderr)  # fmt: skip
+        return 2
+    from labelwise_server.simulation.data import parse_source
+    from labelwise_server.simulation.report import write
+    from labelwise_server.simulation.runner import Settings, default_jobs, simulate
+
+    positive = {"--seeds": args.seeds, "--batch-size": args.batch_size,
+                "--initial-per-class": args.initial_per_class, "--max-iter": args.max_iter,
+                "--committee-size": args.committee_size}  # fmt: skip
+    for flag, value in positive.items():
+        if value < 1:
+            print(f"labelwise simulate: {flag} must be >= 1; got {value}", file=sys.stderr)
+            return 2
+    if args.budget is not None and args.budget < 1:
+        print(f"labelwise simulate: --budget must be >= 1; got {args.budget}", file=sys.stderr)
+        return 2
+    if not 0 < args.test_fraction < 1:
+        print(f"labelwise simulate: --test-fraction must be in (0, 1); got {args.test_fraction}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        sources = tuple(parse_source(d, args.label_column, args.cost_column) for d in args.data)
+    except ValueError as err:
+        print(f"labelwise simulate: {err}", file=sys.stderr)
+        return 2
+    settings = Settings(
+        sources=sources,
+        seeds=args.seeds,
+        seed=args.seed,
+        budget=args.budget,
+        protocol=Protocol(
+            test_fraction=args.test_fraction,
+            initial_per_class=args.initial_per_class,
+            batch_size=args.batch_size,
+            max_iter=args.max_iter,
+            committee_model=args.committee_model,
+            committee_size=args.committee_size,
+        ),
+        strategies=tuple(args.strategies),
+        address=args.address,
+        jobs=args.jobs or default_jobs(),
+        progress=not args.no_progress,
+    )
+    started = time.perf_counter()
+    try:
+        results = simulate(settings)
+    except ValueError as err:
+        print(f"labelwise simulate: {err}", file=sys.stderr)
+        return 2
+    write(results, args.out, time.perf_counter() - started)
+    print(f"wrote {args.out}/results.md, results.json and learning_curves*.png "
+          f"in {time.perf_counter() - started:.0f} s")  # fmt: skip
+    return 0

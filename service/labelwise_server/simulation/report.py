@@ -1,0 +1,329 @@
+"""Summaries of the curves: labels to reach a share of full accuracy, savings, AULC, plots.
+
+Every run of a data set uses the same schedule (the initial set, then batches up
+to the budget), so curves of different seeds and strategies share their label
+counts and can be averaged point by point.
+"""
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from labelwise_server.simulation.data import FloatArray
+from labelwise_server.simulation.runner import DatasetResult, Results
+
+TARGETS = (0.90, 0.95, 0.98, 0.99)
+BOOTSTRAP_DRAWS = 2000
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Labels to reach a share of full accuracy, per seed (None: not within the budget)."""
+
+    per_seed: list[int | None]
+
+    def censored(self, budget: int) -> FloatArray:
+        # Runs that never reach the target count as the budget: a lower bound on their need.
+        return np.array([budget if v is None else v for v in self.per_seed], dtype=np.float64)
+
+    @property
+    def reached(self) -> int:
+        return sum(v is not None for v in self.per_seed)
+
+
+@dataclass(frozen=True)
+class Saving:
+    """1 − labels(strategy)/labels(random) in percent, with a bootstrap interval over seeds."""
+
+    percent: float
+    low: float
+    high: float
+    censored: bool  # some run of either side never reached the target: a bound, not a value
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    name: str
+    aulc_mean: float
+    aulc_std: float
+    final_mean: float
+    final_std: float
+    reach: dict[float, Reach]
+    saving: dict[float, Saving | None]  # None for random itself
+    accuracy_per_dollar: float | None  # accuracy gained per unit of cost, when costs vary
+    cost_to_reach: dict[float, float | None]  # mean cost to reach a target, when costs vary
+
+
+def matrix(curves: list[list[float]]) -> FloatArray:
+    """[seeds, rounds]; a run that ran out of pool early repeats its last value."""
+    width = max(len(c) for c in curves)
+    return np.array([c + [c[-1]] * (width - len(c)) for c in curves], dtype=np.float64)
+
+
+def aulc(labels: FloatArray, accuracy: FloatArray) -> float:
+    """Area under the learning curve over the labels range, normalised to [0, 1]."""
+    if len(labels) < 2 or labels[-1] == labels[0]:
+        return float(accuracy[-1])
+    area = np.sum((accuracy[1:] + accuracy[:-1]) / 2 * np.diff(labels))
+    return float(area / (labels[-1] - labels[0]))
+
+
+def first_reach(labels: list[int], accuracy: list[float], target: float) -> int | None:
+    for count, value in zip(labels, accuracy, strict=True):
+        if value >= target:
+            return count
+    return None
+
+
+def bootstrap_saving(
+    strategy: FloatArray, random: FloatArray, rng: np.random.Generator, censored: bool
+) -> Saving:
+    """Resample seeds (paired: a seed's split and initial set are shared) and recompute."""
+    percent = 100.0 * (1.0 - strategy.mean() / random.mean())
+    draws = rng.integers(0, len(strategy), size=(BOOTSTRAP_DRAWS, len(strategy)))
+    resampled = 100.0 * (1.0 - strategy[draws].mean(axis=1) / random[draws].mean(axis=1))
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return Saving(percent, float(low), float(high), censored)
+
+
+def summarize(result: DatasetResult, seed: int) -> list[StrategySummary]:
+    rng = np.random.default_rng(seed)
+    reaches: dict[str, dict[float, Reach]] = {}
+    for name, runs in result.curves.items():
+        reaches[name] = {
+            t: Reach([first_reach(c.labels, c.accuracy, t * full)
+                      for c, full in zip(runs, result.full_accuracy, strict=True)])
+            for t in TARGETS
+        }  # fmt: skip
+    summaries = []
+    for name, runs in result.curves.items():
+        acc = matrix([c.accuracy for c in runs])
+        labels = np.array(max((c.labels for c in runs), key=len), dtype=np.float64)
+        areas = [aulc(labels, row) for row in acc]
+        saving: dict[float, Saving | None] = {}
+        for t in TARGETS:
+            if name == "random":
+                saving[t] = None
+                continue
+            mine, base = reaches[name][t], reaches["random"][t]
+            saving[t] = bootstrap_saving(
+                mine.censored(result.budget),
+                base.censored(result.budget),
+                rng,
+                censored=mine.reached < len(runs) or base.reached < len(runs),
+            )
+        per_dollar: float | None = None
+        cost_to_reach: dict[float, float | None] = {}
+        if result.has_costs:
+            gained = [(c.accuracy[-1] - c.accuracy[0]) / max(c.cost[-1] - c.cost[0], 1e-12)
+                      for c in runs]  # fmt: skip
+            per_dollar = float(np.mean(gained))
+            for t in TARGETS:
+                costs = [
+                    next(
+                        (cost for cost, a in zip(c.cost, c.accuracy, strict=True) if a >= t * f),
+                        None,
+                    )
+                    for c, f in zip(runs, result.full_accuracy, strict=True)
+                ]
+                reached = [c for c in costs if c is not None]
+                cost_to_reach[t] = float(np.mean(reached)) if len(reached) == len(costs) else None
+        summaries.append(
+            StrategySummary(
+                name=name,
+                aulc_mean=float(np.mean(areas)),
+                aulc_std=float(np.std(areas)),
+                final_mean=float(acc[:, -1].mean()),
+                final_std=float(acc[:, -1].std()),
+                reach=reaches[name],
+                saving=saving,
+                accuracy_per_dollar=per_dollar,
+                cost_to_reach=cost_to_reach,
+            )
+        )
+    return summaries
+
+
+def _reach_cell(reach: Reach, saving: Saving | None, budget: int) -> str:
+    n = len(reach.per_seed)
+    if reach.reached == 0:
+        labels = f">{budget}"
+    else:
+        labels = f"{reach.censored(budget).mean():.0f}"
+        if reach.reached < n:
+            labels = f"≥{labels} ({reach.reached}/{n})"
+    if saving is None:
+        return labels
+    mark = "*" if saving.censored else ""
+    return f"{labels}: {saving.percent:+.0f}%{mark} [{saving.low:+.0f}, {saving.high:+.0f}]"
+
+
+def dataset_table(result: DatasetResult, summaries: list[StrategySummary]) -> str:
+    full = np.array(result.full_accuracy)
+    head = ["strategy", "AULC", "final acc"] + [f"labels to {t:.0%}" for t in TARGETS]
+    if result.has_costs:
+        head += ["acc gained per $1000"] + [f"$ to {t:.0%}" for t in TARGETS]
+    lines = [
+        f"### {result.name}",
+        "",
+        f"pool {result.pool_size}, test {result.test_size}, {result.n_classes} classes, "
+        f"budget {result.budget} labels, full-pool accuracy {full.mean():.3f} ± {full.std():.3f}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
+    ]
+    for s in summaries:
+        row = [
+            f"`{s.name}`",
+            f"{s.aulc_mean:.3f} ± {s.aulc_std:.3f}",
+            f"{s.final_mean:.3f} ± {s.final_std:.3f}",
+        ] + [_reach_cell(s.reach[t], s.saving[t], result.budget) for t in TARGETS]
+        if result.has_costs:
+            row.append(f"{1000 * (s.accuracy_per_dollar or 0.0):.3f}")
+            row += ["—" if s.cost_to_reach[t] is None else f"{s.cost_to_reach[t]:.0f}"
+                    for t in TARGETS]  # fmt: skip
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def savings_table(
+    results: Results, summaries: dict[str, list[StrategySummary]], target: float
+) -> str:
+    """One row per strategy, one column per data set: the saving vs random at target."""
+    names = [d.name for d in results.datasets]
+    lines = [
+        "| strategy | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    strategies = [p.name for p in results.strategies if p.name != "random"]
+    for strategy in strategies:
+        cells = []
+        for name in names:
+            found = next(s for s in summaries[name] if s.name == strategy)
+            saving = found.saving[target]
+            assert saving is not None
+            mark = "*" if saving.censored else ""
+            cells.append(f"{saving.percent:+.0f}%{mark} [{saving.low:+.0f}, {saving.high:+.0f}]")
+        lines.append(f"| `{strategy}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown(results: Results, summaries: dict[str, list[StrategySummary]], seconds: float) -> str:
+    settings = results.settings
+    p = settings.protocol
+    committee = f"{p.committee_size} bootstrap copies of the model"
+    if p.committee_model == "mlp":
+        committee = f"{p.committee_size} MLPs ({p.mlp_hidden} hidden units) of different seeds"
+    parts = [
+        "# labelwise simulate: results",
+        "",
+        f"{settings.seeds} seeds from --seed {settings.seed}; stratified "
+        f"{1 - p.test_fraction:.0%}/{p.test_fraction:.0%} pool/test split per seed, features "
+        f"standardised on the pool; {p.initial_per_class} labeled examples per class to start; "
+        f"LogisticRegression(max_iter={p.max_iter}) retrained from scratch each round; batches "
+        f"of {p.batch_size}; committee: {committee}. Full accuracy = the same model trained "
+        f"on the whole pool. Ran in {seconds:.0f} s.",
+        "",
+        "Cells under *labels to X%*: mean labels (over seeds) until test accuracy first reaches "
+        "X% of full accuracy, then the saving vs `random` = 1 − labels/labels(random) "
+        "(positive: fewer labels) with a 95% bootstrap interval over seeds. `*`: some run did "
+        "not reach the target within the budget and counts as the budget, so the figure is "
+        "a bound. AULC: area under the accuracy-vs-labels curve, normalised to [0, 1].",
+        "",
+    ]
+    if results.skipped:
+        skipped = ", ".join(f"`{n}` (needs {', '.join(i)})" for n, i in results.skipped.items())
+        parts += [f"Not simulated (inputs this loop cannot give): {skipped}.", ""]
+    parts += [
+        "## Saving vs random at 95% of full accuracy",
+        "",
+        savings_table(results, summaries, 0.95),
+        "",
+    ]
+    for result in results.datasets:
+        parts += [dataset_table(result, summaries[result.name]), ""]
+    return "\n".join(parts)
+
+
+def plot(results: Results, path: Path, only: DatasetResult | None = None) -> None:
+    """Accuracy vs labels, mean ± std over seeds, one panel per data set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = [only] if only is not None else results.datasets
+    columns = min(2, len(datasets))
+    rows = math.ceil(len(datasets) / columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(5.5 * columns + 1.8, 4 * rows), squeeze=False
+    )
+    names = [p.name for p in results.strategies]
+    colors = matplotlib.colormaps["tab20"].resampled(max(len(names), 2))
+    for ax, result in zip(axes.flat, datasets, strict=False):
+        for at, name in enumerate(names):
+            runs = result.curves[name]
+            acc = matrix([c.accuracy for c in runs])
+            labels = np.array(max((c.labels for c in runs), key=len))
+            mean, std = acc.mean(axis=0), acc.std(axis=0)
+            style = (
+                {"color": "black", "linewidth": 2.2, "zorder": 5}
+                if name == "random"
+                else {
+                    "color": colors(at),
+                    "linewidth": 1.2,
+                    "linestyle": ("-", "--", ":", "-.")[at % 4],
+                }
+            )
+            ax.plot(labels, mean, label=name, **style)
+            ax.fill_between(labels, mean - std, mean + std, color=style["color"], alpha=0.08)
+        full = float(np.mean(result.full_accuracy))
+        ax.axhline(full, color="grey", linewidth=0.8)
+        ax.axhline(0.95 * full, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_title(f"{result.name} (full-pool accuracy {full:.3f}; dotted: 95%)", fontsize=10)
+        ax.set_xlabel("labels")
+        ax.set_ylabel("test accuracy")
+        ax.grid(alpha=0.3)
+        low = float(np.min([np.mean(matrix([c.accuracy for c in r]), axis=0).min()
+                            for r in result.curves.values()]))  # fmt: skip
+        ax.set_ylim(max(0.0, low - 0.02), min(1.0, full + 0.04))
+    for ax in list(axes.flat)[len(datasets) :]:
+        ax.axis("off")
+    handles, labels_ = axes.flat[0].get_legend_handles_labels()
+    legend_width = 1.8 / (5.5 * columns + 1.8)
+    figure.legend(handles, labels_, loc="center right", fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0, 1 - legend_width, 1))
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def write(results: Results, out: Path, seconds: float) -> dict[str, list[StrategySummary]]:
+    """results.md, results.json, learning_curves.png and one PNG per data set under out."""
+    out.mkdir(parents=True, exist_ok=True)
+    summaries = {d.name: summarize(d, results.settings.seed) for d in results.datasets}
+    (out / "results.md").write_text(markdown(results, summaries, seconds))
+    raw = {
+        "settings": {
+            "seeds": results.settings.seeds,
+            "seed": results.settings.seed,
+            "protocol": asdict(results.settings.protocol),
+        },
+        "skipped": results.skipped,
+        "datasets": [
+            {
+                "name": d.name,
+                "budget": d.budget,
+                "full_accuracy": d.full_accuracy,
+                "curves": {name: [asdict(c) for c in runs] for name, runs in d.curves.items()},
+            }
+            for d in results.datasets
+        ],
+    }
+    (out / "results.json").write_text(json.dumps(raw, indent=1))
+    plot(results, out / "learning_curves.png")
+    for d in results.datasets:
+        plot(results, out / f"learning_curves_{d.name}.png", only=d)
+    return summaries

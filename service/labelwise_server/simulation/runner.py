@@ -1,0 +1,192 @@
+"""Run every (data set, seed, strategy) loop through one service and collect the curves.
+
+Loops run in this process (jobs=1) or in spawned worker processes, each with its
+own client channel to the same service; the results do not depend on jobs.
+"""
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from multiprocessing import get_context
+
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from labelwise import Client
+from labelwise_server.simulation.data import Data, DataSource, Split, load, split
+from labelwise_server.simulation.defaults import Protocol
+from labelwise_server.simulation.loop import (
+    SUPPORTED_INPUTS,
+    Curve,
+    StrategyPlan,
+    full_accuracy,
+    rounds,
+    run,
+)
+from labelwise_server.simulation.service import InProcessServer
+
+
+@dataclass(frozen=True)
+class Settings:
+    sources: tuple[DataSource, ...]
+    seeds: int = 5
+    seed: int = 0
+    budget: int | None = None  # None: each data set's default budget
+    protocol: Protocol = field(default_factory=Protocol)
+    strategies: tuple[str, ...] = ()  # empty: every strategy the service offers that fits
+    address: str | None = None  # None: start a service in this process
+    jobs: int = 1
+    progress: bool = True
+
+    def run_seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.seeds)]
+
+
+@dataclass
+class DatasetResult:
+    name: str
+    budget: int
+    pool_size: int
+    test_size: int
+    n_classes: int
+    has_costs: bool
+    full_accuracy: list[float]  # per seed
+    curves: dict[str, list[Curve]] = field(default_factory=dict)  # strategy -> per seed
+
+
+@dataclass
+class Results:
+    settings: Settings
+    strategies: list[StrategyPlan]
+    skipped: dict[str, list[str]]  # strategy -> inputs the simulation cannot provide
+    datasets: list[DatasetResult]
+
+
+@lru_cache(maxsize=4)
+def _data(source: DataSource) -> Data:
+    return load(source)
+
+
+@lru_cache(maxsize=8)
+def _split(source: DataSource, test_fraction: float, seed: int) -> Split:
+    return split(_data(source), test_fraction, seed)
+
+
+def plan_strategies(
+    client: Client, wanted: Sequence[str]
+) -> tuple[list[StrategyPlan], dict[str, list[str]]]:
+    """The service's strategies whose inputs the simulation can give (ListStrategies order)."""
+    offered = client.list_strategies()
+    names = {s.name for s in offered}
+    unknown = [name for name in wanted if name not in names]
+    if unknown:
+        raise ValueError(f"--strategies: the service has no {unknown}; it offers {sorted(names)}")
+    plans, skipped = [], {}
+    for strategy in offered:
+        if wanted and strategy.name not in wanted:
+            continue
+        missing = [i for i in strategy.required_inputs if i not in SUPPORTED_INPUTS]
+        if missing:
+            skipped[strategy.name] = missing
+        else:
+            plans.append(StrategyPlan(strategy.name, frozenset(strategy.required_inputs)))
+    if "random" not in {p.name for p in plans}:
+        raise ValueError("the service offers no 'random' strategy, the baseline every saving needs")
+    return plans, skipped
+
+
+@dataclass(frozen=True)
+class _Job:
+    address: str
+    source: DataSource
+    seed: int
+    strategy: StrategyPlan
+    budget: int
+    protocol: Protocol
+
+
+def _run_job(job: _Job, on_round: Callable[[], None] = lambda: None) -> Curve:
+    data_split = _split(job.source, job.protocol.test_fraction, job.seed)
+    with Client(job.address) as client:
+        return run(client, data_split, job.strategy, job.budget, job.protocol, job.seed, on_round)
+
+
+def _worker_init() -> None:
+    # Each worker is one process per core: keep BLAS single-threaded so they do not fight.
+    threadpool_limits(1)
+
+
+@contextmanager
+def _service(address: str | None) -> Iterator[str]:
+    if address is not None:
+        yield address
+        return
+    with InProcessServer() as server:
+        yield server.address
+
+
+def simulate(settings: Settings) -> Results:
+    with _service(settings.address) as address:
+        with Client(address) as client:
+            plans, skipped = plan_strategies(client, settings.strategies)
+        datasets: list[DatasetResult] = []
+        jobs: list[_Job] = []
+        total_rounds = 0
+        for source in settings.sources:
+            data = _data(source)
+            budget = settings.budget or source.default_budget
+            splits = [
+                _split(source, settings.protocol.test_fraction, s) for s in settings.run_seeds()
+            ]
+            result = DatasetResult(
+                name=source.name,
+                budget=min(budget, len(splits[0].pool_y)),
+                pool_size=len(splits[0].pool_y),
+                test_size=len(splits[0].test_y),
+                n_classes=splits[0].n_classes,
+                has_costs=data.costs is not None,
+                full_accuracy=[full_accuracy(s, settings.protocol) for s in splits],
+                curves={plan.name: [] for plan in plans},
+            )
+            datasets.append(result)
+            for seed in settings.run_seeds():
+                for plan in plans:
+                    jobs.append(_Job(address, source, seed, plan, result.budget, settings.protocol))
+                    total_rounds += rounds(result.pool_size, result.n_classes, result.budget,
+                                           settings.protocol)  # fmt: skip
+        curves = _run_all(jobs, settings, total_rounds)
+        by_name = {d.name: d for d in datasets}
+        for job, curve in zip(jobs, curves, strict=True):
+            by_name[job.source.name].curves[job.strategy.name].append(curve)
+    return Results(settings, plans, skipped, datasets)
+
+
+def _run_all(jobs: list[_Job], settings: Settings, total_rounds: int) -> list[Curve]:
+    bar = tqdm(total=total_rounds, unit="round", disable=not settings.progress, file=sys.stderr,
+               desc="simulate")  # fmt: skip
+    with bar:
+        if settings.jobs <= 1:
+            with threadpool_limits(1):
+                return [_run_job(job, lambda: bar.update(1)) for job in jobs]
+        results: list[Curve | None] = [None] * len(jobs)
+        context = get_context("spawn")  # fork would copy the service's gRPC threads
+        with ProcessPoolExecutor(
+            settings.jobs, mp_context=context, initializer=_worker_init
+        ) as pool:
+            futures = {pool.submit(_run_job, job): at for at, job in enumerate(jobs)}
+            for future in as_completed(futures):
+                curve = future.result()
+                results[futures[future]] = curve
+                bar.update(len(curve.labels) - 1)
+        return [curve for curve in results if curve is not None]
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1

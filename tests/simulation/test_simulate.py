@@ -1,0 +1,115 @@
+"""`labelwise simulate` end to end through the service, and the report's arithmetic."""
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from labelwise import Client
+from labelwise_server.cli import main
+from labelwise_server.simulation.loop import SUPPORTED_INPUTS
+from labelwise_server.simulation.report import aulc, bootstrap_saving, first_reach
+from labelwise_server.simulation.service import InProcessServer
+
+TINY = ["--seeds", "2", "--budget", "36", "--no-progress", "--committee-size", "3"]
+
+
+def _simulate(out: Path, *flags: str) -> dict[str, Any]:
+    assert main(["simulate", *flags, "--out", str(out)]) == 0
+    for name in ("results.md", "results.json", "learning_curves.png"):
+        assert (out / name).stat().st_size > 0, name
+    raw: dict[str, Any] = json.loads((out / "results.json").read_text())
+    return raw
+
+
+def _fitting_strategies(address: str) -> list[str]:
+    with Client(address) as client:
+        return [
+            s.name for s in client.list_strategies() if set(s.required_inputs) <= SUPPORTED_INPUTS
+        ]
+
+
+def _check_curves(dataset: dict[str, Any], strategies: list[str], start: int) -> None:
+    assert sorted(dataset["curves"]) == sorted(strategies)
+    assert all(0.5 < a <= 1.0 for a in dataset["full_accuracy"])
+    for name, runs in dataset["curves"].items():
+        assert len(runs) == 2, name
+        for run in runs:
+            labels = run["labels"]
+            assert labels[0] == start and labels[-1] == dataset["budget"], name
+            assert all(b - a == 10 or b == dataset["budget"] for a, b in itertools.pairwise(labels))
+            assert all(0.0 <= a <= 1.0 for a in run["accuracy"]), name
+            assert np.all(np.diff(run["cost"]) > 0), name
+
+
+def test_a_tiny_run_through_its_own_service_writes_curves_table_and_plots(tmp_path: Path) -> None:
+    raw = _simulate(tmp_path, "--data", "wine", "--jobs", "1", *TINY)
+    with InProcessServer() as server:
+        strategies = _fitting_strategies(server.address)
+    assert {"random", "entropy", "bald"} <= set(strategies)
+    (wine,) = raw["datasets"]
+    _check_curves(wine, strategies, start=2 * 3)
+    # Active learning should not be a lottery here: entropy ends at least as well as random.
+    final = {n: np.mean([r["accuracy"][-1] for r in runs]) for n, runs in wine["curves"].items()}
+    assert final["entropy"] >= final["random"] - 0.05
+    table = (tmp_path / "results.md").read_text()
+    for name in strategies:
+        assert f"| `{name}` |" in table
+    assert (tmp_path / "learning_curves_wine.png").stat().st_size > 0
+
+
+def test_a_csv_with_costs_through_a_given_address_reports_dollars(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(150, 4))
+    labels = np.where(features[:, 0] + 0.5 * features[:, 1] > 0, "cat", "dog")
+    costs = rng.uniform(1, 5, size=150)
+    rows = ["a,b,c,d,cost,animal"] + [
+        ",".join([*(f"{v:.4f}" for v in x), f"{c:.2f}", y])
+        for x, c, y in zip(features, costs, labels, strict=True)
+    ]
+    data = tmp_path / "animals.csv"
+    data.write_text("\n".join(rows) + "\n")
+    with InProcessServer() as server:
+        raw = _simulate(
+            tmp_path / "out",
+            *("--data", str(data), "--label-column", "animal", "--cost-column", "cost"),
+            *("--address", server.address, "--jobs", "1", "--strategies", "random", "margin"),
+            *TINY,
+        )
+    (animals,) = raw["datasets"]
+    _check_curves(animals, ["random", "margin"], start=2 * 2)
+    assert "acc gained per $1000" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_worker_processes_give_the_same_curves_as_one_process(tmp_path: Path) -> None:
+    flags = ("--data", "breast_cancer", "--strategies", "random", "margin", "bald", *TINY)
+    one = _simulate(tmp_path / "one", *flags, "--jobs", "1")
+    two = _simulate(tmp_path / "two", *flags, "--jobs", "2")
+    assert one["datasets"] == two["datasets"]
+
+
+def test_bad_flags_are_refused_before_anything_runs(tmp_path: Path, capsys: Any) -> None:
+    assert main(["simulate", "--data", "nope.txt", "--out", str(tmp_path)]) == 2
+    assert main(["simulate", "--batch-size", "0", "--out", str(tmp_path)]) == 2
+    assert "--batch-size must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "results.md").exists()
+
+
+def test_first_reach_and_aulc() -> None:
+    labels, accuracy = [4, 14, 24], [0.5, 0.8, 0.9]
+    assert first_reach(labels, accuracy, 0.8) == 14
+    assert first_reach(labels, accuracy, 0.95) is None
+    # Trapezoids: (0.65 * 10 + 0.85 * 10) / 20.
+    assert aulc(np.array(labels, float), np.array(accuracy)) == pytest.approx(0.75)
+
+
+def test_bootstrap_saving_is_zero_for_equal_runs_and_brackets_its_estimate() -> None:
+    rng = np.random.default_rng(0)
+    same = bootstrap_saving(np.array([50.0, 60, 70]), np.array([50.0, 60, 70]), rng, False)
+    assert same.percent == pytest.approx(0) and same.low <= 0 <= same.high
+    half = bootstrap_saving(np.array([40.0, 50, 60]), np.array([100.0, 90, 110]), rng, False)
+    assert half.percent == pytest.approx(50)
+    assert half.low <= half.percent <= half.high and half.low > 0
