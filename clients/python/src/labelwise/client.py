@@ -165,7 +165,8 @@ class Client:
         else:
             self._channel = grpc.secure_channel(target, credentials, options=channel_options)
         self._max_message_bytes = max_message_bytes
-        self._chunk_bytes = chunk_bytes
+        # Every stream chunk must itself fit a message, with room for the header fields.
+        self._chunk_bytes = max(1, min(chunk_bytes, max_message_bytes // 2))
         self._unary = self._channel.unary_unary(
             _SERVICE + "SelectQueries",
             request_serializer=_identity,
@@ -302,18 +303,28 @@ class Client:
         return request.header.ByteSize() + tensors
 
     def _chunks(self, request: _Request) -> Iterator[bytes]:
-        """The request as stream chunks of about chunk_bytes of rows each."""
-        first = True
-        for part in _split(request, self._chunk_bytes):
-            message = pb.SelectQueriesRequest()
-            if first:
-                message.CopyFrom(request.header)
-                first = False
-            body = _encode(_Request(message, part))
-            yield b"".join([b"\x0a", varint(len(body)), body])  # SelectQueriesStreamRequest.chunk
-        if first:
-            body = _encode(_Request(request.header))
-            yield b"".join([b"\x0a", varint(len(body)), body])
+        """The request as stream chunks of about chunk_bytes of rows each.
+
+        The first chunk carries the header; exclude, which may be long, follows
+        in chunks of its own (the server concatenates exclude lists).
+        """
+        header = pb.SelectQueriesRequest()
+        header.CopyFrom(request.header)
+        header.ClearField("exclude")
+        parts = list(_split(request, self._chunk_bytes)) or [{}]
+        for i, part in enumerate(parts):
+            yield _stream_chunk(_Request(header if i == 0 else pb.SelectQueriesRequest(), part))
+        exclude = list(request.header.exclude)
+        step = max(1, self._chunk_bytes // 10)  # an int64 varint takes at most 10 bytes
+        for start in range(0, len(exclude), step):
+            chunk = pb.SelectQueriesRequest(exclude=exclude[start : start + step])
+            yield _stream_chunk(_Request(chunk))
+
+
+def _stream_chunk(request: _Request) -> bytes:
+    """One SelectQueriesStreamRequest whose chunk field holds request."""
+    body = _encode(request)
+    return b"".join([b"\x0a", varint(len(body)), body])
 
 
 def _encode(request: _Request) -> bytes:
