@@ -7,6 +7,7 @@ ground truth. The pool sent is only the unlabeled items, so every returned index
 is a candidate; the labeled items travel as labeled_embeddings.
 """
 
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class StrategyPlan:
 
     name: str
     inputs: frozenset[str]
+    family: str = ""
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Curve:
     labels: list[int] = field(default_factory=list)
     cost: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
+    select_seconds: float = 0.0  # wall time of the service calls, transport included
 
 
 def make_model(protocol: Protocol) -> LogisticRegression:
@@ -133,6 +136,7 @@ def run(
         if "committee" in strategy.inputs:
             committee = _committee(protocol, x, y, pool, split.n_classes, strategy_rng)
         geometric = bool({"embeddings", "labeled_embeddings"} & strategy.inputs)
+        started = time.perf_counter()
         selection = client.select(
             strategies=[strategy.name],
             k=k,
@@ -144,6 +148,7 @@ def run(
             seed=seed * 10007 + round_number,
             clamp_k=True,
         )[strategy.name]
+        curve.select_seconds += time.perf_counter() - started
         picked = unlabeled[selection.indices[:k]]
         if len(picked) == 0:
             return curve

@@ -9,6 +9,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,6 +56,7 @@ class StrategySummary:
     saving: dict[float, Saving | None]  # None for random itself
     accuracy_per_dollar: float | None  # accuracy gained per unit of cost, when costs vary
     cost_to_reach: dict[float, float | None]  # mean cost to reach a target, when costs vary
+    ms_per_call: float  # mean wall time of one SelectQueries call, transport included
 
 
 def matrix(curves: list[list[float]]) -> FloatArray:
@@ -142,6 +144,9 @@ def summarize(result: DatasetResult, seed: int) -> list[StrategySummary]:
                 saving=saving,
                 accuracy_per_dollar=per_dollar,
                 cost_to_reach=cost_to_reach,
+                ms_per_call=1000
+                * sum(c.select_seconds for c in runs)
+                / max(1, sum(len(c.labels) - 1 for c in runs)),
             )
         )
     return summaries
@@ -164,6 +169,7 @@ def _reach_cell(reach: Reach, saving: Saving | None, budget: int) -> str:
 def dataset_table(result: DatasetResult, summaries: list[StrategySummary]) -> str:
     full = np.array(result.full_accuracy)
     head = ["strategy", "AULC", "final acc"] + [f"labels to {t:.0%}" for t in TARGETS]
+    head.append("ms/call")
     if result.has_costs:
         head += ["acc gained per $1000"] + [f"$ to {t:.0%}" for t in TARGETS]
     lines = [
@@ -181,6 +187,7 @@ def dataset_table(result: DatasetResult, summaries: list[StrategySummary]) -> st
             f"{s.aulc_mean:.3f} ± {s.aulc_std:.3f}",
             f"{s.final_mean:.3f} ± {s.final_std:.3f}",
         ] + [_reach_cell(s.reach[t], s.saving[t], result.budget) for t in TARGETS]
+        row.append(f"{s.ms_per_call:.1f}")
         if result.has_costs:
             row.append(f"{1000 * (s.accuracy_per_dollar or 0.0):.3f}")
             row += ["—" if s.cost_to_reach[t] is None else f"{s.cost_to_reach[t]:.0f}"
@@ -231,7 +238,8 @@ def markdown(results: Results, summaries: dict[str, list[StrategySummary]], seco
         "X% of full accuracy, then the saving vs `random` = 1 − labels/labels(random) "
         "(positive: fewer labels) with a 95% bootstrap interval over seeds. `*`: some run did "
         "not reach the target within the budget and counts as the budget, so the figure is "
-        "a bound. AULC: area under the accuracy-vs-labels curve, normalised to [0, 1].",
+        "a bound. AULC: area under the accuracy-vs-labels curve, normalised to [0, 1]. "
+        "ms/call: mean wall time of one SelectQueries call through gRPC.",
         "",
     ]
     if results.skipped:
@@ -248,6 +256,32 @@ def markdown(results: Results, summaries: dict[str, list[StrategySummary]], seco
     return "\n".join(parts)
 
 
+_FAMILY_COLORS = {"uncertainty": "Blues", "committee": "Greens", "bayesian": "Oranges"}
+_OTHER_COLORS = ("Purples", "Reds", "Greys", "YlOrBr")
+
+
+def _styles(results: Results) -> dict[str, dict[str, Any]]:
+    """One shade per strategy from its family's colour map; random is thick and black."""
+    import matplotlib
+
+    families: dict[str, list[str]] = {}
+    for plan in results.strategies:
+        if plan.name != "random":
+            families.setdefault(plan.family, []).append(plan.name)
+    others = iter(_OTHER_COLORS * 4)
+    styles: dict[str, dict[str, Any]] = {
+        "random": {"color": "black", "linewidth": 2.4, "zorder": 5}
+    }
+    for family, members in families.items():
+        cmap = matplotlib.colormaps[_FAMILY_COLORS.get(family) or next(others)]
+        for at, (name, shade) in enumerate(
+            zip(members, np.linspace(0.5, 0.95, len(members)), strict=True)
+        ):
+            styles[name] = {"color": cmap(shade), "linewidth": 1.3,
+                            "linestyle": ("-", "--", "-.", ":")[at % 4]}  # fmt: skip
+    return styles
+
+
 def plot(results: Results, path: Path, only: DatasetResult | None = None) -> None:
     """Accuracy vs labels, mean ± std over seeds, one panel per data set."""
     import matplotlib
@@ -262,24 +296,17 @@ def plot(results: Results, path: Path, only: DatasetResult | None = None) -> Non
         rows, columns, figsize=(5.5 * columns + 1.8, 4 * rows), squeeze=False
     )
     names = [p.name for p in results.strategies]
-    colors = matplotlib.colormaps["tab20"].resampled(max(len(names), 2))
+    styles = _styles(results)
     for ax, result in zip(axes.flat, datasets, strict=False):
-        for at, name in enumerate(names):
+        for name in names:
             runs = result.curves[name]
             acc = matrix([c.accuracy for c in runs])
             labels = np.array(max((c.labels for c in runs), key=len))
             mean, std = acc.mean(axis=0), acc.std(axis=0)
-            style = (
-                {"color": "black", "linewidth": 2.2, "zorder": 5}
-                if name == "random"
-                else {
-                    "color": colors(at),
-                    "linewidth": 1.2,
-                    "linestyle": ("-", "--", ":", "-.")[at % 4],
-                }
-            )
+            style = styles[name]
             ax.plot(labels, mean, label=name, **style)
-            ax.fill_between(labels, mean - std, mean + std, color=style["color"], alpha=0.08)
+            shade = 0.15 if name == "random" else 0.05
+            ax.fill_between(labels, mean - std, mean + std, color=style["color"], alpha=shade)
         full = float(np.mean(result.full_accuracy))
         ax.axhline(full, color="grey", linewidth=0.8)
         ax.axhline(0.95 * full, color="grey", linewidth=0.8, linestyle=":")

@@ -93,7 +93,9 @@ def plan_strategies(
         if missing:
             skipped[strategy.name] = missing
         else:
-            plans.append(StrategyPlan(strategy.name, frozenset(strategy.required_inputs)))
+            plans.append(
+                StrategyPlan(strategy.name, frozenset(strategy.required_inputs), strategy.family)
+            )
     if "random" not in {p.name for p in plans}:
         raise ValueError("the service offers no 'random' strategy, the baseline every saving needs")
     return plans, skipped
