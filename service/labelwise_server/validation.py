@@ -5,6 +5,7 @@ Task, or raises InvalidArgument naming the field and saying what it must be
 and what it got. Strategies then assume valid input.
 """
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -207,7 +208,8 @@ def _check_matrix(
 
 def _rows(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """The array as rows of its last axis: [..., c] -> [r, c] (a view for C-ordered input)."""
-    return array.reshape(-1, array.shape[-1])
+    rows = math.prod(array.shape[:-1])  # not -1: NumPy cannot infer it when c = 0
+    return array.reshape(rows, array.shape[-1])
 
 
 def _first_bad(mask: npt.NDArray[np.bool_], shape: tuple[int, ...]) -> list[int]:
@@ -255,8 +257,14 @@ def _check_row_stochastic(array: npt.NDArray[Any], field: str, tolerance: float)
 
 def softmax(logits: RealArray, temperature: float) -> RealArray:
     """Row-wise softmax of logits / temperature along the last axis, in logits' precision."""
-    scaled = logits / np.asarray(temperature, dtype=logits.dtype)
-    scaled -= scaled.max(axis=-1, keepdims=True)  # exp never overflows
+    # Shift before scaling: each row's largest entry is then exactly 0 whatever the
+    # temperature, so a small temperature cannot overflow logits / t to inf (and inf − inf
+    # to NaN); the rest only go towards −inf, whose exp is 0.
+    with np.errstate(over="ignore", divide="ignore"):  # overflow here goes to −inf: harmless
+        scaled: RealArray = logits - logits.max(axis=-1, keepdims=True)
+        # A temperature that underflows to 0 in float32 would make the 0 entries 0/0.
+        np.divide(scaled, np.asarray(temperature, dtype=logits.dtype), out=scaled,
+                  where=scaled != 0)  # fmt: skip
     np.exp(scaled, out=scaled)
     scaled /= scaled.sum(axis=-1, keepdims=True)
     return scaled

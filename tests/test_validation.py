@@ -1,0 +1,222 @@
+"""Request checks at the boundary: tolerances, positions in messages, parameters, softmax."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from labelwise.tensors import encode_tensor
+from labelwise.v1 import query_selection_pb2 as pb
+from labelwise_server import validation
+from labelwise_server.errors import InvalidArgument
+from labelwise_server.strategies._types import Param
+from labelwise_server.tensors import parse_request
+from labelwise_server.validation import Selection, decode_request, softmax
+
+
+def decode(
+    strategies: tuple[str, ...] = ("entropy",),
+    k: int = 1,
+    max_elements: int = 1 << 28,
+    **fields: Any,
+) -> Selection:
+    message = pb.SelectQueriesRequest(
+        strategies=[pb.StrategySpec(name=name) for name in strategies], k=k
+    )
+    for name, value in fields.items():
+        if isinstance(value, np.ndarray):
+            getattr(message, name).CopyFrom(encode_tensor(value))
+        elif isinstance(value, pb.Tensor):
+            getattr(message, name).CopyFrom(value)
+        elif isinstance(value, list):
+            getattr(message, name).extend(value)
+        else:
+            setattr(message, name, value)
+    return decode_request(parse_request(message.SerializeToString()), max_elements)
+
+
+def rejected(**kwargs: Any) -> InvalidArgument:
+    with pytest.raises(InvalidArgument) as caught:
+        decode(**kwargs)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("dtype", "off", "ok"),
+    [
+        (pb.DATA_TYPE_FLOAT64, 5e-4, True),
+        (pb.DATA_TYPE_FLOAT64, 2e-3, False),
+        (pb.DATA_TYPE_FLOAT32, 9e-4, True),
+        (pb.DATA_TYPE_FLOAT32, 2e-3, False),
+        (pb.DATA_TYPE_FLOAT16, 8e-3, True),
+        (pb.DATA_TYPE_FLOAT16, 3e-2, False),
+        (pb.DATA_TYPE_BFLOAT16, 6e-3, True),
+        (pb.DATA_TYPE_BFLOAT16, 3e-2, False),
+    ],
+)
+def test_row_sum_tolerance_follows_the_wire_dtype(dtype: int, off: float, ok: bool) -> None:
+    rows = np.array([[0.25, 0.75], [0.5, 0.5 + off]])
+    tensor = encode_tensor(rows, dtype)
+    if ok:
+        assert decode(probabilities=tensor).pool.n == 2
+    else:
+        error = rejected(probabilities=tensor)
+        assert error.field == "probabilities" and "row [1]" in error.description
+
+
+@pytest.mark.parametrize("block_bytes", [1, 64, 1 << 22])
+def test_the_first_bad_row_is_named_whatever_the_check_blocks(
+    block_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(validation, "_CHECK_BYTES", block_bytes)
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(3), size=300)
+    p[173] = [0.5, 0.6, 0.1]
+    p[250] = [0.5, 0.6, 0.1]
+    assert "row [173] sums to 1.2" in rejected(probabilities=p).description
+    p = rng.dirichlet(np.ones(3), size=300)
+    p[201, 2] = np.nan
+    assert rejected(probabilities=p).description == "must be finite; got NaN or Inf at [201, 2]"
+    p = rng.dirichlet(np.ones(3), size=300)
+    p[222] = [1.5, -0.5, 0.0]
+    assert "negative value at [222, 1]" in rejected(probabilities=p).description
+    committee = rng.dirichlet(np.ones(3), size=(3, 100))
+    committee[2, 57] = [0.2, 0.2, 0.2]
+    error = rejected(strategies=("bald",), committee=committee)
+    assert error.field == "committee" and "row [2, 57]" in error.description
+    embeddings = rng.standard_normal((300, 4))
+    embeddings[299, 3] = -np.inf
+    error = rejected(strategies=("random",), embeddings=embeddings)
+    assert error.description.endswith("at [299, 3]")
+
+
+def test_labeled_embeddings_may_be_empty_in_either_axis() -> None:
+    p = np.full((3, 2), 0.5)
+    for shape in [(0, 2), (0, 0), (4, 0)]:
+        selection = decode(probabilities=p, labeled_embeddings=np.ones(shape))
+        assert selection.pool.labeled_embeddings is not None
+        assert selection.pool.labeled_embeddings.shape == shape
+
+
+def test_embeddings_alone_make_a_pool_and_int_costs_are_accepted() -> None:
+    selection = decode(
+        strategies=("random",),
+        k=2,
+        embeddings=np.ones((4, 3)),
+        costs=np.array([1, 2, 3, 4], dtype=np.int32),
+        budget=3.0,
+    )
+    assert selection.pool.n == 4
+    assert selection.pool.costs is not None and selection.pool.costs.dtype == np.float64
+    assert selection.task.budget == 3.0
+
+
+def test_exclude_may_repeat_and_clamp_k_counts_each_item_once() -> None:
+    selection = decode(probabilities=np.full((5, 2), 0.5), k=9, clamp_k=True, exclude=[1, 1, 3])
+    assert selection.task.k == 3
+    assert selection.task.candidates.tolist() == [0, 2, 4]
+
+
+def test_zero_budget_is_allowed() -> None:
+    assert decode(probabilities=np.full((2, 2), 0.5), budget=0.0).task.budget == 0.0
+
+
+def test_the_first_failing_strategy_is_named() -> None:
+    error = rejected(strategies=("entropy", "margin", "nope", "worse"), probabilities=np.eye(2))
+    assert error.field == "strategies[2].name" and "'nope'" in error.description
+
+
+def test_float16_inputs_are_checked_and_widened() -> None:
+    selection = decode(probabilities=np.full((3, 4), 0.25, dtype=np.float16))
+    assert selection.pool.probabilities is not None
+    assert selection.pool.probabilities.dtype == np.float32
+
+
+def _value(**kind: Any) -> pb.ParamValue:
+    return pb.ParamValue(**kind)
+
+
+BOUNDED = Param(float, default=1.0, description="", minimum=0.0, maximum=10.0,
+                exclusive_minimum=True)  # fmt: skip
+COUNT = Param(int, default=3, description="", minimum=1)
+FLAG = Param(bool, default=False, description="")
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "expected"),
+    [
+        (BOUNDED, _value(double_value=0.5), 0.5),
+        (BOUNDED, _value(int_value=2), 2.0),  # a float parameter accepts an int
+        (BOUNDED, _value(double_value=10.0), 10.0),
+        (COUNT, _value(int_value=1), 1),
+        (FLAG, _value(bool_value=True), True),
+    ],
+)
+def test_parameter_values_within_their_rules(
+    param: Param, value: pb.ParamValue, expected: Any
+) -> None:
+    got = validation._param_value(param, value, "strategies[0].params[x]")
+    assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        (BOUNDED, _value(double_value=0.0), "must be > 0.0; got 0.0"),
+        (BOUNDED, _value(double_value=-1.0), "must be > 0.0"),
+        (BOUNDED, _value(double_value=10.5), "must be <= 10.0; got 10.5"),
+        (BOUNDED, _value(double_value=float("nan")), "must be finite"),
+        (BOUNDED, _value(double_value=float("inf")), "must be finite"),
+        (BOUNDED, _value(string_value="1"), "must be a float; got string_value"),
+        (COUNT, _value(double_value=2.0), "must be a int; got double_value"),
+        (COUNT, _value(int_value=0), "must be >= 1; got 0"),
+        (FLAG, _value(int_value=1), "must be a bool; got int_value"),
+        (FLAG, _value(), "got no value"),
+    ],
+)
+def test_parameter_values_breaking_their_rules(
+    param: Param, value: pb.ParamValue, message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=message.replace("[", r"\[")) as caught:
+        validation._param_value(param, value, "strategies[0].params[x]")
+    assert caught.value.field == "strategies[0].params[x]"
+
+
+def reference_softmax(logits: npt.NDArray[Any], temperature: float) -> npt.NDArray[np.float64]:
+    scaled = logits.astype(np.float64) / temperature
+    e = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)  # type: ignore[no-any-return]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    hnp.arrays(
+        st.sampled_from([np.float32, np.float64]),
+        hnp.array_shapes(min_dims=2, max_dims=3, min_side=2, max_side=5),
+        elements=st.floats(allow_nan=False, allow_infinity=False, width=32),
+    ),
+    st.one_of(st.floats(1e-300, 1e300), st.sampled_from([1e-46, 5e-324, 1e-38, 1.0])),
+)
+def test_softmax_is_a_distribution_for_any_finite_logits_and_temperature(
+    logits: npt.NDArray[Any], temperature: float
+) -> None:
+    probabilities = softmax(logits, temperature)
+    assert probabilities.dtype == logits.dtype
+    assert np.isfinite(probabilities).all() and (probabilities >= 0).all()
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+    # The largest logit of each row keeps the largest probability.
+    top = np.take_along_axis(probabilities, logits.argmax(axis=-1)[..., None], axis=-1)
+    assert (top[..., 0] >= probabilities.max(axis=-1) - 1e-6).all()
+    if logits.dtype == np.float64 and 1e-100 < temperature < 1e100:
+        np.testing.assert_allclose(probabilities, reference_softmax(logits, temperature),
+                                   rtol=1e-6, atol=1e-12)  # fmt: skip
+
+
+def test_softmax_never_mutates_the_logits() -> None:
+    logits = np.arange(6.0).reshape(2, 3)
+    logits.flags.writeable = False  # decoded tensors are read-only views
+    softmax(logits, 0.5)
