@@ -641,3 +641,83 @@ def test_client_stream_chunks_fit_a_tiny_message_limit_with_a_long_exclude(
         unary = big.select(strategies=["margin"], k=5, probabilities=p, exclude=exclude)
     np.testing.assert_array_equal(streamed["margin"].indices, unary["margin"].indices)
     assert not set(streamed["margin"].indices.tolist()) & set(exclude.tolist())
+
+
+def _slow_select(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[str]:
+    """Make the server's select wait, then honour stop(); returns what became of each call."""
+    real_select = servicer_module.select
+    outcomes: list[str] = []
+
+    def slow_select(selection: Any, stop: Any, observe: Any) -> Any:
+        time.sleep(seconds)
+        try:
+            stop()
+        except Exception as err:
+            outcomes.append(type(err).__name__)
+            raise
+        outcomes.append("ran")
+        return real_select(selection, stop, observe)
+
+    monkeypatch.setattr(servicer_module, "select", slow_select)
+    return outcomes
+
+
+def test_a_cancelled_call_is_abandoned(
+    server: ServerThread, stub: Any, channel: grpc.Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcomes = _slow_select(monkeypatch, 0.4)
+    before = handled(server, "SelectQueries", "CANCELLED")
+    future = stub.SelectQueries.future(with_probabilities(), timeout=10)
+    time.sleep(0.1)
+    assert future.cancel()
+    for _ in range(50):
+        if outcomes:
+            break
+        time.sleep(0.05)
+    assert outcomes == ["Cancelled"]
+    for _ in range(50):
+        if handled(server, "SelectQueries", "CANCELLED") > before:
+            break
+        time.sleep(0.05)
+    assert handled(server, "SelectQueries", "CANCELLED") == before + 1
+    monkeypatch.undo()
+    assert_serving(channel)
+
+
+def test_calls_over_the_concurrency_limit_are_resource_exhausted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    thread = ServerThread(replace(TEST_CONFIG, max_concurrent_rpcs=1))
+    try:
+        outcomes = _slow_select(monkeypatch, 0.5)
+        with grpc.insecure_channel(thread.address) as channel:
+            stub = pb_grpc.QuerySelectionServiceStub(channel)  # type: ignore[no-untyped-call]
+            busy = stub.SelectQueries.future(with_probabilities(), timeout=10)
+            time.sleep(0.2)
+            error = call_error(lambda: stub.SelectQueries(with_probabilities(), timeout=10))
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert busy.result(timeout=10).results
+            assert outcomes == ["ran"]
+            assert_serving(channel)
+    finally:
+        thread.stop()
+
+
+def test_stream_whose_first_chunk_is_only_the_header(server: ServerThread, stub: Any) -> None:
+    message = stream_pool(np.float32)
+    chunks = stream_chunks(message, 64)
+    header = pb.SelectQueriesRequest()
+    header.CopyFrom(message)
+    for name in ("probabilities", "committee", "embeddings", "labeled_embeddings", "costs"):
+        header.ClearField(name)  # the header chunk: no tensors
+    for field in ("strategies", "k", "seed", "exclude", "budget"):
+        chunks[0].chunk.ClearField(field)  # the first row chunk: no header fields
+    labels = {"grpc_type": "client_stream", "grpc_service": SERVICE_NAME,
+              "grpc_method": "SelectQueriesStream"}  # fmt: skip
+    received = server.registry.get_sample_value("grpc_server_msg_received_total", labels) or 0
+    all_chunks = [pb.SelectQueriesStreamRequest(chunk=header), *chunks]
+    streamed = stub.SelectQueriesStream(iter(all_chunks), timeout=20)
+    unary = stub.SelectQueries(message, timeout=20)
+    assert streamed.response.SerializeToString() == unary.SerializeToString()
+    after = server.registry.get_sample_value("grpc_server_msg_received_total", labels)
+    assert after == received + len(all_chunks)

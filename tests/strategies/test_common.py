@@ -267,4 +267,6 @@ def test_scores_stay_finite_and_bounded_on_edge_case_pools(pool: tuple[Any, int]
         scores = scores_of(name, params, seed=seed, **inputs)
         low, high = _bounds(name, params, c, m)
         assert np.isfinite(scores).all(), name
+        # −0.0 ranks as 0.0 but reads as "-0" in JSON and grpcurl.
+        assert not (np.signbit(scores) & (scores == 0)).any(), name
         assert scores.min() >= low - 1e-9 and scores.max() <= high + 1e-9, (name, scores)

@@ -167,3 +167,10 @@ def test_entropy_with_zero_probabilities_matches_peers() -> None:
     ours = scores_of("entropy", probabilities=p)
     np.testing.assert_allclose(ours, uncertainty_scores(p, method="entropy"), rtol=1e-12)
     np.testing.assert_allclose(ours, naive_entropy(p), rtol=1e-12, atol=1e-15)
+
+
+def test_sure_rows_score_plus_zero_not_minus_zero() -> None:
+    # −0.0 ranks like 0.0 but shows as "-0" in JSON and grpcurl.
+    sure = np.array([[1.0, 0.0], [0.0, 1.0]])
+    for name in ("entropy", "least_confidence"):
+        assert not np.signbit(scores_of(name, probabilities=sure)).any(), name

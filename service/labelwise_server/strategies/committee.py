@@ -41,7 +41,7 @@ def vote_entropy_from_votes(votes: FloatArray, members: int) -> FloatArray:
     share = votes / members
     logs = np.zeros_like(share)
     np.log(share, out=logs, where=share > 0)
-    scores: FloatArray = -(share * logs).sum(axis=1)
+    scores: FloatArray = 0.0 - (share * logs).sum(axis=1)  # not −(…): a sure row is +0, not −0
     return scores
 
 

@@ -28,7 +28,7 @@ def entropy_scores(probabilities: RealArray) -> FloatArray:
         fixed = np.zeros(rows.shape, dtype=rows.dtype)
         np.log(rows, out=fixed, where=rows > 0)
         sums[zero_rows] = (fixed * rows) @ ones
-    return np.negative(sums, dtype=np.float64)
+    return np.subtract(0.0, sums, dtype=np.float64)  # not negative(): 0 - 0 is +0, not -0
 
 
 def least_confidence_from_top2(top2: RealArray) -> FloatArray:
