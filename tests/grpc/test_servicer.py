@@ -347,8 +347,11 @@ def stream_chunks(
     header.CopyFrom(message)
     for fd, value in message.ListFields():
         if fd.message_type is not None and fd.message_type.full_name == "labelwise.v1.Tensor":
-            numpy_type = {1: "<f2", 2: "<f4", 3: "<f8", 5: "<i4", 6: "<i8"}[value.dtype]
-            arrays[fd.name] = np.frombuffer(value.raw_data, numpy_type).reshape(value.shape)
+            numpy_type = {1: "<f2", 2: "<f4", 3: "<f8", 4: "<u2", 5: "<i4", 6: "<i8"}[value.dtype]
+            array = np.frombuffer(value.raw_data, numpy_type).reshape(value.shape)
+            if value.dtype == pb.DATA_TYPE_BFLOAT16:  # exact: every bfloat16 is a float32
+                array = (array.astype(np.uint32) << 16).view(np.float32)
+            arrays[fd.name] = array
             dtypes[fd.name] = value.dtype
             header.ClearField(fd.name)
     pool = {name: a for name, a in arrays.items() if name != "labeled_embeddings"}
