@@ -61,7 +61,10 @@ def test_a_tiny_run_through_its_own_service_writes_curves_table_and_plots(tmp_pa
     assert (tmp_path / "learning_curves_wine.png").stat().st_size > 0
 
 
-def test_a_csv_with_costs_through_a_given_address_reports_dollars(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cost_aware", [False, True], ids=["counted", "cost_aware"])
+def test_a_csv_with_costs_through_a_given_address_reports_dollars(
+    tmp_path: Path, cost_aware: bool
+) -> None:
     rng = np.random.default_rng(0)
     features = rng.normal(size=(150, 4))
     labels = np.where(features[:, 0] + 0.5 * features[:, 1] > 0, "cat", "dog")
@@ -77,11 +80,24 @@ def test_a_csv_with_costs_through_a_given_address_reports_dollars(tmp_path: Path
             tmp_path / "out",
             *("--data", str(data), "--label-column", "animal", "--cost-column", "cost"),
             *("--address", server.address, "--jobs", "1", "--strategies", "random", "margin"),
+            *(["--cost-aware"] if cost_aware else []),
             *TINY,
         )
     (animals,) = raw["datasets"]
-    _check_curves(animals, ["random", "margin"], start=2 * 2)
-    assert "acc gained per $1000" in (tmp_path / "out" / "results.md").read_text()
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert "acc gained per $1000" in table
+    if not cost_aware:
+        _check_curves(animals, ["random", "margin"], start=2 * 2)
+        return
+    # On dollars: each run spends at most what the label budget costs on average.
+    assert "| strategy | AULC | final acc | $ to 90% |" in table
+    dollars = 36 * costs.mean()
+    for runs in animals["curves"].values():
+        for run in runs:
+            assert np.all(np.diff(run["cost"]) > 0)
+            assert run["cost"][-1] <= dollars * 1.2  # the pool mean differs from the file's
+            assert dollars - run["cost"][-1] < 5  # stops only when no item fits any more
+            assert all(0.0 <= a <= 1.0 for a in run["accuracy"])
 
 
 def test_worker_processes_give_the_same_curves_as_one_process(tmp_path: Path) -> None:

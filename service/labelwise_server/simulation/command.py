@@ -88,6 +88,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="Committee members (default: %(default)s).",
     )
     add(
+        "--cost-aware",
+        action="store_true",
+        help="With per-item costs: spend dollars, not labels. Each round sends the costs and "
+        "a budget of batch-size × the mean cost, so the service picks items that fit; runs "
+        "stop at what the label budget costs on average. Without it costs are only counted.",
+    )
+    add(
         "--address",
         default=None,
         help="host:port of a running labelwise service (default: start one in this process "
@@ -147,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
             max_iter=args.max_iter,
             committee_model=args.committee_model,
             committee_size=args.committee_size,
+            cost_aware=args.cost_aware,
         ),
         strategies=tuple(args.strategies),
         address=args.address,

@@ -19,3 +19,6 @@ class Protocol:
     committee_model: str = "lr"  # "lr": bootstrap copies of the model; "mlp": MLPs by seed
     committee_size: int = 5
     mlp_hidden: int = 64
+    # With per-item costs: spend a dollar budget with the service's costs + budget fields,
+    # rather than a label budget with costs only counted.
+    cost_aware: bool = False

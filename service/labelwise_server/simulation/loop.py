@@ -7,6 +7,7 @@ ground truth. The pool sent is only the unlabeled items, so every returned index
 is a candidate; the labeled items travel as labeled_embeddings.
 """
 
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -112,7 +113,12 @@ def run(
     seed: int,
     on_round: Callable[[], None] = lambda: None,
 ) -> Curve:
-    """Label up to budget items (the initial set included) with one strategy; the curve."""
+    """Label up to budget items (the initial set included) with one strategy; the curve.
+
+    Cost-aware (protocol.cost_aware and the data have costs): spend up to
+    dollar_budget() instead, each round at most batch_size × the mean cost, with
+    the service choosing items that fit (its costs + budget request fields).
+    """
     rng = np.random.default_rng(seed)
     labeled = initial_labeled(split.pool_y, protocol.initial_per_class, rng)
     strategy_rng = np.random.default_rng([seed, 1])
@@ -121,6 +127,8 @@ def run(
     is_labeled = np.zeros(len(split.pool_y), dtype=bool)
     is_labeled[labeled] = True
     round_number = 0
+    cost_aware = protocol.cost_aware and costs is not None
+    dollars = dollar_budget(split, budget)
     while True:
         x, y = split.pool_x[is_labeled], split.pool_y[is_labeled]
         model = _fit(make_model(protocol), x, y)
@@ -129,6 +137,14 @@ def run(
         curve.accuracy.append(float(model.score(split.test_x, split.test_y)))
         unlabeled = np.flatnonzero(~is_labeled)
         k = min(protocol.batch_size, budget - curve.labels[-1], len(unlabeled))
+        round_dollars: float | None = None
+        if cost_aware:
+            assert costs is not None
+            remaining = dollars - curve.cost[-1]
+            cheapest = float(costs[unlabeled].min()) if len(unlabeled) else math.inf
+            # A round may buy the cheapest item even when it costs more than a usual round.
+            round_dollars = min(max(protocol.batch_size * float(costs.mean()), cheapest), remaining)
+            k = len(unlabeled) if cheapest <= remaining else 0
         if k <= 0:
             return curve
         pool = split.pool_x[unlabeled]
@@ -145,6 +161,8 @@ def run(
             # The standardised features are the embedding space of a linear model.
             embeddings=pool if geometric else None,
             labeled_embeddings=x if geometric else None,
+            costs=costs[unlabeled] if cost_aware and costs is not None else None,
+            budget=round_dollars,
             seed=seed * 10007 + round_number,
             clamp_k=True,
         )[strategy.name]
@@ -155,6 +173,13 @@ def run(
         is_labeled[picked] = True
         round_number += 1
         on_round()
+
+
+def dollar_budget(split: Split, budget: int) -> float:
+    """What budget labels cost at the pool's mean cost; budget itself without costs."""
+    if split.pool_costs is None:
+        return float(budget)
+    return budget * float(split.pool_costs.mean())
 
 
 def rounds(split_size: int, n_classes: int, budget: int, protocol: Protocol) -> int:

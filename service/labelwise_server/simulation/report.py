@@ -5,6 +5,7 @@ to the budget), so curves of different seeds and strategies share their label
 counts and can be averaged point by point.
 """
 
+import io
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from labelwise_server.simulation.data import FloatArray
+from labelwise_server.simulation.loop import Curve
 from labelwise_server.simulation.runner import DatasetResult, Results
 
 TARGETS = (0.90, 0.95, 0.98, 0.99)
@@ -22,13 +24,16 @@ BOOTSTRAP_DRAWS = 2000
 
 @dataclass(frozen=True)
 class Reach:
-    """Labels to reach a share of full accuracy, per seed (None: not within the budget)."""
+    """Labels (or dollars) to reach a share of full accuracy, per seed (None: not in budget)."""
 
-    per_seed: list[int | None]
+    per_seed: list[float | None]
 
-    def censored(self, budget: int) -> FloatArray:
-        # Runs that never reach the target count as the budget: a lower bound on their need.
-        return np.array([budget if v is None else v for v in self.per_seed], dtype=np.float64)
+    def censored(self, budgets: list[float]) -> FloatArray:
+        # Runs that never reach the target count as their budget: a lower bound on their need.
+        return np.array(
+            [b if v is None else v for v, b in zip(self.per_seed, budgets, strict=True)],
+            dtype=np.float64,
+        )
 
     @property
     def reached(self) -> int:
@@ -59,24 +64,42 @@ class StrategySummary:
     ms_per_call: float  # mean wall time of one SelectQueries call, transport included
 
 
-def matrix(curves: list[list[float]]) -> FloatArray:
-    """[seeds, rounds]; a run that ran out of pool early repeats its last value."""
-    width = max(len(c) for c in curves)
-    return np.array([c + [c[-1]] * (width - len(c)) for c in curves], dtype=np.float64)
+def x_values(result: DatasetResult, curve: Curve) -> list[float]:
+    """A curve's x axis: dollars spent when the run was cost-aware, otherwise labels."""
+    return curve.cost if result.cost_aware else [float(n) for n in curve.labels]
 
 
-def aulc(labels: FloatArray, accuracy: FloatArray) -> float:
-    """Area under the learning curve over the labels range, normalised to [0, 1]."""
-    if len(labels) < 2 or labels[-1] == labels[0]:
+def on_grid(result: DatasetResult, runs: list[Curve]) -> tuple[FloatArray, FloatArray]:
+    """A shared x grid and [seeds, grid] accuracies: the label schedule every run shares,
+    or, on dollars, the accuracy each run had after spending x (a step function)."""
+    if not result.cost_aware:
+        width = max(len(c.labels) for c in runs)
+        grid = np.array(max((c.labels for c in runs), key=len), dtype=np.float64)
+        # A run that ran out of pool early keeps its last accuracy.
+        acc = [c.accuracy + [c.accuracy[-1]] * (width - len(c.accuracy)) for c in runs]
+        return grid, np.array(acc, dtype=np.float64)
+    start = max(c.cost[0] for c in runs)
+    stop = max(start, min(c.cost[-1] for c in runs))
+    grid = np.linspace(start, stop, 80)
+    rows = []
+    for c in runs:
+        at = np.searchsorted(np.asarray(c.cost), grid, side="right") - 1
+        rows.append(np.asarray(c.accuracy)[np.clip(at, 0, len(c.accuracy) - 1)])
+    return grid, np.array(rows, dtype=np.float64)
+
+
+def aulc(x: FloatArray, accuracy: FloatArray) -> float:
+    """Area under the learning curve over its x range, normalised to [0, 1]."""
+    if len(x) < 2 or x[-1] == x[0]:
         return float(accuracy[-1])
-    area = np.sum((accuracy[1:] + accuracy[:-1]) / 2 * np.diff(labels))
-    return float(area / (labels[-1] - labels[0]))
+    area = np.sum((accuracy[1:] + accuracy[:-1]) / 2 * np.diff(x))
+    return float(area / (x[-1] - x[0]))
 
 
-def first_reach(labels: list[int], accuracy: list[float], target: float) -> int | None:
-    for count, value in zip(labels, accuracy, strict=True):
+def first_reach(x: list[float], accuracy: list[float], target: float) -> float | None:
+    for spent, value in zip(x, accuracy, strict=True):
         if value >= target:
-            return count
+            return spent
     return None
 
 
@@ -96,15 +119,14 @@ def summarize(result: DatasetResult, seed: int) -> list[StrategySummary]:
     reaches: dict[str, dict[float, Reach]] = {}
     for name, runs in result.curves.items():
         reaches[name] = {
-            t: Reach([first_reach(c.labels, c.accuracy, t * full)
+            t: Reach([first_reach(x_values(result, c), c.accuracy, t * full)
                       for c, full in zip(runs, result.full_accuracy, strict=True)])
             for t in TARGETS
         }  # fmt: skip
     summaries = []
     for name, runs in result.curves.items():
-        acc = matrix([c.accuracy for c in runs])
-        labels = np.array(max((c.labels for c in runs), key=len), dtype=np.float64)
-        areas = [aulc(labels, row) for row in acc]
+        areas = [aulc(np.array(x_values(result, c)), np.array(c.accuracy)) for c in runs]
+        final = [c.accuracy[-1] for c in runs]
         saving: dict[float, Saving | None] = {}
         for t in TARGETS:
             if name == "random":
@@ -112,8 +134,8 @@ def summarize(result: DatasetResult, seed: int) -> list[StrategySummary]:
                 continue
             mine, base = reaches[name][t], reaches["random"][t]
             saving[t] = bootstrap_saving(
-                mine.censored(result.budget),
-                base.censored(result.budget),
+                mine.censored(result.x_budget),
+                base.censored(result.x_budget),
                 rng,
                 censored=mine.reached < len(runs) or base.reached < len(runs),
             )
@@ -124,59 +146,67 @@ def summarize(result: DatasetResult, seed: int) -> list[StrategySummary]:
                       for c in runs]  # fmt: skip
             per_dollar = float(np.mean(gained))
             for t in TARGETS:
-                costs = [
-                    next(
-                        (cost for cost, a in zip(c.cost, c.accuracy, strict=True) if a >= t * f),
-                        None,
-                    )
-                    for c, f in zip(runs, result.full_accuracy, strict=True)
-                ]
+                costs = [first_reach(c.cost, c.accuracy, t * full)
+                         for c, full in zip(runs, result.full_accuracy, strict=True)]  # fmt: skip
                 reached = [c for c in costs if c is not None]
                 cost_to_reach[t] = float(np.mean(reached)) if len(reached) == len(costs) else None
+        calls = sum(len(c.labels) - 1 for c in runs)
         summaries.append(
             StrategySummary(
                 name=name,
                 aulc_mean=float(np.mean(areas)),
                 aulc_std=float(np.std(areas)),
-                final_mean=float(acc[:, -1].mean()),
-                final_std=float(acc[:, -1].std()),
+                final_mean=float(np.mean(final)),
+                final_std=float(np.std(final)),
                 reach=reaches[name],
                 saving=saving,
                 accuracy_per_dollar=per_dollar,
                 cost_to_reach=cost_to_reach,
-                ms_per_call=1000
-                * sum(c.select_seconds for c in runs)
-                / max(1, sum(len(c.labels) - 1 for c in runs)),
+                ms_per_call=1000 * sum(c.select_seconds for c in runs) / max(1, calls),
             )
         )
     return summaries
 
 
-def _reach_cell(reach: Reach, saving: Saving | None, budget: int) -> str:
+def _signed(percent: float) -> str:
+    return f"{round(percent):+d}"  # round first, so -0.3 reads +0, not -0
+
+
+def _saving_text(saving: Saving) -> str:
+    mark = "*" if saving.censored else ""
+    return f"{_signed(saving.percent)}%{mark} [{_signed(saving.low)}, {_signed(saving.high)}]"
+
+
+def _reach_cell(reach: Reach, saving: Saving | None, budgets: list[float]) -> str:
     n = len(reach.per_seed)
     if reach.reached == 0:
-        labels = f">{budget}"
+        labels = f">{np.mean(budgets):.0f}"
     else:
-        labels = f"{reach.censored(budget).mean():.0f}"
+        labels = f"{reach.censored(budgets).mean():.0f}"
         if reach.reached < n:
             labels = f"≥{labels} ({reach.reached}/{n})"
     if saving is None:
         return labels
-    mark = "*" if saving.censored else ""
-    return f"{labels}: {saving.percent:+.0f}%{mark} [{saving.low:+.0f}, {saving.high:+.0f}]"
+    return f"{labels}: {_saving_text(saving)}"
 
 
 def dataset_table(result: DatasetResult, summaries: list[StrategySummary]) -> str:
     full = np.array(result.full_accuracy)
-    head = ["strategy", "AULC", "final acc"] + [f"labels to {t:.0%}" for t in TARGETS]
+    budget = f"{result.budget} labels"
+    if result.cost_aware:
+        budget = f"${np.mean(result.x_budget):.0f} (what {result.budget} labels cost on average)"
+    unit = "$" if result.cost_aware else "labels"
+    head = ["strategy", "AULC", "final acc"] + [f"{unit} to {t:.0%}" for t in TARGETS]
     head.append("ms/call")
     if result.has_costs:
-        head += ["acc gained per $1000"] + [f"$ to {t:.0%}" for t in TARGETS]
+        head.append("acc gained per $1000")
+    if result.has_costs and not result.cost_aware:
+        head += [f"$ to {t:.0%}" for t in TARGETS]
     lines = [
         f"### {result.name}",
         "",
         f"pool {result.pool_size}, test {result.test_size}, {result.n_classes} classes, "
-        f"budget {result.budget} labels, full-pool accuracy {full.mean():.3f} ± {full.std():.3f}",
+        f"budget {budget}, full-pool accuracy {full.mean():.3f} ± {full.std():.3f}",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
@@ -186,10 +216,11 @@ def dataset_table(result: DatasetResult, summaries: list[StrategySummary]) -> st
             f"`{s.name}`",
             f"{s.aulc_mean:.3f} ± {s.aulc_std:.3f}",
             f"{s.final_mean:.3f} ± {s.final_std:.3f}",
-        ] + [_reach_cell(s.reach[t], s.saving[t], result.budget) for t in TARGETS]
+        ] + [_reach_cell(s.reach[t], s.saving[t], result.x_budget) for t in TARGETS]
         row.append(f"{s.ms_per_call:.1f}")
         if result.has_costs:
             row.append(f"{1000 * (s.accuracy_per_dollar or 0.0):.3f}")
+        if result.has_costs and not result.cost_aware:
             row += ["—" if s.cost_to_reach[t] is None else f"{s.cost_to_reach[t]:.0f}"
                     for t in TARGETS]  # fmt: skip
         lines.append("| " + " | ".join(row) + " |")
@@ -212,8 +243,7 @@ def savings_table(
             found = next(s for s in summaries[name] if s.name == strategy)
             saving = found.saving[target]
             assert saving is not None
-            mark = "*" if saving.censored else ""
-            cells.append(f"{saving.percent:+.0f}%{mark} [{saving.low:+.0f}, {saving.high:+.0f}]")
+            cells.append(_saving_text(saving))
         lines.append(f"| `{strategy}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -234,8 +264,9 @@ def markdown(results: Results, summaries: dict[str, list[StrategySummary]], seco
         f"of {p.batch_size}; committee: {committee}. Full accuracy = the same model trained "
         f"on the whole pool. Ran in {seconds:.0f} s.",
         "",
-        "Cells under *labels to X%*: mean labels (over seeds) until test accuracy first reaches "
-        "X% of full accuracy, then the saving vs `random` = 1 − labels/labels(random) "
+        "Cells under *labels to X%*: mean labels (over seeds; dollars under *$ to X%* on "
+        "--cost-aware data) until test accuracy first reaches X% of full accuracy, "
+        "then the saving vs `random` = 1 − labels/labels(random) "
         "(positive: fewer labels) with a 95% bootstrap interval over seeds. `*`: some run did "
         "not reach the target within the budget and counts as the budget, so the figure is "
         "a bound. AULC: area under the accuracy-vs-labels curve, normalised to [0, 1]. "
@@ -298,33 +329,47 @@ def plot(results: Results, path: Path, only: DatasetResult | None = None) -> Non
     names = [p.name for p in results.strategies]
     styles = _styles(results)
     for ax, result in zip(axes.flat, datasets, strict=False):
+        lowest = 1.0
         for name in names:
-            runs = result.curves[name]
-            acc = matrix([c.accuracy for c in runs])
-            labels = np.array(max((c.labels for c in runs), key=len))
+            grid, acc = on_grid(result, result.curves[name])
             mean, std = acc.mean(axis=0), acc.std(axis=0)
+            lowest = min(lowest, float(mean.min()))
             style = styles[name]
-            ax.plot(labels, mean, label=name, **style)
+            ax.plot(grid, mean, label=name, **style)
             shade = 0.15 if name == "random" else 0.05
-            ax.fill_between(labels, mean - std, mean + std, color=style["color"], alpha=shade)
+            ax.fill_between(grid, mean - std, mean + std, color=style["color"], alpha=shade)
         full = float(np.mean(result.full_accuracy))
         ax.axhline(full, color="grey", linewidth=0.8)
         ax.axhline(0.95 * full, color="grey", linewidth=0.8, linestyle=":")
         ax.set_title(f"{result.name} (full-pool accuracy {full:.3f}; dotted: 95%)", fontsize=10)
-        ax.set_xlabel("labels")
+        ax.set_xlabel("labeling cost ($)" if result.cost_aware else "labels")
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
-        low = float(np.min([np.mean(matrix([c.accuracy for c in r]), axis=0).min()
-                            for r in result.curves.values()]))  # fmt: skip
-        ax.set_ylim(max(0.0, low - 0.02), min(1.0, full + 0.04))
+        ax.set_ylim(max(0.0, lowest - 0.02), min(1.0, full + 0.04))
     for ax in list(axes.flat)[len(datasets) :]:
         ax.axis("off")
     handles, labels_ = axes.flat[0].get_legend_handles_labels()
     legend_width = 1.8 / (5.5 * columns + 1.8)
     figure.legend(handles, labels_, loc="center right", fontsize=8, frameon=False)
     figure.tight_layout(rect=(0, 0, 1 - legend_width, 1))
-    figure.savefig(path, dpi=80)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=80, format="png")
     plt.close(figure)
+    # A 256-colour palette keeps the PNG small enough to commit (a third of the RGBA size).
+    from PIL import Image
+
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        image.convert("RGB").quantize(256).save(path, optimize=True)
+
+
+def _rounded(curve: Curve) -> dict[str, Any]:
+    return {
+        "labels": curve.labels,
+        "cost": [round(c, 6) for c in curve.cost],
+        "accuracy": [round(a, 6) for a in curve.accuracy],
+        "select_seconds": round(curve.select_seconds, 4),
+    }
 
 
 def write(results: Results, out: Path, seconds: float) -> dict[str, list[StrategySummary]]:
@@ -344,12 +389,12 @@ def write(results: Results, out: Path, seconds: float) -> dict[str, list[Strateg
                 "name": d.name,
                 "budget": d.budget,
                 "full_accuracy": d.full_accuracy,
-                "curves": {name: [asdict(c) for c in runs] for name, runs in d.curves.items()},
+                "curves": {name: [_rounded(c) for c in runs] for name, runs in d.curves.items()},
             }
             for d in results.datasets
         ],
     }
-    (out / "results.json").write_text(json.dumps(raw, indent=1))
+    (out / "results.json").write_text(json.dumps(raw, separators=(",", ":")))
     plot(results, out / "learning_curves.png")
     for d in results.datasets:
         plot(results, out / f"learning_curves_{d.name}.png", only=d)

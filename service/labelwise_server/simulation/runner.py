@@ -23,6 +23,7 @@ from labelwise_server.simulation.loop import (
     SUPPORTED_INPUTS,
     Curve,
     StrategyPlan,
+    dollar_budget,
     full_accuracy,
     rounds,
     run,
@@ -55,6 +56,8 @@ class DatasetResult:
     n_classes: int
     has_costs: bool
     full_accuracy: list[float]  # per seed
+    cost_aware: bool  # the curves run on dollars (x = cost), not on labels
+    x_budget: list[float]  # per seed: the label budget, or its dollars when cost-aware
     curves: dict[str, list[Curve]] = field(default_factory=dict)  # strategy -> per seed
 
 
@@ -141,17 +144,23 @@ def simulate(settings: Settings) -> Results:
         for source in settings.sources:
             data = _data(source)
             budget = settings.budget or source.default_budget
+            cost_aware = settings.protocol.cost_aware and data.costs is not None
             splits = [
                 _split(source, settings.protocol.test_fraction, s) for s in settings.run_seeds()
             ]
+            budget = min(budget, len(splits[0].pool_y))
             result = DatasetResult(
                 name=source.name,
-                budget=min(budget, len(splits[0].pool_y)),
+                budget=budget,
                 pool_size=len(splits[0].pool_y),
                 test_size=len(splits[0].test_y),
                 n_classes=splits[0].n_classes,
                 has_costs=data.costs is not None,
                 full_accuracy=[full_accuracy(s, settings.protocol) for s in splits],
+                cost_aware=cost_aware,
+                x_budget=[
+                    dollar_budget(s, budget) if cost_aware else float(budget) for s in splits
+                ],
                 curves={plan.name: [] for plan in plans},
             )
             datasets.append(result)
