@@ -548,10 +548,20 @@ def test_metrics_count_calls_by_code(server: ServerThread, stub: Any) -> None:
     stub.SelectQueries(with_probabilities(), timeout=10)
     call_error(lambda: stub.SelectQueries(with_probabilities(k=0), timeout=10))
     stream_before = handled(server, "SelectQueriesStream", "OK")
+    stream_bad_before = handled(server, "SelectQueriesStream", "INVALID_ARGUMENT")
     stub.SelectQueriesStream(iter([_first_chunk()]), timeout=10)
+    call_error(lambda: stub.SelectQueriesStream(iter([]), timeout=10))
     assert handled(server, "SelectQueries", "OK") == ok_before + 1
     assert handled(server, "SelectQueries", "INVALID_ARGUMENT") == bad_before + 1
     assert handled(server, "SelectQueriesStream", "OK") == stream_before + 1
+    assert handled(server, "SelectQueriesStream", "INVALID_ARGUMENT") == stream_bad_before + 1
+    unary = {"grpc_type": "unary", "grpc_service": SERVICE_NAME, "grpc_method": "SelectQueries"}
+    started = server.registry.get_sample_value("grpc_server_started_total", unary)
+    sent = server.registry.get_sample_value("grpc_server_msg_sent_total", unary)
+    timed = server.registry.get_sample_value("grpc_server_handling_seconds_count", unary)
+    assert started is not None and sent is not None and timed == started
+    total = sum(handled(server, "SelectQueries", code.name) for code in grpc.StatusCode)
+    assert total == started  # every started call is handled exactly once
     # Pre-initialised series exist before any call of that kind.
     assert server.registry.get_sample_value(
         "grpc_server_handled_total",
