@@ -26,6 +26,7 @@ class Config:
     reflection: bool = True
     max_connection_age_seconds: float = 0.0  # 0: connections live as long as clients keep them
     log_level: str = "INFO"
+    port_file: str = ""  # "": write none
 
     @property
     def threads(self) -> int:
@@ -49,6 +50,8 @@ HELP = {
     "max_connection_age_seconds": "Close client connections after this age so clients "
     "re-resolve and spread over new replicas (0: never).",
     "log_level": "Logging level: DEBUG, INFO, WARNING or ERROR.",
+    "port_file": "Once serving, write the bound gRPC port to this file (for --port 0 under a "
+    "test harness or a sidecar; empty: none).",
 }
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -128,12 +129,22 @@ async def start_server(config: Config, registry: CollectorRegistry) -> RunningSe
     return RunningServer(server, port, health_servicer, executor)
 
 
+def write_port_file(path: str, port: int) -> None:
+    """Write port to path atomically, so a reader polling for the file never sees half of it."""
+    partial = f"{path}.{os.getpid()}.partial"
+    with open(partial, "w", encoding="ascii") as out:
+        out.write(f"{port}\n")
+    os.replace(partial, path)
+
+
 async def serve(config: Config) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     registry = CollectorRegistry()
     if config.metrics_port:
         start_http_server(config.metrics_port, addr=config.host.strip("[]"), registry=registry)
     running = await start_server(config, registry)
+    if config.port_file:
+        write_port_file(config.port_file, running.port)
     log.info(
         "labelwise serving gRPC on %s:%d, metrics on :%d, %d compute threads",
         config.host, running.port, config.metrics_port, config.threads,

@@ -1,0 +1,449 @@
+package labelwise
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// address is the server TestMain starts: the real `labelwise serve` on a free port.
+var address string
+
+func TestMain(m *testing.M) {
+	stop, err := startServer()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// startServer runs `python -m labelwise_server.cli serve --port 0 --port-file F` from the
+// repository ($LABELWISE_PYTHON, else python3) and waits until F names the bound port.
+func startServer() (func(), error) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "labelwise-go-test")
+	if err != nil {
+		return nil, err
+	}
+	portFile := filepath.Join(dir, "port")
+	python := os.Getenv("LABELWISE_PYTHON")
+	if python == "" {
+		python = "python3"
+	}
+	cmd := exec.Command(python, "-m", "labelwise_server.cli", "serve", "--host", "127.0.0.1",
+		"--port", "0", "--metrics-port", "0", "--compute-threads", "1", "--port-file", portFile,
+		"--grace-seconds", "1")
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root, "service")+
+		string(os.PathListSeparator)+filepath.Join(root, "clients/python/src"))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		_ = os.RemoveAll(dir)
+	}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+		if text, err := os.ReadFile(portFile); err == nil {
+			port, err := strconv.Atoi(strings.TrimSpace(string(text)))
+			if err != nil {
+				stop()
+				return nil, err
+			}
+			address = fmt.Sprintf("127.0.0.1:%d", port)
+			return stop, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	return nil, errors.New("the labelwise server did not write its port within 60 s")
+}
+
+func dial(t *testing.T, opts ...Option) *Client {
+	t.Helper()
+	client, err := Dial(address, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+type vectorTensor struct {
+	DType string    `json:"dtype"`
+	Shape []int     `json:"shape"`
+	Data  []float64 `json:"data"`
+}
+
+type vectorResult struct {
+	Name      string                    `json:"name"`
+	Params    map[string]map[string]any `json:"params"`
+	Indices   []int64                   `json:"indices"`
+	Scores    []float64                 `json:"scores"`
+	TotalCost float64                   `json:"total_cost"`
+}
+
+type vector struct {
+	Request struct {
+		Strategies []struct {
+			Name   string                    `json:"name"`
+			Params map[string]map[string]any `json:"params"`
+		} `json:"strategies"`
+		K           int64                   `json:"k"`
+		Seed        uint64                  `json:"seed"`
+		Exclude     []int64                 `json:"exclude"`
+		ClampK      bool                    `json:"clamp_k"`
+		Budget      *float64                `json:"budget"`
+		Temperature *float64                `json:"temperature"`
+		Tensors     map[string]vectorTensor `json:"tensors"`
+	} `json:"request"`
+	Response struct {
+		PoolSize int64          `json:"pool_size"`
+		Results  []vectorResult `json:"results"`
+	} `json:"response"`
+}
+
+func (v vectorTensor) tensor(t *testing.T) *Tensor {
+	var tensor *Tensor
+	var err error
+	if v.DType == "float32" {
+		data := make([]float32, len(v.Data))
+		for i, x := range v.Data {
+			data[i] = float32(x)
+		}
+		tensor, err = Float32Tensor(data, v.Shape...)
+	} else {
+		tensor, err = Float64Tensor(v.Data, v.Shape...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tensor
+}
+
+// vectorParam turns {"int": 3} / {"double": 0.5} / {"string": "max"} / {"bool": true} into
+// the Go value the wrapper sends.
+func vectorParam(value map[string]any) any {
+	for kind, v := range value {
+		switch kind {
+		case "int":
+			return int64(v.(float64))
+		case "double":
+			return v.(float64)
+		case "string":
+			return v.(string)
+		case "bool":
+			return v.(bool)
+		}
+	}
+	return nil
+}
+
+func (v vector) request(t *testing.T) *Request {
+	in := v.Request
+	req := &Request{K: in.K, Seed: in.Seed, Exclude: in.Exclude, ClampK: in.ClampK,
+		Budget: in.Budget, Temperature: in.Temperature}
+	for _, s := range in.Strategies {
+		params := map[string]any{}
+		for name, value := range s.Params {
+			params[name] = vectorParam(value)
+		}
+		req.Strategies = append(req.Strategies, Strategy{Name: s.Name, Params: params})
+	}
+	targets := map[string]**Tensor{
+		"probabilities": &req.Probabilities, "logits": &req.Logits, "committee": &req.Committee,
+		"committee_logits": &req.CommitteeLogits, "embeddings": &req.Embeddings,
+		"labeled_embeddings": &req.LabeledEmbeddings, "costs": &req.Costs,
+	}
+	for name, tensor := range in.Tensors {
+		target, ok := targets[name]
+		if !ok {
+			t.Fatalf("vector tensor %q is not a request field this client knows", name)
+		}
+		*target = tensor.tensor(t)
+	}
+	return req
+}
+
+func closeRelative(got, want float64) bool {
+	return got == want || math.Abs(got-want) <= 1e-6*math.Max(math.Abs(got), math.Abs(want))
+}
+
+func checkResponse(t *testing.T, got *Response, v vector) {
+	t.Helper()
+	want := v.Response
+	if got.PoolSize != want.PoolSize || len(got.Results) != len(want.Results) {
+		t.Fatalf("pool_size %d with %d results; want %d with %d", got.PoolSize, len(got.Results),
+			want.PoolSize, len(want.Results))
+	}
+	for i, w := range want.Results {
+		g := got.Results[i]
+		wantParams := map[string]any{}
+		for name, value := range w.Params {
+			wantParams[name] = vectorParam(value)
+		}
+		if g.Name != w.Name || !reflect.DeepEqual(g.Params, wantParams) {
+			t.Errorf("result %d is %s%v; want %s%v", i, g.Name, g.Params, w.Name, wantParams)
+		}
+		if !reflect.DeepEqual(g.Indices, w.Indices) {
+			t.Errorf("%s indices %v; want %v", w.Name, g.Indices, w.Indices)
+		}
+		if len(g.Scores) != len(w.Scores) {
+			t.Fatalf("%s has %d scores; want %d", w.Name, len(g.Scores), len(w.Scores))
+		}
+		for j := range w.Scores {
+			if !closeRelative(g.Scores[j], w.Scores[j]) {
+				t.Errorf("%s score %d is %v; want %v", w.Name, j, g.Scores[j], w.Scores[j])
+			}
+		}
+		if !closeRelative(g.TotalCost, w.TotalCost) {
+			t.Errorf("%s total cost %v; want %v", w.Name, g.TotalCost, w.TotalCost)
+		}
+	}
+}
+
+func loadVectors(t *testing.T) map[string]vector {
+	paths, err := filepath.Glob("../../tests/vectors/*.json")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no test vectors in tests/vectors (%v)", err)
+	}
+	vectors := map[string]vector{}
+	for _, path := range paths {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v vector
+		if err := json.Unmarshal(text, &v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		vectors[strings.TrimSuffix(filepath.Base(path), ".json")] = v
+	}
+	return vectors
+}
+
+// methodLog records the full method name of every call made through a client.
+type methodLog struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *methodLog) add(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.names = append(l.names, name)
+}
+
+func (l *methodLog) options() Option {
+	return WithDialOptions(
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any,
+			cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			l.add(method)
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}),
+		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc,
+			cc *grpc.ClientConn, method string, streamer grpc.Streamer,
+			opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			l.add(method)
+			return streamer(ctx, desc, cc, method, opts...)
+		}))
+}
+
+const (
+	unaryMethod  = "/labelwise.v1.QuerySelectionService/SelectQueries"
+	streamMethod = "/labelwise.v1.QuerySelectionService/SelectQueriesStream"
+)
+
+func TestVectors(t *testing.T) {
+	var unary, streamed methodLog
+	client := dial(t, unary.options())
+	// A tiny message limit sends every vector through the stream, in several chunks.
+	streaming := dial(t, streamed.options(), WithMaxMessageBytes(headerRoom+1), WithChunkBytes(256))
+	for name, v := range loadVectors(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			got, err := client.SelectQueries(ctx, v.request(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResponse(t, got, v)
+			got, err = streaming.SelectQueries(ctx, v.request(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResponse(t, got, v)
+		})
+	}
+	for _, name := range unary.names {
+		if name != unaryMethod {
+			t.Errorf("the default client called %s; want only %s", name, unaryMethod)
+		}
+	}
+	for _, name := range streamed.names {
+		if name != streamMethod {
+			t.Errorf("the small-message client called %s; want only %s", name, streamMethod)
+		}
+	}
+}
+
+// largePool is n rows of c float32 probabilities that differ row by row.
+func largePool(t *testing.T, n, c int) *Tensor {
+	data := make([]float32, n*c)
+	for i := 0; i < n; i++ {
+		top := 0.5 + 0.49*float32((i*7919)%n)/float32(n)
+		data[i*c] = top
+		for j := 1; j < c; j++ {
+			data[i*c+j] = (1 - top) / float32(c-1)
+		}
+	}
+	tensor, err := Float32Tensor(data, n, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tensor
+}
+
+func TestLargePoolStreams(t *testing.T) {
+	// 300,000 x 4 float32 is 4.8 MB: over a 1 MiB message limit, so the client streams it
+	// in ~256 KiB chunks; the answer must equal the unary call's.
+	pool := largePool(t, 300_000, 4)
+	req := &Request{Strategies: []Strategy{{Name: "margin"}, {Name: "entropy"}}, K: 50,
+		Exclude: []int64{1, 299_999}, Probabilities: pool}
+	var unary, streamed methodLog
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	whole, err := dial(t, unary.options()).SelectQueries(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunked, err := dial(t, streamed.options(), WithMaxMessageBytes(1<<20),
+		WithChunkBytes(256<<10)).SelectQueries(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(unary.names, []string{unaryMethod}) ||
+		!reflect.DeepEqual(streamed.names, []string{streamMethod}) {
+		t.Fatalf("calls: default client %v, 1 MiB client %v", unary.names, streamed.names)
+	}
+	if whole.PoolSize != 300_000 || !reflect.DeepEqual(whole, chunked) {
+		t.Fatalf("streamed answer differs from the unary one")
+	}
+	if len(whole.Results[0].Indices) != 50 {
+		t.Fatalf("got %d indices; want 50", len(whole.Results[0].Indices))
+	}
+}
+
+func TestBadRequestNamesTheField(t *testing.T) {
+	logits, _ := Float32Tensor([]float32{1, 2, 3, 4, 5, 6}, 3, 2)
+	temperature := -1.0
+	_, err := dial(t).SelectQueries(context.Background(), &Request{
+		Strategies: []Strategy{{Name: "entropy"}}, K: 1, Logits: logits, Temperature: &temperature})
+	var lwErr *Error
+	if !errors.As(err, &lwErr) {
+		t.Fatalf("got %v (%T); want *labelwise.Error", err, err)
+	}
+	if lwErr.Code != codes.InvalidArgument || lwErr.Field() != "temperature" ||
+		!strings.Contains(lwErr.Violations[0].Description, "-1") {
+		t.Fatalf("got %+v; want INVALID_ARGUMENT on field temperature", lwErr)
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("status.Code(err) = %s", status.Code(err))
+	}
+	if !strings.Contains(err.Error(), "temperature") {
+		t.Fatalf("message %q does not name the field", err)
+	}
+}
+
+func TestUnknownParameterNamesItsPath(t *testing.T) {
+	probs, _ := Float32Tensor([]float32{0.5, 0.5, 0.9, 0.1}, 2, 2)
+	_, err := dial(t).SelectQueries(context.Background(), &Request{
+		Strategies: []Strategy{{Name: "entropy"}, {Name: "bald", Params: map[string]any{"nope": 1}}},
+		K:          1, Probabilities: probs})
+	var lwErr *Error
+	if !errors.As(err, &lwErr) || !strings.HasPrefix(lwErr.Field(), "strategies[1]") {
+		t.Fatalf("got %v; want a violation under strategies[1]", err)
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	pool := largePool(t, 200_000, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	_, err := dial(t).SelectQueries(ctx, &Request{
+		Strategies: []Strategy{{Name: "entropy"}}, K: 10, Probabilities: pool})
+	var lwErr *Error
+	if !errors.As(err, &lwErr) || lwErr.Code != codes.DeadlineExceeded {
+		t.Fatalf("got %v; want DEADLINE_EXCEEDED", err)
+	}
+}
+
+func TestListStrategies(t *testing.T) {
+	strategies, err := dial(t).ListStrategies(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, s := range strategies {
+		names[s.GetName()] = true
+	}
+	for _, want := range []string{"random", "entropy", "margin", "bald"} {
+		if !names[want] {
+			t.Errorf("ListStrategies lacks %q", want)
+		}
+	}
+}
+
+func TestTensorIsLittleEndian(t *testing.T) {
+	tensor, err := Float32Tensor([]float32{1, -2}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0}
+	if !reflect.DeepEqual(tensor.raw, want) {
+		t.Fatalf("raw %x; want %x", tensor.raw, want)
+	}
+	if _, err := Float32Tensor([]float32{1, 2, 3}, 2, 2); err == nil {
+		t.Fatal("a shape that does not match the data was accepted")
+	}
+}
+
+func TestCommitteeSplitsAlongAxisOne(t *testing.T) {
+	// [m=2, n=3, c=1]: rows 1..2 of each member.
+	tensor, _ := Float64Tensor([]float64{0, 1, 2, 10, 11, 12}, 2, 3, 1)
+	part, _ := Float64Tensor([]float64{1, 2, 11, 12}, 2, 2, 1)
+	got := tensor.slice(1, 1, 3)
+	if !reflect.DeepEqual(got.raw, part.raw) || !reflect.DeepEqual(got.shape, []int64{2, 2, 1}) {
+		t.Fatalf("slice gave shape %v raw %x", got.shape, got.raw)
+	}
+}
