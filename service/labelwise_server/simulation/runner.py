@@ -90,7 +90,7 @@ def plan_strategies(
         raise ValueError(f"--strategies: the service has no {unknown}; it offers {sorted(names)}")
     plans, skipped = [], {}
     for strategy in offered:
-        if wanted and strategy.name not in wanted:
+        if wanted and strategy.name not in wanted and strategy.name != "random":
             continue
         missing = [i for i in strategy.required_inputs if i not in SUPPORTED_INPUTS]
         if missing:
