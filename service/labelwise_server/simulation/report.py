@@ -345,7 +345,8 @@ def plot(results: Results, path: Path, only: DatasetResult | None = None) -> Non
         ax.set_xlabel("labeling cost ($)" if result.cost_aware else "labels")
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
-        ax.set_ylim(max(0.0, lowest - 0.02), min(1.0, full + 0.04))
+        # Below 70% of full accuracy only the first rounds show; they would flatten the rest.
+        ax.set_ylim(max(0.0, lowest - 0.02, 0.7 * full), min(1.0, full + 0.04))
     for ax in list(axes.flat)[len(datasets) :]:
         ax.axis("off")
     handles, labels_ = axes.flat[0].get_legend_handles_labels()
