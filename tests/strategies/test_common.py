@@ -78,7 +78,7 @@ def test_every_strategy_has_bounds_an_oracle_and_a_reference() -> None:
         | set(test_bayesian.NAIVE)
         | set(test_random.NAIVE)
     )
-    for name in NAMES:
+    for name in SCORE_NAMES:  # batch strategies: tests/strategies/test_batch_common.py
         _bounds(name, {}, 2, 2)
         assert any(case[0] == name for case in oracle_cases), f"{name} has no oracle rows"
         assert name in naive, f"{name} has no naive reference"

@@ -7,10 +7,11 @@ ListStrategies gives.
 
 from collections.abc import Mapping
 
-from labelwise_server.strategies import bayesian, committee, uncertainty
+from labelwise_server.strategies import bayesian, committee, diversity, uncertainty
 from labelwise_server.strategies._types import (
     FloatArray,
     Input,
+    IntArray,
     Param,
     Params,
     Pool,
@@ -22,10 +23,31 @@ from labelwise_server.strategies.random import random_scores
 
 PROBABILITIES = frozenset({Input.PROBABILITIES})
 COMMITTEE = frozenset({Input.COMMITTEE})
+EMBEDDINGS = frozenset({Input.EMBEDDINGS})
+METRIC = Param(
+    str,
+    default="euclidean",
+    choices=("euclidean", "cosine"),
+    description="Distance between embeddings: 'euclidean' or 'cosine' (1 − cosine similarity).",
+)
 
 
 def _random(pool: Pool, task: Task, params: Params) -> FloatArray:
     return random_scores(pool.n, task.seed)
+
+
+def _core_set(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    assert pool.embeddings is not None
+    return diversity.k_center_greedy(
+        pool.embeddings,
+        pool.labeled_embeddings,
+        task.candidates,
+        task.k,
+        task.seed,
+        metric=str(params["metric"]),
+        costs=pool.costs,
+        budget=task.budget,
+    )
 
 
 def _kl_to_consensus(block: Intermediates, params: Params) -> FloatArray:
@@ -131,6 +153,16 @@ STRATEGIES: Mapping[str, Strategy] = {
             "probabilities over samples. Kampffmeyer et al. (2016).",
             needs=COMMITTEE,
             block_score=lambda b, _: bayesian.mean_std_scores(b.committee),
+        ),
+        Strategy(
+            "core_set",
+            family="diversity",
+            summary="k-center greedy: repeatedly pick the item farthest from the labeled set and "
+            "the picks so far; score = that distance. Sener & Savarese (2018).",
+            needs=EMBEDDINGS,
+            params={"metric": METRIC},
+            batch_select=_core_set,
+            seeded=True,
         ),
     )
 }
