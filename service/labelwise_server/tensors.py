@@ -29,6 +29,7 @@ TENSOR_FIELDS: dict[int, str] = {
 _STREAM_CHUNK_FIELD = pb.SelectQueriesStreamRequest.DESCRIPTOR.fields_by_name["chunk"].number
 
 _WIRE_VARINT, _WIRE_I64, _WIRE_LEN, _WIRE_I32 = 0, 1, 2, 5
+_MAX_FIELD_NUMBER = (1 << 29) - 1  # protobuf rejects larger numbers, so the walker does too
 
 FLOAT_DTYPES: dict[int, np.dtype[Any]] = {
     pb.DATA_TYPE_FLOAT16: np.dtype("<f2"),
@@ -90,8 +91,8 @@ def _fields(buf: memoryview, start: int, end: int) -> Any:
         field_start = pos
         key, pos = _varint(buf, pos, end)
         number, wire = key >> 3, key & 7
-        if number == 0:
-            raise MalformedMessage("field number 0")
+        if number == 0 or number > _MAX_FIELD_NUMBER:
+            raise MalformedMessage(f"field number {number} is outside [1, {_MAX_FIELD_NUMBER}]")
         if wire == _WIRE_VARINT:
             _, value_end = _varint(buf, pos, end)
         elif wire == _WIRE_I64:

@@ -237,7 +237,8 @@ def _check_row_stochastic(array: npt.NDArray[Any], field: str, tolerance: float)
     step = _block_rows(rows)
     for start in range(0, rows.shape[0], step):
         block = rows[start : start + step]
-        sums = block @ ones  # NaN/Inf anywhere in a row makes its sum non-finite
+        with np.errstate(invalid="ignore", over="ignore"):  # bad rows are reported below
+            sums = block @ ones  # NaN/Inf anywhere in a row makes its sum non-finite
         bad = ~(np.abs(sums - 1.0) <= tolerance)
         if bad.any():
             if not np.isfinite(array).all():
