@@ -94,6 +94,22 @@ def test_the_first_bad_row_is_named_whatever_the_check_blocks(
     assert error.description.endswith("at [299, 3]")
 
 
+@pytest.mark.parametrize("field", ["embeddings", "labeled_embeddings"])
+def test_embeddings_too_large_for_float32_distances_are_rejected(field: str) -> None:
+    # Found by the wire fuzz: float64 embeddings near 1e300 made core_set's float32
+    # squared distances overflow, and an inf score came back.
+    values = np.array([[1.0], [2.0]])
+    fields = {"embeddings": values.copy(), "labeled_embeddings": values.copy()}
+    fields[field][1, 0] = -3e15
+    error = rejected(strategies=("core_set",), **fields)
+    assert error.field == field
+    assert error.description == (
+        "must have every |value| <= 1e+15 (distances are computed in float32); got -3e+15 at [1, 0]"
+    )
+    fields[field][1, 0] = validation.EMBEDDING_BOUND  # the bound itself is allowed
+    assert decode(strategies=("core_set",), **fields).pool.n == 2
+
+
 def test_labeled_embeddings_may_be_empty_in_either_axis() -> None:
     p = np.full((3, 2), 0.5)
     for shape in [(0, 2), (0, 0), (4, 0)]:

@@ -104,11 +104,11 @@ def _decode_pool(
             )
     if embeddings is not None:
         _check_matrix(embeddings, "embeddings", "[n, d]")
-        _check_finite(embeddings, "embeddings")
+        _check_embedding_values(embeddings, "embeddings")
         sizes["embeddings"] = embeddings.shape[0]
     if labeled is not None:
         _check_matrix(labeled, "labeled_embeddings", "[l, d]", allow_empty=True)
-        _check_finite(labeled, "labeled_embeddings")
+        _check_embedding_values(labeled, "labeled_embeddings")
         if embeddings is not None and labeled.shape[1] != embeddings.shape[1]:
             raise InvalidArgument(
                 "labeled_embeddings.shape",
@@ -228,6 +228,26 @@ def _check_finite(array: npt.NDArray[Any], field: str) -> None:
         if not np.isfinite(rows[start : start + step]).all():
             where = _first_bad(~np.isfinite(array), array.shape)
             raise InvalidArgument(field, f"must be finite; got NaN or Inf at {where}")
+
+
+# Embedding strategies work in float32: with every |value| at most this, squared distances
+# (sums of d squared differences) stay finite for any d the element limit allows.
+EMBEDDING_BOUND = 1e15
+
+
+def _check_embedding_values(array: npt.NDArray[Any], field: str) -> None:
+    """Finite, and every |value| <= EMBEDDING_BOUND."""
+    _check_finite(array, field)
+    rows = _rows(array)
+    step = _block_rows(rows)
+    for start in range(0, rows.shape[0], step):
+        if (np.abs(rows[start : start + step]) > EMBEDDING_BOUND).any():
+            where = _first_bad(np.abs(array) > EMBEDDING_BOUND, array.shape)
+            raise InvalidArgument(
+                field,
+                f"must have every |value| <= {EMBEDDING_BOUND:g} (distances are computed in "
+                f"float32); got {array[tuple(where)]:g} at {where}",
+            )
 
 
 def _check_row_stochastic(array: npt.NDArray[Any], field: str, tolerance: float) -> None:

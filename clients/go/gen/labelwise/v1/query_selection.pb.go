@@ -536,9 +536,11 @@ type SelectQueriesRequest struct {
 	// committee.
 	CommitteeLogits *Tensor `protobuf:"bytes,14,opt,name=committee_logits,json=committeeLogits,proto3" json:"committee_logits,omitempty"`
 	// Pool embeddings (features, or a model's penultimate layer), [n, d].
+	// Every value must be finite with magnitude at most 1e15, so that squared
+	// distances computed in float32 stay finite.
 	Embeddings *Tensor `protobuf:"bytes,15,opt,name=embeddings,proto3" json:"embeddings,omitempty"`
 	// Embeddings of the already labeled items, [l, d] with the same d as
-	// embeddings. May have l = 0.
+	// embeddings. May have l = 0. The same value rules as embeddings.
 	LabeledEmbeddings *Tensor `protobuf:"bytes,16,opt,name=labeled_embeddings,json=labeledEmbeddings,proto3" json:"labeled_embeddings,omitempty"`
 	// Labeling cost of each pool item, [n], each finite and > 0. Used with
 	// budget; without it every item costs 1.

@@ -265,6 +265,8 @@ export type SelectQueriesRequest = Message<"labelwise.v1.SelectQueriesRequest"> 
 
   /**
    * Pool embeddings (features, or a model's penultimate layer), [n, d].
+   * Every value must be finite with magnitude at most 1e15, so that squared
+   * distances computed in float32 stay finite.
    *
    * @generated from field: labelwise.v1.Tensor embeddings = 15;
    */
@@ -272,7 +274,7 @@ export type SelectQueriesRequest = Message<"labelwise.v1.SelectQueriesRequest"> 
 
   /**
    * Embeddings of the already labeled items, [l, d] with the same d as
-   * embeddings. May have l = 0.
+   * embeddings. May have l = 0. The same value rules as embeddings.
    *
    * @generated from field: labelwise.v1.Tensor labeled_embeddings = 16;
    */
