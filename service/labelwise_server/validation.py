@@ -127,11 +127,20 @@ def _decode_pool(
             )
         sizes["costs"] = cost_values.shape[0]
 
+    extra = _decode_extra_outputs(tensors, header, get, temperature, sizes)
+    targets = extra.labeled_targets
+    if labeled is not None and targets is not None and labeled.shape[0] != targets.shape[0]:
+        raise InvalidArgument(
+            "labeled_targets.shape",
+            f"must have the same l as labeled_embeddings ({labeled.shape[0]}); "
+            f"got {targets.shape[0]}",
+        )
+
     if not sizes:
         raise InvalidArgument(
             "probabilities",
             "the request carries no pool input: send probabilities, logits, committee, "
-            "committee_logits or embeddings",
+            "committee_logits, embeddings, or a multi-label, regression or structured output",
             reason="MISSING_INPUT",
         )
     first_field, n = next(iter(sizes.items()))
@@ -150,7 +159,304 @@ def _decode_pool(
         embeddings=embeddings,
         labeled_embeddings=labeled,
         costs=cost_values,
+        multilabel=extra.multilabel,
+        multilabel_committee=extra.multilabel_committee,
+        labeled_label_cardinality=extra.labeled_label_cardinality,
+        regression_mean=extra.regression_mean,
+        regression_std=extra.regression_std,
+        regression_samples=extra.regression_samples,
+        labeled_targets=extra.labeled_targets,
+        structured=extra.structured,
+        structured_committee=extra.structured_committee,
+        structured_mask=extra.structured_mask,
     )
+
+
+@dataclass
+class _Extra:
+    """The multi-label, regression and structured outputs of a request, checked."""
+
+    multilabel: RealArray | None = None
+    multilabel_committee: RealArray | None = None
+    labeled_label_cardinality: float | None = None
+    regression_mean: FloatArray | None = None
+    regression_std: FloatArray | None = None
+    regression_samples: FloatArray | None = None
+    labeled_targets: FloatArray | None = None
+    structured: RealArray | None = None
+    structured_committee: RealArray | None = None
+    structured_mask: npt.NDArray[np.bool_] | None = None
+
+
+def _decode_extra_outputs(
+    tensors: Mapping[str, RawTensor],
+    header: pb.SelectQueriesRequest,
+    get: Any,
+    temperature: float,
+    sizes: dict[str, int],
+) -> _Extra:
+    extra = _Extra()
+    # Multi-label: per-label probabilities in [0, 1], or logits through a sigmoid.
+    extra.multilabel = _unit_interval(
+        tensors, get, "multilabel_probabilities", "multilabel_logits", 2, temperature
+    )
+    extra.multilabel_committee = _unit_interval(
+        tensors, get, "multilabel_committee", "multilabel_committee_logits", 3, temperature
+    )
+    if extra.multilabel is not None:
+        sizes[_present(tensors, "multilabel_probabilities", "multilabel_logits")] = (
+            extra.multilabel.shape[0]
+        )
+    if extra.multilabel_committee is not None:
+        name = _present(tensors, "multilabel_committee", "multilabel_committee_logits")
+        sizes[name] = extra.multilabel_committee.shape[1]
+        if extra.multilabel is not None and (
+            extra.multilabel_committee.shape[2] != extra.multilabel.shape[1]
+        ):
+            raise InvalidArgument(
+                f"{name}.shape",
+                f"must have the same number of labels L as "
+                f"{_present(tensors, 'multilabel_probabilities', 'multilabel_logits')} "
+                f"({extra.multilabel.shape[1]}); got {extra.multilabel_committee.shape[2]}",
+            )
+    if header.HasField("labeled_label_cardinality"):
+        cardinality = header.labeled_label_cardinality
+        if not (np.isfinite(cardinality) and cardinality >= 0):
+            raise InvalidArgument(
+                "labeled_label_cardinality", f"must be finite and >= 0; got {cardinality}"
+            )
+        extra.labeled_label_cardinality = cardinality
+
+    # Regression: mean (+ std), or samples.
+    mean = get("regression_mean")
+    std = get("regression_std")
+    samples = get("regression_samples")
+    if samples is not None:
+        for other in ("regression_mean", "regression_std"):
+            if other in tensors:
+                raise InvalidArgument(
+                    other,
+                    "must not be sent together with regression_samples; their mean and "
+                    "standard deviation stand for it",
+                )
+        if samples.ndim != 2 or samples.shape[0] < 2:
+            raise InvalidArgument(
+                "regression_samples.shape",
+                f"must be [m, n] with m >= 2 samples; got {list(samples.shape)}",
+            )
+        _check_finite(samples, "regression_samples")
+        extra.regression_samples = samples.astype(np.float64)
+        extra.regression_mean = extra.regression_samples.mean(axis=0)
+        extra.regression_std = extra.regression_samples.std(axis=0)
+        sizes["regression_samples"] = samples.shape[1]
+    if mean is not None:
+        extra.regression_mean = _vector(mean, "regression_mean")
+        sizes["regression_mean"] = mean.shape[0]
+    if std is not None:
+        if mean is None:
+            raise InvalidArgument(
+                "regression_mean", "must be sent with regression_std (the mean it spreads about)"
+            )
+        extra.regression_std = _vector(std, "regression_std")
+        if (extra.regression_std < 0).any():
+            where = int(np.flatnonzero(extra.regression_std < 0)[0])
+            raise InvalidArgument(
+                "regression_std",
+                f"must be >= 0; got {extra.regression_std[where]} at index {where}",
+            )
+        sizes["regression_std"] = std.shape[0]
+    targets = get("labeled_targets")
+    if targets is not None:
+        extra.labeled_targets = _vector(targets, "labeled_targets")
+        if targets.shape[0] == 0:
+            raise InvalidArgument(
+                "labeled_targets.shape", "must be [l] with l >= 1 labeled items; got [0]"
+            )
+
+    # Structured: per-element class distributions along the class axis.
+    extra.structured = _structured(
+        tensors, get, "structured_probabilities", "structured_logits", 1, temperature
+    )
+    extra.structured_committee = _structured(
+        tensors, get, "structured_committee", "structured_committee_logits", 2, temperature
+    )
+    element_shape: tuple[int, ...] | None = None
+    source = ""
+    if extra.structured is not None:
+        source = _present(tensors, "structured_probabilities", "structured_logits")
+        sizes[source] = extra.structured.shape[0]
+        element_shape = extra.structured.shape[2:]
+    if extra.structured_committee is not None:
+        name = _present(tensors, "structured_committee", "structured_committee_logits")
+        sizes[name] = extra.structured_committee.shape[1]
+        shape = extra.structured_committee.shape
+        if extra.structured is not None and (
+            shape[2] != extra.structured.shape[1] or shape[3:] != element_shape
+        ):
+            raise InvalidArgument(
+                f"{name}.shape",
+                f"must be [m, {', '.join(map(str, extra.structured.shape))}] to match "
+                f"{source}; got {list(shape)}",
+            )
+        if element_shape is None:
+            source, element_shape = name, shape[3:]
+    mask = get("structured_mask", True)
+    if mask is not None:
+        if element_shape is None:
+            raise InvalidArgument(
+                "structured_mask",
+                "must be sent only with structured_probabilities, structured_logits, "
+                "structured_committee or structured_committee_logits",
+            )
+        n_items = sizes[source]
+        expected = [n_items, *element_shape]
+        if list(mask.shape) != expected:
+            raise InvalidArgument(
+                "structured_mask.shape",
+                f"must be [n, ...] = {expected}, the item and element axes of {source}; "
+                f"got {list(mask.shape)}",
+            )
+        binary = (mask == 0) | (mask == 1)  # NaN compares False: not binary
+        if not binary.all():
+            bad_at = _first_bad(~binary, mask.shape)
+            raise InvalidArgument(
+                "structured_mask", f"must be 0 or 1; got {mask[tuple(bad_at)]} at {bad_at}"
+            )
+        valid = mask.astype(bool)
+        empty = ~valid.reshape(n_items, -1).any(axis=1)
+        if empty.any():
+            raise InvalidArgument(
+                "structured_mask",
+                f"must leave every item at least one valid element; item "
+                f"{int(np.flatnonzero(empty)[0])} has none",
+            )
+        extra.structured_mask = valid
+    return extra
+
+
+def _vector(array: npt.NDArray[Any], field: str) -> FloatArray:
+    if array.ndim != 1:
+        raise InvalidArgument(f"{field}.shape", f"must be [n]; got {list(array.shape)}")
+    _check_finite(array, field)
+    return array.astype(np.float64)
+
+
+def sigmoid(logits: RealArray, temperature: float) -> RealArray:
+    """1 / (1 + exp(−x / temperature)) elementwise, in logits' precision."""
+    scaled: RealArray = np.divide(logits, np.asarray(temperature, dtype=logits.dtype))
+    with np.errstate(over="ignore"):  # exp(large) = inf gives 1 / inf = 0: the right limit
+        np.negative(scaled, out=scaled)
+        np.exp(scaled, out=scaled)
+    scaled += 1
+    np.reciprocal(scaled, out=scaled)
+    return scaled
+
+
+def _unit_interval(
+    tensors: Mapping[str, RawTensor],
+    get: Any,
+    probs_name: str,
+    logits_name: str,
+    ndim: int,
+    temperature: float,
+) -> RealArray | None:
+    """Per-label probabilities from the probabilities or the logits field, checked."""
+    if probs_name in tensors and logits_name in tensors:
+        raise InvalidArgument(
+            logits_name, f"must not be sent together with {probs_name}; send one of them"
+        )
+    name = probs_name if probs_name in tensors else logits_name
+    if name not in tensors:
+        return None
+    array = get(name)
+    layout = "[n, L]" if ndim == 2 else "[m, n, L]"
+    if array.ndim != ndim or array.shape[-1] < 1:
+        raise InvalidArgument(
+            f"{name}.shape", f"must be {layout} with L >= 1; got {list(array.shape)}"
+        )
+    if ndim == 3 and array.shape[0] < 2:
+        raise InvalidArgument(
+            f"{name}.shape", f"must be {layout} with m >= 2 members; got {list(array.shape)}"
+        )
+    _check_finite(array, name)
+    if name == logits_name:
+        return sigmoid(array, temperature)
+    outside = (array < 0) | (array > 1)
+    if outside.any():
+        where = _first_bad(outside, array.shape)
+        raise InvalidArgument(
+            name, f"must be in [0, 1]; got {float(array[tuple(where)])} at {where}"
+        )
+    return array  # type: ignore[no-any-return]
+
+
+def _structured(
+    tensors: Mapping[str, RawTensor],
+    get: Any,
+    probs_name: str,
+    logits_name: str,
+    class_axis: int,
+    temperature: float,
+) -> RealArray | None:
+    """Per-element class probabilities [(m,) n, c, E...] from probabilities or logits, checked."""
+    if probs_name in tensors and logits_name in tensors:
+        raise InvalidArgument(
+            logits_name, f"must not be sent together with {probs_name}; send one of them"
+        )
+    name = probs_name if probs_name in tensors else logits_name
+    if name not in tensors:
+        return None
+    array = get(name)
+    layout = "[n, c, ...]" if class_axis == 1 else "[m, n, c, ...]"
+    shape = list(array.shape)
+    if array.ndim < class_axis + 2:
+        raise InvalidArgument(
+            f"{name}.shape", f"must be {layout} with at least one element axis; got {shape}"
+        )
+    if array.shape[class_axis] < 2:
+        raise InvalidArgument(f"{name}.shape", f"must be {layout} with c >= 2 classes; got {shape}")
+    if class_axis == 2 and array.shape[0] < 2:
+        raise InvalidArgument(f"{name}.shape", f"must be {layout} with m >= 2 members; got {shape}")
+    if math.prod(array.shape[class_axis + 1 :]) == 0:
+        raise InvalidArgument(
+            f"{name}.shape", f"must be {layout} with at least one element per item; got {shape}"
+        )
+    if name == logits_name:
+        _check_finite(array, name)
+        moved = softmax(np.moveaxis(array, class_axis, -1), temperature)
+        return np.moveaxis(moved, -1, class_axis)
+    _check_stochastic_along(array, name, class_axis, SUM_TOLERANCE[tensors[name].dtype])
+    return array  # type: ignore[no-any-return]
+
+
+def _check_stochastic_along(
+    array: npt.NDArray[Any], field: str, axis: int, tolerance: float
+) -> None:
+    """Finite, non-negative, and summing to 1 within tolerance along axis, in blocks of items."""
+    pool_axis = axis - 1
+    n = array.shape[pool_axis]
+    per_item = max(array.nbytes // max(n, 1), 1)
+    step = max(1, _CHECK_BYTES // per_item)
+    for start in range(0, n, step):
+        index = [slice(None)] * array.ndim
+        index[pool_axis] = slice(start, start + step)
+        block = array[tuple(index)]
+        if not np.isfinite(block).all():
+            where = _first_bad(~np.isfinite(array), array.shape)
+            raise InvalidArgument(field, f"must be finite; got NaN or Inf at {where}")
+        if block.min() < 0:
+            where = _first_bad(array < 0, array.shape)
+            raise InvalidArgument(field, f"must be >= 0; got a negative value at {where}")
+        sums = block.sum(axis=axis, dtype=np.float64)
+        bad = ~(np.abs(sums - 1.0) <= tolerance)
+        if bad.any():
+            where = _first_bad(bad, sums.shape)
+            where[pool_axis] += start
+            raise InvalidArgument(
+                field,
+                f"must sum to 1 within {tolerance} over the classes (axis {axis}); element "
+                f"{where} sums to {float(sums[tuple(_first_bad(bad, sums.shape))]):.6g}",
+            )
 
 
 def _present(tensors: Mapping[str, RawTensor], probs_name: str, logits_name: str) -> str:
@@ -276,6 +582,17 @@ def _check_row_stochastic(array: npt.NDArray[Any], field: str, tolerance: float)
             raise InvalidArgument(field, f"must be >= 0; got a negative value at {where}")
 
 
+def check_class_probabilities(
+    array: npt.NDArray[Any], field: str, layout: str, tolerance: float
+) -> None:
+    """c >= 2 classes on the last axis; finite, non-negative rows summing to 1 within tolerance."""
+    if array.shape[-1] < 2:
+        raise InvalidArgument(
+            f"{field}.shape", f"must be {layout} with c >= 2 classes; got {list(array.shape)}"
+        )
+    _check_row_stochastic(array, field, tolerance)
+
+
 def softmax(logits: RealArray, temperature: float) -> RealArray:
     """Row-wise softmax of logits / temperature along the last axis, in logits' precision."""
     # Shift before scaling: each row's largest entry is then exactly 0 whatever the
@@ -351,6 +668,14 @@ _INPUT_FIELDS = {
     Input.COMMITTEE: "committee or committee_logits",
     Input.EMBEDDINGS: "embeddings",
     Input.LABELED_EMBEDDINGS: "labeled_embeddings",
+    Input.MULTILABEL_PROBABILITIES: "multilabel_probabilities or multilabel_logits",
+    Input.MULTILABEL_COMMITTEE: "multilabel_committee or multilabel_committee_logits",
+    Input.LABELED_LABEL_CARDINALITY: "labeled_label_cardinality",
+    Input.REGRESSION_PREDICTION: "regression_mean or regression_samples",
+    Input.REGRESSION_SPREAD: "regression_std (with regression_mean) or regression_samples",
+    Input.LABELED_TARGETS: "labeled_targets",
+    Input.STRUCTURED_PROBABILITIES: "structured_probabilities or structured_logits",
+    Input.STRUCTURED_COMMITTEE: "structured_committee or structured_committee_logits",
 }
 
 
@@ -361,6 +686,14 @@ def _check_inputs(call: StrategyCall, pool: Pool) -> None:
         Input.COMMITTEE: pool.committee is not None,
         Input.EMBEDDINGS: pool.embeddings is not None,
         Input.LABELED_EMBEDDINGS: pool.labeled_embeddings is not None,
+        Input.MULTILABEL_PROBABILITIES: pool.multilabel is not None,
+        Input.MULTILABEL_COMMITTEE: pool.multilabel_committee is not None,
+        Input.LABELED_LABEL_CARDINALITY: pool.labeled_label_cardinality is not None,
+        Input.REGRESSION_PREDICTION: pool.regression_mean is not None,
+        Input.REGRESSION_SPREAD: pool.regression_std is not None,
+        Input.LABELED_TARGETS: pool.labeled_targets is not None,
+        Input.STRUCTURED_PROBABILITIES: pool.structured is not None,
+        Input.STRUCTURED_COMMITTEE: pool.structured_committee is not None,
     }
     for needed in sorted(call.strategy.needs, key=lambda i: i.value):
         if not present[needed]:

@@ -1,12 +1,13 @@
 """Pools and a runner for the batch strategies, which need embeddings as well as model outputs."""
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from labelwise_server.selection import Result, select
-from labelwise_server.strategies import STRATEGIES, Pool, Task
+from labelwise_server.strategies import STRATEGIES, Input, Pool, Task
 from labelwise_server.strategies._types import ParamValue
 from labelwise_server.validation import Selection, StrategyCall
 
@@ -32,6 +33,8 @@ def batch_pool(
         embeddings=rng.normal(size=(n, d)).astype(dtype),
         labeled_embeddings=rng.normal(size=(labeled, d)).astype(dtype),
         costs=rng.uniform(0.5, 3.0, size=n) if costs else None,
+        regression_mean=rng.normal(size=n),
+        labeled_targets=rng.normal(size=labeled) if labeled else None,
     )
 
 
@@ -53,6 +56,14 @@ def run_one(
     filled = {p: spec.default for p, spec in STRATEGIES[name].params.items()}
     filled.update(params or {})
     task = Task(k=k, candidates=candidates, seed=seed, budget=budget)
+    if Input.LABELED_TARGETS in STRATEGIES[name].needs and pool.labeled_targets is None:
+        # These need l >= 1 labeled targets (the service rejects l = 0): give one.
+        assert pool.embeddings is not None
+        pool = replace(
+            pool,
+            labeled_embeddings=pool.embeddings.mean(axis=0, keepdims=True),
+            labeled_targets=np.zeros(1),
+        )
     call = StrategyCall(STRATEGIES[name], filled, "strategies[0]")
     [result] = select(Selection(pool, (call,), task))
     return result

@@ -101,4 +101,6 @@ def inputs_for(
 
 # Strategies whose score does not change when the classes are relabelled (all of them but
 # random, which ignores the values entirely and is tested for that separately).
-SYMMETRIC = [name for name in STRATEGIES if name != "random"]
+SYMMETRIC = [
+    name for name, s in STRATEGIES.items() if name != "random" and s.task == "classification"
+]

@@ -27,7 +27,7 @@ from labelwise_server.tensors import (
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["QuerySelectionService"].full_name
 METHOD_TYPES = {"SelectQueries": "unary", "SelectQueriesStream": "client_stream",
-                "ListStrategies": "unary"}  # fmt: skip
+                "ListStrategies": "unary", "CheckStopping": "unary"}  # fmt: skip
 log = logging.getLogger(__name__)
 
 
@@ -45,6 +45,13 @@ def _stream_chunk(data: bytes) -> WireRequest | MalformedMessage:
         return parse_stream_chunk(data)
     except MalformedMessage as err:
         return err
+
+
+def _stopping_request(data: bytes) -> pb.CheckStoppingRequest | MalformedMessage:
+    try:
+        return pb.CheckStoppingRequest.FromString(data)
+    except Exception as err:  # protobuf raises DecodeError, or others on hostile bytes
+        return MalformedMessage(f"CheckStoppingRequest does not parse: {type(err).__name__}")
 
 
 def service_handler(servicer: QuerySelectionServicer) -> "grpc.GenericRpcHandler[Any, Any]":
@@ -66,6 +73,11 @@ def service_handler(servicer: QuerySelectionServicer) -> "grpc.GenericRpcHandler
                 servicer.ListStrategies,
                 request_deserializer=pb.ListStrategiesRequest.FromString,
                 response_serializer=pb.ListStrategiesResponse.SerializeToString,
+            ),
+            "CheckStopping": grpc.unary_unary_rpc_method_handler(
+                servicer.CheckStopping,
+                request_deserializer=_stopping_request,
+                response_serializer=pb.CheckStoppingResponse.SerializeToString,
             ),
         },
     )

@@ -20,6 +20,7 @@ from labelwise_server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from labelwise_server.grpc.errors import translate_errors
 from labelwise_server.metrics import Metrics
 from labelwise_server.selection import Result, select
+from labelwise_server.stopping import decode_stopping, encode_verdict, evaluate
 from labelwise_server.strategies import STRATEGIES
 from labelwise_server.strategies._types import Param, ParamValue
 from labelwise_server.tensors import (
@@ -33,7 +34,15 @@ from labelwise_server.validation import decode_request
 
 Context = grpc.aio.ServicerContext[Any, Any]
 # Pool axis of each tensor field when a stream splits it into chunks.
-_POOL_AXIS = {"committee": 1, "committee_logits": 1}
+_POOL_AXIS = {
+    "committee": 1,
+    "committee_logits": 1,
+    "multilabel_committee": 1,
+    "multilabel_committee_logits": 1,
+    "regression_samples": 1,
+    "structured_committee": 1,
+    "structured_committee_logits": 1,
+}
 
 
 class QuerySelectionServicer:
@@ -62,6 +71,18 @@ class QuerySelectionServicer:
         self, request: pb.ListStrategiesRequest, context: Context
     ) -> pb.ListStrategiesResponse:
         return list_strategies_response()
+
+    @translate_errors
+    async def CheckStopping(
+        self, request: pb.CheckStoppingRequest | MalformedMessage, context: Context
+    ) -> pb.CheckStoppingResponse:
+        if isinstance(request, MalformedMessage):
+            raise InvalidArgument("request", f"is not a valid CheckStoppingRequest: {request}")
+
+        def work() -> pb.CheckStoppingResponse:
+            return encode_verdict(evaluate(decode_stopping(request, self._max_elements)))
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     async def _select(self, request: WireRequest, context: Context) -> pb.SelectQueriesResponse:
         self._metrics.request_bytes.observe(request.wire_bytes)
@@ -252,6 +273,7 @@ def list_strategies_response() -> pb.ListStrategiesResponse:
                 ],
                 batch=strategy.batch,
                 seeded=strategy.seeded,
+                task=strategy.task,
             )
             for strategy in STRATEGIES.values()
         ]

@@ -7,7 +7,15 @@ ListStrategies gives.
 
 from collections.abc import Mapping
 
-from labelwise_server.strategies import bayesian, committee, diversity, uncertainty
+from labelwise_server.strategies import (
+    bayesian,
+    committee,
+    diversity,
+    multilabel,
+    regression,
+    structured,
+    uncertainty,
+)
 from labelwise_server.strategies._types import (
     FloatArray,
     Input,
@@ -15,6 +23,7 @@ from labelwise_server.strategies._types import (
     Param,
     Params,
     Pool,
+    RealArray,
     Strategy,
     Task,
 )
@@ -47,6 +56,111 @@ def _core_set(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatAr
         metric=str(params["metric"]),
         costs=pool.costs,
         budget=task.budget,
+    )
+
+
+MULTILABEL = frozenset({Input.MULTILABEL_PROBABILITIES})
+LABEL_AGGREGATE = Param(
+    str,
+    default="mean",
+    choices=multilabel.AGGREGATES,
+    description="How the per-label scores combine: 'mean' over labels or 'max' (the most "
+    "uncertain label).",
+)
+REDUCTION = Param(
+    str,
+    default="mean",
+    choices=structured.REDUCTIONS,
+    description="How per-element scores become one per item, over its valid (mask) elements: "
+    "'mean', 'max', 'sum', or 'top_q_mean' (the mean of the ⌈q·E⌉ largest).",
+)
+TOP_Q = Param(
+    float,
+    default=0.1,
+    minimum=0.0,
+    maximum=1.0,
+    exclusive_minimum=True,
+    description="For reduction 'top_q_mean': the fraction q of an item's valid elements "
+    "averaged, the highest-scoring ones (at least one element).",
+)
+
+
+def _multilabel(pool: Pool) -> RealArray:
+    assert pool.multilabel is not None
+    return pool.multilabel
+
+
+def _spread(pool: Pool) -> FloatArray:
+    assert pool.regression_std is not None
+    return pool.regression_std
+
+
+def _gsx(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    assert pool.embeddings is not None
+    return regression.gsx_select(
+        pool.embeddings,
+        pool.labeled_embeddings,
+        task.candidates,
+        task.k,
+        costs=pool.costs,
+        budget=task.budget,
+    )
+
+
+def _gsy(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    assert pool.regression_mean is not None and pool.labeled_targets is not None
+    return regression.gsy_select(
+        pool.regression_mean,
+        pool.labeled_targets,
+        task.candidates,
+        task.k,
+        costs=pool.costs,
+        budget=task.budget,
+    )
+
+
+def _igs(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    assert pool.embeddings is not None and pool.regression_mean is not None
+    assert pool.labeled_embeddings is not None and pool.labeled_targets is not None
+    return regression.igs_select(
+        pool.embeddings,
+        pool.regression_mean,
+        pool.labeled_embeddings,
+        pool.labeled_targets,
+        task.candidates,
+        task.k,
+        costs=pool.costs,
+        budget=task.budget,
+    )
+
+
+def _structured(
+    base: str, family: str, summary: str, row_score: structured.RowScore, on_committee: bool
+) -> Strategy:
+    """The structured-output version of a row-wise strategy: per element, then reduced."""
+
+    def score(pool: Pool, task: Task, params: Params) -> FloatArray:
+        reduction, q = str(params["reduction"]), float(params["q"])
+        if on_committee:
+            assert pool.structured_committee is not None
+            return structured.structured_committee_scores(
+                row_score, pool.structured_committee, pool.structured_mask, reduction, q
+            )
+        assert pool.structured is not None
+        return structured.structured_scores(
+            row_score, pool.structured, pool.structured_mask, reduction, q
+        )
+
+    needs = Input.STRUCTURED_COMMITTEE if on_committee else Input.STRUCTURED_PROBABILITIES
+    return Strategy(
+        f"structured_{base}",
+        family=family,
+        summary=f"{base} of every element's class distribution ({summary}), reduced to one "
+        "score per item over its valid elements by `reduction`.",
+        needs=frozenset({needs}),
+        params={"reduction": REDUCTION, "q": TOP_Q},
+        pool_score=score,
+        task="structured",
     )
 
 
@@ -163,6 +277,195 @@ STRATEGIES: Mapping[str, Strategy] = {
             params={"metric": METRIC},
             batch_select=_core_set,
             seeded=True,
+        ),
+        Strategy(
+            "multilabel_entropy",
+            family="uncertainty",
+            summary="Binary entropy H_b(p_il) = −p log p − (1−p) log(1−p) of each label, "
+            "averaged (or maxed) over the labels. Brinker (2006); Yang et al. (2009).",
+            needs=MULTILABEL,
+            params={"aggregate": LABEL_AGGREGATE},
+            pool_score=lambda pool, _, p: multilabel.multilabel_entropy_scores(
+                _multilabel(pool), str(p["aggregate"])
+            ),
+            task="multi_label",
+        ),
+        Strategy(
+            "multilabel_least_confidence",
+            family="uncertainty",
+            summary="1 − max(p_il, 1 − p_il) of each label's binary prediction, averaged (or "
+            "maxed) over the labels. Lewis & Gale (1994), label by label.",
+            needs=MULTILABEL,
+            params={"aggregate": LABEL_AGGREGATE},
+            pool_score=lambda pool, _, p: multilabel.multilabel_least_confidence_scores(
+                _multilabel(pool), str(p["aggregate"])
+            ),
+            task="multi_label",
+        ),
+        Strategy(
+            "label_cardinality_inconsistency",
+            family="uncertainty",
+            summary="|Σ_l 1[p_il > threshold] − c̄|: how far the predicted number of labels is "
+            "from the labeled set's mean label cardinality c̄ (labeled_label_cardinality). "
+            "Li & Guo (2013).",
+            needs=frozenset({Input.MULTILABEL_PROBABILITIES, Input.LABELED_LABEL_CARDINALITY}),
+            params={
+                "threshold": Param(
+                    float,
+                    default=0.5,
+                    minimum=0.0,
+                    maximum=1.0,
+                    description="A label counts as predicted when its probability is above this.",
+                )
+            },
+            pool_score=lambda pool, _, p: multilabel.label_cardinality_inconsistency_scores(
+                _multilabel(pool),
+                float(pool.labeled_label_cardinality or 0.0),
+                float(p["threshold"]),
+            ),
+            task="multi_label",
+        ),
+        Strategy(
+            "multilabel_bald",
+            family="bayesian",
+            summary="Binary mutual information H_b(p̄_il) − (1/m) Σ_k H_b(P_kil) of each label, "
+            "summed (or averaged) over the labels. Houlsby et al. (2011), label by label.",
+            needs=frozenset({Input.MULTILABEL_COMMITTEE}),
+            params={
+                "aggregate": Param(
+                    str,
+                    default="sum",
+                    choices=("sum", "mean"),
+                    description="How the per-label mutual informations combine: 'sum' (the "
+                    "mutual information of the label vector when labels are independent "
+                    "given the model) or 'mean'.",
+                )
+            },
+            pool_score=lambda pool, _, p: multilabel.multilabel_bald_scores(
+                pool.multilabel_committee,  # type: ignore[arg-type]
+                str(p["aggregate"]),
+            ),
+            task="multi_label",
+        ),
+        Strategy(
+            "regression_variance",
+            family="committee",
+            summary="σ_i² (or σ_i) of the prediction: regression_std, or the spread of "
+            "regression_samples. Query-by-committee for regression: RayChaudhuri & Hamey "
+            "(1995); Burbidge et al. (2007).",
+            needs=frozenset({Input.REGRESSION_SPREAD}),
+            params={
+                "measure": Param(
+                    str,
+                    default="variance",
+                    choices=("variance", "std"),
+                    description="Score by the variance or by the standard deviation (the "
+                    "same ranking).",
+                )
+            },
+            pool_score=lambda pool, _, p: regression.variance_scores(
+                _spread(pool), str(p["measure"])
+            ),
+            task="regression",
+        ),
+        Strategy(
+            "gaussian_bald",
+            family="bayesian",
+            summary="½ log(1 + σ_i²/σ_noise²): the mutual information between the target and "
+            "the model for a Gaussian prediction with Gaussian noise. Houlsby et al. (2011).",
+            needs=frozenset({Input.REGRESSION_SPREAD}),
+            params={
+                "noise_std": Param(
+                    float,
+                    default=1.0,
+                    minimum=0.0,
+                    exclusive_minimum=True,
+                    description="σ_noise, the observation noise's standard deviation, in "
+                    "the unit of the targets.",
+                )
+            },
+            pool_score=lambda pool, _, p: regression.gaussian_bald_scores(
+                _spread(pool), float(p["noise_std"])
+            ),
+            task="regression",
+        ),
+        Strategy(
+            "gsx",
+            family="diversity",
+            summary="Greedy sampling on inputs: pick the item farthest (euclidean) from the "
+            "labeled items and the picks so far; score = that distance. Without labeled "
+            "items the first pick is the one closest to the centroid. Wu, Lin & Huang (2019).",
+            needs=EMBEDDINGS,
+            batch_select=_gsx,
+            task="regression",
+        ),
+        Strategy(
+            "gsy",
+            family="diversity",
+            summary="Greedy sampling on outputs: pick the item whose prediction is farthest "
+            "from the labeled targets and the picks' predictions; score = that distance. "
+            "Wu, Lin & Huang (2019).",
+            needs=frozenset({Input.REGRESSION_PREDICTION, Input.LABELED_TARGETS}),
+            batch_select=_gsy,
+            task="regression",
+        ),
+        Strategy(
+            "igs",
+            family="diversity",
+            summary="Improved greedy sampling: pick argmax_n min_m ‖x_n − x_m‖·|f(x_n) − y_m| "
+            "over the labeled items and the picks; score = that product. "
+            "Wu, Lin & Huang (2019).",
+            needs=frozenset(
+                {
+                    Input.EMBEDDINGS,
+                    Input.LABELED_EMBEDDINGS,
+                    Input.REGRESSION_PREDICTION,
+                    Input.LABELED_TARGETS,
+                }
+            ),
+            batch_select=_igs,
+            task="regression",
+        ),
+        _structured(
+            "least_confidence",
+            "uncertainty",
+            "1 − max_j p_j",
+            uncertainty.least_confidence_scores,
+            on_committee=False,
+        ),
+        _structured(
+            "margin", "uncertainty", "p(2) − p(1)", uncertainty.margin_scores, on_committee=False
+        ),
+        _structured(
+            "ratio", "uncertainty", "p(2) / p(1)", uncertainty.ratio_scores, on_committee=False
+        ),
+        _structured(
+            "entropy",
+            "uncertainty",
+            "−Σ_j p_j log p_j",
+            uncertainty.entropy_scores,
+            on_committee=False,
+        ),
+        _structured(
+            "bald",
+            "bayesian",
+            "H(p̄) − (1/m) Σ_k H(P_k); Houlsby et al. 2011",
+            bayesian.bald_scores,
+            on_committee=True,
+        ),
+        _structured(
+            "variation_ratio",
+            "bayesian",
+            "1 − max_j V_j / m; Freeman 1965",
+            bayesian.variation_ratio_scores,
+            on_committee=True,
+        ),
+        _structured(
+            "mean_std",
+            "bayesian",
+            "(1/c) Σ_j std_k P_kj; Kampffmeyer et al. 2016",
+            bayesian.mean_std_scores,
+            on_committee=True,
         ),
     )
 }

@@ -31,6 +31,14 @@ class Input(enum.Enum):
     EMBEDDINGS = 3  # [n, d]
     LABELED_EMBEDDINGS = 4  # [l, d]
     ANY = 5  # only n is needed
+    MULTILABEL_PROBABILITIES = 10  # [n, L], from multilabel_probabilities or multilabel_logits
+    MULTILABEL_COMMITTEE = 11  # [m, n, L]
+    LABELED_LABEL_CARDINALITY = 12  # a scalar: the labeled set's mean label count
+    REGRESSION_PREDICTION = 13  # [n], regression_mean or the mean of regression_samples
+    REGRESSION_SPREAD = 14  # [n], regression_std or the std of regression_samples
+    LABELED_TARGETS = 15  # [l]
+    STRUCTURED_PROBABILITIES = 16  # [n, c, E...]
+    STRUCTURED_COMMITTEE = 17  # [m, n, c, E...]
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,16 @@ class Pool:
     embeddings: RealArray | None = None  # [n, d]
     labeled_embeddings: RealArray | None = None  # [l, d]
     costs: FloatArray | None = None  # [n], > 0
+    multilabel: RealArray | None = None  # [n, L] in [0, 1]
+    multilabel_committee: RealArray | None = None  # [m, n, L] in [0, 1]
+    labeled_label_cardinality: float | None = None  # >= 0
+    regression_mean: FloatArray | None = None  # [n]
+    regression_std: FloatArray | None = None  # [n], >= 0
+    regression_samples: FloatArray | None = None  # [m, n]
+    labeled_targets: FloatArray | None = None  # [l], l >= 1
+    structured: RealArray | None = None  # [n, c, E...], axis 1 sums to 1
+    structured_committee: RealArray | None = None  # [m, n, c, E...]
+    structured_mask: npt.NDArray[np.bool_] | None = None  # [n, E...]
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,7 @@ class Strategy:
     pool_score: PoolScore | None = None
     batch_select: BatchSelect | None = None
     seeded: bool = False
+    task: str = "classification"  # or "multi_label", "regression", "structured"
 
     def __post_init__(self) -> None:
         kinds = [self.block_score, self.pool_score, self.batch_select]

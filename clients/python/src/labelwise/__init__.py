@@ -12,6 +12,8 @@ from labelwise.client import (
     LabelwiseError,
     ParamDescription,
     Selection,
+    StoppingCriterion,
+    StoppingVerdict,
     StrategyDescription,
 )
 from labelwise.tensors import encode_tensor
@@ -22,6 +24,8 @@ __all__ = [
     "LabelwiseError",
     "ParamDescription",
     "Selection",
+    "StoppingCriterion",
+    "StoppingVerdict",
     "StrategyDescription",
     "encode_tensor",
 ]

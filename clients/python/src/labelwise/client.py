@@ -10,7 +10,7 @@ import numpy.typing as npt
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from labelwise.tensors import raw_bytes, tensor_field, varint, wire_dtype
+from labelwise.tensors import encode_tensor, raw_bytes, tensor_field, varint, wire_dtype
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
 
@@ -24,7 +24,19 @@ _TENSOR_FIELDS = {
     if fd.message_type is not None and fd.message_type.full_name == "labelwise.v1.Tensor"
 }
 # The pool axis of each tensor, along which a stream splits it.
-_POOL_AXIS = {"committee": 1, "committee_logits": 1}
+_POOL_AXIS = {
+    "committee": 1,
+    "committee_logits": 1,
+    "multilabel_committee": 1,
+    "multilabel_committee_logits": 1,
+    "regression_samples": 1,
+    "structured_committee": 1,
+    "structured_committee_logits": 1,
+}
+# Tensors about the labeled set, not the pool: streamed in blocks of their own.
+_LABELED = ("labeled_embeddings", "labeled_targets")
+_AGGREGATES = {"mean": pb.UNCERTAINTY_AGGREGATE_MEAN, "max": pb.UNCERTAINTY_AGGREGATE_MAX}
+_RULES = {"all": pb.STOPPING_RULE_ALL, "any": pb.STOPPING_RULE_ANY}
 _PARAM_TYPES = {
     pb.PARAM_TYPE_INT: "int",
     pb.PARAM_TYPE_FLOAT: "float",
@@ -81,6 +93,27 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class StoppingCriterion:
+    """One stopping criterion's measured value, its threshold and its verdict."""
+
+    name: str
+    value: float
+    threshold: float
+    stop: bool
+    evaluated: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class StoppingVerdict:
+    """CheckStopping's answer: the combined verdict, each criterion by name, the kappas."""
+
+    stop: bool
+    criteria: dict[str, StoppingCriterion]
+    kappas: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
 class ParamDescription:
     name: str
     type: str
@@ -101,6 +134,7 @@ class StrategyDescription:
     required_inputs: list[str]
     batch: bool
     seeded: bool
+    task: str = "classification"
 
 
 @dataclass
@@ -206,12 +240,30 @@ class Client:
         temperature: float | None = None,
         clamp_k: bool = False,
         deadline: float | None = None,
+        multilabel_probabilities: npt.ArrayLike | None = None,
+        multilabel_logits: npt.ArrayLike | None = None,
+        multilabel_committee: npt.ArrayLike | None = None,
+        multilabel_committee_logits: npt.ArrayLike | None = None,
+        labeled_label_cardinality: float | None = None,
+        regression_mean: npt.ArrayLike | None = None,
+        regression_std: npt.ArrayLike | None = None,
+        regression_samples: npt.ArrayLike | None = None,
+        labeled_targets: npt.ArrayLike | None = None,
+        structured_probabilities: npt.ArrayLike | None = None,
+        structured_logits: npt.ArrayLike | None = None,
+        structured_committee: npt.ArrayLike | None = None,
+        structured_committee_logits: npt.ArrayLike | None = None,
+        structured_mask: npt.ArrayLike | None = None,
     ) -> dict[str, Selection]:
         """Rank the pool with each strategy; returns {strategy name: Selection}.
 
         strategies: names, or (name, {param: value}) pairs. Arrays keep their
-        float16/float32/float64 dtype on the wire (others travel as float64).
-        deadline: seconds the call may take. Raises LabelwiseError.
+        float16/float32/float64 dtype on the wire (others travel as float64;
+        a boolean structured_mask as int32). Shapes: multilabel_* [n, L] or
+        [m, n, L]; regression_mean/std [n], regression_samples [m, n],
+        labeled_targets [l]; structured_* [n, c, ...] or [m, n, c, ...] with
+        structured_mask [n, ...]. deadline: seconds the call may take. Raises
+        LabelwiseError.
         """
         header = pb.SelectQueriesRequest(k=k, clamp_k=clamp_k)
         names: list[str] = []
@@ -229,6 +281,8 @@ class Client:
             header.budget = budget
         if temperature is not None:
             header.temperature = temperature
+        if labeled_label_cardinality is not None:
+            header.labeled_label_cardinality = labeled_label_cardinality
         if exclude is not None:
             header.exclude.extend(np.asarray(exclude, dtype=np.int64).reshape(-1).tolist())
         request = _Request(header)
@@ -240,10 +294,24 @@ class Client:
             "embeddings": embeddings,
             "labeled_embeddings": labeled_embeddings,
             "costs": costs,
+            "multilabel_probabilities": multilabel_probabilities,
+            "multilabel_logits": multilabel_logits,
+            "multilabel_committee": multilabel_committee,
+            "multilabel_committee_logits": multilabel_committee_logits,
+            "regression_mean": regression_mean,
+            "regression_std": regression_std,
+            "regression_samples": regression_samples,
+            "labeled_targets": labeled_targets,
+            "structured_probabilities": structured_probabilities,
+            "structured_logits": structured_logits,
+            "structured_committee": structured_committee,
+            "structured_committee_logits": structured_committee_logits,
+            "structured_mask": structured_mask,
         }
         for name, value in given.items():
             if value is not None:
-                request.tensors[name] = np.asarray(value)
+                array = np.asarray(value)
+                request.tensors[name] = array.astype(np.int32) if array.dtype == bool else array
         try:
             if self._wire_size(request) <= self._max_message_bytes - 65536:
                 response = self._unary(_encode(request), timeout=deadline)
@@ -261,6 +329,66 @@ class Client:
             )
             for result in response.results
         }
+
+    def check_stopping(
+        self,
+        *,
+        stop_set_predictions: npt.ArrayLike | None = None,
+        pool_probabilities: npt.ArrayLike | None = None,
+        kappa_threshold: float | None = None,
+        kappa_window: int | None = None,
+        uncertainty_threshold: float | None = None,
+        uncertainty_aggregate: str | None = None,
+        max_change_fraction: float | None = None,
+        rule: str | None = None,
+        deadline: float | None = None,
+    ) -> StoppingVerdict:
+        """Should labeling stop? From the last rounds' predictions on a fixed stop set.
+
+        stop_set_predictions: [r, s] integer class labels (oldest round first) or
+        [r, s, c] probabilities; pool_probabilities: [n, c] of the current model.
+        Thresholds left out take the papers' defaults (kappa 0.99 over a window
+        of 3; see the proto). uncertainty_aggregate: "mean" or "max"; rule:
+        "all" or "any". Raises LabelwiseError.
+        """
+        request = pb.CheckStoppingRequest()
+        if stop_set_predictions is not None:
+            predictions = np.asarray(stop_set_predictions)
+            if predictions.dtype.kind in "iub":
+                predictions = predictions.astype(np.int64)
+            request.stop_set_predictions.CopyFrom(encode_tensor(predictions))
+        if pool_probabilities is not None:
+            request.pool_probabilities.CopyFrom(encode_tensor(np.asarray(pool_probabilities)))
+        if kappa_threshold is not None:
+            request.kappa_threshold = kappa_threshold
+        if kappa_window is not None:
+            request.kappa_window = kappa_window
+        if uncertainty_threshold is not None:
+            request.uncertainty_threshold = uncertainty_threshold
+        if uncertainty_aggregate is not None:
+            if uncertainty_aggregate not in _AGGREGATES:
+                raise ValueError(f"uncertainty_aggregate must be one of {list(_AGGREGATES)}")
+            request.uncertainty_aggregate = _AGGREGATES[uncertainty_aggregate]
+        if max_change_fraction is not None:
+            request.max_change_fraction = max_change_fraction
+        if rule is not None:
+            if rule not in _RULES:
+                raise ValueError(f"rule must be one of {list(_RULES)}")
+            request.rule = _RULES[rule]
+        try:
+            response = self._stub.CheckStopping(request, timeout=deadline)
+        except grpc.RpcError as err:
+            raise LabelwiseError.from_rpc_error(err) from None
+        return StoppingVerdict(
+            stop=response.stop,
+            criteria={
+                c.name: StoppingCriterion(
+                    c.name, c.value, c.threshold, c.stop, c.evaluated, c.detail
+                )
+                for c in response.criteria
+            },
+            kappas=np.asarray(response.kappas, dtype=np.float64),
+        )
 
     def list_strategies(self, *, deadline: float | None = None) -> list[StrategyDescription]:
         """Every strategy the server offers, with its parameters and needed inputs."""
@@ -294,6 +422,7 @@ class Client:
                 ],
                 batch=info.batch,
                 seeded=info.seeded,
+                task=info.task,
             )
             for info in response.strategies
         ]
@@ -337,8 +466,8 @@ def _encode(request: _Request) -> bytes:
 
 
 def _split(request: _Request, chunk_bytes: int) -> Iterator[dict[str, npt.NDArray[Any]]]:
-    """Row blocks of the pool tensors, then of labeled_embeddings, each about chunk_bytes."""
-    pool = {name: a for name, a in request.tensors.items() if name != "labeled_embeddings"}
+    """Row blocks of the pool tensors, then of the labeled-set tensors, each about chunk_bytes."""
+    pool = {name: a for name, a in request.tensors.items() if name not in _LABELED}
     if pool:
         n = next(iter(a.shape[_POOL_AXIS.get(name, 0)] for name, a in pool.items()))
         row_bytes = sum(
@@ -351,9 +480,11 @@ def _split(request: _Request, chunk_bytes: int) -> Iterator[dict[str, npt.NDArra
                 name: np.take(a, range(start, min(start + step, n)), axis=_POOL_AXIS.get(name, 0))
                 for name, a in pool.items()
             }
-    labeled = request.tensors.get("labeled_embeddings")
-    if labeled is not None:
+    for name in _LABELED:
+        labeled = request.tensors.get(name)
+        if labeled is None:
+            continue
         row_bytes = max(labeled.size // max(labeled.shape[0], 1), 1) * labeled.itemsize
         step = max(1, chunk_bytes // row_bytes)
         for start in range(0, max(labeled.shape[0], 1), step):
-            yield {"labeled_embeddings": labeled[start : start + step]}
+            yield {name: labeled[start : start + step]}

@@ -123,25 +123,62 @@ const (
 	PoolInput_POOL_INPUT_LABELED_EMBEDDINGS PoolInput = 4
 	// Any pool input at all, from which n is read.
 	PoolInput_POOL_INPUT_ANY PoolInput = 5
+	// Multi-label per-label probabilities [n, L]: multilabel_probabilities or
+	// multilabel_logits.
+	PoolInput_POOL_INPUT_MULTILABEL_PROBABILITIES PoolInput = 10
+	// A multi-label committee [m, n, L]: multilabel_committee or
+	// multilabel_committee_logits.
+	PoolInput_POOL_INPUT_MULTILABEL_COMMITTEE PoolInput = 11
+	// The labeled set's label cardinality: labeled_label_cardinality.
+	PoolInput_POOL_INPUT_LABELED_LABEL_CARDINALITY PoolInput = 12
+	// A regression prediction [n]: regression_mean or regression_samples.
+	PoolInput_POOL_INPUT_REGRESSION_PREDICTION PoolInput = 13
+	// A regression spread [n]: regression_std (with regression_mean) or
+	// regression_samples.
+	PoolInput_POOL_INPUT_REGRESSION_SPREAD PoolInput = 14
+	// The labeled items' regression targets [l]: labeled_targets.
+	PoolInput_POOL_INPUT_LABELED_TARGETS PoolInput = 15
+	// Structured per-element probabilities [n, c, ...]: structured_probabilities
+	// or structured_logits.
+	PoolInput_POOL_INPUT_STRUCTURED_PROBABILITIES PoolInput = 16
+	// A structured committee [m, n, c, ...]: structured_committee or
+	// structured_committee_logits.
+	PoolInput_POOL_INPUT_STRUCTURED_COMMITTEE PoolInput = 17
 )
 
 // Enum value maps for PoolInput.
 var (
 	PoolInput_name = map[int32]string{
-		0: "POOL_INPUT_UNSPECIFIED",
-		1: "POOL_INPUT_PROBABILITIES",
-		2: "POOL_INPUT_COMMITTEE",
-		3: "POOL_INPUT_EMBEDDINGS",
-		4: "POOL_INPUT_LABELED_EMBEDDINGS",
-		5: "POOL_INPUT_ANY",
+		0:  "POOL_INPUT_UNSPECIFIED",
+		1:  "POOL_INPUT_PROBABILITIES",
+		2:  "POOL_INPUT_COMMITTEE",
+		3:  "POOL_INPUT_EMBEDDINGS",
+		4:  "POOL_INPUT_LABELED_EMBEDDINGS",
+		5:  "POOL_INPUT_ANY",
+		10: "POOL_INPUT_MULTILABEL_PROBABILITIES",
+		11: "POOL_INPUT_MULTILABEL_COMMITTEE",
+		12: "POOL_INPUT_LABELED_LABEL_CARDINALITY",
+		13: "POOL_INPUT_REGRESSION_PREDICTION",
+		14: "POOL_INPUT_REGRESSION_SPREAD",
+		15: "POOL_INPUT_LABELED_TARGETS",
+		16: "POOL_INPUT_STRUCTURED_PROBABILITIES",
+		17: "POOL_INPUT_STRUCTURED_COMMITTEE",
 	}
 	PoolInput_value = map[string]int32{
-		"POOL_INPUT_UNSPECIFIED":        0,
-		"POOL_INPUT_PROBABILITIES":      1,
-		"POOL_INPUT_COMMITTEE":          2,
-		"POOL_INPUT_EMBEDDINGS":         3,
-		"POOL_INPUT_LABELED_EMBEDDINGS": 4,
-		"POOL_INPUT_ANY":                5,
+		"POOL_INPUT_UNSPECIFIED":               0,
+		"POOL_INPUT_PROBABILITIES":             1,
+		"POOL_INPUT_COMMITTEE":                 2,
+		"POOL_INPUT_EMBEDDINGS":                3,
+		"POOL_INPUT_LABELED_EMBEDDINGS":        4,
+		"POOL_INPUT_ANY":                       5,
+		"POOL_INPUT_MULTILABEL_PROBABILITIES":  10,
+		"POOL_INPUT_MULTILABEL_COMMITTEE":      11,
+		"POOL_INPUT_LABELED_LABEL_CARDINALITY": 12,
+		"POOL_INPUT_REGRESSION_PREDICTION":     13,
+		"POOL_INPUT_REGRESSION_SPREAD":         14,
+		"POOL_INPUT_LABELED_TARGETS":           15,
+		"POOL_INPUT_STRUCTURED_PROBABILITIES":  16,
+		"POOL_INPUT_STRUCTURED_COMMITTEE":      17,
 	}
 )
 
@@ -231,6 +268,112 @@ func (x ParamType) Number() protoreflect.EnumNumber {
 // Deprecated: Use ParamType.Descriptor instead.
 func (ParamType) EnumDescriptor() ([]byte, []int) {
 	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{2}
+}
+
+// UncertaintyAggregate is how overall_uncertainty combines per-item entropies.
+type UncertaintyAggregate int32
+
+const (
+	// Not set: the mean.
+	UncertaintyAggregate_UNCERTAINTY_AGGREGATE_UNSPECIFIED UncertaintyAggregate = 0
+	// The mean entropy over the items: Zhu et al.'s overall uncertainty.
+	UncertaintyAggregate_UNCERTAINTY_AGGREGATE_MEAN UncertaintyAggregate = 1
+	// The largest entropy of any item: Zhu et al.'s max-uncertainty variant.
+	UncertaintyAggregate_UNCERTAINTY_AGGREGATE_MAX UncertaintyAggregate = 2
+)
+
+// Enum value maps for UncertaintyAggregate.
+var (
+	UncertaintyAggregate_name = map[int32]string{
+		0: "UNCERTAINTY_AGGREGATE_UNSPECIFIED",
+		1: "UNCERTAINTY_AGGREGATE_MEAN",
+		2: "UNCERTAINTY_AGGREGATE_MAX",
+	}
+	UncertaintyAggregate_value = map[string]int32{
+		"UNCERTAINTY_AGGREGATE_UNSPECIFIED": 0,
+		"UNCERTAINTY_AGGREGATE_MEAN":        1,
+		"UNCERTAINTY_AGGREGATE_MAX":         2,
+	}
+)
+
+func (x UncertaintyAggregate) Enum() *UncertaintyAggregate {
+	p := new(UncertaintyAggregate)
+	*p = x
+	return p
+}
+
+func (x UncertaintyAggregate) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UncertaintyAggregate) Descriptor() protoreflect.EnumDescriptor {
+	return file_labelwise_v1_query_selection_proto_enumTypes[3].Descriptor()
+}
+
+func (UncertaintyAggregate) Type() protoreflect.EnumType {
+	return &file_labelwise_v1_query_selection_proto_enumTypes[3]
+}
+
+func (x UncertaintyAggregate) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UncertaintyAggregate.Descriptor instead.
+func (UncertaintyAggregate) EnumDescriptor() ([]byte, []int) {
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{3}
+}
+
+// StoppingRule is how the criteria's verdicts combine.
+type StoppingRule int32
+
+const (
+	// Not set: all.
+	StoppingRule_STOPPING_RULE_UNSPECIFIED StoppingRule = 0
+	// Stop when every criterion evaluated says stop (the conservative rule).
+	StoppingRule_STOPPING_RULE_ALL StoppingRule = 1
+	// Stop when any criterion evaluated says stop.
+	StoppingRule_STOPPING_RULE_ANY StoppingRule = 2
+)
+
+// Enum value maps for StoppingRule.
+var (
+	StoppingRule_name = map[int32]string{
+		0: "STOPPING_RULE_UNSPECIFIED",
+		1: "STOPPING_RULE_ALL",
+		2: "STOPPING_RULE_ANY",
+	}
+	StoppingRule_value = map[string]int32{
+		"STOPPING_RULE_UNSPECIFIED": 0,
+		"STOPPING_RULE_ALL":         1,
+		"STOPPING_RULE_ANY":         2,
+	}
+)
+
+func (x StoppingRule) Enum() *StoppingRule {
+	p := new(StoppingRule)
+	*p = x
+	return p
+}
+
+func (x StoppingRule) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StoppingRule) Descriptor() protoreflect.EnumDescriptor {
+	return file_labelwise_v1_query_selection_proto_enumTypes[4].Descriptor()
+}
+
+func (StoppingRule) Type() protoreflect.EnumType {
+	return &file_labelwise_v1_query_selection_proto_enumTypes[4]
+}
+
+func (x StoppingRule) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StoppingRule.Descriptor instead.
+func (StoppingRule) EnumDescriptor() ([]byte, []int) {
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{4}
 }
 
 // Tensor is a dense n-dimensional array: the encoding of the KServe v2 /
@@ -491,8 +634,9 @@ func (x *StrategySpec) GetParams() map[string]*ParamValue {
 // strategy and the missing input, when one is absent. All pool inputs given
 // must agree on n (and c, d, m where they share them).
 //
-// Field numbers 20-29 are kept for a model sent with the request, 30-39 for
-// multi-label outputs and 40-49 for regression outputs.
+// Field numbers 20-29 are kept for a model sent with the request; 30-39 hold
+// multi-label outputs, 40-49 regression outputs and 50-59 structured outputs
+// (segmentation masks, token sequences).
 type SelectQueriesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The strategies to run, at least one. Each gets its own result, in the
@@ -544,9 +688,64 @@ type SelectQueriesRequest struct {
 	LabeledEmbeddings *Tensor `protobuf:"bytes,16,opt,name=labeled_embeddings,json=labeledEmbeddings,proto3" json:"labeled_embeddings,omitempty"`
 	// Labeling cost of each pool item, [n], each finite and > 0. Used with
 	// budget; without it every item costs 1.
-	Costs         *Tensor `protobuf:"bytes,17,opt,name=costs,proto3" json:"costs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Costs *Tensor `protobuf:"bytes,17,opt,name=costs,proto3" json:"costs,omitempty"`
+	// Multi-label outputs: independent per-label probabilities (sigmoid
+	// outputs) of the current model on the pool, [n, L] with L >= 1, each in
+	// [0, 1]. Mutually exclusive with multilabel_logits.
+	MultilabelProbabilities *Tensor `protobuf:"bytes,30,opt,name=multilabel_probabilities,json=multilabelProbabilities,proto3" json:"multilabel_probabilities,omitempty"`
+	// Multi-label logits [n, L]; the server applies the sigmoid
+	// 1 / (1 + exp(-x / temperature)) elementwise. Mutually exclusive with
+	// multilabel_probabilities.
+	MultilabelLogits *Tensor `protobuf:"bytes,31,opt,name=multilabel_logits,json=multilabelLogits,proto3" json:"multilabel_logits,omitempty"`
+	// Per-label probabilities from m committee members or MC-dropout samples,
+	// [m, n, L] with m >= 2, each in [0, 1]. Mutually exclusive with
+	// multilabel_committee_logits.
+	MultilabelCommittee *Tensor `protobuf:"bytes,32,opt,name=multilabel_committee,json=multilabelCommittee,proto3" json:"multilabel_committee,omitempty"`
+	// Multi-label committee logits [m, n, L]; sigmoid at temperature, as
+	// multilabel_logits. Mutually exclusive with multilabel_committee.
+	MultilabelCommitteeLogits *Tensor `protobuf:"bytes,33,opt,name=multilabel_committee_logits,json=multilabelCommitteeLogits,proto3" json:"multilabel_committee_logits,omitempty"`
+	// The mean number of positive labels per item in the labeled set (its label
+	// cardinality), for label_cardinality_inconsistency. Must be finite and
+	// >= 0 when set.
+	LabeledLabelCardinality *float64 `protobuf:"fixed64,34,opt,name=labeled_label_cardinality,json=labeledLabelCardinality,proto3,oneof" json:"labeled_label_cardinality,omitempty"`
+	// Regression: the current model's predictive mean on the pool, [n].
+	RegressionMean *Tensor `protobuf:"bytes,40,opt,name=regression_mean,json=regressionMean,proto3" json:"regression_mean,omitempty"`
+	// Regression: the predictive standard deviation of regression_mean, [n],
+	// each >= 0 (for gaussian_bald the model's epistemic standard deviation,
+	// such as a Gaussian process's posterior std of f). Needs regression_mean.
+	RegressionStd *Tensor `protobuf:"bytes,41,opt,name=regression_std,json=regressionStd,proto3" json:"regression_std,omitempty"`
+	// Regression: m predictions per pool item from a committee or MC-dropout
+	// samples, [m, n] with m >= 2. Their mean stands for regression_mean and
+	// their standard deviation (population, over members) for regression_std;
+	// mutually exclusive with both.
+	RegressionSamples *Tensor `protobuf:"bytes,42,opt,name=regression_samples,json=regressionSamples,proto3" json:"regression_samples,omitempty"`
+	// Regression: the targets of the labeled items, [l] with l >= 1, for gsy
+	// and igs. With labeled_embeddings, row i of each is the same item (the
+	// same l).
+	LabeledTargets *Tensor `protobuf:"bytes,43,opt,name=labeled_targets,json=labeledTargets,proto3" json:"labeled_targets,omitempty"`
+	// Structured outputs: per-element class probabilities [n, c, ...] with
+	// c >= 2 and at least one element axis, such as [n, c, H, W] for the pixels
+	// of a segmentation mask or [n, c, T] for the tokens of a sequence. Each
+	// element's probabilities (axis 1) are non-negative and sum to 1 within the
+	// tolerance of probabilities. Mutually exclusive with structured_logits.
+	StructuredProbabilities *Tensor `protobuf:"bytes,50,opt,name=structured_probabilities,json=structuredProbabilities,proto3" json:"structured_probabilities,omitempty"`
+	// Structured logits [n, c, ...]; softmax over axis 1 at temperature.
+	// Mutually exclusive with structured_probabilities.
+	StructuredLogits *Tensor `protobuf:"bytes,51,opt,name=structured_logits,json=structuredLogits,proto3" json:"structured_logits,omitempty"`
+	// Structured probabilities from m committee members or MC-dropout samples,
+	// [m, n, c, ...] with m >= 2; the same rules per member. Mutually exclusive
+	// with structured_committee_logits.
+	StructuredCommittee *Tensor `protobuf:"bytes,52,opt,name=structured_committee,json=structuredCommittee,proto3" json:"structured_committee,omitempty"`
+	// Structured committee logits [m, n, c, ...]; softmax over axis 2 at
+	// temperature. Mutually exclusive with structured_committee.
+	StructuredCommitteeLogits *Tensor `protobuf:"bytes,53,opt,name=structured_committee_logits,json=structuredCommitteeLogits,proto3" json:"structured_committee_logits,omitempty"`
+	// Which elements of each item are real (1) and which are padding (0),
+	// [n, ...] with the element axes of the structured tensors. Any dtype;
+	// every value must be 0 or 1 and every item needs at least one real
+	// element. Unset: every element is real.
+	StructuredMask *Tensor `protobuf:"bytes,54,opt,name=structured_mask,json=structuredMask,proto3" json:"structured_mask,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SelectQueriesRequest) Reset() {
@@ -673,6 +872,104 @@ func (x *SelectQueriesRequest) GetLabeledEmbeddings() *Tensor {
 func (x *SelectQueriesRequest) GetCosts() *Tensor {
 	if x != nil {
 		return x.Costs
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetMultilabelProbabilities() *Tensor {
+	if x != nil {
+		return x.MultilabelProbabilities
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetMultilabelLogits() *Tensor {
+	if x != nil {
+		return x.MultilabelLogits
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetMultilabelCommittee() *Tensor {
+	if x != nil {
+		return x.MultilabelCommittee
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetMultilabelCommitteeLogits() *Tensor {
+	if x != nil {
+		return x.MultilabelCommitteeLogits
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetLabeledLabelCardinality() float64 {
+	if x != nil && x.LabeledLabelCardinality != nil {
+		return *x.LabeledLabelCardinality
+	}
+	return 0
+}
+
+func (x *SelectQueriesRequest) GetRegressionMean() *Tensor {
+	if x != nil {
+		return x.RegressionMean
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetRegressionStd() *Tensor {
+	if x != nil {
+		return x.RegressionStd
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetRegressionSamples() *Tensor {
+	if x != nil {
+		return x.RegressionSamples
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetLabeledTargets() *Tensor {
+	if x != nil {
+		return x.LabeledTargets
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetStructuredProbabilities() *Tensor {
+	if x != nil {
+		return x.StructuredProbabilities
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetStructuredLogits() *Tensor {
+	if x != nil {
+		return x.StructuredLogits
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetStructuredCommittee() *Tensor {
+	if x != nil {
+		return x.StructuredCommittee
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetStructuredCommitteeLogits() *Tensor {
+	if x != nil {
+		return x.StructuredCommitteeLogits
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetStructuredMask() *Tensor {
+	if x != nil {
+		return x.StructuredMask
 	}
 	return nil
 }
@@ -825,9 +1122,10 @@ func (x *StrategyResult) GetTotalCost() float64 {
 // The first chunk carries every scalar and list field (strategies, k, seed,
 // clamp_k, budget, temperature) and may carry the first block of rows;
 // later chunks carry only tensors and exclude. Each pool tensor (probabilities,
-// logits, committee, committee_logits, embeddings, costs) is split along its
-// pool axis (axis 1 for committee tensors, axis 0 otherwise) and
-// labeled_embeddings along axis 0; the server concatenates the chunks in the
+// logits, committee, committee_logits, embeddings, costs and the multi-label,
+// regression and structured outputs) is split along its pool axis (axis 1
+// for committee and sample tensors, axis 0 otherwise) and labeled_embeddings
+// and labeled_targets along axis 0; the server concatenates the chunks in the
 // order sent. Every chunk of one tensor must have the same dtype and the same
 // sizes on the other axes. exclude lists are concatenated and index the
 // whole pool.
@@ -1023,7 +1321,10 @@ type StrategyInfo struct {
 	// the pick order) rather than ranking independent scores.
 	Batch bool `protobuf:"varint,6,opt,name=batch,proto3" json:"batch,omitempty"`
 	// True when the strategy's result depends on the request's seed.
-	Seeded        bool `protobuf:"varint,7,opt,name=seeded,proto3" json:"seeded,omitempty"`
+	Seeded bool `protobuf:"varint,7,opt,name=seeded,proto3" json:"seeded,omitempty"`
+	// The kind of model output the strategy works on: "classification",
+	// "multi_label", "regression" or "structured".
+	Task          string `protobuf:"bytes,8,opt,name=task,proto3" json:"task,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1105,6 +1406,13 @@ func (x *StrategyInfo) GetSeeded() bool {
 		return x.Seeded
 	}
 	return false
+}
+
+func (x *StrategyInfo) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
 }
 
 // ParamInfo describes one strategy parameter.
@@ -1217,6 +1525,305 @@ func (x *ParamInfo) GetExclusiveMinimum() bool {
 	return false
 }
 
+// CheckStoppingRequest carries the evidence for the stopping criteria and
+// their thresholds. Every threshold is optional and defaults to the value of
+// the paper that proposed the criterion.
+//
+// Criteria (each reported in CheckStoppingResponse.criteria when its input is
+// present):
+//   - "stabilizing_predictions" (Bloodgood & Vijay-Shanker 2009): Cohen's kappa
+//     between the predicted labels of each pair of successive rounds on the stop
+//     set; stop when the mean of the last kappa_window kappas is >=
+//     kappa_threshold. Needs stop_set_predictions with r >= kappa_window + 1.
+//   - "overall_uncertainty" (Zhu et al. 2008): the mean (or max) entropy, in
+//     nats, of the current model's class probabilities on the unlabeled pool;
+//     stop when it is <= uncertainty_threshold. Reads pool_probabilities, or
+//     else the last round of stop_set_predictions when those are probabilities.
+//   - "classification_change" (Zhu et al. 2008): the fraction of stop-set items
+//     whose predicted label changed between the last two rounds; stop when it is
+//     <= max_change_fraction. Needs stop_set_predictions with r >= 2.
+type CheckStoppingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Predictions of the models of the last r rounds (oldest first) on one fixed
+	// stop set of s unlabeled items: [r, s] class labels (INT32 or INT64, each
+	// >= 0) or [r, s, c] class probabilities (floats; rows sum to 1 as in
+	// SelectQueriesRequest.probabilities; a label is a row's argmax, ties to
+	// the lower class). r >= 1, s >= 1.
+	StopSetPredictions *Tensor `protobuf:"bytes,1,opt,name=stop_set_predictions,json=stopSetPredictions,proto3" json:"stop_set_predictions,omitempty"`
+	// The current model's class probabilities on the unlabeled pool, [n, c],
+	// for overall_uncertainty. Optional.
+	PoolProbabilities *Tensor `protobuf:"bytes,2,opt,name=pool_probabilities,json=poolProbabilities,proto3" json:"pool_probabilities,omitempty"`
+	// The kappa the mean over the window must reach. In (0, 1]; default 0.99
+	// (Bloodgood & Vijay-Shanker 2009).
+	KappaThreshold *float64 `protobuf:"fixed64,3,opt,name=kappa_threshold,json=kappaThreshold,proto3,oneof" json:"kappa_threshold,omitempty"`
+	// How many of the most recent kappas are averaged. >= 1; default 3
+	// (Bloodgood & Vijay-Shanker 2009).
+	KappaWindow *int64 `protobuf:"varint,4,opt,name=kappa_window,json=kappaWindow,proto3,oneof" json:"kappa_window,omitempty"`
+	// The entropy (nats) below which overall_uncertainty says stop. >= 0;
+	// default 0.01. Zhu et al. (2008) tune this per task; the default is a
+	// small, conservative value, not theirs.
+	UncertaintyThreshold *float64 `protobuf:"fixed64,5,opt,name=uncertainty_threshold,json=uncertaintyThreshold,proto3,oneof" json:"uncertainty_threshold,omitempty"`
+	// How the per-item entropies combine for overall_uncertainty. Default
+	// (unspecified): the mean, Zhu et al.'s overall uncertainty.
+	UncertaintyAggregate UncertaintyAggregate `protobuf:"varint,6,opt,name=uncertainty_aggregate,json=uncertaintyAggregate,proto3,enum=labelwise.v1.UncertaintyAggregate" json:"uncertainty_aggregate,omitempty"`
+	// The largest fraction of changed stop-set labels that still counts as
+	// "no change". In [0, 1]; default 0 (Zhu et al. 2008: stop when no label
+	// changes).
+	MaxChangeFraction *float64 `protobuf:"fixed64,7,opt,name=max_change_fraction,json=maxChangeFraction,proto3,oneof" json:"max_change_fraction,omitempty"`
+	// How the criteria's verdicts combine into CheckStoppingResponse.stop.
+	// Default (unspecified): all.
+	Rule          StoppingRule `protobuf:"varint,8,opt,name=rule,proto3,enum=labelwise.v1.StoppingRule" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckStoppingRequest) Reset() {
+	*x = CheckStoppingRequest{}
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStoppingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStoppingRequest) ProtoMessage() {}
+
+func (x *CheckStoppingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStoppingRequest.ProtoReflect.Descriptor instead.
+func (*CheckStoppingRequest) Descriptor() ([]byte, []int) {
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CheckStoppingRequest) GetStopSetPredictions() *Tensor {
+	if x != nil {
+		return x.StopSetPredictions
+	}
+	return nil
+}
+
+func (x *CheckStoppingRequest) GetPoolProbabilities() *Tensor {
+	if x != nil {
+		return x.PoolProbabilities
+	}
+	return nil
+}
+
+func (x *CheckStoppingRequest) GetKappaThreshold() float64 {
+	if x != nil && x.KappaThreshold != nil {
+		return *x.KappaThreshold
+	}
+	return 0
+}
+
+func (x *CheckStoppingRequest) GetKappaWindow() int64 {
+	if x != nil && x.KappaWindow != nil {
+		return *x.KappaWindow
+	}
+	return 0
+}
+
+func (x *CheckStoppingRequest) GetUncertaintyThreshold() float64 {
+	if x != nil && x.UncertaintyThreshold != nil {
+		return *x.UncertaintyThreshold
+	}
+	return 0
+}
+
+func (x *CheckStoppingRequest) GetUncertaintyAggregate() UncertaintyAggregate {
+	if x != nil {
+		return x.UncertaintyAggregate
+	}
+	return UncertaintyAggregate_UNCERTAINTY_AGGREGATE_UNSPECIFIED
+}
+
+func (x *CheckStoppingRequest) GetMaxChangeFraction() float64 {
+	if x != nil && x.MaxChangeFraction != nil {
+		return *x.MaxChangeFraction
+	}
+	return 0
+}
+
+func (x *CheckStoppingRequest) GetRule() StoppingRule {
+	if x != nil {
+		return x.Rule
+	}
+	return StoppingRule_STOPPING_RULE_UNSPECIFIED
+}
+
+// StoppingCriterion is one criterion's measurement and verdict.
+type StoppingCriterion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "stabilizing_predictions", "overall_uncertainty" or
+	// "classification_change".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The measured value: the mean kappa over the window, the mean (or max)
+	// entropy, or the fraction of changed labels.
+	Value float64 `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	// The threshold the value was compared with.
+	Threshold float64 `protobuf:"fixed64,3,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// True when this criterion says stop.
+	Stop bool `protobuf:"varint,4,opt,name=stop,proto3" json:"stop,omitempty"`
+	// False when the request carries too few rounds to evaluate the criterion
+	// (for example fewer than kappa_window + 1); stop is then false.
+	Evaluated bool `protobuf:"varint,5,opt,name=evaluated,proto3" json:"evaluated,omitempty"`
+	// A sentence saying what was compared, or what is missing.
+	Detail        string `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoppingCriterion) Reset() {
+	*x = StoppingCriterion{}
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoppingCriterion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoppingCriterion) ProtoMessage() {}
+
+func (x *StoppingCriterion) ProtoReflect() protoreflect.Message {
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoppingCriterion.ProtoReflect.Descriptor instead.
+func (*StoppingCriterion) Descriptor() ([]byte, []int) {
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StoppingCriterion) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StoppingCriterion) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *StoppingCriterion) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *StoppingCriterion) GetStop() bool {
+	if x != nil {
+		return x.Stop
+	}
+	return false
+}
+
+func (x *StoppingCriterion) GetEvaluated() bool {
+	if x != nil {
+		return x.Evaluated
+	}
+	return false
+}
+
+func (x *StoppingCriterion) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// CheckStoppingResponse holds every criterion's verdict and the combined one.
+type CheckStoppingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The combined verdict by the request's rule, over the criteria whose
+	// evaluated is true; false when none could be evaluated.
+	Stop bool `protobuf:"varint,1,opt,name=stop,proto3" json:"stop,omitempty"`
+	// One entry per criterion whose input the request carries, in the order
+	// stabilizing_predictions, overall_uncertainty, classification_change.
+	Criteria []*StoppingCriterion `protobuf:"bytes,2,rep,name=criteria,proto3" json:"criteria,omitempty"`
+	// Cohen's kappa between each pair of successive rounds (r - 1 values,
+	// oldest pair first). Two rounds that agree on every item have kappa 1.
+	Kappas        []float64 `protobuf:"fixed64,3,rep,packed,name=kappas,proto3" json:"kappas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckStoppingResponse) Reset() {
+	*x = CheckStoppingResponse{}
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStoppingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStoppingResponse) ProtoMessage() {}
+
+func (x *CheckStoppingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStoppingResponse.ProtoReflect.Descriptor instead.
+func (*CheckStoppingResponse) Descriptor() ([]byte, []int) {
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CheckStoppingResponse) GetStop() bool {
+	if x != nil {
+		return x.Stop
+	}
+	return false
+}
+
+func (x *CheckStoppingResponse) GetCriteria() []*StoppingCriterion {
+	if x != nil {
+		return x.Criteria
+	}
+	return nil
+}
+
+func (x *CheckStoppingResponse) GetKappas() []float64 {
+	if x != nil {
+		return x.Kappas
+	}
+	return nil
+}
+
 var File_labelwise_v1_query_selection_proto protoreflect.FileDescriptor
 
 const file_labelwise_v1_query_selection_proto_rawDesc = "" +
@@ -1239,7 +1846,7 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x06params\x18\x02 \x03(\v2&.labelwise.v1.StrategySpec.ParamsEntryR\x06params\x1aS\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
-	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"\x8c\x05\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"\x90\r\n" +
 	"\x14SelectQueriesRequest\x12:\n" +
 	"\n" +
 	"strategies\x18\x01 \x03(\v2\x1a.labelwise.v1.StrategySpecR\n" +
@@ -1259,9 +1866,24 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"embeddings\x18\x0f \x01(\v2\x14.labelwise.v1.TensorR\n" +
 	"embeddings\x12C\n" +
 	"\x12labeled_embeddings\x18\x10 \x01(\v2\x14.labelwise.v1.TensorR\x11labeledEmbeddings\x12*\n" +
-	"\x05costs\x18\x11 \x01(\v2\x14.labelwise.v1.TensorR\x05costsB\t\n" +
+	"\x05costs\x18\x11 \x01(\v2\x14.labelwise.v1.TensorR\x05costs\x12O\n" +
+	"\x18multilabel_probabilities\x18\x1e \x01(\v2\x14.labelwise.v1.TensorR\x17multilabelProbabilities\x12A\n" +
+	"\x11multilabel_logits\x18\x1f \x01(\v2\x14.labelwise.v1.TensorR\x10multilabelLogits\x12G\n" +
+	"\x14multilabel_committee\x18  \x01(\v2\x14.labelwise.v1.TensorR\x13multilabelCommittee\x12T\n" +
+	"\x1bmultilabel_committee_logits\x18! \x01(\v2\x14.labelwise.v1.TensorR\x19multilabelCommitteeLogits\x12?\n" +
+	"\x19labeled_label_cardinality\x18\" \x01(\x01H\x02R\x17labeledLabelCardinality\x88\x01\x01\x12=\n" +
+	"\x0fregression_mean\x18( \x01(\v2\x14.labelwise.v1.TensorR\x0eregressionMean\x12;\n" +
+	"\x0eregression_std\x18) \x01(\v2\x14.labelwise.v1.TensorR\rregressionStd\x12C\n" +
+	"\x12regression_samples\x18* \x01(\v2\x14.labelwise.v1.TensorR\x11regressionSamples\x12=\n" +
+	"\x0flabeled_targets\x18+ \x01(\v2\x14.labelwise.v1.TensorR\x0elabeledTargets\x12O\n" +
+	"\x18structured_probabilities\x182 \x01(\v2\x14.labelwise.v1.TensorR\x17structuredProbabilities\x12A\n" +
+	"\x11structured_logits\x183 \x01(\v2\x14.labelwise.v1.TensorR\x10structuredLogits\x12G\n" +
+	"\x14structured_committee\x184 \x01(\v2\x14.labelwise.v1.TensorR\x13structuredCommittee\x12T\n" +
+	"\x1bstructured_committee_logits\x185 \x01(\v2\x14.labelwise.v1.TensorR\x19structuredCommitteeLogits\x12=\n" +
+	"\x0fstructured_mask\x186 \x01(\v2\x14.labelwise.v1.TensorR\x0estructuredMaskB\t\n" +
 	"\a_budgetB\x0e\n" +
-	"\f_temperature\"l\n" +
+	"\f_temperatureB\x1c\n" +
+	"\x1a_labeled_label_cardinality\"l\n" +
 	"\x15SelectQueriesResponse\x126\n" +
 	"\aresults\x18\x01 \x03(\v2\x1c.labelwise.v1.StrategyResultR\aresults\x12\x1b\n" +
 	"\tpool_size\x18\x02 \x01(\x03R\bpoolSize\"\x8c\x02\n" +
@@ -1283,7 +1905,7 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x16ListStrategiesResponse\x12:\n" +
 	"\n" +
 	"strategies\x18\x01 \x03(\v2\x1a.labelwise.v1.StrategyInfoR\n" +
-	"strategies\"\xfd\x01\n" +
+	"strategies\"\x91\x02\n" +
 	"\fStrategyInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06family\x18\x02 \x01(\tR\x06family\x12 \n" +
@@ -1291,7 +1913,8 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x06params\x18\x04 \x03(\v2\x17.labelwise.v1.ParamInfoR\x06params\x12@\n" +
 	"\x0frequired_inputs\x18\x05 \x03(\x0e2\x17.labelwise.v1.PoolInputR\x0erequiredInputs\x12\x14\n" +
 	"\x05batch\x18\x06 \x01(\bR\x05batch\x12\x16\n" +
-	"\x06seeded\x18\a \x01(\bR\x06seeded\"\xf1\x02\n" +
+	"\x06seeded\x18\a \x01(\bR\x06seeded\x12\x12\n" +
+	"\x04task\x18\b \x01(\tR\x04task\"\xf1\x02\n" +
 	"\tParamInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x17.labelwise.v1.ParamTypeR\x04type\x12=\n" +
@@ -1304,7 +1927,31 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\n" +
 	"\b_minimumB\n" +
 	"\n" +
-	"\b_maximum*\xac\x01\n" +
+	"\b_maximum\"\xc8\x04\n" +
+	"\x14CheckStoppingRequest\x12F\n" +
+	"\x14stop_set_predictions\x18\x01 \x01(\v2\x14.labelwise.v1.TensorR\x12stopSetPredictions\x12C\n" +
+	"\x12pool_probabilities\x18\x02 \x01(\v2\x14.labelwise.v1.TensorR\x11poolProbabilities\x12,\n" +
+	"\x0fkappa_threshold\x18\x03 \x01(\x01H\x00R\x0ekappaThreshold\x88\x01\x01\x12&\n" +
+	"\fkappa_window\x18\x04 \x01(\x03H\x01R\vkappaWindow\x88\x01\x01\x128\n" +
+	"\x15uncertainty_threshold\x18\x05 \x01(\x01H\x02R\x14uncertaintyThreshold\x88\x01\x01\x12W\n" +
+	"\x15uncertainty_aggregate\x18\x06 \x01(\x0e2\".labelwise.v1.UncertaintyAggregateR\x14uncertaintyAggregate\x123\n" +
+	"\x13max_change_fraction\x18\a \x01(\x01H\x03R\x11maxChangeFraction\x88\x01\x01\x12.\n" +
+	"\x04rule\x18\b \x01(\x0e2\x1a.labelwise.v1.StoppingRuleR\x04ruleB\x12\n" +
+	"\x10_kappa_thresholdB\x0f\n" +
+	"\r_kappa_windowB\x18\n" +
+	"\x16_uncertainty_thresholdB\x16\n" +
+	"\x14_max_change_fraction\"\xa5\x01\n" +
+	"\x11StoppingCriterion\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x1c\n" +
+	"\tthreshold\x18\x03 \x01(\x01R\tthreshold\x12\x12\n" +
+	"\x04stop\x18\x04 \x01(\bR\x04stop\x12\x1c\n" +
+	"\tevaluated\x18\x05 \x01(\bR\tevaluated\x12\x16\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\"\x80\x01\n" +
+	"\x15CheckStoppingResponse\x12\x12\n" +
+	"\x04stop\x18\x01 \x01(\bR\x04stop\x12;\n" +
+	"\bcriteria\x18\x02 \x03(\v2\x1f.labelwise.v1.StoppingCriterionR\bcriteria\x12\x16\n" +
+	"\x06kappas\x18\x03 \x03(\x01R\x06kappas*\xac\x01\n" +
 	"\bDataType\x12\x19\n" +
 	"\x15DATA_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11DATA_TYPE_FLOAT16\x10\x01\x12\x15\n" +
@@ -1312,24 +1959,42 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x11DATA_TYPE_FLOAT64\x10\x03\x12\x16\n" +
 	"\x12DATA_TYPE_BFLOAT16\x10\x04\x12\x13\n" +
 	"\x0fDATA_TYPE_INT32\x10\x05\x12\x13\n" +
-	"\x0fDATA_TYPE_INT64\x10\x06*\xb1\x01\n" +
+	"\x0fDATA_TYPE_INT64\x10\x06*\xdf\x03\n" +
 	"\tPoolInput\x12\x1a\n" +
 	"\x16POOL_INPUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18POOL_INPUT_PROBABILITIES\x10\x01\x12\x18\n" +
 	"\x14POOL_INPUT_COMMITTEE\x10\x02\x12\x19\n" +
 	"\x15POOL_INPUT_EMBEDDINGS\x10\x03\x12!\n" +
 	"\x1dPOOL_INPUT_LABELED_EMBEDDINGS\x10\x04\x12\x12\n" +
-	"\x0ePOOL_INPUT_ANY\x10\x05*}\n" +
+	"\x0ePOOL_INPUT_ANY\x10\x05\x12'\n" +
+	"#POOL_INPUT_MULTILABEL_PROBABILITIES\x10\n" +
+	"\x12#\n" +
+	"\x1fPOOL_INPUT_MULTILABEL_COMMITTEE\x10\v\x12(\n" +
+	"$POOL_INPUT_LABELED_LABEL_CARDINALITY\x10\f\x12$\n" +
+	" POOL_INPUT_REGRESSION_PREDICTION\x10\r\x12 \n" +
+	"\x1cPOOL_INPUT_REGRESSION_SPREAD\x10\x0e\x12\x1e\n" +
+	"\x1aPOOL_INPUT_LABELED_TARGETS\x10\x0f\x12'\n" +
+	"#POOL_INPUT_STRUCTURED_PROBABILITIES\x10\x10\x12#\n" +
+	"\x1fPOOL_INPUT_STRUCTURED_COMMITTEE\x10\x11*}\n" +
 	"\tParamType\x12\x1a\n" +
 	"\x16PARAM_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0ePARAM_TYPE_INT\x10\x01\x12\x14\n" +
 	"\x10PARAM_TYPE_FLOAT\x10\x02\x12\x15\n" +
 	"\x11PARAM_TYPE_STRING\x10\x03\x12\x13\n" +
-	"\x0fPARAM_TYPE_BOOL\x10\x042\xbc\x02\n" +
+	"\x0fPARAM_TYPE_BOOL\x10\x04*|\n" +
+	"\x14UncertaintyAggregate\x12%\n" +
+	"!UNCERTAINTY_AGGREGATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aUNCERTAINTY_AGGREGATE_MEAN\x10\x01\x12\x1d\n" +
+	"\x19UNCERTAINTY_AGGREGATE_MAX\x10\x02*[\n" +
+	"\fStoppingRule\x12\x1d\n" +
+	"\x19STOPPING_RULE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11STOPPING_RULE_ALL\x10\x01\x12\x15\n" +
+	"\x11STOPPING_RULE_ANY\x10\x022\x96\x03\n" +
 	"\x15QuerySelectionService\x12X\n" +
 	"\rSelectQueries\x12\".labelwise.v1.SelectQueriesRequest\x1a#.labelwise.v1.SelectQueriesResponse\x12l\n" +
 	"\x13SelectQueriesStream\x12(.labelwise.v1.SelectQueriesStreamRequest\x1a).labelwise.v1.SelectQueriesStreamResponse(\x01\x12[\n" +
-	"\x0eListStrategies\x12#.labelwise.v1.ListStrategiesRequest\x1a$.labelwise.v1.ListStrategiesResponseBq\n" +
+	"\x0eListStrategies\x12#.labelwise.v1.ListStrategiesRequest\x1a$.labelwise.v1.ListStrategiesResponse\x12X\n" +
+	"\rCheckStopping\x12\".labelwise.v1.CheckStoppingRequest\x1a#.labelwise.v1.CheckStoppingResponseBq\n" +
 	"\x10dev.labelwise.v1B\x13QuerySelectionProtoP\x01ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1b\x06proto3"
 
 var (
@@ -1344,61 +2009,86 @@ func file_labelwise_v1_query_selection_proto_rawDescGZIP() []byte {
 	return file_labelwise_v1_query_selection_proto_rawDescData
 }
 
-var file_labelwise_v1_query_selection_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_labelwise_v1_query_selection_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_labelwise_v1_query_selection_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_labelwise_v1_query_selection_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_labelwise_v1_query_selection_proto_goTypes = []any{
 	(DataType)(0),                       // 0: labelwise.v1.DataType
 	(PoolInput)(0),                      // 1: labelwise.v1.PoolInput
 	(ParamType)(0),                      // 2: labelwise.v1.ParamType
-	(*Tensor)(nil),                      // 3: labelwise.v1.Tensor
-	(*ParamValue)(nil),                  // 4: labelwise.v1.ParamValue
-	(*StrategySpec)(nil),                // 5: labelwise.v1.StrategySpec
-	(*SelectQueriesRequest)(nil),        // 6: labelwise.v1.SelectQueriesRequest
-	(*SelectQueriesResponse)(nil),       // 7: labelwise.v1.SelectQueriesResponse
-	(*StrategyResult)(nil),              // 8: labelwise.v1.StrategyResult
-	(*SelectQueriesStreamRequest)(nil),  // 9: labelwise.v1.SelectQueriesStreamRequest
-	(*SelectQueriesStreamResponse)(nil), // 10: labelwise.v1.SelectQueriesStreamResponse
-	(*ListStrategiesRequest)(nil),       // 11: labelwise.v1.ListStrategiesRequest
-	(*ListStrategiesResponse)(nil),      // 12: labelwise.v1.ListStrategiesResponse
-	(*StrategyInfo)(nil),                // 13: labelwise.v1.StrategyInfo
-	(*ParamInfo)(nil),                   // 14: labelwise.v1.ParamInfo
-	nil,                                 // 15: labelwise.v1.StrategySpec.ParamsEntry
-	nil,                                 // 16: labelwise.v1.StrategyResult.ParamsEntry
+	(UncertaintyAggregate)(0),           // 3: labelwise.v1.UncertaintyAggregate
+	(StoppingRule)(0),                   // 4: labelwise.v1.StoppingRule
+	(*Tensor)(nil),                      // 5: labelwise.v1.Tensor
+	(*ParamValue)(nil),                  // 6: labelwise.v1.ParamValue
+	(*StrategySpec)(nil),                // 7: labelwise.v1.StrategySpec
+	(*SelectQueriesRequest)(nil),        // 8: labelwise.v1.SelectQueriesRequest
+	(*SelectQueriesResponse)(nil),       // 9: labelwise.v1.SelectQueriesResponse
+	(*StrategyResult)(nil),              // 10: labelwise.v1.StrategyResult
+	(*SelectQueriesStreamRequest)(nil),  // 11: labelwise.v1.SelectQueriesStreamRequest
+	(*SelectQueriesStreamResponse)(nil), // 12: labelwise.v1.SelectQueriesStreamResponse
+	(*ListStrategiesRequest)(nil),       // 13: labelwise.v1.ListStrategiesRequest
+	(*ListStrategiesResponse)(nil),      // 14: labelwise.v1.ListStrategiesResponse
+	(*StrategyInfo)(nil),                // 15: labelwise.v1.StrategyInfo
+	(*ParamInfo)(nil),                   // 16: labelwise.v1.ParamInfo
+	(*CheckStoppingRequest)(nil),        // 17: labelwise.v1.CheckStoppingRequest
+	(*StoppingCriterion)(nil),           // 18: labelwise.v1.StoppingCriterion
+	(*CheckStoppingResponse)(nil),       // 19: labelwise.v1.CheckStoppingResponse
+	nil,                                 // 20: labelwise.v1.StrategySpec.ParamsEntry
+	nil,                                 // 21: labelwise.v1.StrategyResult.ParamsEntry
 }
 var file_labelwise_v1_query_selection_proto_depIdxs = []int32{
 	0,  // 0: labelwise.v1.Tensor.dtype:type_name -> labelwise.v1.DataType
-	15, // 1: labelwise.v1.StrategySpec.params:type_name -> labelwise.v1.StrategySpec.ParamsEntry
-	5,  // 2: labelwise.v1.SelectQueriesRequest.strategies:type_name -> labelwise.v1.StrategySpec
-	3,  // 3: labelwise.v1.SelectQueriesRequest.probabilities:type_name -> labelwise.v1.Tensor
-	3,  // 4: labelwise.v1.SelectQueriesRequest.logits:type_name -> labelwise.v1.Tensor
-	3,  // 5: labelwise.v1.SelectQueriesRequest.committee:type_name -> labelwise.v1.Tensor
-	3,  // 6: labelwise.v1.SelectQueriesRequest.committee_logits:type_name -> labelwise.v1.Tensor
-	3,  // 7: labelwise.v1.SelectQueriesRequest.embeddings:type_name -> labelwise.v1.Tensor
-	3,  // 8: labelwise.v1.SelectQueriesRequest.labeled_embeddings:type_name -> labelwise.v1.Tensor
-	3,  // 9: labelwise.v1.SelectQueriesRequest.costs:type_name -> labelwise.v1.Tensor
-	8,  // 10: labelwise.v1.SelectQueriesResponse.results:type_name -> labelwise.v1.StrategyResult
-	16, // 11: labelwise.v1.StrategyResult.params:type_name -> labelwise.v1.StrategyResult.ParamsEntry
-	6,  // 12: labelwise.v1.SelectQueriesStreamRequest.chunk:type_name -> labelwise.v1.SelectQueriesRequest
-	7,  // 13: labelwise.v1.SelectQueriesStreamResponse.response:type_name -> labelwise.v1.SelectQueriesResponse
-	13, // 14: labelwise.v1.ListStrategiesResponse.strategies:type_name -> labelwise.v1.StrategyInfo
-	14, // 15: labelwise.v1.StrategyInfo.params:type_name -> labelwise.v1.ParamInfo
-	1,  // 16: labelwise.v1.StrategyInfo.required_inputs:type_name -> labelwise.v1.PoolInput
-	2,  // 17: labelwise.v1.ParamInfo.type:type_name -> labelwise.v1.ParamType
-	4,  // 18: labelwise.v1.ParamInfo.default_value:type_name -> labelwise.v1.ParamValue
-	4,  // 19: labelwise.v1.ParamInfo.allowed_values:type_name -> labelwise.v1.ParamValue
-	4,  // 20: labelwise.v1.StrategySpec.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
-	4,  // 21: labelwise.v1.StrategyResult.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
-	6,  // 22: labelwise.v1.QuerySelectionService.SelectQueries:input_type -> labelwise.v1.SelectQueriesRequest
-	9,  // 23: labelwise.v1.QuerySelectionService.SelectQueriesStream:input_type -> labelwise.v1.SelectQueriesStreamRequest
-	11, // 24: labelwise.v1.QuerySelectionService.ListStrategies:input_type -> labelwise.v1.ListStrategiesRequest
-	7,  // 25: labelwise.v1.QuerySelectionService.SelectQueries:output_type -> labelwise.v1.SelectQueriesResponse
-	10, // 26: labelwise.v1.QuerySelectionService.SelectQueriesStream:output_type -> labelwise.v1.SelectQueriesStreamResponse
-	12, // 27: labelwise.v1.QuerySelectionService.ListStrategies:output_type -> labelwise.v1.ListStrategiesResponse
-	25, // [25:28] is the sub-list for method output_type
-	22, // [22:25] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	20, // 1: labelwise.v1.StrategySpec.params:type_name -> labelwise.v1.StrategySpec.ParamsEntry
+	7,  // 2: labelwise.v1.SelectQueriesRequest.strategies:type_name -> labelwise.v1.StrategySpec
+	5,  // 3: labelwise.v1.SelectQueriesRequest.probabilities:type_name -> labelwise.v1.Tensor
+	5,  // 4: labelwise.v1.SelectQueriesRequest.logits:type_name -> labelwise.v1.Tensor
+	5,  // 5: labelwise.v1.SelectQueriesRequest.committee:type_name -> labelwise.v1.Tensor
+	5,  // 6: labelwise.v1.SelectQueriesRequest.committee_logits:type_name -> labelwise.v1.Tensor
+	5,  // 7: labelwise.v1.SelectQueriesRequest.embeddings:type_name -> labelwise.v1.Tensor
+	5,  // 8: labelwise.v1.SelectQueriesRequest.labeled_embeddings:type_name -> labelwise.v1.Tensor
+	5,  // 9: labelwise.v1.SelectQueriesRequest.costs:type_name -> labelwise.v1.Tensor
+	5,  // 10: labelwise.v1.SelectQueriesRequest.multilabel_probabilities:type_name -> labelwise.v1.Tensor
+	5,  // 11: labelwise.v1.SelectQueriesRequest.multilabel_logits:type_name -> labelwise.v1.Tensor
+	5,  // 12: labelwise.v1.SelectQueriesRequest.multilabel_committee:type_name -> labelwise.v1.Tensor
+	5,  // 13: labelwise.v1.SelectQueriesRequest.multilabel_committee_logits:type_name -> labelwise.v1.Tensor
+	5,  // 14: labelwise.v1.SelectQueriesRequest.regression_mean:type_name -> labelwise.v1.Tensor
+	5,  // 15: labelwise.v1.SelectQueriesRequest.regression_std:type_name -> labelwise.v1.Tensor
+	5,  // 16: labelwise.v1.SelectQueriesRequest.regression_samples:type_name -> labelwise.v1.Tensor
+	5,  // 17: labelwise.v1.SelectQueriesRequest.labeled_targets:type_name -> labelwise.v1.Tensor
+	5,  // 18: labelwise.v1.SelectQueriesRequest.structured_probabilities:type_name -> labelwise.v1.Tensor
+	5,  // 19: labelwise.v1.SelectQueriesRequest.structured_logits:type_name -> labelwise.v1.Tensor
+	5,  // 20: labelwise.v1.SelectQueriesRequest.structured_committee:type_name -> labelwise.v1.Tensor
+	5,  // 21: labelwise.v1.SelectQueriesRequest.structured_committee_logits:type_name -> labelwise.v1.Tensor
+	5,  // 22: labelwise.v1.SelectQueriesRequest.structured_mask:type_name -> labelwise.v1.Tensor
+	10, // 23: labelwise.v1.SelectQueriesResponse.results:type_name -> labelwise.v1.StrategyResult
+	21, // 24: labelwise.v1.StrategyResult.params:type_name -> labelwise.v1.StrategyResult.ParamsEntry
+	8,  // 25: labelwise.v1.SelectQueriesStreamRequest.chunk:type_name -> labelwise.v1.SelectQueriesRequest
+	9,  // 26: labelwise.v1.SelectQueriesStreamResponse.response:type_name -> labelwise.v1.SelectQueriesResponse
+	15, // 27: labelwise.v1.ListStrategiesResponse.strategies:type_name -> labelwise.v1.StrategyInfo
+	16, // 28: labelwise.v1.StrategyInfo.params:type_name -> labelwise.v1.ParamInfo
+	1,  // 29: labelwise.v1.StrategyInfo.required_inputs:type_name -> labelwise.v1.PoolInput
+	2,  // 30: labelwise.v1.ParamInfo.type:type_name -> labelwise.v1.ParamType
+	6,  // 31: labelwise.v1.ParamInfo.default_value:type_name -> labelwise.v1.ParamValue
+	6,  // 32: labelwise.v1.ParamInfo.allowed_values:type_name -> labelwise.v1.ParamValue
+	5,  // 33: labelwise.v1.CheckStoppingRequest.stop_set_predictions:type_name -> labelwise.v1.Tensor
+	5,  // 34: labelwise.v1.CheckStoppingRequest.pool_probabilities:type_name -> labelwise.v1.Tensor
+	3,  // 35: labelwise.v1.CheckStoppingRequest.uncertainty_aggregate:type_name -> labelwise.v1.UncertaintyAggregate
+	4,  // 36: labelwise.v1.CheckStoppingRequest.rule:type_name -> labelwise.v1.StoppingRule
+	18, // 37: labelwise.v1.CheckStoppingResponse.criteria:type_name -> labelwise.v1.StoppingCriterion
+	6,  // 38: labelwise.v1.StrategySpec.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
+	6,  // 39: labelwise.v1.StrategyResult.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
+	8,  // 40: labelwise.v1.QuerySelectionService.SelectQueries:input_type -> labelwise.v1.SelectQueriesRequest
+	11, // 41: labelwise.v1.QuerySelectionService.SelectQueriesStream:input_type -> labelwise.v1.SelectQueriesStreamRequest
+	13, // 42: labelwise.v1.QuerySelectionService.ListStrategies:input_type -> labelwise.v1.ListStrategiesRequest
+	17, // 43: labelwise.v1.QuerySelectionService.CheckStopping:input_type -> labelwise.v1.CheckStoppingRequest
+	9,  // 44: labelwise.v1.QuerySelectionService.SelectQueries:output_type -> labelwise.v1.SelectQueriesResponse
+	12, // 45: labelwise.v1.QuerySelectionService.SelectQueriesStream:output_type -> labelwise.v1.SelectQueriesStreamResponse
+	14, // 46: labelwise.v1.QuerySelectionService.ListStrategies:output_type -> labelwise.v1.ListStrategiesResponse
+	19, // 47: labelwise.v1.QuerySelectionService.CheckStopping:output_type -> labelwise.v1.CheckStoppingResponse
+	44, // [44:48] is the sub-list for method output_type
+	40, // [40:44] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_labelwise_v1_query_selection_proto_init() }
@@ -1414,13 +2104,14 @@ func file_labelwise_v1_query_selection_proto_init() {
 	}
 	file_labelwise_v1_query_selection_proto_msgTypes[3].OneofWrappers = []any{}
 	file_labelwise_v1_query_selection_proto_msgTypes[11].OneofWrappers = []any{}
+	file_labelwise_v1_query_selection_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labelwise_v1_query_selection_proto_rawDesc), len(file_labelwise_v1_query_selection_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   14,
+			NumEnums:      5,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

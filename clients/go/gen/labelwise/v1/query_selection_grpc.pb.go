@@ -37,6 +37,7 @@ const (
 	QuerySelectionService_SelectQueries_FullMethodName       = "/labelwise.v1.QuerySelectionService/SelectQueries"
 	QuerySelectionService_SelectQueriesStream_FullMethodName = "/labelwise.v1.QuerySelectionService/SelectQueriesStream"
 	QuerySelectionService_ListStrategies_FullMethodName      = "/labelwise.v1.QuerySelectionService/ListStrategies"
+	QuerySelectionService_CheckStopping_FullMethodName       = "/labelwise.v1.QuerySelectionService/CheckStopping"
 )
 
 // QuerySelectionServiceClient is the client API for QuerySelectionService service.
@@ -59,6 +60,12 @@ type QuerySelectionServiceClient interface {
 	// parameters with their types, defaults and allowed values, and the pool
 	// inputs it needs.
 	ListStrategies(ctx context.Context, in *ListStrategiesRequest, opts ...grpc.CallOption) (*ListStrategiesResponse, error)
+	// CheckStopping answers "should we stop labeling?" from what the caller's
+	// models of the last rounds predict on a fixed stop set (and, optionally,
+	// the current model's probabilities on the pool). Stateless: every round's
+	// predictions travel in the request. See CheckStoppingRequest for the
+	// criteria, their defaults and how they combine.
+	CheckStopping(ctx context.Context, in *CheckStoppingRequest, opts ...grpc.CallOption) (*CheckStoppingResponse, error)
 }
 
 type querySelectionServiceClient struct {
@@ -102,6 +109,16 @@ func (c *querySelectionServiceClient) ListStrategies(ctx context.Context, in *Li
 	return out, nil
 }
 
+func (c *querySelectionServiceClient) CheckStopping(ctx context.Context, in *CheckStoppingRequest, opts ...grpc.CallOption) (*CheckStoppingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckStoppingResponse)
+	err := c.cc.Invoke(ctx, QuerySelectionService_CheckStopping_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QuerySelectionServiceServer is the server API for QuerySelectionService service.
 // All implementations must embed UnimplementedQuerySelectionServiceServer
 // for forward compatibility.
@@ -122,6 +139,12 @@ type QuerySelectionServiceServer interface {
 	// parameters with their types, defaults and allowed values, and the pool
 	// inputs it needs.
 	ListStrategies(context.Context, *ListStrategiesRequest) (*ListStrategiesResponse, error)
+	// CheckStopping answers "should we stop labeling?" from what the caller's
+	// models of the last rounds predict on a fixed stop set (and, optionally,
+	// the current model's probabilities on the pool). Stateless: every round's
+	// predictions travel in the request. See CheckStoppingRequest for the
+	// criteria, their defaults and how they combine.
+	CheckStopping(context.Context, *CheckStoppingRequest) (*CheckStoppingResponse, error)
 	mustEmbedUnimplementedQuerySelectionServiceServer()
 }
 
@@ -140,6 +163,9 @@ func (UnimplementedQuerySelectionServiceServer) SelectQueriesStream(grpc.ClientS
 }
 func (UnimplementedQuerySelectionServiceServer) ListStrategies(context.Context, *ListStrategiesRequest) (*ListStrategiesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListStrategies not implemented")
+}
+func (UnimplementedQuerySelectionServiceServer) CheckStopping(context.Context, *CheckStoppingRequest) (*CheckStoppingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckStopping not implemented")
 }
 func (UnimplementedQuerySelectionServiceServer) mustEmbedUnimplementedQuerySelectionServiceServer() {}
 func (UnimplementedQuerySelectionServiceServer) testEmbeddedByValue()                               {}
@@ -205,6 +231,24 @@ func _QuerySelectionService_ListStrategies_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QuerySelectionService_CheckStopping_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckStoppingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QuerySelectionServiceServer).CheckStopping(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QuerySelectionService_CheckStopping_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QuerySelectionServiceServer).CheckStopping(ctx, req.(*CheckStoppingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QuerySelectionService_ServiceDesc is the grpc.ServiceDesc for QuerySelectionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -219,6 +263,10 @@ var QuerySelectionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListStrategies",
 			Handler:    _QuerySelectionService_ListStrategies_Handler,
+		},
+		{
+			MethodName: "CheckStopping",
+			Handler:    _QuerySelectionService_CheckStopping_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

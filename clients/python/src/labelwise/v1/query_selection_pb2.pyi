@@ -25,6 +25,14 @@ class PoolInput(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     POOL_INPUT_EMBEDDINGS: _ClassVar[PoolInput]
     POOL_INPUT_LABELED_EMBEDDINGS: _ClassVar[PoolInput]
     POOL_INPUT_ANY: _ClassVar[PoolInput]
+    POOL_INPUT_MULTILABEL_PROBABILITIES: _ClassVar[PoolInput]
+    POOL_INPUT_MULTILABEL_COMMITTEE: _ClassVar[PoolInput]
+    POOL_INPUT_LABELED_LABEL_CARDINALITY: _ClassVar[PoolInput]
+    POOL_INPUT_REGRESSION_PREDICTION: _ClassVar[PoolInput]
+    POOL_INPUT_REGRESSION_SPREAD: _ClassVar[PoolInput]
+    POOL_INPUT_LABELED_TARGETS: _ClassVar[PoolInput]
+    POOL_INPUT_STRUCTURED_PROBABILITIES: _ClassVar[PoolInput]
+    POOL_INPUT_STRUCTURED_COMMITTEE: _ClassVar[PoolInput]
 
 class ParamType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -33,6 +41,18 @@ class ParamType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PARAM_TYPE_FLOAT: _ClassVar[ParamType]
     PARAM_TYPE_STRING: _ClassVar[ParamType]
     PARAM_TYPE_BOOL: _ClassVar[ParamType]
+
+class UncertaintyAggregate(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    UNCERTAINTY_AGGREGATE_UNSPECIFIED: _ClassVar[UncertaintyAggregate]
+    UNCERTAINTY_AGGREGATE_MEAN: _ClassVar[UncertaintyAggregate]
+    UNCERTAINTY_AGGREGATE_MAX: _ClassVar[UncertaintyAggregate]
+
+class StoppingRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STOPPING_RULE_UNSPECIFIED: _ClassVar[StoppingRule]
+    STOPPING_RULE_ALL: _ClassVar[StoppingRule]
+    STOPPING_RULE_ANY: _ClassVar[StoppingRule]
 DATA_TYPE_UNSPECIFIED: DataType
 DATA_TYPE_FLOAT16: DataType
 DATA_TYPE_FLOAT32: DataType
@@ -46,11 +66,25 @@ POOL_INPUT_COMMITTEE: PoolInput
 POOL_INPUT_EMBEDDINGS: PoolInput
 POOL_INPUT_LABELED_EMBEDDINGS: PoolInput
 POOL_INPUT_ANY: PoolInput
+POOL_INPUT_MULTILABEL_PROBABILITIES: PoolInput
+POOL_INPUT_MULTILABEL_COMMITTEE: PoolInput
+POOL_INPUT_LABELED_LABEL_CARDINALITY: PoolInput
+POOL_INPUT_REGRESSION_PREDICTION: PoolInput
+POOL_INPUT_REGRESSION_SPREAD: PoolInput
+POOL_INPUT_LABELED_TARGETS: PoolInput
+POOL_INPUT_STRUCTURED_PROBABILITIES: PoolInput
+POOL_INPUT_STRUCTURED_COMMITTEE: PoolInput
 PARAM_TYPE_UNSPECIFIED: ParamType
 PARAM_TYPE_INT: ParamType
 PARAM_TYPE_FLOAT: ParamType
 PARAM_TYPE_STRING: ParamType
 PARAM_TYPE_BOOL: ParamType
+UNCERTAINTY_AGGREGATE_UNSPECIFIED: UncertaintyAggregate
+UNCERTAINTY_AGGREGATE_MEAN: UncertaintyAggregate
+UNCERTAINTY_AGGREGATE_MAX: UncertaintyAggregate
+STOPPING_RULE_UNSPECIFIED: StoppingRule
+STOPPING_RULE_ALL: StoppingRule
+STOPPING_RULE_ANY: StoppingRule
 
 class Tensor(_message.Message):
     __slots__ = ("dtype", "shape", "raw_data")
@@ -90,7 +124,7 @@ class StrategySpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ...) -> None: ...
 
 class SelectQueriesRequest(_message.Message):
-    __slots__ = ("strategies", "k", "seed", "exclude", "clamp_k", "budget", "probabilities", "logits", "temperature", "committee", "committee_logits", "embeddings", "labeled_embeddings", "costs")
+    __slots__ = ("strategies", "k", "seed", "exclude", "clamp_k", "budget", "probabilities", "logits", "temperature", "committee", "committee_logits", "embeddings", "labeled_embeddings", "costs", "multilabel_probabilities", "multilabel_logits", "multilabel_committee", "multilabel_committee_logits", "labeled_label_cardinality", "regression_mean", "regression_std", "regression_samples", "labeled_targets", "structured_probabilities", "structured_logits", "structured_committee", "structured_committee_logits", "structured_mask")
     STRATEGIES_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +139,20 @@ class SelectQueriesRequest(_message.Message):
     EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     LABELED_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     COSTS_FIELD_NUMBER: _ClassVar[int]
+    MULTILABEL_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    MULTILABEL_LOGITS_FIELD_NUMBER: _ClassVar[int]
+    MULTILABEL_COMMITTEE_FIELD_NUMBER: _ClassVar[int]
+    MULTILABEL_COMMITTEE_LOGITS_FIELD_NUMBER: _ClassVar[int]
+    LABELED_LABEL_CARDINALITY_FIELD_NUMBER: _ClassVar[int]
+    REGRESSION_MEAN_FIELD_NUMBER: _ClassVar[int]
+    REGRESSION_STD_FIELD_NUMBER: _ClassVar[int]
+    REGRESSION_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    LABELED_TARGETS_FIELD_NUMBER: _ClassVar[int]
+    STRUCTURED_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    STRUCTURED_LOGITS_FIELD_NUMBER: _ClassVar[int]
+    STRUCTURED_COMMITTEE_FIELD_NUMBER: _ClassVar[int]
+    STRUCTURED_COMMITTEE_LOGITS_FIELD_NUMBER: _ClassVar[int]
+    STRUCTURED_MASK_FIELD_NUMBER: _ClassVar[int]
     strategies: _containers.RepeatedCompositeFieldContainer[StrategySpec]
     k: int
     seed: int
@@ -119,7 +167,21 @@ class SelectQueriesRequest(_message.Message):
     embeddings: Tensor
     labeled_embeddings: Tensor
     costs: Tensor
-    def __init__(self, strategies: _Optional[_Iterable[_Union[StrategySpec, _Mapping]]] = ..., k: _Optional[int] = ..., seed: _Optional[int] = ..., exclude: _Optional[_Iterable[int]] = ..., clamp_k: _Optional[bool] = ..., budget: _Optional[float] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., logits: _Optional[_Union[Tensor, _Mapping]] = ..., temperature: _Optional[float] = ..., committee: _Optional[_Union[Tensor, _Mapping]] = ..., committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., costs: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    multilabel_probabilities: Tensor
+    multilabel_logits: Tensor
+    multilabel_committee: Tensor
+    multilabel_committee_logits: Tensor
+    labeled_label_cardinality: float
+    regression_mean: Tensor
+    regression_std: Tensor
+    regression_samples: Tensor
+    labeled_targets: Tensor
+    structured_probabilities: Tensor
+    structured_logits: Tensor
+    structured_committee: Tensor
+    structured_committee_logits: Tensor
+    structured_mask: Tensor
+    def __init__(self, strategies: _Optional[_Iterable[_Union[StrategySpec, _Mapping]]] = ..., k: _Optional[int] = ..., seed: _Optional[int] = ..., exclude: _Optional[_Iterable[int]] = ..., clamp_k: _Optional[bool] = ..., budget: _Optional[float] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., logits: _Optional[_Union[Tensor, _Mapping]] = ..., temperature: _Optional[float] = ..., committee: _Optional[_Union[Tensor, _Mapping]] = ..., committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., costs: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_logits: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_committee: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_label_cardinality: _Optional[float] = ..., regression_mean: _Optional[_Union[Tensor, _Mapping]] = ..., regression_std: _Optional[_Union[Tensor, _Mapping]] = ..., regression_samples: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_targets: _Optional[_Union[Tensor, _Mapping]] = ..., structured_probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., structured_logits: _Optional[_Union[Tensor, _Mapping]] = ..., structured_committee: _Optional[_Union[Tensor, _Mapping]] = ..., structured_committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., structured_mask: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class SelectQueriesResponse(_message.Message):
     __slots__ = ("results", "pool_size")
@@ -173,7 +235,7 @@ class ListStrategiesResponse(_message.Message):
     def __init__(self, strategies: _Optional[_Iterable[_Union[StrategyInfo, _Mapping]]] = ...) -> None: ...
 
 class StrategyInfo(_message.Message):
-    __slots__ = ("name", "family", "description", "params", "required_inputs", "batch", "seeded")
+    __slots__ = ("name", "family", "description", "params", "required_inputs", "batch", "seeded", "task")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -181,6 +243,7 @@ class StrategyInfo(_message.Message):
     REQUIRED_INPUTS_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     SEEDED_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
     name: str
     family: str
     description: str
@@ -188,7 +251,8 @@ class StrategyInfo(_message.Message):
     required_inputs: _containers.RepeatedScalarFieldContainer[PoolInput]
     batch: bool
     seeded: bool
-    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., description: _Optional[str] = ..., params: _Optional[_Iterable[_Union[ParamInfo, _Mapping]]] = ..., required_inputs: _Optional[_Iterable[_Union[PoolInput, str]]] = ..., batch: _Optional[bool] = ..., seeded: _Optional[bool] = ...) -> None: ...
+    task: str
+    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., description: _Optional[str] = ..., params: _Optional[_Iterable[_Union[ParamInfo, _Mapping]]] = ..., required_inputs: _Optional[_Iterable[_Union[PoolInput, str]]] = ..., batch: _Optional[bool] = ..., seeded: _Optional[bool] = ..., task: _Optional[str] = ...) -> None: ...
 
 class ParamInfo(_message.Message):
     __slots__ = ("name", "type", "default_value", "allowed_values", "minimum", "maximum", "description", "exclusive_minimum")
@@ -209,3 +273,49 @@ class ParamInfo(_message.Message):
     description: str
     exclusive_minimum: bool
     def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[ParamType, str]] = ..., default_value: _Optional[_Union[ParamValue, _Mapping]] = ..., allowed_values: _Optional[_Iterable[_Union[ParamValue, _Mapping]]] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., description: _Optional[str] = ..., exclusive_minimum: _Optional[bool] = ...) -> None: ...
+
+class CheckStoppingRequest(_message.Message):
+    __slots__ = ("stop_set_predictions", "pool_probabilities", "kappa_threshold", "kappa_window", "uncertainty_threshold", "uncertainty_aggregate", "max_change_fraction", "rule")
+    STOP_SET_PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    POOL_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    KAPPA_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    KAPPA_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    UNCERTAINTY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    UNCERTAINTY_AGGREGATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHANGE_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    stop_set_predictions: Tensor
+    pool_probabilities: Tensor
+    kappa_threshold: float
+    kappa_window: int
+    uncertainty_threshold: float
+    uncertainty_aggregate: UncertaintyAggregate
+    max_change_fraction: float
+    rule: StoppingRule
+    def __init__(self, stop_set_predictions: _Optional[_Union[Tensor, _Mapping]] = ..., pool_probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., kappa_threshold: _Optional[float] = ..., kappa_window: _Optional[int] = ..., uncertainty_threshold: _Optional[float] = ..., uncertainty_aggregate: _Optional[_Union[UncertaintyAggregate, str]] = ..., max_change_fraction: _Optional[float] = ..., rule: _Optional[_Union[StoppingRule, str]] = ...) -> None: ...
+
+class StoppingCriterion(_message.Message):
+    __slots__ = ("name", "value", "threshold", "stop", "evaluated", "detail")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    EVALUATED_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: float
+    threshold: float
+    stop: bool
+    evaluated: bool
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[float] = ..., stop: _Optional[bool] = ..., evaluated: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class CheckStoppingResponse(_message.Message):
+    __slots__ = ("stop", "criteria", "kappas")
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    CRITERIA_FIELD_NUMBER: _ClassVar[int]
+    KAPPAS_FIELD_NUMBER: _ClassVar[int]
+    stop: bool
+    criteria: _containers.RepeatedCompositeFieldContainer[StoppingCriterion]
+    kappas: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, stop: _Optional[bool] = ..., criteria: _Optional[_Iterable[_Union[StoppingCriterion, _Mapping]]] = ..., kappas: _Optional[_Iterable[float]] = ...) -> None: ...

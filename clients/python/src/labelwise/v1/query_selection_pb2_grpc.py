@@ -51,6 +51,11 @@ class QuerySelectionServiceStub:
                 request_serializer=labelwise_dot_v1_dot_query__selection__pb2.ListStrategiesRequest.SerializeToString,
                 response_deserializer=labelwise_dot_v1_dot_query__selection__pb2.ListStrategiesResponse.FromString,
                 _registered_method=True)
+        self.CheckStopping = channel.unary_unary(
+                '/labelwise.v1.QuerySelectionService/CheckStopping',
+                request_serializer=labelwise_dot_v1_dot_query__selection__pb2.CheckStoppingRequest.SerializeToString,
+                response_deserializer=labelwise_dot_v1_dot_query__selection__pb2.CheckStoppingResponse.FromString,
+                _registered_method=True)
 
 
 class QuerySelectionServiceServicer:
@@ -86,6 +91,17 @@ class QuerySelectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckStopping(self, request, context):
+        """CheckStopping answers "should we stop labeling?" from what the caller's
+        models of the last rounds predict on a fixed stop set (and, optionally,
+        the current model's probabilities on the pool). Stateless: every round's
+        predictions travel in the request. See CheckStoppingRequest for the
+        criteria, their defaults and how they combine.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QuerySelectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -103,6 +119,11 @@ def add_QuerySelectionServiceServicer_to_server(servicer, server):
                     servicer.ListStrategies,
                     request_deserializer=labelwise_dot_v1_dot_query__selection__pb2.ListStrategiesRequest.FromString,
                     response_serializer=labelwise_dot_v1_dot_query__selection__pb2.ListStrategiesResponse.SerializeToString,
+            ),
+            'CheckStopping': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckStopping,
+                    request_deserializer=labelwise_dot_v1_dot_query__selection__pb2.CheckStoppingRequest.FromString,
+                    response_serializer=labelwise_dot_v1_dot_query__selection__pb2.CheckStoppingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -188,6 +209,33 @@ class QuerySelectionService:
             '/labelwise.v1.QuerySelectionService/ListStrategies',
             labelwise_dot_v1_dot_query__selection__pb2.ListStrategiesRequest.SerializeToString,
             labelwise_dot_v1_dot_query__selection__pb2.ListStrategiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckStopping(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/labelwise.v1.QuerySelectionService/CheckStopping',
+            labelwise_dot_v1_dot_query__selection__pb2.CheckStoppingRequest.SerializeToString,
+            labelwise_dot_v1_dot_query__selection__pb2.CheckStoppingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file labelwise/v1/query_selection.proto.
  */
 export const file_labelwise_v1_query_selection: GenFile = /*@__PURE__*/
-  fileDesc("CiJsYWJlbHdpc2UvdjEvcXVlcnlfc2VsZWN0aW9uLnByb3RvEgxsYWJlbHdpc2UudjEiUAoGVGVuc29yEiUKBWR0eXBlGAEgASgOMhYubGFiZWx3aXNlLnYxLkRhdGFUeXBlEg0KBXNoYXBlGAIgAygDEhAKCHJhd19kYXRhGAMgASgMIm8KClBhcmFtVmFsdWUSEwoJaW50X3ZhbHVlGAEgASgDSAASFgoMZG91YmxlX3ZhbHVlGAIgASgBSAASFgoMc3RyaW5nX3ZhbHVlGAMgASgJSAASFAoKYm9vbF92YWx1ZRgEIAEoCEgAQgYKBGtpbmQinQEKDFN0cmF0ZWd5U3BlYxIMCgRuYW1lGAEgASgJEjYKBnBhcmFtcxgCIAMoCzImLmxhYmVsd2lzZS52MS5TdHJhdGVneVNwZWMuUGFyYW1zRW50cnkaRwoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEicKBXZhbHVlGAIgASgLMhgubGFiZWx3aXNlLnYxLlBhcmFtVmFsdWU6AjgBIvgDChRTZWxlY3RRdWVyaWVzUmVxdWVzdBIuCgpzdHJhdGVnaWVzGAEgAygLMhoubGFiZWx3aXNlLnYxLlN0cmF0ZWd5U3BlYxIJCgFrGAIgASgDEgwKBHNlZWQYAyABKAQSDwoHZXhjbHVkZRgEIAMoAxIPCgdjbGFtcF9rGAUgASgIEhMKBmJ1ZGdldBgGIAEoAUgAiAEBEisKDXByb2JhYmlsaXRpZXMYCiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEiQKBmxvZ2l0cxgLIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISGAoLdGVtcGVyYXR1cmUYDCABKAFIAYgBARInCgljb21taXR0ZWUYDSABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEi4KEGNvbW1pdHRlZV9sb2dpdHMYDiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEigKCmVtYmVkZGluZ3MYDyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjAKEmxhYmVsZWRfZW1iZWRkaW5ncxgQIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISIwoFY29zdHMYESABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yQgkKB19idWRnZXRCDgoMX3RlbXBlcmF0dXJlIlkKFVNlbGVjdFF1ZXJpZXNSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwubGFiZWx3aXNlLnYxLlN0cmF0ZWd5UmVzdWx0EhEKCXBvb2xfc2l6ZRgCIAEoAyLWAQoOU3RyYXRlZ3lSZXN1bHQSDAoEbmFtZRgBIAEoCRI4CgZwYXJhbXMYAiADKAsyKC5sYWJlbHdpc2UudjEuU3RyYXRlZ3lSZXN1bHQuUGFyYW1zRW50cnkSDwoHaW5kaWNlcxgDIAMoAxIOCgZzY29yZXMYBCADKAESEgoKdG90YWxfY29zdBgFIAEoARpHCgtQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSJwoFdmFsdWUYAiABKAsyGC5sYWJlbHdpc2UudjEuUGFyYW1WYWx1ZToCOAEiTwoaU2VsZWN0UXVlcmllc1N0cmVhbVJlcXVlc3QSMQoFY2h1bmsYASABKAsyIi5sYWJlbHdpc2UudjEuU2VsZWN0UXVlcmllc1JlcXVlc3QiVAobU2VsZWN0UXVlcmllc1N0cmVhbVJlc3BvbnNlEjUKCHJlc3BvbnNlGAEgASgLMiMubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNSZXNwb25zZSIXChVMaXN0U3RyYXRlZ2llc1JlcXVlc3QiSAoWTGlzdFN0cmF0ZWdpZXNSZXNwb25zZRIuCgpzdHJhdGVnaWVzGAEgAygLMhoubGFiZWx3aXNlLnYxLlN0cmF0ZWd5SW5mbyK7AQoMU3RyYXRlZ3lJbmZvEgwKBG5hbWUYASABKAkSDgoGZmFtaWx5GAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEicKBnBhcmFtcxgEIAMoCzIXLmxhYmVsd2lzZS52MS5QYXJhbUluZm8SMAoPcmVxdWlyZWRfaW5wdXRzGAUgAygOMhcubGFiZWx3aXNlLnYxLlBvb2xJbnB1dBINCgViYXRjaBgGIAEoCBIOCgZzZWVkZWQYByABKAgilwIKCVBhcmFtSW5mbxIMCgRuYW1lGAEgASgJEiUKBHR5cGUYAiABKA4yFy5sYWJlbHdpc2UudjEuUGFyYW1UeXBlEi8KDWRlZmF1bHRfdmFsdWUYAyABKAsyGC5sYWJlbHdpc2UudjEuUGFyYW1WYWx1ZRIwCg5hbGxvd2VkX3ZhbHVlcxgEIAMoCzIYLmxhYmVsd2lzZS52MS5QYXJhbVZhbHVlEhQKB21pbmltdW0YBSABKAFIAIgBARIUCgdtYXhpbXVtGAYgASgBSAGIAQESEwoLZGVzY3JpcHRpb24YByABKAkSGQoRZXhjbHVzaXZlX21pbmltdW0YCCABKAhCCgoIX21pbmltdW1CCgoIX21heGltdW0qrAEKCERhdGFUeXBlEhkKFURBVEFfVFlQRV9VTlNQRUNJRklFRBAAEhUKEURBVEFfVFlQRV9GTE9BVDE2EAESFQoRREFUQV9UWVBFX0ZMT0FUMzIQAhIVChFEQVRBX1RZUEVfRkxPQVQ2NBADEhYKEkRBVEFfVFlQRV9CRkxPQVQxNhAEEhMKD0RBVEFfVFlQRV9JTlQzMhAFEhMKD0RBVEFfVFlQRV9JTlQ2NBAGKrEBCglQb29sSW5wdXQSGgoWUE9PTF9JTlBVVF9VTlNQRUNJRklFRBAAEhwKGFBPT0xfSU5QVVRfUFJPQkFCSUxJVElFUxABEhgKFFBPT0xfSU5QVVRfQ09NTUlUVEVFEAISGQoVUE9PTF9JTlBVVF9FTUJFRERJTkdTEAMSIQodUE9PTF9JTlBVVF9MQUJFTEVEX0VNQkVERElOR1MQBBISCg5QT09MX0lOUFVUX0FOWRAFKn0KCVBhcmFtVHlwZRIaChZQQVJBTV9UWVBFX1VOU1BFQ0lGSUVEEAASEgoOUEFSQU1fVFlQRV9JTlQQARIUChBQQVJBTV9UWVBFX0ZMT0FUEAISFQoRUEFSQU1fVFlQRV9TVFJJTkcQAxITCg9QQVJBTV9UWVBFX0JPT0wQBDK8AgoVUXVlcnlTZWxlY3Rpb25TZXJ2aWNlElgKDVNlbGVjdFF1ZXJpZXMSIi5sYWJlbHdpc2UudjEuU2VsZWN0UXVlcmllc1JlcXVlc3QaIy5sYWJlbHdpc2UudjEuU2VsZWN0UXVlcmllc1Jlc3BvbnNlEmwKE1NlbGVjdFF1ZXJpZXNTdHJlYW0SKC5sYWJlbHdpc2UudjEuU2VsZWN0UXVlcmllc1N0cmVhbVJlcXVlc3QaKS5sYWJlbHdpc2UudjEuU2VsZWN0UXVlcmllc1N0cmVhbVJlc3BvbnNlKAESWwoOTGlzdFN0cmF0ZWdpZXMSIy5sYWJlbHdpc2UudjEuTGlzdFN0cmF0ZWdpZXNSZXF1ZXN0GiQubGFiZWx3aXNlLnYxLkxpc3RTdHJhdGVnaWVzUmVzcG9uc2VCcQoQZGV2LmxhYmVsd2lzZS52MUITUXVlcnlTZWxlY3Rpb25Qcm90b1ABWkZnaXRodWIuY29tL2xhYmVsd2lzZS9sYWJlbHdpc2UvY2xpZW50cy9nby9nZW4vbGFiZWx3aXNlL3YxO2xhYmVsd2lzZXYxYgZwcm90bzM");
+  fileDesc("CiJsYWJlbHdpc2UvdjEvcXVlcnlfc2VsZWN0aW9uLnByb3RvEgxsYWJlbHdpc2UudjEiUAoGVGVuc29yEiUKBWR0eXBlGAEgASgOMhYubGFiZWx3aXNlLnYxLkRhdGFUeXBlEg0KBXNoYXBlGAIgAygDEhAKCHJhd19kYXRhGAMgASgMIm8KClBhcmFtVmFsdWUSEwoJaW50X3ZhbHVlGAEgASgDSAASFgoMZG91YmxlX3ZhbHVlGAIgASgBSAASFgoMc3RyaW5nX3ZhbHVlGAMgASgJSAASFAoKYm9vbF92YWx1ZRgEIAEoCEgAQgYKBGtpbmQinQEKDFN0cmF0ZWd5U3BlYxIMCgRuYW1lGAEgASgJEjYKBnBhcmFtcxgCIAMoCzImLmxhYmVsd2lzZS52MS5TdHJhdGVneVNwZWMuUGFyYW1zRW50cnkaRwoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEicKBXZhbHVlGAIgASgLMhgubGFiZWx3aXNlLnYxLlBhcmFtVmFsdWU6AjgBItsJChRTZWxlY3RRdWVyaWVzUmVxdWVzdBIuCgpzdHJhdGVnaWVzGAEgAygLMhoubGFiZWx3aXNlLnYxLlN0cmF0ZWd5U3BlYxIJCgFrGAIgASgDEgwKBHNlZWQYAyABKAQSDwoHZXhjbHVkZRgEIAMoAxIPCgdjbGFtcF9rGAUgASgIEhMKBmJ1ZGdldBgGIAEoAUgAiAEBEisKDXByb2JhYmlsaXRpZXMYCiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEiQKBmxvZ2l0cxgLIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISGAoLdGVtcGVyYXR1cmUYDCABKAFIAYgBARInCgljb21taXR0ZWUYDSABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEi4KEGNvbW1pdHRlZV9sb2dpdHMYDiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEigKCmVtYmVkZGluZ3MYDyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjAKEmxhYmVsZWRfZW1iZWRkaW5ncxgQIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISIwoFY29zdHMYESABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjYKGG11bHRpbGFiZWxfcHJvYmFiaWxpdGllcxgeIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISLwoRbXVsdGlsYWJlbF9sb2dpdHMYHyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjIKFG11bHRpbGFiZWxfY29tbWl0dGVlGCAgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchI5ChttdWx0aWxhYmVsX2NvbW1pdHRlZV9sb2dpdHMYISABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEiYKGWxhYmVsZWRfbGFiZWxfY2FyZGluYWxpdHkYIiABKAFIAogBARItCg9yZWdyZXNzaW9uX21lYW4YKCABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEiwKDnJlZ3Jlc3Npb25fc3RkGCkgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIwChJyZWdyZXNzaW9uX3NhbXBsZXMYKiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEi0KD2xhYmVsZWRfdGFyZ2V0cxgrIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISNgoYc3RydWN0dXJlZF9wcm9iYWJpbGl0aWVzGDIgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIvChFzdHJ1Y3R1cmVkX2xvZ2l0cxgzIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISMgoUc3RydWN0dXJlZF9jb21taXR0ZWUYNCABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjkKG3N0cnVjdHVyZWRfY29tbWl0dGVlX2xvZ2l0cxg1IAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISLQoPc3RydWN0dXJlZF9tYXNrGDYgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvckIJCgdfYnVkZ2V0Qg4KDF90ZW1wZXJhdHVyZUIcChpfbGFiZWxlZF9sYWJlbF9jYXJkaW5hbGl0eSJZChVTZWxlY3RRdWVyaWVzUmVzcG9uc2USLQoHcmVzdWx0cxgBIAMoCzIcLmxhYmVsd2lzZS52MS5TdHJhdGVneVJlc3VsdBIRCglwb29sX3NpemUYAiABKAMi1gEKDlN0cmF0ZWd5UmVzdWx0EgwKBG5hbWUYASABKAkSOAoGcGFyYW1zGAIgAygLMigubGFiZWx3aXNlLnYxLlN0cmF0ZWd5UmVzdWx0LlBhcmFtc0VudHJ5Eg8KB2luZGljZXMYAyADKAMSDgoGc2NvcmVzGAQgAygBEhIKCnRvdGFsX2Nvc3QYBSABKAEaRwoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEicKBXZhbHVlGAIgASgLMhgubGFiZWx3aXNlLnYxLlBhcmFtVmFsdWU6AjgBIk8KGlNlbGVjdFF1ZXJpZXNTdHJlYW1SZXF1ZXN0EjEKBWNodW5rGAEgASgLMiIubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNSZXF1ZXN0IlQKG1NlbGVjdFF1ZXJpZXNTdHJlYW1SZXNwb25zZRI1CghyZXNwb25zZRgBIAEoCzIjLmxhYmVsd2lzZS52MS5TZWxlY3RRdWVyaWVzUmVzcG9uc2UiFwoVTGlzdFN0cmF0ZWdpZXNSZXF1ZXN0IkgKFkxpc3RTdHJhdGVnaWVzUmVzcG9uc2USLgoKc3RyYXRlZ2llcxgBIAMoCzIaLmxhYmVsd2lzZS52MS5TdHJhdGVneUluZm8iyQEKDFN0cmF0ZWd5SW5mbxIMCgRuYW1lGAEgASgJEg4KBmZhbWlseRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRInCgZwYXJhbXMYBCADKAsyFy5sYWJlbHdpc2UudjEuUGFyYW1JbmZvEjAKD3JlcXVpcmVkX2lucHV0cxgFIAMoDjIXLmxhYmVsd2lzZS52MS5Qb29sSW5wdXQSDQoFYmF0Y2gYBiABKAgSDgoGc2VlZGVkGAcgASgIEgwKBHRhc2sYCCABKAkilwIKCVBhcmFtSW5mbxIMCgRuYW1lGAEgASgJEiUKBHR5cGUYAiABKA4yFy5sYWJlbHdpc2UudjEuUGFyYW1UeXBlEi8KDWRlZmF1bHRfdmFsdWUYAyABKAsyGC5sYWJlbHdpc2UudjEuUGFyYW1WYWx1ZRIwCg5hbGxvd2VkX3ZhbHVlcxgEIAMoCzIYLmxhYmVsd2lzZS52MS5QYXJhbVZhbHVlEhQKB21pbmltdW0YBSABKAFIAIgBARIUCgdtYXhpbXVtGAYgASgBSAGIAQESEwoLZGVzY3JpcHRpb24YByABKAkSGQoRZXhjbHVzaXZlX21pbmltdW0YCCABKAhCCgoIX21pbmltdW1CCgoIX21heGltdW0ivwMKFENoZWNrU3RvcHBpbmdSZXF1ZXN0EjIKFHN0b3Bfc2V0X3ByZWRpY3Rpb25zGAEgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIwChJwb29sX3Byb2JhYmlsaXRpZXMYAiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEhwKD2thcHBhX3RocmVzaG9sZBgDIAEoAUgAiAEBEhkKDGthcHBhX3dpbmRvdxgEIAEoA0gBiAEBEiIKFXVuY2VydGFpbnR5X3RocmVzaG9sZBgFIAEoAUgCiAEBEkEKFXVuY2VydGFpbnR5X2FnZ3JlZ2F0ZRgGIAEoDjIiLmxhYmVsd2lzZS52MS5VbmNlcnRhaW50eUFnZ3JlZ2F0ZRIgChNtYXhfY2hhbmdlX2ZyYWN0aW9uGAcgASgBSAOIAQESKAoEcnVsZRgIIAEoDjIaLmxhYmVsd2lzZS52MS5TdG9wcGluZ1J1bGVCEgoQX2thcHBhX3RocmVzaG9sZEIPCg1fa2FwcGFfd2luZG93QhgKFl91bmNlcnRhaW50eV90aHJlc2hvbGRCFgoUX21heF9jaGFuZ2VfZnJhY3Rpb24idAoRU3RvcHBpbmdDcml0ZXJpb24SDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoARIRCgl0aHJlc2hvbGQYAyABKAESDAoEc3RvcBgEIAEoCBIRCglldmFsdWF0ZWQYBSABKAgSDgoGZGV0YWlsGAYgASgJImgKFUNoZWNrU3RvcHBpbmdSZXNwb25zZRIMCgRzdG9wGAEgASgIEjEKCGNyaXRlcmlhGAIgAygLMh8ubGFiZWx3aXNlLnYxLlN0b3BwaW5nQ3JpdGVyaW9uEg4KBmthcHBhcxgDIAMoASqsAQoIRGF0YVR5cGUSGQoVREFUQV9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRREFUQV9UWVBFX0ZMT0FUMTYQARIVChFEQVRBX1RZUEVfRkxPQVQzMhACEhUKEURBVEFfVFlQRV9GTE9BVDY0EAMSFgoSREFUQV9UWVBFX0JGTE9BVDE2EAQSEwoPREFUQV9UWVBFX0lOVDMyEAUSEwoPREFUQV9UWVBFX0lOVDY0EAYq3wMKCVBvb2xJbnB1dBIaChZQT09MX0lOUFVUX1VOU1BFQ0lGSUVEEAASHAoYUE9PTF9JTlBVVF9QUk9CQUJJTElUSUVTEAESGAoUUE9PTF9JTlBVVF9DT01NSVRURUUQAhIZChVQT09MX0lOUFVUX0VNQkVERElOR1MQAxIhCh1QT09MX0lOUFVUX0xBQkVMRURfRU1CRURESU5HUxAEEhIKDlBPT0xfSU5QVVRfQU5ZEAUSJwojUE9PTF9JTlBVVF9NVUxUSUxBQkVMX1BST0JBQklMSVRJRVMQChIjCh9QT09MX0lOUFVUX01VTFRJTEFCRUxfQ09NTUlUVEVFEAsSKAokUE9PTF9JTlBVVF9MQUJFTEVEX0xBQkVMX0NBUkRJTkFMSVRZEAwSJAogUE9PTF9JTlBVVF9SRUdSRVNTSU9OX1BSRURJQ1RJT04QDRIgChxQT09MX0lOUFVUX1JFR1JFU1NJT05fU1BSRUFEEA4SHgoaUE9PTF9JTlBVVF9MQUJFTEVEX1RBUkdFVFMQDxInCiNQT09MX0lOUFVUX1NUUlVDVFVSRURfUFJPQkFCSUxJVElFUxAQEiMKH1BPT0xfSU5QVVRfU1RSVUNUVVJFRF9DT01NSVRURUUQESp9CglQYXJhbVR5cGUSGgoWUEFSQU1fVFlQRV9VTlNQRUNJRklFRBAAEhIKDlBBUkFNX1RZUEVfSU5UEAESFAoQUEFSQU1fVFlQRV9GTE9BVBACEhUKEVBBUkFNX1RZUEVfU1RSSU5HEAMSEwoPUEFSQU1fVFlQRV9CT09MEAQqfAoUVW5jZXJ0YWludHlBZ2dyZWdhdGUSJQohVU5DRVJUQUlOVFlfQUdHUkVHQVRFX1VOU1BFQ0lGSUVEEAASHgoaVU5DRVJUQUlOVFlfQUdHUkVHQVRFX01FQU4QARIdChlVTkNFUlRBSU5UWV9BR0dSRUdBVEVfTUFYEAIqWwoMU3RvcHBpbmdSdWxlEh0KGVNUT1BQSU5HX1JVTEVfVU5TUEVDSUZJRUQQABIVChFTVE9QUElOR19SVUxFX0FMTBABEhUKEVNUT1BQSU5HX1JVTEVfQU5ZEAIylgMKFVF1ZXJ5U2VsZWN0aW9uU2VydmljZRJYCg1TZWxlY3RRdWVyaWVzEiIubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNSZXF1ZXN0GiMubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNSZXNwb25zZRJsChNTZWxlY3RRdWVyaWVzU3RyZWFtEigubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNTdHJlYW1SZXF1ZXN0GikubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNTdHJlYW1SZXNwb25zZSgBElsKDkxpc3RTdHJhdGVnaWVzEiMubGFiZWx3aXNlLnYxLkxpc3RTdHJhdGVnaWVzUmVxdWVzdBokLmxhYmVsd2lzZS52MS5MaXN0U3RyYXRlZ2llc1Jlc3BvbnNlElgKDUNoZWNrU3RvcHBpbmcSIi5sYWJlbHdpc2UudjEuQ2hlY2tTdG9wcGluZ1JlcXVlc3QaIy5sYWJlbHdpc2UudjEuQ2hlY2tTdG9wcGluZ1Jlc3BvbnNlQnEKEGRldi5sYWJlbHdpc2UudjFCE1F1ZXJ5U2VsZWN0aW9uUHJvdG9QAVpGZ2l0aHViLmNvbS9sYWJlbHdpc2UvbGFiZWx3aXNlL2NsaWVudHMvZ28vZ2VuL2xhYmVsd2lzZS92MTtsYWJlbHdpc2V2MWIGcHJvdG8z");
 
 /**
  * Tensor is a dense n-dimensional array: the encoding of the KServe v2 /
@@ -162,8 +162,9 @@ export const StrategySpecSchema: GenMessage<StrategySpec> = /*@__PURE__*/
  * strategy and the missing input, when one is absent. All pool inputs given
  * must agree on n (and c, d, m where they share them).
  *
- * Field numbers 20-29 are kept for a model sent with the request, 30-39 for
- * multi-label outputs and 40-49 for regression outputs.
+ * Field numbers 20-29 are kept for a model sent with the request; 30-39 hold
+ * multi-label outputs, 40-49 regression outputs and 50-59 structured outputs
+ * (segmentation masks, token sequences).
  *
  * @generated from message labelwise.v1.SelectQueriesRequest
  */
@@ -287,6 +288,131 @@ export type SelectQueriesRequest = Message<"labelwise.v1.SelectQueriesRequest"> 
    * @generated from field: labelwise.v1.Tensor costs = 17;
    */
   costs?: Tensor | undefined;
+
+  /**
+   * Multi-label outputs: independent per-label probabilities (sigmoid
+   * outputs) of the current model on the pool, [n, L] with L >= 1, each in
+   * [0, 1]. Mutually exclusive with multilabel_logits.
+   *
+   * @generated from field: labelwise.v1.Tensor multilabel_probabilities = 30;
+   */
+  multilabelProbabilities?: Tensor | undefined;
+
+  /**
+   * Multi-label logits [n, L]; the server applies the sigmoid
+   * 1 / (1 + exp(-x / temperature)) elementwise. Mutually exclusive with
+   * multilabel_probabilities.
+   *
+   * @generated from field: labelwise.v1.Tensor multilabel_logits = 31;
+   */
+  multilabelLogits?: Tensor | undefined;
+
+  /**
+   * Per-label probabilities from m committee members or MC-dropout samples,
+   * [m, n, L] with m >= 2, each in [0, 1]. Mutually exclusive with
+   * multilabel_committee_logits.
+   *
+   * @generated from field: labelwise.v1.Tensor multilabel_committee = 32;
+   */
+  multilabelCommittee?: Tensor | undefined;
+
+  /**
+   * Multi-label committee logits [m, n, L]; sigmoid at temperature, as
+   * multilabel_logits. Mutually exclusive with multilabel_committee.
+   *
+   * @generated from field: labelwise.v1.Tensor multilabel_committee_logits = 33;
+   */
+  multilabelCommitteeLogits?: Tensor | undefined;
+
+  /**
+   * The mean number of positive labels per item in the labeled set (its label
+   * cardinality), for label_cardinality_inconsistency. Must be finite and
+   * >= 0 when set.
+   *
+   * @generated from field: optional double labeled_label_cardinality = 34;
+   */
+  labeledLabelCardinality?: number | undefined;
+
+  /**
+   * Regression: the current model's predictive mean on the pool, [n].
+   *
+   * @generated from field: labelwise.v1.Tensor regression_mean = 40;
+   */
+  regressionMean?: Tensor | undefined;
+
+  /**
+   * Regression: the predictive standard deviation of regression_mean, [n],
+   * each >= 0 (for gaussian_bald the model's epistemic standard deviation,
+   * such as a Gaussian process's posterior std of f). Needs regression_mean.
+   *
+   * @generated from field: labelwise.v1.Tensor regression_std = 41;
+   */
+  regressionStd?: Tensor | undefined;
+
+  /**
+   * Regression: m predictions per pool item from a committee or MC-dropout
+   * samples, [m, n] with m >= 2. Their mean stands for regression_mean and
+   * their standard deviation (population, over members) for regression_std;
+   * mutually exclusive with both.
+   *
+   * @generated from field: labelwise.v1.Tensor regression_samples = 42;
+   */
+  regressionSamples?: Tensor | undefined;
+
+  /**
+   * Regression: the targets of the labeled items, [l] with l >= 1, for gsy
+   * and igs. With labeled_embeddings, row i of each is the same item (the
+   * same l).
+   *
+   * @generated from field: labelwise.v1.Tensor labeled_targets = 43;
+   */
+  labeledTargets?: Tensor | undefined;
+
+  /**
+   * Structured outputs: per-element class probabilities [n, c, ...] with
+   * c >= 2 and at least one element axis, such as [n, c, H, W] for the pixels
+   * of a segmentation mask or [n, c, T] for the tokens of a sequence. Each
+   * element's probabilities (axis 1) are non-negative and sum to 1 within the
+   * tolerance of probabilities. Mutually exclusive with structured_logits.
+   *
+   * @generated from field: labelwise.v1.Tensor structured_probabilities = 50;
+   */
+  structuredProbabilities?: Tensor | undefined;
+
+  /**
+   * Structured logits [n, c, ...]; softmax over axis 1 at temperature.
+   * Mutually exclusive with structured_probabilities.
+   *
+   * @generated from field: labelwise.v1.Tensor structured_logits = 51;
+   */
+  structuredLogits?: Tensor | undefined;
+
+  /**
+   * Structured probabilities from m committee members or MC-dropout samples,
+   * [m, n, c, ...] with m >= 2; the same rules per member. Mutually exclusive
+   * with structured_committee_logits.
+   *
+   * @generated from field: labelwise.v1.Tensor structured_committee = 52;
+   */
+  structuredCommittee?: Tensor | undefined;
+
+  /**
+   * Structured committee logits [m, n, c, ...]; softmax over axis 2 at
+   * temperature. Mutually exclusive with structured_committee.
+   *
+   * @generated from field: labelwise.v1.Tensor structured_committee_logits = 53;
+   */
+  structuredCommitteeLogits?: Tensor | undefined;
+
+  /**
+   * Which elements of each item are real (1) and which are padding (0),
+   * [n, ...] with the element axes of the structured tensors. Any dtype;
+   * every value must be 0 or 1 and every item needs at least one real
+   * element. Unset: every element is real.
+   *
+   * @generated from field: labelwise.v1.Tensor structured_mask = 54;
+   */
+  structuredMask?: Tensor | undefined;
 };
 
 /**
@@ -385,9 +511,10 @@ export const StrategyResultSchema: GenMessage<StrategyResult> = /*@__PURE__*/
  * The first chunk carries every scalar and list field (strategies, k, seed,
  * clamp_k, budget, temperature) and may carry the first block of rows;
  * later chunks carry only tensors and exclude. Each pool tensor (probabilities,
- * logits, committee, committee_logits, embeddings, costs) is split along its
- * pool axis (axis 1 for committee tensors, axis 0 otherwise) and
- * labeled_embeddings along axis 0; the server concatenates the chunks in the
+ * logits, committee, committee_logits, embeddings, costs and the multi-label,
+ * regression and structured outputs) is split along its pool axis (axis 1
+ * for committee and sample tensors, axis 0 otherwise) and labeled_embeddings
+ * and labeled_targets along axis 0; the server concatenates the chunks in the
  * order sent. Every chunk of one tensor must have the same dtype and the same
  * sizes on the other axes. exclude lists are concatenated and index the
  * whole pool.
@@ -523,6 +650,14 @@ export type StrategyInfo = Message<"labelwise.v1.StrategyInfo"> & {
    * @generated from field: bool seeded = 7;
    */
   seeded: boolean;
+
+  /**
+   * The kind of model output the strategy works on: "classification",
+   * "multi_label", "regression" or "structured".
+   *
+   * @generated from field: string task = 8;
+   */
+  task: string;
 };
 
 /**
@@ -602,6 +737,202 @@ export type ParamInfo = Message<"labelwise.v1.ParamInfo"> & {
  */
 export const ParamInfoSchema: GenMessage<ParamInfo> = /*@__PURE__*/
   messageDesc(file_labelwise_v1_query_selection, 11);
+
+/**
+ * CheckStoppingRequest carries the evidence for the stopping criteria and
+ * their thresholds. Every threshold is optional and defaults to the value of
+ * the paper that proposed the criterion.
+ *
+ * Criteria (each reported in CheckStoppingResponse.criteria when its input is
+ * present):
+ * - "stabilizing_predictions" (Bloodgood & Vijay-Shanker 2009): Cohen's kappa
+ *   between the predicted labels of each pair of successive rounds on the stop
+ *   set; stop when the mean of the last kappa_window kappas is >=
+ *   kappa_threshold. Needs stop_set_predictions with r >= kappa_window + 1.
+ * - "overall_uncertainty" (Zhu et al. 2008): the mean (or max) entropy, in
+ *   nats, of the current model's class probabilities on the unlabeled pool;
+ *   stop when it is <= uncertainty_threshold. Reads pool_probabilities, or
+ *   else the last round of stop_set_predictions when those are probabilities.
+ * - "classification_change" (Zhu et al. 2008): the fraction of stop-set items
+ *   whose predicted label changed between the last two rounds; stop when it is
+ *   <= max_change_fraction. Needs stop_set_predictions with r >= 2.
+ *
+ * @generated from message labelwise.v1.CheckStoppingRequest
+ */
+export type CheckStoppingRequest = Message<"labelwise.v1.CheckStoppingRequest"> & {
+  /**
+   * Predictions of the models of the last r rounds (oldest first) on one fixed
+   * stop set of s unlabeled items: [r, s] class labels (INT32 or INT64, each
+   * >= 0) or [r, s, c] class probabilities (floats; rows sum to 1 as in
+   * SelectQueriesRequest.probabilities; a label is a row's argmax, ties to
+   * the lower class). r >= 1, s >= 1.
+   *
+   * @generated from field: labelwise.v1.Tensor stop_set_predictions = 1;
+   */
+  stopSetPredictions?: Tensor | undefined;
+
+  /**
+   * The current model's class probabilities on the unlabeled pool, [n, c],
+   * for overall_uncertainty. Optional.
+   *
+   * @generated from field: labelwise.v1.Tensor pool_probabilities = 2;
+   */
+  poolProbabilities?: Tensor | undefined;
+
+  /**
+   * The kappa the mean over the window must reach. In (0, 1]; default 0.99
+   * (Bloodgood & Vijay-Shanker 2009).
+   *
+   * @generated from field: optional double kappa_threshold = 3;
+   */
+  kappaThreshold?: number | undefined;
+
+  /**
+   * How many of the most recent kappas are averaged. >= 1; default 3
+   * (Bloodgood & Vijay-Shanker 2009).
+   *
+   * @generated from field: optional int64 kappa_window = 4;
+   */
+  kappaWindow?: bigint | undefined;
+
+  /**
+   * The entropy (nats) below which overall_uncertainty says stop. >= 0;
+   * default 0.01. Zhu et al. (2008) tune this per task; the default is a
+   * small, conservative value, not theirs.
+   *
+   * @generated from field: optional double uncertainty_threshold = 5;
+   */
+  uncertaintyThreshold?: number | undefined;
+
+  /**
+   * How the per-item entropies combine for overall_uncertainty. Default
+   * (unspecified): the mean, Zhu et al.'s overall uncertainty.
+   *
+   * @generated from field: labelwise.v1.UncertaintyAggregate uncertainty_aggregate = 6;
+   */
+  uncertaintyAggregate: UncertaintyAggregate;
+
+  /**
+   * The largest fraction of changed stop-set labels that still counts as
+   * "no change". In [0, 1]; default 0 (Zhu et al. 2008: stop when no label
+   * changes).
+   *
+   * @generated from field: optional double max_change_fraction = 7;
+   */
+  maxChangeFraction?: number | undefined;
+
+  /**
+   * How the criteria's verdicts combine into CheckStoppingResponse.stop.
+   * Default (unspecified): all.
+   *
+   * @generated from field: labelwise.v1.StoppingRule rule = 8;
+   */
+  rule: StoppingRule;
+};
+
+/**
+ * Describes the message labelwise.v1.CheckStoppingRequest.
+ * Use `create(CheckStoppingRequestSchema)` to create a new message.
+ */
+export const CheckStoppingRequestSchema: GenMessage<CheckStoppingRequest> = /*@__PURE__*/
+  messageDesc(file_labelwise_v1_query_selection, 12);
+
+/**
+ * StoppingCriterion is one criterion's measurement and verdict.
+ *
+ * @generated from message labelwise.v1.StoppingCriterion
+ */
+export type StoppingCriterion = Message<"labelwise.v1.StoppingCriterion"> & {
+  /**
+   * "stabilizing_predictions", "overall_uncertainty" or
+   * "classification_change".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The measured value: the mean kappa over the window, the mean (or max)
+   * entropy, or the fraction of changed labels.
+   *
+   * @generated from field: double value = 2;
+   */
+  value: number;
+
+  /**
+   * The threshold the value was compared with.
+   *
+   * @generated from field: double threshold = 3;
+   */
+  threshold: number;
+
+  /**
+   * True when this criterion says stop.
+   *
+   * @generated from field: bool stop = 4;
+   */
+  stop: boolean;
+
+  /**
+   * False when the request carries too few rounds to evaluate the criterion
+   * (for example fewer than kappa_window + 1); stop is then false.
+   *
+   * @generated from field: bool evaluated = 5;
+   */
+  evaluated: boolean;
+
+  /**
+   * A sentence saying what was compared, or what is missing.
+   *
+   * @generated from field: string detail = 6;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message labelwise.v1.StoppingCriterion.
+ * Use `create(StoppingCriterionSchema)` to create a new message.
+ */
+export const StoppingCriterionSchema: GenMessage<StoppingCriterion> = /*@__PURE__*/
+  messageDesc(file_labelwise_v1_query_selection, 13);
+
+/**
+ * CheckStoppingResponse holds every criterion's verdict and the combined one.
+ *
+ * @generated from message labelwise.v1.CheckStoppingResponse
+ */
+export type CheckStoppingResponse = Message<"labelwise.v1.CheckStoppingResponse"> & {
+  /**
+   * The combined verdict by the request's rule, over the criteria whose
+   * evaluated is true; false when none could be evaluated.
+   *
+   * @generated from field: bool stop = 1;
+   */
+  stop: boolean;
+
+  /**
+   * One entry per criterion whose input the request carries, in the order
+   * stabilizing_predictions, overall_uncertainty, classification_change.
+   *
+   * @generated from field: repeated labelwise.v1.StoppingCriterion criteria = 2;
+   */
+  criteria: StoppingCriterion[];
+
+  /**
+   * Cohen's kappa between each pair of successive rounds (r - 1 values,
+   * oldest pair first). Two rounds that agree on every item have kappa 1.
+   *
+   * @generated from field: repeated double kappas = 3;
+   */
+  kappas: number[];
+};
+
+/**
+ * Describes the message labelwise.v1.CheckStoppingResponse.
+ * Use `create(CheckStoppingResponseSchema)` to create a new message.
+ */
+export const CheckStoppingResponseSchema: GenMessage<CheckStoppingResponse> = /*@__PURE__*/
+  messageDesc(file_labelwise_v1_query_selection, 14);
 
 /**
  * DataType is the element type of a Tensor.
@@ -714,6 +1045,67 @@ export enum PoolInput {
    * @generated from enum value: POOL_INPUT_ANY = 5;
    */
   ANY = 5,
+
+  /**
+   * Multi-label per-label probabilities [n, L]: multilabel_probabilities or
+   * multilabel_logits.
+   *
+   * @generated from enum value: POOL_INPUT_MULTILABEL_PROBABILITIES = 10;
+   */
+  MULTILABEL_PROBABILITIES = 10,
+
+  /**
+   * A multi-label committee [m, n, L]: multilabel_committee or
+   * multilabel_committee_logits.
+   *
+   * @generated from enum value: POOL_INPUT_MULTILABEL_COMMITTEE = 11;
+   */
+  MULTILABEL_COMMITTEE = 11,
+
+  /**
+   * The labeled set's label cardinality: labeled_label_cardinality.
+   *
+   * @generated from enum value: POOL_INPUT_LABELED_LABEL_CARDINALITY = 12;
+   */
+  LABELED_LABEL_CARDINALITY = 12,
+
+  /**
+   * A regression prediction [n]: regression_mean or regression_samples.
+   *
+   * @generated from enum value: POOL_INPUT_REGRESSION_PREDICTION = 13;
+   */
+  REGRESSION_PREDICTION = 13,
+
+  /**
+   * A regression spread [n]: regression_std (with regression_mean) or
+   * regression_samples.
+   *
+   * @generated from enum value: POOL_INPUT_REGRESSION_SPREAD = 14;
+   */
+  REGRESSION_SPREAD = 14,
+
+  /**
+   * The labeled items' regression targets [l]: labeled_targets.
+   *
+   * @generated from enum value: POOL_INPUT_LABELED_TARGETS = 15;
+   */
+  LABELED_TARGETS = 15,
+
+  /**
+   * Structured per-element probabilities [n, c, ...]: structured_probabilities
+   * or structured_logits.
+   *
+   * @generated from enum value: POOL_INPUT_STRUCTURED_PROBABILITIES = 16;
+   */
+  STRUCTURED_PROBABILITIES = 16,
+
+  /**
+   * A structured committee [m, n, c, ...]: structured_committee or
+   * structured_committee_logits.
+   *
+   * @generated from enum value: POOL_INPUT_STRUCTURED_COMMITTEE = 17;
+   */
+  STRUCTURED_COMMITTEE = 17,
 }
 
 /**
@@ -771,6 +1163,74 @@ export const ParamTypeSchema: GenEnum<ParamType> = /*@__PURE__*/
   enumDesc(file_labelwise_v1_query_selection, 2);
 
 /**
+ * UncertaintyAggregate is how overall_uncertainty combines per-item entropies.
+ *
+ * @generated from enum labelwise.v1.UncertaintyAggregate
+ */
+export enum UncertaintyAggregate {
+  /**
+   * Not set: the mean.
+   *
+   * @generated from enum value: UNCERTAINTY_AGGREGATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The mean entropy over the items: Zhu et al.'s overall uncertainty.
+   *
+   * @generated from enum value: UNCERTAINTY_AGGREGATE_MEAN = 1;
+   */
+  MEAN = 1,
+
+  /**
+   * The largest entropy of any item: Zhu et al.'s max-uncertainty variant.
+   *
+   * @generated from enum value: UNCERTAINTY_AGGREGATE_MAX = 2;
+   */
+  MAX = 2,
+}
+
+/**
+ * Describes the enum labelwise.v1.UncertaintyAggregate.
+ */
+export const UncertaintyAggregateSchema: GenEnum<UncertaintyAggregate> = /*@__PURE__*/
+  enumDesc(file_labelwise_v1_query_selection, 3);
+
+/**
+ * StoppingRule is how the criteria's verdicts combine.
+ *
+ * @generated from enum labelwise.v1.StoppingRule
+ */
+export enum StoppingRule {
+  /**
+   * Not set: all.
+   *
+   * @generated from enum value: STOPPING_RULE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Stop when every criterion evaluated says stop (the conservative rule).
+   *
+   * @generated from enum value: STOPPING_RULE_ALL = 1;
+   */
+  ALL = 1,
+
+  /**
+   * Stop when any criterion evaluated says stop.
+   *
+   * @generated from enum value: STOPPING_RULE_ANY = 2;
+   */
+  ANY = 2,
+}
+
+/**
+ * Describes the enum labelwise.v1.StoppingRule.
+ */
+export const StoppingRuleSchema: GenEnum<StoppingRule> = /*@__PURE__*/
+  enumDesc(file_labelwise_v1_query_selection, 4);
+
+/**
  * QuerySelectionService ranks unlabeled pool items by how much labeling them
  * is expected to teach a model.
  *
@@ -813,6 +1273,20 @@ export const QuerySelectionService: GenService<{
     methodKind: "unary";
     input: typeof ListStrategiesRequestSchema;
     output: typeof ListStrategiesResponseSchema;
+  },
+  /**
+   * CheckStopping answers "should we stop labeling?" from what the caller's
+   * models of the last rounds predict on a fixed stop set (and, optionally,
+   * the current model's probabilities on the pool). Stateless: every round's
+   * predictions travel in the request. See CheckStoppingRequest for the
+   * criteria, their defaults and how they combine.
+   *
+   * @generated from rpc labelwise.v1.QuerySelectionService.CheckStopping
+   */
+  checkStopping: {
+    methodKind: "unary";
+    input: typeof CheckStoppingRequestSchema;
+    output: typeof CheckStoppingResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_labelwise_v1_query_selection, 0);

@@ -1,0 +1,92 @@
+"""Multi-label strategies on independent per-label probabilities.
+
+Every function takes per-label probabilities P [n, L] (sigmoid outputs, each in
+[0, 1]; L >= 1) or a committee of them [m, n, L], never mutates them, and
+returns float64 scores [n] where higher means "label this first". Each label
+is a binary problem (positive with probability p, negative with 1 − p), so the
+binary versions of the classification measures apply label by label and are
+then combined over labels by a mean, max or sum. Natural logarithms
+throughout. Brinker (2006); Li & Guo (2013); Houlsby et al. (2011).
+"""
+
+import numpy as np
+
+from labelwise_server.strategies._types import FloatArray, RealArray
+
+AGGREGATES = ("mean", "max")
+
+
+def binary_entropy(probabilities: RealArray) -> FloatArray:
+    """H_b(p) = −p log p − (1 − p) log(1 − p) elementwise (0 log 0 = 0), in float64."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    q = 1.0 - p
+    out = np.zeros(p.shape, dtype=np.float64)
+    logs = np.zeros(p.shape, dtype=np.float64)
+    np.log(p, out=logs, where=p > 0)
+    out -= p * logs
+    logs[...] = 0.0
+    np.log(q, out=logs, where=q > 0)
+    out -= q * logs
+    return out + 0.0  # +0.0 turns any −0 into +0
+
+
+def _combine(per_label: FloatArray, aggregate: str) -> FloatArray:
+    """Mean, max or sum over the label axis (the last)."""
+    if aggregate == "max":
+        combined: FloatArray = per_label.max(axis=-1)
+    elif aggregate == "sum":
+        combined = per_label.sum(axis=-1)
+    else:
+        combined = per_label.mean(axis=-1)
+    return combined + 0.0
+
+
+def multilabel_entropy_scores(probabilities: RealArray, aggregate: str = "mean") -> FloatArray:
+    """(1/L) Σ_l H_b(p_il) (aggregate="mean") or max_l H_b(p_il) ("max"), in nats.
+
+    P [n, L]. Mean binary entropy over labels: Brinker (2006), Yang et al. (2009);
+    max: the most uncertain label.
+    """
+    return _combine(binary_entropy(probabilities), aggregate)
+
+
+def multilabel_least_confidence_scores(
+    probabilities: RealArray, aggregate: str = "mean"
+) -> FloatArray:
+    """(1/L) Σ_l (1 − max(p_il, 1 − p_il)) ("mean") or max_l of the same ("max").
+
+    P [n, L]. Per label the least confidence of the binary prediction,
+    1 − max(p, 1 − p) = min(p, 1 − p), in [0, 0.5]. Lewis & Gale (1994) per label.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    return _combine(np.minimum(p, 1.0 - p), aggregate)
+
+
+def label_cardinality_inconsistency_scores(
+    probabilities: RealArray, labeled_cardinality: float, threshold: float = 0.5
+) -> FloatArray:
+    """|Σ_l 1[p_il > threshold] − c̄|: the predicted label count's distance to the labeled mean.
+
+    P [n, L]; c̄ = the mean number of positive labels per labeled item. Li & Guo
+    (2013); small-text's label_cardinality_inconsistency with threshold 0.5.
+    """
+    predicted = (np.asarray(probabilities) > threshold).sum(axis=-1, dtype=np.float64)
+    scores: FloatArray = np.abs(predicted - float(labeled_cardinality))
+    return scores + 0.0
+
+
+def multilabel_bald_scores(committee: RealArray, aggregate: str = "sum") -> FloatArray:
+    """Σ_l (or mean_l) of the binary mutual information H_b(p̄_il) − (1/m) Σ_k H_b(P_kil).
+
+    Committee [m, n, L]; p̄ = the members' mean. BALD label by label, treating the
+    labels as independent given the model. Houlsby et al. (2011); Gal et al. (2017).
+    """
+    members = np.asarray(committee, dtype=np.float64)
+    mean = members.mean(axis=0)  # [n, L]
+    expected = np.zeros(mean.shape, dtype=np.float64)
+    for member in members:
+        expected += binary_entropy(member)
+    expected /= members.shape[0]
+    # Mutual information is >= 0; rounding can leave −1e-17 for sure labels.
+    information = np.maximum(binary_entropy(mean) - expected, 0.0)
+    return _combine(information, aggregate)
