@@ -1,8 +1,8 @@
-"""The `labelwise` command line: `labelwise serve` runs the server; `labelwise simulate`
-measures the labels it saves."""
+"""The `labelwise` command line: `labelwise serve` runs the server; `labelwise health` asks a
+server's health service (the container's health check); `labelwise simulate` measures the
+labels it saves."""
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -66,20 +66,83 @@ def build_parser() -> argparse.ArgumentParser:
         "and random, over several seeds; write learning curves, a savings table and plots.",
     )
     add_simulate_flags(simulate)
+    health = commands.add_parser(
+        "health",
+        help="Ask a server's gRPC health service; exit 0 when it is SERVING.",
+        description="Check grpc.health.v1 on a labelwise server (the container's HEALTHCHECK; "
+        "an exec probe where the port is TLS-only). Exit status 0: SERVING; 1: anything else.",
+    )
+    add_health_flags(health)
     return parser
 
 
+def add_health_flags(parser: argparse.ArgumentParser) -> None:
+    port = os.environ.get(env_name("port"), "50051")
+    parser.add_argument("--address", default=f"127.0.0.1:{port}",
+                        help="host:port (default: 127.0.0.1:$LABELWISE_PORT).")  # fmt: skip
+    parser.add_argument("--service", default="",
+                        help="Service name to check (default: the whole server).")  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=3.0, help="Seconds (default 3).")
+    parser.add_argument("--tls-ca", default="", help="PEM CA bundle: connect with TLS.")
+    parser.add_argument("--tls-cert", default="", help="PEM client certificate (mutual TLS).")
+    parser.add_argument("--tls-key", default="", help="PEM key of --tls-cert.")
+    parser.add_argument("--server-name", default="",
+                        help="Name to verify the server certificate against.")  # fmt: skip
+
+
+def check_health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    def read(path: str) -> bytes | None:
+        with open(path, "rb") as file:
+            return file.read()
+
+    options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []
+    if args.tls_ca:
+        credentials = grpc.ssl_channel_credentials(
+            read(args.tls_ca),
+            read(args.tls_key) if args.tls_key else None,
+            read(args.tls_cert) if args.tls_cert else None,
+        )
+        channel = grpc.secure_channel(args.address, credentials, options)
+    else:
+        channel = grpc.insecure_channel(args.address, options)
+    with channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+            )
+        except grpc.RpcError as err:
+            print(f"{args.address}: {err.code().name}: {err.details()}", file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"{args.address} {args.service or '(server)'}: {status}")
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "serve":
         config = Config(**{spec.name: getattr(args, spec.name) for spec in fields(Config)})
         logging.basicConfig(
             level=config.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
-        from labelwise_server.grpc.server import serve
+        from labelwise_server.grpc.guards import ConfigError, load_tokens, server_credentials
+        from labelwise_server.workers import run as run_workers
 
-        asyncio.run(serve(config))
+        try:  # a bad setting is a usage error here, once, not in every worker
+            server_credentials(config)
+            load_tokens(config)
+        except ConfigError as err:
+            parser.error(str(err))
+        if config.workers < 0:
+            parser.error("--workers must be 0 (one per core) or more")
+        return run_workers(config)
+    elif args.command == "health":
+        return check_health(args)
     elif args.command == "simulate":
         from labelwise_server.simulation.command import run
 

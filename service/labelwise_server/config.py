@@ -1,15 +1,52 @@
 """The server's settings: one frozen dataclass, each field a flag and an environment variable."""
 
+import math
 import os
 from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc/self")) -> float:
+    """The CPU quota of this process's cgroup in cores (v2 cpu.max or v1 cfs_quota_us / period);
+    math.inf when there is none."""
+    candidates: list[Path] = []
+    try:
+        for line in (proc / "cgroup").read_text().splitlines():
+            hierarchy, controllers, path = line.split(":", 2)
+            if hierarchy == "0" and controllers == "":  # v2 unified
+                candidates.append(root / path.lstrip("/") / "cpu.max")
+            elif "cpu" in controllers.split(","):  # v1
+                candidates.append(root / controllers / path.lstrip("/"))
+    except (OSError, ValueError):
+        pass
+    # Inside a container the cgroup namespace shows the pod's own cgroup at the root.
+    candidates += [root / "cpu.max", root / "cpu", root / "cpu,cpuacct"]
+    for candidate in candidates:
+        try:
+            if candidate.name == "cpu.max":
+                quota, period = candidate.read_text().split()[:2]
+                if quota != "max":
+                    return int(quota) / int(period)
+                return math.inf
+            quota_us = int((candidate / "cpu.cfs_quota_us").read_text())
+            period_us = int((candidate / "cpu.cfs_period_us").read_text())
+            return quota_us / period_us if quota_us > 0 else math.inf
+        except (OSError, ValueError, ZeroDivisionError):
+            continue
+    return math.inf
 
 
 def available_cores() -> int:
-    """CPUs this process may run on (its affinity mask, which cgroup cpusets restrict)."""
+    """CPUs this process may use: its affinity mask (which cgroup cpusets restrict), capped by
+    the cgroup CPU quota (a Kubernetes CPU limit), rounded up; at least 1."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    if limit < cores:
+        cores = math.ceil(limit)
+    return max(1, cores)
 
 
 @dataclass(frozen=True)
@@ -27,10 +64,22 @@ class Config:
     max_connection_age_seconds: float = 0.0  # 0: connections live as long as clients keep them
     log_level: str = "INFO"
     port_file: str = ""  # "": write none
+    workers: int = 0  # 0: one per available core
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    auth_tokens: str = ""
+    auth_token_file: str = ""
+    max_deadline_seconds: float = 300.0  # 0: no cap
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or available_cores()
 
     @property
     def threads(self) -> int:
-        return self.compute_threads or available_cores()
+        """Compute threads of one worker process: by default the cores shared among workers."""
+        return self.compute_threads or max(1, available_cores() // self.worker_count)
 
 
 HELP = {
@@ -52,6 +101,19 @@ HELP = {
     "log_level": "Logging level: DEBUG, INFO, WARNING or ERROR.",
     "port_file": "Once serving, write the bound gRPC port to this file (for --port 0 under a "
     "test harness or a sidecar; empty: none).",
+    "workers": "Server processes sharing the gRPC port through SO_REUSEPORT, under one "
+    "supervisor that serves the summed metrics and restarts a worker that dies (0: one per "
+    "available core, respecting the cgroup CPU limit).",
+    "tls_cert": "PEM certificate chain of the server: serve TLS instead of plaintext (with "
+    "--tls-key).",
+    "tls_key": "PEM private key of --tls-cert.",
+    "tls_client_ca": "PEM CA bundle: require and verify client certificates (mutual TLS).",
+    "auth_tokens": "Comma-separated bearer tokens; when any is set (here or in "
+    "--auth-token-file) every call but health and reflection needs `authorization: Bearer "
+    "TOKEN`. Prefer the variable or the file: flags show in the process list.",
+    "auth_token_file": "File of bearer tokens, one per line ('#' comments); read at start.",
+    "max_deadline_seconds": "Longest a call may run: calls with no deadline or a later one "
+    "end with DEADLINE_EXCEEDED at this cap (0: no cap).",
 }
 
 

@@ -28,11 +28,18 @@ class Metrics:
     pool_rows: Histogram
     request_bytes: Histogram
     in_flight: Gauge
+    worker_rpcs: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> "Metrics":
+        # multiprocess_mode tells how prometheus_client sums a gauge over worker processes
+        # (PROMETHEUS_MULTIPROC_DIR, see labelwise_server.workers); one process ignores it.
         build = Gauge(
-            "labelwise_build_info", "labelwise build information.", ["version"], registry=registry
+            "labelwise_build_info",
+            "labelwise build information.",
+            ["version"],
+            registry=registry,
+            multiprocess_mode="max",
         )
         build.labels(version=__version__).set(1)
         return cls(
@@ -91,6 +98,14 @@ class Metrics:
                 "labelwise_requests_in_flight",
                 "Selection requests being handled right now.",
                 registry=registry,
+                multiprocess_mode="livesum",
+            ),
+            worker_rpcs=Gauge(
+                "labelwise_worker_rpcs",
+                "RPCs started by this worker process; with several workers one series per live "
+                "worker (label pid), showing how connections spread over them.",
+                registry=registry,
+                multiprocess_mode="liveall",
             ),
         )
 

@@ -70,6 +70,7 @@ class PrometheusInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-ar
 
         async def call(behavior: Any, request: Any, context: Any) -> Any:
             metrics.started.labels(**labels).inc()
+            metrics.worker_rpcs.inc()
             started = time.perf_counter()
             if handler.request_streaming:
                 request = count_requests(request)

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,12 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.config import Config
+from labelwise_server.grpc.guards import (
+    BearerTokenInterceptor,
+    DeadlineCapInterceptor,
+    load_tokens,
+    server_credentials,
+)
 from labelwise_server.grpc.interceptors import PrometheusInterceptor
 from labelwise_server.grpc.servicer import QuerySelectionServicer
 from labelwise_server.metrics import Metrics
@@ -99,12 +106,13 @@ class RunningServer:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def server_options(config: Config) -> list[tuple[str, int]]:
+def server_options(config: Config, reuse_port: bool = False) -> list[tuple[str, int]]:
     options = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
-        # One process owns the port: a second server must fail to bind, not steal calls.
-        ("grpc.so_reuseport", 0),
+        # One process owns the port: a second server must fail to bind, not steal calls;
+        # only the workers of one supervisor share it (labelwise_server.workers).
+        ("grpc.so_reuseport", int(reuse_port)),
     ]
     if config.max_connection_age_seconds > 0:
         age_ms = int(config.max_connection_age_seconds * 1000)
@@ -114,14 +122,28 @@ def server_options(config: Config) -> list[tuple[str, int]]:
     return options
 
 
-async def start_server(config: Config, registry: CollectorRegistry) -> RunningServer:
+def interceptors(config: Config, metrics: Metrics) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
+    """Outermost first: metrics see every call (refused ones too), then the token, the cap."""
+    chain: list[grpc.aio.ServerInterceptor] = [PrometheusInterceptor(metrics)]  # type: ignore[type-arg]
+    tokens = load_tokens(config)
+    if tokens:
+        chain.append(BearerTokenInterceptor([SERVICE_NAME], tokens))
+    if config.max_deadline_seconds > 0:
+        chain.append(DeadlineCapInterceptor([SERVICE_NAME], config.max_deadline_seconds))
+    return chain
+
+
+async def start_server(
+    config: Config, registry: CollectorRegistry, reuse_port: bool = False
+) -> RunningServer:
     """Start serving on config.host:config.port; the returned port is the one bound."""
+    credentials = server_credentials(config)
     metrics = Metrics.create(registry)
     metrics.initialize(SERVICE_NAME, METHOD_TYPES)
     executor = ThreadPoolExecutor(config.threads, thread_name_prefix="labelwise-compute")
     server = grpc.aio.server(
-        interceptors=[PrometheusInterceptor(metrics)],
-        options=server_options(config),
+        interceptors=interceptors(config, metrics),
+        options=server_options(config, reuse_port),
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
     servicer = QuerySelectionServicer(metrics, executor, config.max_pool_elements)
@@ -132,7 +154,11 @@ async def start_server(config: Config, registry: CollectorRegistry) -> RunningSe
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    address = f"{config.host}:{config.port}"
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {config.host}:{config.port}")
     await server.start()
@@ -149,18 +175,27 @@ def write_port_file(path: str, port: int) -> None:
     os.replace(partial, path)
 
 
-async def serve(config: Config) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(
+    config: Config, reuse_port: bool = False, on_ready: Callable[[int], None] | None = None
+) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully.
+
+    A worker of labelwise_server.workers shares the port (reuse_port) and reports through
+    on_ready(port) instead of writing the port file; its metrics_port is 0.
+    """
     registry = CollectorRegistry()
     if config.metrics_port:
         start_http_server(config.metrics_port, addr=config.host.strip("[]"), registry=registry)
-    running = await start_server(config, registry)
+    running = await start_server(config, registry, reuse_port)
     if config.port_file:
         write_port_file(config.port_file, running.port)
     log.info(
-        "labelwise serving gRPC on %s:%d, metrics on :%d, %d compute threads",
-        config.host, running.port, config.metrics_port, config.threads,
+        "labelwise serving gRPC (%s) on %s:%d, metrics on :%d, %d compute threads, pid %d",
+        "TLS" if config.tls_cert else "plaintext", config.host, running.port,
+        config.metrics_port, config.threads, os.getpid(),
     )  # fmt: skip
+    if on_ready is not None:
+        on_ready(running.port)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
