@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# labelwise server image: `docker build -t labelwise .` then
+# `docker run -p 50051:50051 -p 9090:9090 labelwise` (flags after the image go to `labelwise serve`).
+
+# Build stage: a virtual environment with the server, the client package and their
+# runtime dependencies only (no dev, test or simulate extras).
+FROM python:3.11.14-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY clients/python ./clients/python
+COPY service ./service
+RUN python -m venv /opt/labelwise \
+    && /opt/labelwise/bin/pip install ./clients/python . \
+    && /opt/labelwise/bin/python -m compileall -q /opt/labelwise/lib
+
+# Runtime stage: the same slim base, the environment, an unprivileged user.
+FROM python:3.11.14-slim-bookworm
+RUN groupadd --system --gid 10001 labelwise \
+    && useradd --system --uid 10001 --gid labelwise --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin labelwise
+COPY --from=build /opt/labelwise /opt/labelwise
+# The read-only root filesystem of the Kubernetes manifests needs no write but /tmp, where
+# the workers' Prometheus values live (see README, Deployment).
+ENV PATH=/opt/labelwise/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/labelwise-metrics \
+    LABELWISE_HOST=[::] \
+    LABELWISE_PORT=50051 \
+    LABELWISE_METRICS_PORT=9090
+USER 10001:10001
+WORKDIR /tmp
+EXPOSE 50051 9090
+# Through the gRPC health service, with the image's own Python client (no extra binary).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["labelwise", "health", "--timeout", "3"]
+ENTRYPOINT ["labelwise", "serve"]
