@@ -96,7 +96,8 @@ def server_process(port: int, metrics_port: int) -> Iterator[subprocess.Popen[by
     env["LABELWISE_GRACE_SECONDS"] = "15"  # through the environment, to test that path too
     process = subprocess.Popen(
         [sys.executable, "-m", "labelwise_server.cli", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--metrics-port", str(metrics_port), "--compute-threads", "1"],
+         "--port", str(port), "--metrics-port", str(metrics_port), "--compute-threads", "1",
+         "--workers", "1"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
