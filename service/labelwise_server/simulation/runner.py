@@ -93,6 +93,8 @@ def plan_strategies(
         if wanted and strategy.name not in wanted and strategy.name != "random":
             continue
         missing = [i for i in strategy.required_inputs if i not in SUPPORTED_INPUTS]
+        if strategy.task != "classification":  # this loop trains a single-label classifier
+            missing = [f"{strategy.task.replace('_', '-')} outputs"]
         if missing:
             skipped[strategy.name] = missing
         else:
