@@ -31,7 +31,9 @@ def _simulate(out: Path, *flags: str) -> dict[str, Any]:
 def _fitting_strategies(address: str) -> list[str]:
     with Client(address) as client:
         return [
-            s.name for s in client.list_strategies() if set(s.required_inputs) <= SUPPORTED_INPUTS
+            s.name
+            for s in client.list_strategies()
+            if set(s.required_inputs) <= SUPPORTED_INPUTS and s.task == "classification"
         ]
 
 
