@@ -695,11 +695,12 @@ def _check_inputs(call: StrategyCall, pool: Pool) -> None:
         Input.STRUCTURED_PROBABILITIES: pool.structured is not None,
         Input.STRUCTURED_COMMITTEE: pool.structured_committee is not None,
     }
-    for needed in sorted(call.strategy.needs, key=lambda i: i.value):
+    over = "" if call.strategy.needs_of is None else f" (over {call.params.get('base')})"
+    for needed in sorted(call.strategy.inputs(call.params), key=lambda i: i.value):
         if not present[needed]:
             raise InvalidArgument(
                 f"{call.field}.name",
-                f"strategy {call.strategy.name} needs {_INPUT_FIELDS[needed]}, "
+                f"strategy {call.strategy.name}{over} needs {_INPUT_FIELDS[needed]}, "
                 "which the request does not carry",
                 reason="MISSING_INPUT",
             )

@@ -7,6 +7,8 @@ ListStrategies gives.
 
 from collections.abc import Mapping
 
+import numpy as np
+
 from labelwise_server.strategies import (
     bayesian,
     committee,
@@ -164,6 +166,75 @@ def _structured(
     )
 
 
+def _batch_bald(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    assert pool.committee is not None
+    return bayesian.batch_bald_select(
+        pool.committee,
+        task.candidates,
+        task.k,
+        task.seed,
+        num_samples=int(params["num_samples"]),
+        max_exact=int(params["max_exact_configurations"]),
+        costs=pool.costs,
+        budget=task.budget,
+    )
+
+
+# The row-wise score strategies power_bald can sample over (a test keeps this in step with
+# the table), and what it adds to a base's scores so the lowest possible one is 0.
+POWER_BASES = (
+    "least_confidence",
+    "margin",
+    "ratio",
+    "entropy",
+    "vote_entropy",
+    "consensus_entropy",
+    "kl_to_consensus",
+    "bald",
+    "variation_ratio",
+    "mean_std",
+)
+POWER_OFFSETS = {"margin": 1.0}  # p(2) − p(1) ∈ [−1, 0]: 1 + margin = 1 − (p(1) − p(2))
+# Bytes of pool rows per block when a base's scores are computed for power_bald.
+_ROW_BLOCK_BYTES = 1 << 22
+
+
+def _row_scores(strategy: Strategy, pool: Pool) -> FloatArray:
+    """A row-wise strategy's scores of the whole pool [n], block by block, default params."""
+    assert strategy.block_score is not None
+    params = {name: param.default for name, param in strategy.params.items()}
+    row_bytes = 1
+    if pool.probabilities is not None:
+        row_bytes += pool.probabilities.shape[1] * pool.probabilities.itemsize
+    if pool.committee is not None:
+        row_bytes += pool.committee.shape[0] * pool.committee.shape[2] * pool.committee.itemsize
+    step = max(1024, _ROW_BLOCK_BYTES // row_bytes)
+    scores = np.empty(pool.n)
+    for start in range(0, pool.n, step):
+        end = min(start + step, pool.n)
+        block = Intermediates(
+            None if pool.probabilities is None else pool.probabilities[start:end],
+            None if pool.committee is None else pool.committee[:, start:end],
+        )
+        scores[start:end] = strategy.block_score(block, params)
+    return scores
+
+
+def _power_bald(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    base = str(params["base"])
+    scores = _row_scores(STRATEGIES[base], pool)
+    picked = bayesian.power_sample(
+        scores + POWER_OFFSETS.get(base, 0.0),
+        task.candidates,
+        task.k,
+        task.seed,
+        beta=float(params["beta"]),
+        costs=pool.costs,
+        budget=task.budget,
+    )
+    return picked, scores[picked]
+
+
 def _kl_to_consensus(block: Intermediates, params: Params) -> FloatArray:
     if params["aggregate"] == "max":
         return committee.kl_max_to_consensus(block.committee, block.consensus)
@@ -267,6 +338,65 @@ STRATEGIES: Mapping[str, Strategy] = {
             "probabilities over samples. Kampffmeyer et al. (2016).",
             needs=COMMITTEE,
             block_score=lambda b, _: bayesian.mean_std_scores(b.committee),
+        ),
+        Strategy(
+            "batch_bald",
+            family="bayesian",
+            summary="BatchBALD: greedily grow the batch of largest joint mutual information "
+            "with the parameters; score = the gain in joint mutual information at pick time. "
+            "Kirsch et al. (2019).",
+            needs=COMMITTEE,
+            params={
+                "num_samples": Param(
+                    int,
+                    default=10_000,
+                    minimum=1,
+                    maximum=100_000,
+                    description="Joint label configurations sampled (seeded) to estimate the "
+                    "batch's joint entropy once it has more than max_exact_configurations; "
+                    "rounded down to a multiple of m (at least m).",
+                ),
+                "max_exact_configurations": Param(
+                    int,
+                    default=10_000,
+                    minimum=1,
+                    maximum=100_000,
+                    description="Joint entropies are exact (every label configuration of the "
+                    "batch so far) while the configurations of nonzero probability times c "
+                    "are at most this many; sampled after.",
+                ),
+            },
+            batch_select=_batch_bald,
+            seeded=True,
+        ),
+        Strategy(
+            "power_bald",
+            family="bayesian",
+            summary="Stochastic power acquisition: k items drawn without replacement with "
+            "probability ∝ score^β of a row-wise base strategy (seeded Gumbel top-k); score = "
+            "the base score. Kirsch et al. (2023).",
+            needs=COMMITTEE,
+            params={
+                "base": Param(
+                    str,
+                    default="bald",
+                    choices=POWER_BASES,
+                    description="The row-wise score strategy to sample over, with its default "
+                    "parameters; power_bald needs what it needs. margin is shifted by +1 to "
+                    "[0, 1]; scores below 1e-12 × the largest are raised to it.",
+                ),
+                "beta": Param(
+                    float,
+                    default=1.0,
+                    minimum=0.0,
+                    maximum=1e6,
+                    description="The power β: 0 samples uniformly, large β approaches the "
+                    "base's top k.",
+                ),
+            },
+            batch_select=_power_bald,
+            seeded=True,
+            needs_of=lambda params: STRATEGIES[str(params["base"])].needs,
         ),
         Strategy(
             "core_set",

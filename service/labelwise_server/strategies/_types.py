@@ -108,6 +108,8 @@ class Strategy:
     batch_select: BatchSelect | None = None
     seeded: bool = False
     task: str = "classification"  # or "multi_label", "regression", "structured"
+    # For a strategy over another one (power_bald's base): the inputs its params need.
+    needs_of: Callable[[Params], frozenset[Input]] | None = None
 
     def __post_init__(self) -> None:
         kinds = [self.block_score, self.pool_score, self.batch_select]
@@ -117,3 +119,7 @@ class Strategy:
     @property
     def batch(self) -> bool:
         return self.batch_select is not None
+
+    def inputs(self, params: Params) -> frozenset[Input]:
+        """The inputs a call with these (default-filled) params needs."""
+        return self.needs if self.needs_of is None else self.needs_of(params)
