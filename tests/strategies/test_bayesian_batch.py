@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.stats import chisquare
 from skactiveml.pool import batch_bald
 
-from labelwise_server.strategies import POWER_BASES, POWER_OFFSETS, STRATEGIES
+from labelwise_server.strategies import POWER_BASES, POWER_OFFSETS, STRATEGIES, bayesian
 from labelwise_server.strategies.bayesian import batch_bald_select, power_sample
 from tests.strategies.batch_support import batch_pool, run_one
 from tests.strategies.support import random_committee, scores_of
@@ -302,3 +302,16 @@ def test_batch_bald_batches_are_distinct_candidates_within_budget(
         left = np.setdiff1d(candidates, picks)
         if len(chosen) < k and left.size:
             assert costs[left].min() > budget - costs[picks].sum()
+
+
+def test_joint_labels_stay_within_the_posterior_memory_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bayesian, "_MAX_POSTERIOR_FLOATS", 64)  # 16 configurations for m = 4
+    committee = random_committee(np.random.default_rng(12), m=4, n=30, c=3)
+    joint = bayesian._JointLabels(committee, 0, num_samples=1_000, max_exact=1_000)
+    for item in range(6):
+        joint.add(item)
+        assert joint.posterior.shape[0] <= 16
+        assert joint.weights.sum() == pytest.approx(1.0)
+    assert not joint.exact  # 3^3 > 16: sampling, with 16 draws
+    picks, gains = batch_bald_select(committee, np.arange(30), 8, 0, num_samples=1_000)
+    assert len(set(picks.tolist())) == 8 and np.isfinite(gains).all()

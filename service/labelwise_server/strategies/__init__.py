@@ -354,7 +354,7 @@ STRATEGIES: Mapping[str, Strategy] = {
                     maximum=100_000,
                     description="Joint label configurations sampled (seeded) to estimate the "
                     "batch's joint entropy once it has more than max_exact_configurations; "
-                    "rounded down to a multiple of m (at least m).",
+                    "rounded down to a multiple of m (at least m), and at most 2^24 / m.",
                 ),
                 "max_exact_configurations": Param(
                     int,

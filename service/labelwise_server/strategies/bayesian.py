@@ -47,6 +47,8 @@ _SLACK = 1e-4
 # that form them.
 _GROUPS = 256
 _LLOYD_STEPS = 3
+# Floats of the [S, m] joint-label posteriors: caps S (configurations, draws) at 2^24 / m.
+_MAX_POSTERIOR_FLOATS = 1 << 24
 # Power sampling raises scores to at least this share of the largest.
 _POWER_FLOOR = 1e-12
 
@@ -59,14 +61,17 @@ class _JointLabels:
     Σ_k' p(ŷ_s | w_k'). Exact: every configuration of nonzero probability, ω_s =
     (1/m) Σ_k p(ŷ_s | w_k). Sampled: M' = m · max(1, ⌊M/m⌋) draws, ⌊M/m⌋ from each
     sample w_k (the paper's estimator), each draw extended with a label of every new
-    pick from its own w_k; equal draws are merged, ω = count / M'.
+    pick from its own w_k; equal draws are merged, ω = count / M'. Both kinds keep
+    S · m <= 2^24 (M and max_exact are capped at 2^24 / m), so memory stays bounded.
     """
 
     def __init__(self, probs: RealArray, seed: int, num_samples: int, max_exact: int) -> None:
         self._probs = probs  # [m, n, c], work dtype
         self._m = probs.shape[0]
         self._num_samples = num_samples
-        self._max_exact = max_exact
+        # At most this many configurations, so the [S, m] posteriors stay <= 128 MiB.
+        self._max_rows = max(1, _MAX_POSTERIOR_FLOATS // self._m)
+        self._max_exact = min(max_exact, self._max_rows)
         self._seed = seed
         self._chosen: list[int] = []
         self._joint: FloatArray | None = np.ones((1, self._m))  # [S, m] p(ŷ_s | w_k), exact
@@ -120,7 +125,7 @@ class _JointLabels:
 
     def _start_sampling(self) -> None:
         self._rng = np.random.default_rng(self._seed)
-        per_sample = max(1, self._num_samples // self._m)
+        per_sample = max(1, min(self._num_samples, self._max_rows) // self._m)
         self._members = np.repeat(np.arange(self._m, dtype=np.int64), per_sample)
         draws = self._members.shape[0]
         self._configuration = np.zeros(draws, dtype=np.int64)
@@ -155,6 +160,14 @@ def _expected_entropies(posterior: RealArray, weights: FloatArray, probs: RealAr
     matmul per block of configurations.
     """
     m, count, c = probs.shape
+    per_block = max(1, _BLOCK_FLOATS // (16 * c))  # items per block: >= 16 rows of work
+    if count > per_block:
+        return np.concatenate(
+            [
+                _expected_entropies(posterior, weights, probs[:, start : start + per_block])
+                for start in range(0, count, per_block)
+            ]
+        )
     flat = np.ascontiguousarray(probs.reshape(m, count * c))
     total = np.zeros(count * c)
     rows = max(1, _BLOCK_FLOATS // (count * c))
