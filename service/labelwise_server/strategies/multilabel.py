@@ -9,24 +9,24 @@ then combined over labels by a mean, max or sum. Natural logarithms
 throughout. Brinker (2006); Li & Guo (2013); Houlsby et al. (2011).
 """
 
+from collections.abc import Callable
+
 import numpy as np
+from scipy.special import xlogy
 
 from labelwise_server.strategies._types import FloatArray, RealArray
 
 AGGREGATES = ("mean", "max")
+# Elements of P per block of rows.
+_BLOCK_ELEMENTS = 1 << 16
 
 
 def binary_entropy(probabilities: RealArray) -> FloatArray:
     """H_b(p) = −p log p − (1 − p) log(1 − p) elementwise (0 log 0 = 0), in float64."""
     p = np.asarray(probabilities, dtype=np.float64)
+    out: FloatArray = -xlogy(p, p)
     q = 1.0 - p
-    out = np.zeros(p.shape, dtype=np.float64)
-    logs = np.zeros(p.shape, dtype=np.float64)
-    np.log(p, out=logs, where=p > 0)
-    out -= p * logs
-    logs[...] = 0.0
-    np.log(q, out=logs, where=q > 0)
-    out -= q * logs
+    out -= xlogy(q, q)
     return out + 0.0  # +0.0 turns any −0 into +0
 
 
@@ -41,13 +41,26 @@ def _combine(per_label: FloatArray, aggregate: str) -> FloatArray:
     return combined + 0.0
 
 
+def _by_blocks(
+    probabilities: RealArray, per_label: Callable[[RealArray], FloatArray], aggregate: str
+) -> FloatArray:
+    """_combine(per_label(P)) over blocks of rows of P [n, L], so temporaries stay in cache."""
+    n, labels = probabilities.shape
+    out = np.empty(n, dtype=np.float64)
+    step = max(1, _BLOCK_ELEMENTS // max(labels, 1))
+    for start in range(0, n, step):
+        block = probabilities[start : start + step]
+        out[start : start + step] = _combine(per_label(block), aggregate)
+    return out
+
+
 def multilabel_entropy_scores(probabilities: RealArray, aggregate: str = "mean") -> FloatArray:
     """(1/L) Σ_l H_b(p_il) (aggregate="mean") or max_l H_b(p_il) ("max"), in nats.
 
     P [n, L]. Mean binary entropy over labels: Brinker (2006), Yang et al. (2009);
     max: the most uncertain label.
     """
-    return _combine(binary_entropy(probabilities), aggregate)
+    return _by_blocks(probabilities, binary_entropy, aggregate)
 
 
 def multilabel_least_confidence_scores(
@@ -58,8 +71,12 @@ def multilabel_least_confidence_scores(
     P [n, L]. Per label the least confidence of the binary prediction,
     1 − max(p, 1 − p) = min(p, 1 − p), in [0, 0.5]. Lewis & Gale (1994) per label.
     """
-    p = np.asarray(probabilities, dtype=np.float64)
-    return _combine(np.minimum(p, 1.0 - p), aggregate)
+
+    def least_confidence(block: RealArray) -> FloatArray:
+        p = np.asarray(block, dtype=np.float64)
+        return np.minimum(p, 1.0 - p)
+
+    return _by_blocks(probabilities, least_confidence, aggregate)
 
 
 def label_cardinality_inconsistency_scores(
