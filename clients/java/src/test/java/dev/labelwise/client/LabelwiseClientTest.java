@@ -1,0 +1,167 @@
+package dev.labelwise.client;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.labelwise.v1.StrategyInfo;
+import io.grpc.Status;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** The wrapper against the real server: streaming, errors, deadlines, ListStrategies. */
+@ExtendWith(LabelwiseServer.class)
+class LabelwiseClientTest {
+  private static LabelwiseClient client(MethodLog log) {
+    return LabelwiseClient.builder(LabelwiseServer.address()).intercept(log)
+        .defaultDeadline(Duration.ofSeconds(60)).build();
+  }
+
+  /** n rows of c float32 probabilities that differ row by row. */
+  static Tensor largePool(int n, int c) {
+    float[] data = new float[n * c];
+    for (int i = 0; i < n; i++) {
+      float top = 0.5f + 0.49f * (float) ((i * 7919L) % n) / n;
+      data[i * c] = top;
+      for (int j = 1; j < c; j++) {
+        data[i * c + j] = (1 - top) / (c - 1);
+      }
+    }
+    return Tensor.float32(data, n, c);
+  }
+
+  private static void assertSameAnswer(SelectResponse want, SelectResponse got) {
+    assertEquals(want.poolSize(), got.poolSize());
+    assertEquals(want.selections().size(), got.selections().size());
+    for (int i = 0; i < want.selections().size(); i++) {
+      Selection w = want.selections().get(i);
+      Selection g = got.selections().get(i);
+      assertEquals(w.name(), g.name());
+      assertEquals(w.params(), g.params());
+      assertArrayEquals(w.indices(), g.indices(), w.name());
+      assertArrayEquals(w.scores(), g.scores(), w.name()); // byte for byte
+      assertEquals(w.totalCost(), g.totalCost());
+    }
+  }
+
+  @Test
+  void streamsAPoolLargerThanOneMessageWithTheUnaryAnswer() {
+    // 300,000 x 4 float32 is 4.8 MB: over a 1 MiB message limit, so the client streams it in
+    // ~256 KiB chunks, and 5,000 excluded indices follow in chunks of their own.
+    long[] exclude = new long[5_000];
+    for (int i = 0; i < exclude.length; i++) {
+      exclude[i] = 60L * i + 1;
+    }
+    SelectRequest request = SelectRequest.builder().strategy("margin").strategy("entropy")
+        .k(50).exclude(exclude).exclude(299_999).probabilities(largePool(300_000, 4)).build();
+    MethodLog unaryCalls = new MethodLog();
+    MethodLog streamCalls = new MethodLog();
+    SelectResponse whole;
+    SelectResponse chunked;
+    try (LabelwiseClient unary = client(unaryCalls);
+        LabelwiseClient small = LabelwiseClient.builder(LabelwiseServer.address()).intercept(streamCalls)
+            .maxMessageBytes(1 << 20).chunkBytes(256 << 10).build()) {
+      whole = unary.select(request);
+      chunked = small.select(request, Duration.ofSeconds(60));
+    }
+    assertEquals(List.of(MethodLog.UNARY), unaryCalls.names);
+    assertEquals(List.of(MethodLog.STREAM), streamCalls.names);
+    assertEquals(300_000, whole.poolSize());
+    assertEquals(50, whole.get("margin").indices().length);
+    Set<Long> excluded = java.util.Arrays.stream(exclude).boxed().collect(Collectors.toSet());
+    for (long index : whole.get("entropy").indices()) {
+      assertTrue(!excluded.contains(index) && index != 299_999, "excluded index " + index + " selected");
+    }
+    assertSameAnswer(whole, chunked);
+  }
+
+  @Test
+  void aMaxMessageSizeAloneKeepsStreamChunksUnderIt() {
+    // The default 4 MiB chunks would not fit a 1 MiB message; the client shrinks them.
+    MethodLog calls = new MethodLog();
+    try (LabelwiseClient small = LabelwiseClient.builder(LabelwiseServer.address()).intercept(calls)
+        .maxMessageBytes(1 << 20).build()) {
+      SelectResponse response = small.select(SelectRequest.builder().strategy("least_confidence")
+          .k(3).probabilities(largePool(200_000, 4)).build(), Duration.ofSeconds(60));
+      assertEquals(List.of(MethodLog.STREAM), calls.names);
+      assertEquals(3, response.get("least_confidence").indices().length);
+    }
+  }
+
+  @Test
+  void aBadRequestNamesTheField() {
+    try (LabelwiseClient client = client(new MethodLog())) {
+      LabelwiseException error = assertThrows(LabelwiseException.class, () -> client.select(
+          SelectRequest.builder().strategy("entropy").k(1).temperature(-1)
+              .logits(Tensor.float32(new float[] {1, 2, 3, 4, 5, 6}, 3, 2)).build()));
+      assertEquals(Status.Code.INVALID_ARGUMENT, error.code());
+      assertEquals("temperature", error.field());
+      assertTrue(error.violations().get(0).description().contains("-1"), error.violations().toString());
+      assertTrue(error.reason() != null && !error.reason().isEmpty(), "no ErrorInfo reason");
+      assertTrue(error.getMessage().contains("temperature"), error.getMessage());
+      assertEquals(Status.Code.INVALID_ARGUMENT, Status.fromThrowable(error.getCause()).getCode());
+    }
+  }
+
+  @Test
+  void aStreamedBadRequestNamesTheFieldToo() {
+    try (LabelwiseClient small = LabelwiseClient.builder(LabelwiseServer.address())
+        .maxMessageBytes((64 << 10) + 1).chunkBytes(256).build()) {
+      LabelwiseException error = assertThrows(LabelwiseException.class, () -> small.select(
+          SelectRequest.builder().strategy("entropy").k(1).temperature(0)
+              .logits(largePool(1_000, 2)).build()));
+      assertEquals(Status.Code.INVALID_ARGUMENT, error.code());
+      assertEquals("temperature", error.field());
+    }
+  }
+
+  @Test
+  void anUnknownParameterNamesItsPath() {
+    try (LabelwiseClient client = client(new MethodLog())) {
+      LabelwiseException error = assertThrows(LabelwiseException.class, () -> client.select(
+          SelectRequest.builder().strategy("entropy").strategy("bald", Map.of("nope", 1)).k(1)
+              .probabilities(Tensor.float32(new float[] {0.5f, 0.5f, 0.9f, 0.1f}, 2, 2)).build()));
+      assertEquals(Status.Code.INVALID_ARGUMENT, error.code());
+      assertTrue(error.field().startsWith("strategies[1]"), error.field());
+    }
+  }
+
+  @Test
+  void aDeadlineEndsTheCall() {
+    SelectRequest request = SelectRequest.builder().strategy("entropy").k(10)
+        .probabilities(largePool(200_000, 4)).build();
+    try (LabelwiseClient client = client(new MethodLog());
+        LabelwiseClient hurried = LabelwiseClient.builder(LabelwiseServer.address())
+            .defaultDeadline(Duration.ofMillis(1)).build()) {
+      LabelwiseException perCall = assertThrows(LabelwiseException.class,
+          () -> client.select(request, Duration.ofMillis(1)));
+      assertEquals(Status.Code.DEADLINE_EXCEEDED, perCall.code());
+      LabelwiseException byDefault = assertThrows(LabelwiseException.class, () -> hurried.select(request));
+      assertEquals(Status.Code.DEADLINE_EXCEEDED, byDefault.code());
+    }
+  }
+
+  @Test
+  void listsTheStrategies() {
+    try (LabelwiseClient client = client(new MethodLog())) {
+      List<StrategyInfo> strategies = client.listStrategies();
+      Set<String> names = strategies.stream().map(StrategyInfo::getName).collect(Collectors.toSet());
+      assertTrue(names.containsAll(Set.of("random", "entropy", "margin", "bald")), names.toString());
+      StrategyInfo margin = strategies.stream().filter(s -> s.getName().equals("margin")).findFirst().orElseThrow();
+      assertEquals("uncertainty", margin.getFamily());
+    }
+  }
+
+  @Test
+  void aParameterOfAnUnsupportedTypeIsRefusedBeforeTheCall() {
+    IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+        () -> SelectRequest.builder().strategy("core_set", Map.of("metric", List.of("cosine"))));
+    assertTrue(error.getMessage().contains("metric"), error.getMessage());
+  }
+}

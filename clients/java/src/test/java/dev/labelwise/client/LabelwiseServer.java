@@ -1,0 +1,88 @@
+package dev.labelwise.client;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
+
+/**
+ * The real {@code labelwise serve --port 0} of this repository ($LABELWISE_PYTHON, else
+ * python3), started once for the whole test run and stopped (SIGTERM) at its end. Its log is
+ * target/labelwise-server.log.
+ */
+public final class LabelwiseServer implements BeforeAllCallback {
+  static final Path REPOSITORY = Path.of("../..").toAbsolutePath().normalize();
+
+  private static volatile String address;
+
+  /** "127.0.0.1:port" of the running server. */
+  static String address() {
+    return address;
+  }
+
+  @Override
+  public void beforeAll(ExtensionContext context) throws Exception {
+    ExtensionContext.Store store = context.getRoot().getStore(ExtensionContext.Namespace.GLOBAL);
+    store.computeIfAbsent(LabelwiseServer.class.getName(), key -> start(), Running.class);
+  }
+
+  /** Stops the server when the root context (the whole run) closes. */
+  private record Running(Process process, Path dir) implements AutoCloseable {
+    @Override
+    public void close() throws IOException {
+      process.destroy(); // SIGTERM: the server drains and exits
+      try {
+        if (!process.waitFor(10, TimeUnit.SECONDS)) {
+          process.destroyForcibly().waitFor();
+        }
+      } catch (InterruptedException interrupted) {
+        process.destroyForcibly();
+        Thread.currentThread().interrupt();
+      }
+      Files.deleteIfExists(dir.resolve("port"));
+      Files.deleteIfExists(dir);
+    }
+  }
+
+  private static Running start() {
+    try {
+      Path dir = Files.createTempDirectory("labelwise-java-test");
+      Path portFile = dir.resolve("port");
+      String python = System.getenv().getOrDefault("LABELWISE_PYTHON", "python3");
+      ProcessBuilder command = new ProcessBuilder(List.of(python, "-m", "labelwise_server.cli",
+          "serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
+          "--compute-threads", "1", "--grace-seconds", "1", "--port-file", portFile.toString()));
+      command.environment().put("PYTHONPATH", REPOSITORY.resolve("service") + java.io.File.pathSeparator
+          + REPOSITORY.resolve("clients/python/src"));
+      Path log = Path.of("target", "labelwise-server.log");
+      command.redirectErrorStream(true).redirectOutput(log.toFile());
+      Process process = command.start();
+      Running running = new Running(process, dir);
+      Instant deadline = Instant.now().plus(Duration.ofSeconds(60));
+      while (Instant.now().isBefore(deadline)) {
+        if (Files.exists(portFile)) {
+          String port = Files.readString(portFile, StandardCharsets.UTF_8).trim();
+          if (!port.isEmpty()) {
+            address = "127.0.0.1:" + Integer.parseInt(port);
+            return running;
+          }
+        }
+        if (!process.isAlive()) {
+          break;
+        }
+        Thread.sleep(50);
+      }
+      running.close();
+      throw new IllegalStateException("the labelwise server did not start; its log:\n"
+          + Files.readString(log, StandardCharsets.UTF_8));
+    } catch (IOException | InterruptedException e) {
+      throw new IllegalStateException("could not start the labelwise server", e);
+    }
+  }
+}
