@@ -102,7 +102,8 @@ func WithTLS(config *tls.Config) Option {
 // use the streaming call.
 func WithMaxMessageBytes(n int) Option { return func(o *options) { o.maxMessageBytes = n } }
 
-// WithChunkBytes sets about how many bytes of pool rows each stream chunk carries.
+// WithChunkBytes sets about how many bytes of pool rows each stream chunk carries; at most
+// half the maximum message size.
 func WithChunkBytes(n int) Option { return func(o *options) { o.chunkBytes = n } }
 
 // WithDialOptions adds gRPC dial options (interceptors, keepalive, a resolver...).
@@ -124,6 +125,8 @@ func Dial(target string, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	// Every stream chunk must itself fit in a message, with room for the header fields.
+	o.chunkBytes = max(1, min(o.chunkBytes, o.maxMessageBytes/2))
 	creds := insecure.NewCredentials()
 	if o.tls != nil {
 		creds = credentials.NewTLS(o.tls)
@@ -175,21 +178,28 @@ func (c *Client) ListStrategies(ctx context.Context) ([]*labelwisev1.StrategyInf
 }
 
 // stream sends the request through SelectQueriesStream: the first chunk carries every scalar
-// and list field, then blocks of pool rows, then blocks of labeled_embeddings rows.
+// field and the strategies, then come blocks of pool rows, then blocks of labeled_embeddings
+// rows, then exclude in blocks (the server concatenates exclude lists, which may be long).
 func (c *Client) stream(ctx context.Context, req *Request, whole *labelwisev1.SelectQueriesRequest) (*labelwisev1.SelectQueriesResponse, error) {
 	call, err := c.stub.SelectQueriesStream(ctx)
 	if err != nil {
 		return nil, err
 	}
 	header := &labelwisev1.SelectQueriesRequest{
-		Strategies: whole.Strategies, K: whole.K, Seed: whole.Seed, Exclude: whole.Exclude,
+		Strategies: whole.Strategies, K: whole.K, Seed: whole.Seed,
 		ClampK: whole.ClampK, Budget: whole.Budget, Temperature: whole.Temperature,
 	}
-	chunks := req.chunks(int64(c.options.chunkBytes))
+	chunkBytes := int64(c.options.chunkBytes)
+	chunks := req.chunks(chunkBytes)
 	if len(chunks) == 0 {
 		chunks = []*labelwisev1.SelectQueriesRequest{{}}
 	}
 	proto.Merge(chunks[0], header)
+	step := int(max(1, chunkBytes/10)) // an int64 varint takes at most 10 bytes
+	for start := 0; start < len(whole.Exclude); start += step {
+		chunks = append(chunks, &labelwisev1.SelectQueriesRequest{
+			Exclude: whole.Exclude[start:min(start+step, len(whole.Exclude))]})
+	}
 	for _, chunk := range chunks {
 		if err := call.Send(&labelwisev1.SelectQueriesStreamRequest{Chunk: chunk}); err != nil {
 			break // the status comes from CloseAndRecv

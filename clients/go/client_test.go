@@ -337,9 +337,14 @@ func largePool(t *testing.T, n, c int) *Tensor {
 func TestLargePoolStreams(t *testing.T) {
 	// 300,000 x 4 float32 is 4.8 MB: over a 1 MiB message limit, so the client streams it
 	// in ~256 KiB chunks; the answer must equal the unary call's.
+	// 5,000 excluded indices follow the rows in chunks of their own.
 	pool := largePool(t, 300_000, 4)
+	exclude := []int64{299_999}
+	for i := int64(0); i < 5_000; i++ {
+		exclude = append(exclude, 60*i+1)
+	}
 	req := &Request{Strategies: []Strategy{{Name: "margin"}, {Name: "entropy"}}, K: 50,
-		Exclude: []int64{1, 299_999}, Probabilities: pool}
+		Exclude: exclude, Probabilities: pool}
 	var unary, streamed methodLog
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -361,6 +366,30 @@ func TestLargePoolStreams(t *testing.T) {
 	}
 	if len(whole.Results[0].Indices) != 50 {
 		t.Fatalf("got %d indices; want 50", len(whole.Results[0].Indices))
+	}
+	excluded := map[int64]bool{}
+	for _, i := range exclude {
+		excluded[i] = true
+	}
+	for _, i := range whole.Results[1].Indices {
+		if excluded[i] {
+			t.Fatalf("excluded index %d selected", i)
+		}
+	}
+}
+
+func TestMaxMessageBytesAloneKeepsStreamChunksUnderIt(t *testing.T) {
+	// The default 4 MiB chunks would not fit a 1 MiB message; the client shrinks them.
+	var calls methodLog
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	resp, err := dial(t, calls.options(), WithMaxMessageBytes(1<<20)).SelectQueries(ctx, &Request{
+		Strategies: []Strategy{{Name: "least_confidence"}}, K: 3, Probabilities: largePool(t, 200_000, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(calls.names, []string{streamMethod}) || len(resp.Results[0].Indices) != 3 {
+		t.Fatalf("calls %v, response %+v", calls.names, resp.Results)
 	}
 }
 

@@ -70,7 +70,7 @@ export interface ClientOptions {
   tls?: boolean | SecureContextOptions;
   /** Largest message sent or received; larger requests use the streaming call. */
   maxMessageBytes?: number;
-  /** About how many bytes of pool rows each stream chunk carries. */
+  /** About how many bytes of pool rows each stream chunk carries; at most maxMessageBytes / 2. */
   chunkBytes?: number;
   /** Deadline of every call that sets none, in milliseconds. */
   defaultTimeoutMs?: number;
@@ -114,7 +114,11 @@ export class LabelwiseClient {
   /** target: "host:port". */
   constructor(target: string, options: ClientOptions = {}) {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    // Every stream chunk must itself fit in a message, with room for the header fields.
+    this.chunkBytes = Math.max(
+      1,
+      Math.min(options.chunkBytes ?? DEFAULT_CHUNK_BYTES, Math.floor(this.maxMessageBytes / 2)),
+    );
     const secure = options.tls !== undefined && options.tls !== false;
     const transport = createGrpcTransport({
       baseUrl: `${secure ? "https" : "http"}://${target}`,
@@ -161,8 +165,13 @@ export class LabelwiseClient {
     }
   }
 
-  /** The first chunk carries the header; then blocks of pool rows, then of labeled rows. */
+  /**
+   * The first chunk carries the header; then blocks of pool rows, then of labeled rows, then
+   * exclude in blocks (the server concatenates exclude lists, which may be long).
+   */
   private async *chunks(header: SelectQueriesRequest, request: SelectRequest) {
+    const exclude = header.exclude;
+    header.exclude = [];
     let first: SelectQueriesRequest | undefined = header;
     const next = () => {
       const chunk = first ?? create(SelectQueriesRequestSchema);
@@ -201,6 +210,11 @@ export class LabelwiseClient {
       }
     }
     if (first) yield create(SelectQueriesStreamRequestSchema, { chunk: next() });
+    const step = Math.max(1, Math.floor(this.chunkBytes / 10)); // an int64 varint takes at most 10 bytes
+    for (let start = 0; start < exclude.length; start += step) {
+      const chunk = create(SelectQueriesRequestSchema, { exclude: exclude.slice(start, start + step) });
+      yield create(SelectQueriesStreamRequestSchema, { chunk });
+    }
   }
 }
 

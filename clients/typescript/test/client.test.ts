@@ -8,7 +8,12 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 
+import { createSecureServer } from "node:http2";
+import type { AddressInfo } from "node:net";
+
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { QuerySelectionService } from "../src/gen/labelwise/v1/query_selection_pb.js";
 import {
   LabelwiseClient,
   LabelwiseError,
@@ -21,6 +26,7 @@ import {
 } from "../src/index.js";
 
 const root = fileURLToPath(new URL("../../../../", import.meta.url));
+const testDir = join(root, "clients", "typescript", "test");
 let server: ChildProcess | undefined;
 let address = "";
 let tempDir = "";
@@ -161,9 +167,11 @@ function largePool(n: number, c: number): Tensor {
 
 describe("the client", () => {
   it("streams a pool larger than one message, with the unary call's answer", async () => {
-    // 300,000 x 4 float32 is 4.8 MB: over a 1 MiB limit, so it goes in ~256 KiB chunks.
+    // 300,000 x 4 float32 is 4.8 MB: over a 1 MiB limit, so it goes in ~256 KiB chunks; the
+    // 5,001 excluded indices follow in chunks of their own.
+    const exclude = [299_999, ...Array.from({ length: 5_000 }, (_, i) => 60 * i + 1)];
     const request: SelectRequest = {
-      strategies: ["margin", "entropy"], k: 50, exclude: [1, 299_999], probabilities: largePool(300_000, 4),
+      strategies: ["margin", "entropy"], k: 50, exclude, probabilities: largePool(300_000, 4),
     };
     const unary = methodLog();
     const whole = await client({ interceptors: [unary.interceptor] }).selectQueries(request, { timeoutMs: 60_000 });
@@ -176,6 +184,47 @@ describe("the client", () => {
     assert.equal(whole.poolSize, 300_000);
     assert.equal(whole.results[0].indices.length, 50);
     assert.deepEqual(chunked, whole);
+    const excluded = new Set(exclude);
+    for (const i of whole.results[1].indices) assert.ok(!excluded.has(i), `excluded index ${i} selected`);
+  });
+
+  it("keeps stream chunks under a max message size set alone", async () => {
+    // The default 4 MiB chunks would not fit a 1 MiB message; the client shrinks them.
+    const calls = methodLog();
+    const response = await client({ interceptors: [calls.interceptor], maxMessageBytes: 1 << 20 })
+      .selectQueries({ strategies: ["least_confidence"], k: 3, probabilities: largePool(200_000, 4) }, { timeoutMs: 60_000 });
+    assert.deepEqual(calls.names, ["SelectQueriesStream"]);
+    assert.equal(response.results[0].indices.length, 3);
+  });
+
+  it("connects over TLS with a given CA", async () => {
+    // A TLS server in this process (test/tls: a self-signed localhost certificate for tests
+    // only), since `labelwise serve` itself speaks plaintext behind a mesh or proxy.
+    const cert = readFileSync(join(testDir, "tls", "server.pem"));
+    const key = readFileSync(join(testDir, "tls", "server.key"));
+    const handler = connectNodeAdapter({
+      grpc: true,
+      routes: (router) => router.service(QuerySelectionService, { listStrategies: () => ({ strategies: [{ name: "random" }] }) }),
+    });
+    const server = createSecureServer({ cert, key }, handler);
+    const sessions = new Set<{ destroy(): void }>();
+    server.on("session", (session) => sessions.add(session));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const target = `localhost:${(server.address() as AddressInfo).port}`;
+    try {
+      const names = (await new LabelwiseClient(target, { tls: { ca: cert } }).listStrategies()).map((s) => s.name);
+      assert.deepEqual(names, ["random"]);
+      // The system roots do not trust this certificate.
+      const error = await new LabelwiseClient(target, { tls: true })
+        .listStrategies({ timeoutMs: 10_000 })
+        .then(() => assert.fail("an untrusted certificate was accepted"), (e: unknown) => e);
+      assert.ok(error instanceof LabelwiseError, String(error));
+      assert.match(error.message, /certificate/i);
+    } finally {
+      // close() waits for open sessions, and the clients keep theirs: end them.
+      for (const session of sessions) session.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it("surfaces BadRequest field violations", async () => {
