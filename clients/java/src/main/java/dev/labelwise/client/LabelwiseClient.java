@@ -174,13 +174,19 @@ public final class LabelwiseClient implements AutoCloseable {
             call.complete(requests);
             // Called on one thread at a time, whenever the transport can take more.
             requests.setOnReadyHandler(() -> {
-              while (!sentAll && requests.isReady()) {
-                if (chunks.hasNext()) {
-                  requests.onNext(SelectQueriesStreamRequest.newBuilder().setChunk(chunks.next()).build());
-                } else {
-                  sentAll = true;
-                  requests.onCompleted();
+              try {
+                while (!sentAll && requests.isReady()) {
+                  if (chunks.hasNext()) {
+                    requests.onNext(SelectQueriesStreamRequest.newBuilder().setChunk(chunks.next()).build());
+                  } else {
+                    sentAll = true;
+                    requests.onCompleted();
+                  }
                 }
+              } catch (RuntimeException failed) {
+                sentAll = true;
+                requests.onError(failed); // cancels the call, which ends the wait below
+                answer.completeExceptionally(failed);
               }
             });
           }
@@ -204,7 +210,12 @@ public final class LabelwiseClient implements AutoCloseable {
     try {
       return answer.get().getResponse();
     } catch (ExecutionException failed) {
-      throw LabelwiseException.from(failed.getCause());
+      Throwable cause = failed.getCause();
+      if (!(cause instanceof StatusRuntimeException || cause instanceof io.grpc.StatusException)
+          && cause instanceof RuntimeException local) {
+        throw local; // the request could not be chunked; the call was cancelled
+      }
+      throw LabelwiseException.from(cause);
     } catch (InterruptedException interrupted) {
       call.join().cancel("the calling thread was interrupted", interrupted);
       Thread.currentThread().interrupt();
