@@ -240,20 +240,20 @@ public final class LabelwiseClient implements AutoCloseable {
   /**
    * The request as stream chunks of about chunkBytes of rows each: the first carries the
    * header (strategies, k, seed, ...) and the first block of pool rows; then more pool rows,
-   * then blocks of labeled_embeddings rows, then exclude in blocks (the server concatenates
-   * exclude lists).
+   * then blocks of each labeled-set tensor's rows, then exclude in blocks (the server
+   * concatenates exclude lists).
    */
   static final class Chunks implements Iterator<SelectQueriesRequest> {
     private final SelectRequest request;
-    private final long chunkBytes;
     private final List<SelectRequest.Input> pool = new ArrayList<>();
     private final long n;
     private final long poolStep;
-    private final Tensor labeled;
-    private final long labeledStep;
+    private final List<SelectRequest.Input> labeled = new ArrayList<>();
+    private final long chunkBytes;
     private final List<Long> exclude;
     private final int excludeStep;
     private long poolStart;
+    private int labeledIndex;
     private long labeledStart;
     private int excludeStart;
     private boolean first = true;
@@ -266,7 +266,8 @@ public final class LabelwiseClient implements AutoCloseable {
       for (Map.Entry<SelectRequest.Input, Tensor> entry : request.tensors().entrySet()) {
         SelectRequest.Input input = entry.getKey();
         Tensor tensor = entry.getValue();
-        if (input == SelectRequest.Input.LABELED_EMBEDDINGS) {
+        if (input.labeled) {
+          labeled.add(input);
           continue;
         }
         if (pool.isEmpty()) {
@@ -277,19 +278,10 @@ public final class LabelwiseClient implements AutoCloseable {
           rowBytes += tensor.rawData().size() / tensor.size(input.poolAxis);
         }
       }
-      n = size;
+      n = pool.isEmpty() ? 0 : Math.max(size, 1);
       poolStep = step(rowBytes);
-      labeled = request.tensors().get(SelectRequest.Input.LABELED_EMBEDDINGS);
-      labeledStep = labeled == null || labeled.rank() == 0 ? 1
-          : step(labeled.rawData().size() / Math.max(labeled.size(0), 1));
       exclude = request.header().getExcludeList();
       excludeStep = (int) Math.max(1, Math.min(Integer.MAX_VALUE, chunkBytes / 10)); // <= 10 bytes a varint
-      if (pool.isEmpty()) {
-        poolStart = Long.MAX_VALUE;
-      }
-      if (labeled == null) {
-        labeledStart = Long.MAX_VALUE;
-      }
     }
 
     private long step(long rowBytes) {
@@ -302,12 +294,7 @@ public final class LabelwiseClient implements AutoCloseable {
 
     @Override
     public boolean hasNext() {
-      return first || poolStart < Math.max(n, 1) || labeledStart < Math.max(labeledRows(), 1)
-          || excludeStart < exclude.size();
-    }
-
-    private long labeledRows() {
-      return labeled == null || labeled.rank() == 0 ? 0 : labeled.size(0);
+      return first || poolStart < n || labeledIndex < labeled.size() || excludeStart < exclude.size();
     }
 
     @Override
@@ -319,8 +306,8 @@ public final class LabelwiseClient implements AutoCloseable {
           ? request.header().toBuilder().clearExclude()
           : SelectQueriesRequest.newBuilder();
       first = false;
-      if (poolStart < Math.max(n, 1)) {
-        long end = Math.min(poolStart + poolStep, n);
+      if (poolStart < n) {
+        long end = poolStart + poolStep;
         for (SelectRequest.Input input : pool) {
           Tensor tensor = request.tensors().get(input);
           if (!splittable(input, tensor)) {
@@ -332,13 +319,23 @@ public final class LabelwiseClient implements AutoCloseable {
           long rows = tensor.size(input.poolAxis);
           input.set(chunk, tensor.slice(input.poolAxis, Math.min(poolStart, rows), Math.min(end, rows)));
         }
-        poolStart += poolStep;
-      } else if (labeledStart < Math.max(labeledRows(), 1)) {
-        long rows = labeledRows();
-        Tensor part = labeled.rank() == 0 ? labeled
-            : labeled.slice(0, Math.min(labeledStart, rows), Math.min(labeledStart + labeledStep, rows));
-        SelectRequest.Input.LABELED_EMBEDDINGS.set(chunk, part);
-        labeledStart += labeledStep;
+        poolStart = end;
+      } else if (labeledIndex < labeled.size()) {
+        SelectRequest.Input input = labeled.get(labeledIndex);
+        Tensor tensor = request.tensors().get(input);
+        if (tensor.rank() == 0) {
+          input.set(chunk, tensor);
+          labeledIndex++;
+        } else {
+          long rows = tensor.size(0);
+          long step = step(tensor.rawData().size() / Math.max(rows, 1));
+          input.set(chunk, tensor.slice(0, Math.min(labeledStart, rows), Math.min(labeledStart + step, rows)));
+          labeledStart += step;
+          if (labeledStart >= rows) {
+            labeledIndex++;
+            labeledStart = 0;
+          }
+        }
       } else if (excludeStart < exclude.size()) {
         int end = (int) Math.min((long) excludeStart + excludeStep, exclude.size());
         chunk.addAllExclude(exclude.subList(excludeStart, end));

@@ -25,7 +25,10 @@ import java.util.function.BiConsumer;
  * }</pre>
  */
 public final class SelectRequest {
-  /** Every tensor field, with its pool axis (along which a stream splits it). */
+  /**
+   * Every tensor field, with its pool axis (along which a stream splits it); the labeled-set
+   * tensors are not the pool's and stream after it, along axis 0.
+   */
   enum Input {
     PROBABILITIES(0, SelectQueriesRequest.Builder::setProbabilities),
     LOGITS(0, SelectQueriesRequest.Builder::setLogits),
@@ -33,14 +36,28 @@ public final class SelectRequest {
     COMMITTEE_LOGITS(1, SelectQueriesRequest.Builder::setCommitteeLogits),
     EMBEDDINGS(0, SelectQueriesRequest.Builder::setEmbeddings),
     COSTS(0, SelectQueriesRequest.Builder::setCosts),
-    // Not a pool tensor: its rows are the labeled items, streamed after the pool's.
-    LABELED_EMBEDDINGS(0, SelectQueriesRequest.Builder::setLabeledEmbeddings);
+    MULTILABEL_PROBABILITIES(0, SelectQueriesRequest.Builder::setMultilabelProbabilities),
+    MULTILABEL_LOGITS(0, SelectQueriesRequest.Builder::setMultilabelLogits),
+    MULTILABEL_COMMITTEE(1, SelectQueriesRequest.Builder::setMultilabelCommittee),
+    MULTILABEL_COMMITTEE_LOGITS(1, SelectQueriesRequest.Builder::setMultilabelCommitteeLogits),
+    REGRESSION_MEAN(0, SelectQueriesRequest.Builder::setRegressionMean),
+    REGRESSION_STD(0, SelectQueriesRequest.Builder::setRegressionStd),
+    REGRESSION_SAMPLES(1, SelectQueriesRequest.Builder::setRegressionSamples),
+    STRUCTURED_PROBABILITIES(0, SelectQueriesRequest.Builder::setStructuredProbabilities),
+    STRUCTURED_LOGITS(0, SelectQueriesRequest.Builder::setStructuredLogits),
+    STRUCTURED_COMMITTEE(1, SelectQueriesRequest.Builder::setStructuredCommittee),
+    STRUCTURED_COMMITTEE_LOGITS(1, SelectQueriesRequest.Builder::setStructuredCommitteeLogits),
+    STRUCTURED_MASK(0, SelectQueriesRequest.Builder::setStructuredMask),
+    LABELED_EMBEDDINGS(-1, SelectQueriesRequest.Builder::setLabeledEmbeddings),
+    LABELED_TARGETS(-1, SelectQueriesRequest.Builder::setLabeledTargets);
 
     final int poolAxis;
+    final boolean labeled;
     private final BiConsumer<SelectQueriesRequest.Builder, dev.labelwise.v1.Tensor> setter;
 
     Input(int poolAxis, BiConsumer<SelectQueriesRequest.Builder, dev.labelwise.v1.Tensor> setter) {
-      this.poolAxis = poolAxis;
+      this.poolAxis = Math.max(poolAxis, 0);
+      this.labeled = poolAxis < 0;
       this.setter = setter;
     }
 
@@ -172,6 +189,77 @@ public final class SelectRequest {
     /** Labeling cost of each pool item [n], used with budget. */
     public Builder costs(Tensor tensor) {
       return put(Input.COSTS, tensor);
+    }
+
+    /** Multi-label per-label probabilities (sigmoid outputs) [n, L]. */
+    public Builder multilabelProbabilities(Tensor tensor) {
+      return put(Input.MULTILABEL_PROBABILITIES, tensor);
+    }
+
+    /** Multi-label logits [n, L], sigmoid at temperature. */
+    public Builder multilabelLogits(Tensor tensor) {
+      return put(Input.MULTILABEL_LOGITS, tensor);
+    }
+
+    /** Multi-label committee (or MC-dropout) probabilities [m, n, L]. */
+    public Builder multilabelCommittee(Tensor tensor) {
+      return put(Input.MULTILABEL_COMMITTEE, tensor);
+    }
+
+    /** Multi-label committee (or MC-dropout) logits [m, n, L]. */
+    public Builder multilabelCommitteeLogits(Tensor tensor) {
+      return put(Input.MULTILABEL_COMMITTEE_LOGITS, tensor);
+    }
+
+    /** The labeled set's mean number of positive labels per item. */
+    public Builder labeledLabelCardinality(double cardinality) {
+      header.setLabeledLabelCardinality(cardinality);
+      return this;
+    }
+
+    /** Regression: the predictive mean on the pool [n]. */
+    public Builder regressionMean(Tensor tensor) {
+      return put(Input.REGRESSION_MEAN, tensor);
+    }
+
+    /** Regression: the predictive standard deviation [n]. */
+    public Builder regressionStd(Tensor tensor) {
+      return put(Input.REGRESSION_STD, tensor);
+    }
+
+    /** Regression: m predictions per pool item (committee or MC-dropout) [m, n]. */
+    public Builder regressionSamples(Tensor tensor) {
+      return put(Input.REGRESSION_SAMPLES, tensor);
+    }
+
+    /** Regression: the labeled items' targets [l]. */
+    public Builder labeledTargets(Tensor tensor) {
+      return put(Input.LABELED_TARGETS, tensor);
+    }
+
+    /** Structured per-element class probabilities [n, c, ...]. */
+    public Builder structuredProbabilities(Tensor tensor) {
+      return put(Input.STRUCTURED_PROBABILITIES, tensor);
+    }
+
+    /** Structured logits [n, c, ...], softmax over axis 1 at temperature. */
+    public Builder structuredLogits(Tensor tensor) {
+      return put(Input.STRUCTURED_LOGITS, tensor);
+    }
+
+    /** Structured committee (or MC-dropout) probabilities [m, n, c, ...]. */
+    public Builder structuredCommittee(Tensor tensor) {
+      return put(Input.STRUCTURED_COMMITTEE, tensor);
+    }
+
+    /** Structured committee (or MC-dropout) logits [m, n, c, ...]. */
+    public Builder structuredCommitteeLogits(Tensor tensor) {
+      return put(Input.STRUCTURED_COMMITTEE_LOGITS, tensor);
+    }
+
+    /** Which elements are real (1) or padding (0), [n, ...]; unset: all real. */
+    public Builder structuredMask(Tensor tensor) {
+      return put(Input.STRUCTURED_MASK, tensor);
     }
 
     public SelectRequest build() {

@@ -82,6 +82,84 @@ class LabelwiseClientTest {
   }
 
   @Test
+  void multiLabelRegressionAndStructuredInputsStreamWithTheUnaryAnswer() {
+    // n = 40 items; every kind of pool tensor, split along axis 0 or 1, plus two labeled-set
+    // tensors, through 256-byte chunks.
+    int n = 40;
+    int m = 3;
+    int labels = 4;
+    int tokens = 5;
+    int d = 3;
+    int l = 6;
+    java.util.Random random = new java.util.Random(7);
+    float[] multilabel = new float[n * labels];
+    for (int i = 0; i < multilabel.length; i++) {
+      multilabel[i] = random.nextFloat();
+    }
+    float[] multilabelCommittee = new float[m * n * labels];
+    for (int i = 0; i < multilabelCommittee.length; i++) {
+      multilabelCommittee[i] = random.nextFloat();
+    }
+    double[] samples = new double[m * n];
+    for (int i = 0; i < samples.length; i++) {
+      samples[i] = random.nextGaussian();
+    }
+    float[] structured = new float[m * n * 2 * tokens]; // [m, n, c=2, T]
+    for (int member = 0; member < m; member++) {
+      for (int item = 0; item < n; item++) {
+        for (int t = 0; t < tokens; t++) {
+          float p = 0.05f + 0.9f * random.nextFloat();
+          int base = ((member * n + item) * 2) * tokens + t;
+          structured[base] = p;
+          structured[base + tokens] = 1 - p;
+        }
+      }
+    }
+    float[] mask = new float[n * tokens];
+    for (int i = 0; i < mask.length; i++) {
+      mask[i] = i % tokens < 1 + (i / tokens) % tokens ? 1 : 0;
+    }
+    float[] embeddings = new float[n * d];
+    for (int i = 0; i < embeddings.length; i++) {
+      embeddings[i] = (float) random.nextGaussian();
+    }
+    float[] labeledEmbeddings = new float[l * d];
+    for (int i = 0; i < labeledEmbeddings.length; i++) {
+      labeledEmbeddings[i] = (float) random.nextGaussian();
+    }
+    double[] targets = new double[l];
+    for (int i = 0; i < l; i++) {
+      targets[i] = random.nextGaussian();
+    }
+    SelectRequest request = SelectRequest.builder()
+        .strategy("multilabel_entropy").strategy("label_cardinality_inconsistency")
+        .strategy("multilabel_bald").strategy("regression_variance").strategy("igs")
+        .strategy("structured_bald").strategy("structured_mean_std")
+        .k(5).exclude(0, 39).labeledLabelCardinality(1.5)
+        .multilabelProbabilities(Tensor.float32(multilabel, n, labels))
+        .multilabelCommittee(Tensor.float32(multilabelCommittee, m, n, labels))
+        .regressionSamples(Tensor.float64(samples, m, n))
+        .embeddings(Tensor.float32(embeddings, n, d))
+        .labeledEmbeddings(Tensor.float32(labeledEmbeddings, l, d))
+        .labeledTargets(Tensor.float64(targets, l))
+        .structuredCommittee(Tensor.float32(structured, m, n, 2, tokens))
+        .structuredMask(Tensor.float32(mask, n, tokens))
+        .build();
+    MethodLog streamCalls = new MethodLog();
+    try (LabelwiseClient unary = client(new MethodLog());
+        LabelwiseClient small = LabelwiseClient.builder(LabelwiseServer.address()).intercept(streamCalls)
+            .maxMessageBytes((64 << 10) + 1).chunkBytes(256).build()) {
+      SelectResponse whole = unary.select(request);
+      assertEquals(n, whole.poolSize());
+      for (Selection selection : whole.selections()) {
+        assertEquals(5, selection.indices().length, selection.name());
+      }
+      assertSameAnswer(whole, small.select(request, Duration.ofSeconds(30)));
+      assertEquals(List.of(MethodLog.STREAM), streamCalls.names);
+    }
+  }
+
+  @Test
   void aMaxMessageSizeAloneKeepsStreamChunksUnderIt() {
     // The default 4 MiB chunks would not fit a 1 MiB message; the client shrinks them.
     MethodLog calls = new MethodLog();

@@ -106,6 +106,33 @@ class TensorTest {
   }
 
   @Test
+  void labeledSetTensorsStreamOneAfterTheOther() {
+    SelectRequest request = SelectRequest.builder().strategy("igs").k(1)
+        .regressionMean(Tensor.float64(new double[] {1, 2, 3}, 3))
+        .labeledEmbeddings(Tensor.float32(new float[] {1, 2, 3, 4}, 2, 2))
+        .labeledTargets(Tensor.float64(new double[] {5, 6}, 2)).build();
+    List<SelectQueriesRequest> chunks = new ArrayList<>();
+    new LabelwiseClient.Chunks(request, 8).forEachRemaining(chunks::add);
+    // 3 pool chunks of one 8-byte row, labeled_embeddings in 8-byte rows (2), then targets (2).
+    assertEquals(7, chunks.size(), chunks.toString());
+    assertEquals(List.of(1L), chunks.get(2).getRegressionMean().getShapeList());
+    assertEquals(List.of(1L, 2L), chunks.get(3).getLabeledEmbeddings().getShapeList());
+    assertEquals(List.of(1L), chunks.get(6).getLabeledTargets().getShapeList());
+    assertEquals(false, chunks.get(6).hasLabeledEmbeddings());
+  }
+
+  @Test
+  void anEmptyLabeledSetIsStillSent() {
+    SelectRequest request = SelectRequest.builder().strategy("core_set").k(1)
+        .embeddings(Tensor.float32(new float[] {1, 2}, 1, 2))
+        .labeledEmbeddings(Tensor.float32(new float[0], 0, 2)).build();
+    List<SelectQueriesRequest> chunks = new ArrayList<>();
+    new LabelwiseClient.Chunks(request, 1024).forEachRemaining(chunks::add);
+    assertEquals(2, chunks.size());
+    assertEquals(List.of(0L, 2L), chunks.get(1).getLabeledEmbeddings().getShapeList());
+  }
+
+  @Test
   void aRequestWithoutTensorsIsOneHeaderChunk() {
     SelectRequest request = SelectRequest.builder().strategy("random").k(1).build();
     List<SelectQueriesRequest> chunks = new ArrayList<>();
