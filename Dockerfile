@@ -21,10 +21,15 @@ RUN groupadd --system --gid 10001 labelwise \
        --shell /usr/sbin/nologin labelwise
 COPY --from=build /opt/labelwise /opt/labelwise
 # The read-only root filesystem of the Kubernetes manifests needs no write but /tmp, where
-# the workers' Prometheus values live (see README, Deployment).
+# the workers' Prometheus values live (see README, Deployment). A fixed glibc mmap threshold
+# hands every freed request buffer over 1 MiB back to the kernel, and two malloc arenas keep
+# gRPC's many threads from each holding its own, so memory returns to its baseline after big
+# requests instead of ratcheting up (tests/test_faults.py).
 ENV PATH=/opt/labelwise/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    MALLOC_MMAP_THRESHOLD_=1048576 \
+    MALLOC_ARENA_MAX=2 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/labelwise-metrics \
     LABELWISE_HOST=[::] \
     LABELWISE_PORT=50051 \

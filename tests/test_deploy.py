@@ -228,7 +228,8 @@ def test_the_deployment_fits_the_server_and_the_image() -> None:
     assert "emptyDir" in volumes[mounts["/tmp"]]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
-    assert env["PROMETHEUS_MULTIPROC_DIR"] == docker_env()["PROMETHEUS_MULTIPROC_DIR"]
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "MALLOC_MMAP_THRESHOLD_", "MALLOC_ARENA_MAX"):
+        assert env[name] == docker_env()[name], name
     # Memory: the requests that may be in flight fit twice in the limit.
     limits = container["resources"]["limits"]
     workers = int(config_map["LABELWISE_WORKERS"]) or int(limits["cpu"])

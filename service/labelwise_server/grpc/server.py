@@ -19,6 +19,7 @@ from labelwise_server.config import Config
 from labelwise_server.grpc.guards import (
     BearerTokenInterceptor,
     DeadlineCapInterceptor,
+    MemoryTrimInterceptor,
     load_tokens,
     server_credentials,
 )
@@ -123,8 +124,12 @@ def server_options(config: Config, reuse_port: bool = False) -> list[tuple[str, 
 
 
 def interceptors(config: Config, metrics: Metrics) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
-    """Outermost first: metrics see every call (refused ones too), then the token, the cap."""
-    chain: list[grpc.aio.ServerInterceptor] = [PrometheusInterceptor(metrics)]  # type: ignore[type-arg]
+    """Outermost first: metrics see every call (refused ones too), the memory trim follows
+    every call's end, then the token, the cap."""
+    chain: list[grpc.aio.ServerInterceptor] = [  # type: ignore[type-arg]
+        PrometheusInterceptor(metrics),
+        MemoryTrimInterceptor([SERVICE_NAME]),
+    ]
     tokens = load_tokens(config)
     if tokens:
         chain.append(BearerTokenInterceptor([SERVICE_NAME], tokens))
