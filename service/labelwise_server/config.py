@@ -76,6 +76,14 @@ class Config:
     def worker_count(self) -> int:
         return self.workers or available_cores()
 
+    max_model_bytes: int = 64 * 1024 * 1024
+    model_cache_bytes: int = 512 * 1024 * 1024
+    model_threads: int = 0  # 0: one per available core
+
+    @property
+    def inference_threads(self) -> int:
+        return self.model_threads or available_cores()
+
     @property
     def threads(self) -> int:
         """Compute threads of one worker process: by default the cores shared among workers."""
@@ -99,6 +107,11 @@ HELP = {
     "max_connection_age_seconds": "Close client connections after this age so clients "
     "re-resolve and spread over new replicas (0: never).",
     "log_level": "Logging level: DEBUG, INFO, WARNING or ERROR.",
+    "max_model_bytes": "Largest ONNX model a request may carry, in bytes (model mode); bigger "
+    "ones are refused before parsing.",
+    "model_cache_bytes": "Bytes of models kept by SHA-256 for requests that send only the hash "
+    "(least recently used out first; 0: cache nothing, clients always send bytes).",
+    "model_threads": "Intra-op threads of each ONNX Runtime session (0: one per available core).",
     "port_file": "Once serving, write the bound gRPC port to this file (for --port 0 under a "
     "test harness or a sidecar; empty: none).",
     "workers": "Server processes sharing the gRPC port through SO_REUSEPORT, under one "

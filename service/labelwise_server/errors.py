@@ -21,3 +21,19 @@ class DeadlineExceeded(Exception):
 
 class Cancelled(Exception):
     """The caller went away before the work was done; the work was abandoned."""
+
+
+class ModelRejected(InvalidArgument):
+    """A model sent with the request is malformed, unsafe or does not fit the pool."""
+
+
+class ModelNotCached(Exception):
+    """A model sent by SHA-256 is not in the server's cache; maps to NOT_FOUND.
+
+    The client resends the request with the model's bytes.
+    """
+
+    def __init__(self, field: str, sha256: str) -> None:
+        super().__init__(f"{field}: no cached model has SHA-256 {sha256}; resend its bytes")
+        self.field = field
+        self.sha256 = sha256

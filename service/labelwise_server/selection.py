@@ -35,6 +35,7 @@ class Result:
     indices: IntArray  # [<= k] pool indices, best first
     scores: FloatArray  # [<= k] aligned with indices
     total_cost: float
+    points: FloatArray | None = None  # [len(indices), d] extra per-item output, when asked for
 
 
 def _never_stop() -> None:
@@ -76,8 +77,12 @@ def select(
             indices, scores, cost = _apply_budget(indices, scores, pool, task)
         else:
             cost = _cost(indices, pool)
+        points = None
+        if call.strategy.points is not None:
+            stop()
+            points = call.strategy.points(pool, indices, call.params)
         observe(call.strategy.name, seconds.get(i, 0.0))
-        results.append(Result(call.strategy.name, call.params, indices, scores, cost))
+        results.append(Result(call.strategy.name, call.params, indices, scores, cost, points))
     return results
 
 

@@ -6,7 +6,8 @@ and what it got. Strategies then assume valid input.
 """
 
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,11 +15,19 @@ import numpy as np
 import numpy.typing as npt
 
 from labelwise.v1 import query_selection_pb2 as pb
-from labelwise_server.errors import InvalidArgument
+from labelwise_server.errors import DeadlineExceeded, InvalidArgument, ModelRejected
+from labelwise_server.onnx_runner import (
+    MAX_MC_SAMPLES,
+    ModelStore,
+    OnnxModel,
+    class_output,
+    run_models,
+)
 from labelwise_server.strategies import STRATEGIES
 from labelwise_server.strategies._types import (
     FloatArray,
     Input,
+    ModelAccess,
     Param,
     ParamValue,
     Pool,
@@ -57,20 +66,40 @@ class Selection:
     task: Task
 
 
-def decode_request(request: WireRequest, max_elements: int) -> Selection:
-    """Decode and check every field of request; raise InvalidArgument on the first bad one."""
+def _no_stop() -> None:
+    return None
+
+
+def decode_request(
+    request: WireRequest,
+    max_elements: int,
+    models: ModelStore | None = None,
+    stop: Callable[[], None] = _no_stop,
+) -> Selection:
+    """Decode and check every field of request; raise InvalidArgument on the first bad one.
+
+    In model mode (request.models) the models run here, on model_inputs or embeddings, and
+    their outputs go through the same checks as probabilities, logits and committee sent
+    by the caller.
+    """
     header = request.header
     calls = tuple(_strategy_call(spec, i) for i, spec in enumerate(header.strategies))
     if not calls:
         raise InvalidArgument("strategies", "must name at least one strategy; got none")
-    pool = _decode_pool(request.tensors, header, max_elements)
+    needs_model = any(Input.MODEL in call.strategy.needs for call in calls)
+    pool = _decode_pool(request.tensors, header, max_elements, models, stop, needs_model)
     for call in calls:
         _check_inputs(call, pool)
     return Selection(pool, calls, _task(header, pool))
 
 
 def _decode_pool(
-    tensors: Mapping[str, RawTensor], header: pb.SelectQueriesRequest, max_elements: int
+    tensors: Mapping[str, RawTensor],
+    header: pb.SelectQueriesRequest,
+    max_elements: int,
+    models: ModelStore | None = None,
+    stop: Callable[[], None] = _no_stop,
+    needs_model: bool = False,
 ) -> Pool:
     def get(name: str, allow_int: bool = False) -> npt.NDArray[Any] | None:
         raw = tensors.get(name)
@@ -80,20 +109,37 @@ def _decode_pool(
     if not (np.isfinite(temperature) and temperature > 0):
         raise InvalidArgument("temperature", f"must be finite and > 0; got {temperature}")
 
-    probabilities = _class_scores(
-        tensors, get, "probabilities", "logits", ndim=2, temperature=temperature
-    )
-    committee = _class_scores(
-        tensors, get, "committee", "committee_logits", ndim=3, temperature=temperature
-    )
+    sizes: dict[str, int] = {}  # field -> its n
     embeddings = get("embeddings")
+    if embeddings is not None:
+        _check_matrix(embeddings, "embeddings", "[n, d]")
+        _check_embedding_values(embeddings, "embeddings")
+    embeddings_n = None if embeddings is None else embeddings.shape[0]
+    model_access: ModelAccess | None = None
+    probabilities: RealArray | None
+    committee: RealArray | None
+    if len(header.models):
+        outputs = _model_mode(tensors, header, get, models, stop, temperature, needs_model)
+        probabilities, committee, model_embeddings, model_access, input_field = outputs
+        sizes[input_field] = probabilities.shape[0]
+        if model_embeddings is not None:
+            _check_embedding_values(model_embeddings, "embeddings_output")
+            embeddings = model_embeddings
+    else:
+        if "model_inputs" in tensors:
+            raise InvalidArgument("model_inputs", "must come with models; the request has none")
+        probabilities = _class_scores(
+            tensors, get, "probabilities", "logits", ndim=2, temperature=temperature
+        )
+        committee = _class_scores(
+            tensors, get, "committee", "committee_logits", ndim=3, temperature=temperature
+        )
     labeled = get("labeled_embeddings")
     costs = get("costs", allow_int=True)
 
-    sizes: dict[str, int] = {}  # field -> its n
-    if probabilities is not None:
+    if probabilities is not None and not len(header.models):
         sizes[_present(tensors, "probabilities", "logits")] = probabilities.shape[0]
-    if committee is not None:
+    if committee is not None and not len(header.models):
         sizes[_present(tensors, "committee", "committee_logits")] = committee.shape[1]
         if probabilities is not None and committee.shape[2] != probabilities.shape[1]:
             raise InvalidArgument(
@@ -102,18 +148,16 @@ def _decode_pool(
                 f"{_present(tensors, 'probabilities', 'logits')} ({probabilities.shape[1]}); "
                 f"got {committee.shape[2]}",
             )
-    if embeddings is not None:
-        _check_matrix(embeddings, "embeddings", "[n, d]")
-        _check_embedding_values(embeddings, "embeddings")
-        sizes["embeddings"] = embeddings.shape[0]
+    if embeddings_n is not None:
+        sizes.setdefault("embeddings", embeddings_n)
     if labeled is not None:
         _check_matrix(labeled, "labeled_embeddings", "[l, d]", allow_empty=True)
         _check_embedding_values(labeled, "labeled_embeddings")
         if embeddings is not None and labeled.shape[1] != embeddings.shape[1]:
+            source = "the models' embeddings_output" if header.embeddings_output else "embeddings"
             raise InvalidArgument(
                 "labeled_embeddings.shape",
-                f"must have the same d as embeddings ({embeddings.shape[1]}); "
-                f"got {labeled.shape[1]}",
+                f"must have the same d as {source} ({embeddings.shape[1]}); got {labeled.shape[1]}",
             )
     cost_values: FloatArray | None = None
     if costs is not None:
@@ -169,6 +213,7 @@ def _decode_pool(
         structured=extra.structured,
         structured_committee=extra.structured_committee,
         structured_mask=extra.structured_mask,
+        model=model_access,
     )
 
 
@@ -459,6 +504,136 @@ def _check_stochastic_along(
             )
 
 
+_CALLER_OUTPUTS = ("probabilities", "logits", "committee", "committee_logits")
+
+
+def _model_mode(
+    tensors: Mapping[str, RawTensor],
+    header: pb.SelectQueriesRequest,
+    get: Any,
+    store: ModelStore | None,
+    stop: Callable[[], None],
+    temperature: float,
+    needs_model: bool,
+) -> tuple[RealArray, RealArray | None, RealArray | None, ModelAccess | None, str]:
+    """Run the request's models: probabilities, committee, embeddings, the model for deepfool."""
+    for name in _CALLER_OUTPUTS:
+        if name in tensors:
+            raise InvalidArgument(
+                "models", f"must not be sent together with {name}: the models compute it"
+            )
+    if store is None:
+        raise InvalidArgument("models", "are not accepted by this server", reason="NO_MODEL_MODE")
+    input_field = "model_inputs" if "model_inputs" in tensors else "embeddings"
+    x = get(input_field)
+    if x is None:
+        raise InvalidArgument(
+            "model_inputs",
+            "model mode needs the models' input rows: send model_inputs or embeddings",
+            reason="MISSING_INPUT",
+        )
+    if input_field == "model_inputs":
+        _check_matrix(x, "model_inputs", "[n, d]")
+        _check_finite(x, "model_inputs")
+    if x.shape[0] == 0:
+        raise InvalidArgument(f"{input_field}.shape", "must describe a non-empty pool; got n = 0")
+    samples = header.mc_dropout_samples
+    if samples and not (2 <= samples <= MAX_MC_SAMPLES):
+        raise InvalidArgument(
+            "mc_dropout_samples", f"must be 0 or in [2, {MAX_MC_SAMPLES}]; got {samples}"
+        )
+    if samples and len(header.models) != 1:
+        raise InvalidArgument(
+            "mc_dropout_samples",
+            f"must come with exactly one model; got {len(header.models)} (an ensemble is "
+            "already a committee)",
+        )
+    if header.inference_batch_rows < 0:
+        raise InvalidArgument(
+            "inference_batch_rows", f"must be >= 0; got {header.inference_batch_rows}"
+        )
+    deadline = None
+    if header.HasField("inference_timeout_seconds"):
+        timeout = header.inference_timeout_seconds
+        if not (np.isfinite(timeout) and timeout > 0):
+            raise InvalidArgument(
+                "inference_timeout_seconds", f"must be finite and > 0; got {timeout}"
+            )
+        deadline = time.monotonic() + timeout
+    if header.model_output not in (
+        pb.MODEL_OUTPUT_UNSPECIFIED,
+        pb.MODEL_OUTPUT_PROBABILITIES,
+        pb.MODEL_OUTPUT_LOGITS,
+    ):
+        raise InvalidArgument("model_output", f"must be a ModelOutput; got {header.model_output}")
+    logits_out = header.model_output == pb.MODEL_OUTPUT_LOGITS
+
+    fields = [f"models[{i}]" for i in range(len(header.models))]
+    loaded: list[OnnxModel] = []
+    for spec, field in zip(header.models, fields, strict=True):
+        source = spec.WhichOneof("source")
+        loaded.append(
+            store.resolve(
+                spec.onnx if source == "onnx" else None,
+                spec.sha256 if source == "sha256" else None,
+                field,
+            )
+        )
+    outputs = run_models(
+        loaded,
+        fields,
+        x,
+        embeddings_output=header.embeddings_output,
+        mc_samples=samples,
+        seed=header.seed,
+        batch_rows=header.inference_batch_rows,
+        stop=stop,
+        deadline=deadline,
+    )
+    scores = outputs.scores
+    if logits_out:
+        probabilities_all: RealArray = softmax(scores, temperature)
+    else:
+        members = scores if scores.ndim == 3 else scores[None]
+        for i, member in enumerate(members):
+            where = fields[0] if samples else fields[i]
+            try:
+                _check_row_stochastic(member, where, SUM_TOLERANCE[pb.DATA_TYPE_FLOAT32])
+            except InvalidArgument as err:
+                raise ModelRejected(
+                    where,
+                    f"class output {err.description} (model_output is PROBABILITIES; set "
+                    "MODEL_OUTPUT_LOGITS if the model returns logits)",
+                    reason="MODEL_OUTPUT_NOT_PROBABILITIES",
+                ) from err
+        probabilities_all = scores
+    committee: RealArray | None = None
+    if probabilities_all.ndim == 3:
+        committee = probabilities_all
+        probabilities: RealArray = committee.mean(axis=0, dtype=committee.dtype)
+    else:
+        probabilities = probabilities_all
+    access = None
+    if needs_model:
+        model = loaded[0]
+        gradient = model.gradient(
+            fields[0], class_output(model, header.embeddings_output), not logits_out
+        )
+
+        def logits_jacobian(rows: FloatArray) -> tuple[FloatArray, FloatArray]:
+            stop()
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded()
+            return gradient(rows)
+
+        access = ModelAccess(
+            inputs=x,
+            logits_jacobian=logits_jacobian,
+            chunk_rows=gradient.chunk_rows(x.shape[1], probabilities.shape[1]),
+        )
+    return probabilities, committee, outputs.embeddings, access, input_field
+
+
 def _present(tensors: Mapping[str, RawTensor], probs_name: str, logits_name: str) -> str:
     return probs_name if probs_name in tensors else logits_name
 
@@ -676,6 +851,7 @@ _INPUT_FIELDS = {
     Input.LABELED_TARGETS: "labeled_targets",
     Input.STRUCTURED_PROBABILITIES: "structured_probabilities or structured_logits",
     Input.STRUCTURED_COMMITTEE: "structured_committee or structured_committee_logits",
+    Input.MODEL: "models (model mode)",
 }
 
 
@@ -694,6 +870,7 @@ def _check_inputs(call: StrategyCall, pool: Pool) -> None:
         Input.LABELED_TARGETS: pool.labeled_targets is not None,
         Input.STRUCTURED_PROBABILITIES: pool.structured is not None,
         Input.STRUCTURED_COMMITTEE: pool.structured_committee is not None,
+        Input.MODEL: pool.model is not None,
     }
     over = "" if call.strategy.needs_of is None else f" (over {call.params.get('base')})"
     for needed in sorted(call.strategy.inputs(call.params), key=lambda i: i.value):

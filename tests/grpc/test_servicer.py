@@ -159,6 +159,11 @@ BAD_REQUESTS: list[tuple[str, pb.SelectQueriesRequest, str, str | None]] = [
     ("temperature-nan", request(logits=tensor(P), temperature=float("nan")), "temperature", None),
     ("budget-negative", with_probabilities(budget=-1.0), "budget", None),
     ("budget-inf", with_probabilities(budget=float("inf")), "budget", None),
+    # Model mode; tests/grpc/test_model_mode.py has the hostile models.
+    ("model-inputs-without-models", with_probabilities(model_inputs=tensor(np.ones((6, 2)))),
+     "model_inputs", None),
+    ("models-with-probabilities", with_probabilities(models=[pb.Model(onnx=b"x")]), "models",
+     None),
 ]  # fmt: skip
 
 

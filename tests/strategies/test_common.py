@@ -30,8 +30,13 @@ from tests.strategies.support import (
 # Classification strategies; multi-label, regression and structured ones keep the same
 # invariants in tests/strategies/test_tasks_common.py.
 NAMES = [name for name, strategy in STRATEGIES.items() if strategy.task == "classification"]
-# Score strategies only; batch strategies: tests/strategies/test_batch_common.py.
-SCORE_NAMES = [name for name in NAMES if not STRATEGIES[name].batch]
+# Score strategies on model outputs. Batch strategies: test_batch_common.py; strategies that
+# work through the model itself (deepfool): test_adversarial.py, on NumPy models.
+SCORE_NAMES = [
+    name
+    for name in NAMES
+    if not STRATEGIES[name].batch and Input.MODEL not in STRATEGIES[name].needs
+]
 
 
 def _params_variants(name: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from labelwise_server.errors import Cancelled, DeadlineExceeded, InvalidArgument
+from labelwise_server.errors import Cancelled, DeadlineExceeded, InvalidArgument, ModelNotCached
 
 DOMAIN = "labelwise.dev"
 log = logging.getLogger(__name__)
@@ -42,6 +42,27 @@ def invalid_argument_status(err: InvalidArgument) -> grpc.Status:
     )
 
 
+MODEL_NOT_CACHED = "MODEL_NOT_CACHED"
+
+
+def model_not_cached_status(err: ModelNotCached) -> grpc.Status:
+    """NOT_FOUND with an ErrorInfo (reason MODEL_NOT_CACHED) telling the client to send bytes."""
+    return _status(
+        code_pb2.NOT_FOUND,
+        str(err),
+        error_details_pb2.ErrorInfo(
+            reason=MODEL_NOT_CACHED,
+            domain=DOMAIN,
+            metadata={"field": err.field, "sha256": err.sha256},
+        ),
+        error_details_pb2.ResourceInfo(
+            resource_type="onnx-model",
+            resource_name=err.sha256,
+            description="resend the request with the model's bytes in Model.onnx",
+        ),
+    )
+
+
 def translate_errors(
     method: Callable[..., Awaitable[T]],
 ) -> Callable[..., Awaitable[T]]:
@@ -53,6 +74,8 @@ def translate_errors(
             return await method(self, request, context)
         except InvalidArgument as err:
             await context.abort_with_status(invalid_argument_status(err))  # type: ignore[attr-defined]
+        except ModelNotCached as err:
+            await context.abort_with_status(model_not_cached_status(err))  # type: ignore[attr-defined]
         except DeadlineExceeded:
             await context.abort(
                 grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed; the work was abandoned"

@@ -26,6 +26,7 @@ from labelwise_server.grpc.guards import (
 from labelwise_server.grpc.interceptors import PrometheusInterceptor
 from labelwise_server.grpc.servicer import QuerySelectionServicer
 from labelwise_server.metrics import Metrics
+from labelwise_server.onnx_runner import ModelLimits, ModelStore
 from labelwise_server.tensors import (
     MalformedMessage,
     WireRequest,
@@ -151,7 +152,11 @@ async def start_server(
         options=server_options(config, reuse_port),
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
-    servicer = QuerySelectionServicer(metrics, executor, config.max_pool_elements)
+    models = ModelStore(
+        ModelLimits(max_bytes=config.max_model_bytes, intra_op_threads=config.inference_threads),
+        config.model_cache_bytes,
+    )
+    servicer = QuerySelectionServicer(metrics, executor, config.max_pool_elements, models)
     server.add_generic_rpc_handlers((service_handler(servicer),))
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

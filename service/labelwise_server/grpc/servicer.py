@@ -19,16 +19,18 @@ from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from labelwise_server.grpc.errors import translate_errors
 from labelwise_server.metrics import Metrics
+from labelwise_server.onnx_runner import GRADIENT_OPS, ModelStore
 from labelwise_server.selection import Result, select
 from labelwise_server.stopping import decode_stopping, encode_verdict, evaluate
 from labelwise_server.strategies import STRATEGIES
-from labelwise_server.strategies._types import Param, ParamValue
+from labelwise_server.strategies._types import Input, Param, ParamValue
 from labelwise_server.tensors import (
     ALL_DTYPES,
     MalformedMessage,
     RawTensor,
     WireRequest,
     element_count,
+    encode_tensor,
 )
 from labelwise_server.validation import decode_request
 
@@ -46,10 +48,17 @@ _POOL_AXIS = {
 
 
 class QuerySelectionServicer:
-    def __init__(self, metrics: Metrics, executor: Executor, max_pool_elements: int) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        executor: Executor,
+        max_pool_elements: int,
+        models: ModelStore | None = None,
+    ) -> None:
         self._metrics = metrics
         self._executor = executor
         self._max_elements = max_pool_elements
+        self._models = models
 
     @translate_errors
     async def SelectQueries(
@@ -99,7 +108,7 @@ class QuerySelectionServicer:
 
         def work() -> pb.SelectQueriesResponse:
             stop()
-            selection = decode_request(request, self._max_elements)
+            selection = decode_request(request, self._max_elements, self._models, stop)
             self._metrics.pool_rows.observe(selection.pool.n)
             results = select(selection, stop, self._observe)
             return encode_response(results, selection.pool.n)
@@ -219,20 +228,21 @@ def _param_value(value: ParamValue) -> pb.ParamValue:
     return pb.ParamValue(string_value=value)
 
 
-def encode_response(results: list[Result], n: int) -> pb.SelectQueriesResponse:
-    return pb.SelectQueriesResponse(
-        pool_size=n,
-        results=[
-            pb.StrategyResult(
-                name=result.name,
-                params={name: _param_value(v) for name, v in result.params.items()},
-                indices=result.indices.tolist(),
-                scores=result.scores.tolist(),
-                total_cost=result.total_cost,
-            )
-            for result in results
-        ],
+def _result(result: Result) -> pb.StrategyResult:
+    message = pb.StrategyResult(
+        name=result.name,
+        params={name: _param_value(v) for name, v in result.params.items()},
+        indices=result.indices.tolist(),
+        scores=result.scores.tolist(),
+        total_cost=result.total_cost,
     )
+    if result.points is not None:
+        message.adversarial_points.CopyFrom(encode_tensor(result.points, pb.DATA_TYPE_FLOAT64))
+    return message
+
+
+def encode_response(results: list[Result], n: int) -> pb.SelectQueriesResponse:
+    return pb.SelectQueriesResponse(pool_size=n, results=[_result(r) for r in results])
 
 
 _PARAM_TYPES: Mapping[type, int] = {
@@ -274,6 +284,7 @@ def list_strategies_response() -> pb.ListStrategiesResponse:
                 batch=strategy.batch,
                 seeded=strategy.seeded,
                 task=strategy.task,
+                gradient_ops=GRADIENT_OPS if Input.MODEL in strategy.needs else (),
             )
             for strategy in STRATEGIES.values()
         ]

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from labelwise_server.strategies import (
+    adversarial,
     bayesian,
     committee,
     diversity,
@@ -233,6 +234,38 @@ def _power_bald(pool: Pool, task: Task, params: Params) -> tuple[IntArray, Float
         budget=task.budget,
     )
     return picked, scores[picked]
+
+
+def _deepfool_run(pool: Pool, rows: IntArray, params: Params) -> tuple[FloatArray, FloatArray]:
+    """DeepFool distances [len(rows)] and adversarial points [len(rows), d], chunk by chunk."""
+    assert pool.model is not None
+    model = pool.model
+    distances = np.empty(rows.shape[0])
+    points = np.empty((rows.shape[0], model.inputs.shape[1]))
+    for start in range(0, rows.shape[0], model.chunk_rows):
+        part = rows[start : start + model.chunk_rows]
+        distances[start : start + part.shape[0]], points[start : start + part.shape[0]] = (
+            adversarial.deepfool(
+                model.logits_jacobian,
+                np.asarray(model.inputs[part], dtype=np.float64),
+                overshoot=float(params["overshoot"]),
+                max_iter=int(params["max_iter"]),
+            )
+        )
+    return distances, points
+
+
+def _deepfool(pool: Pool, task: Task, params: Params) -> FloatArray:
+    scores = np.zeros(pool.n)  # only candidates are ranked
+    distances, _ = _deepfool_run(pool, task.candidates, params)
+    scores[task.candidates] = adversarial.deepfool_scores(distances)
+    return scores
+
+
+def _deepfool_points(pool: Pool, indices: IntArray, params: Params) -> FloatArray | None:
+    if not params["return_points"]:
+        return None
+    return _deepfool_run(pool, indices, params)[1]
 
 
 def _kl_to_consensus(block: Intermediates, params: Params) -> FloatArray:
@@ -596,6 +629,40 @@ STRATEGIES: Mapping[str, Strategy] = {
             "(1/c) Σ_j std_k P_kj; Kampffmeyer et al. 2016",
             bayesian.mean_std_scores,
             on_committee=True,
+        ),
+        Strategy(
+            "deepfool",
+            family="adversarial",
+            summary="−‖r_i‖, r_i the DeepFool perturbation (Moosavi-Dezfooli et al. 2016) of the "
+            "model's input that changes its predicted class: items nearest the decision "
+            "boundary first (DFAL, Ducoffe & Precioso 2018). Model mode only.",
+            needs=frozenset({Input.MODEL}),
+            params={
+                "max_iter": Param(
+                    int,
+                    default=50,
+                    minimum=1,
+                    maximum=1000,
+                    description="Most DeepFool steps per item; an item not flipped by then "
+                    "scores the distance reached.",
+                ),
+                "overshoot": Param(
+                    float,
+                    default=0.02,
+                    minimum=0.0,
+                    maximum=1.0,
+                    description="Each probe moves (1 + overshoot) times the perturbation so far, "
+                    "to step across the boundary; the distance reported is without it.",
+                ),
+                "return_points": Param(
+                    bool,
+                    default=False,
+                    description="Also return the adversarial point of each selected item "
+                    "(StrategyResult.adversarial_points).",
+                ),
+            },
+            pool_score=_deepfool,
+            points=_deepfool_points,
         ),
     )
 }

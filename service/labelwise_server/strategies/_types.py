@@ -39,6 +39,7 @@ class Input(enum.Enum):
     LABELED_TARGETS = 15  # [l]
     STRUCTURED_PROBABILITIES = 16  # [n, c, E...]
     STRUCTURED_COMMITTEE = 17  # [m, n, c, E...]
+    MODEL = 6  # a model sent with the request, with its inputs (model mode)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,19 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     exclusive_minimum: bool = False
+
+
+# logits_jacobian(x [b, d]) -> (logits [b, c], d logits / d x [b, c, d]), float64.
+LogitsJacobian: TypeAlias = Callable[[FloatArray], tuple[FloatArray, FloatArray]]
+
+
+@dataclass(frozen=True)
+class ModelAccess:
+    """The request's model as plain callables, for strategies that work through it."""
+
+    inputs: RealArray  # [n, d] the model's input rows
+    logits_jacobian: LogitsJacobian
+    chunk_rows: int  # rows per logits_jacobian call that keep its memory bounded
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,7 @@ class Pool:
     structured: RealArray | None = None  # [n, c, E...], axis 1 sums to 1
     structured_committee: RealArray | None = None  # [m, n, c, E...]
     structured_mask: npt.NDArray[np.bool_] | None = None  # [n, E...]
+    model: ModelAccess | None = None  # model mode only
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,8 @@ BlockScore: TypeAlias = Callable[["Intermediates", Params], FloatArray]
 PoolScore: TypeAlias = Callable[[Pool, Task, Params], FloatArray]
 # A greedy batch: picks in pick order and the score each had when picked.
 BatchSelect: TypeAlias = Callable[[Pool, Task, Params], tuple[IntArray, FloatArray]]
+# Extra per-item output for the selected pool indices ([k, ...]), or None when not asked for.
+SelectedPoints: TypeAlias = Callable[[Pool, IntArray, Params], "FloatArray | None"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,7 @@ class Strategy:
     task: str = "classification"  # or "multi_label", "regression", "structured"
     # For a strategy over another one (power_bald's base): the inputs its params need.
     needs_of: Callable[[Params], frozenset[Input]] | None = None
+    points: SelectedPoints | None = None  # e.g. deepfool's adversarial points
 
     def __post_init__(self) -> None:
         kinds = [self.block_score, self.pool_score, self.batch_select]

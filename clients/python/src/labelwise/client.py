@@ -1,5 +1,8 @@
 """A thin NumPy-facing client for the labelwise QuerySelectionService."""
 
+import hashlib
+import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -16,6 +19,10 @@ from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
 
 ParamValue: TypeAlias = int | float | str | bool
 StrategyArg: TypeAlias = str | tuple[str, Mapping[str, ParamValue]]
+# An ONNX model: its bytes, or the path of a .onnx file.
+ModelArg: TypeAlias = bytes | str | os.PathLike[str]
+MODEL_NOT_CACHED = "MODEL_NOT_CACHED"
+_MODEL_OUTPUTS = {"probabilities": pb.MODEL_OUTPUT_PROBABILITIES, "logits": pb.MODEL_OUTPUT_LOGITS}
 
 _SERVICE = "/labelwise.v1.QuerySelectionService/"
 _TENSOR_FIELDS = {
@@ -57,28 +64,38 @@ class LabelwiseError(Exception):
     """A call failed; code is the gRPC status, violations name the request fields at fault."""
 
     def __init__(
-        self, code: grpc.StatusCode, message: str, violations: Sequence[FieldViolation] = ()
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        violations: Sequence[FieldViolation] = (),
+        reason: str = "",
     ) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
         self.violations = list(violations)
+        self.reason = reason  # google.rpc.ErrorInfo.reason, when the server sent one
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError) -> "LabelwiseError":
         code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
         message = error.details() if hasattr(error, "details") else str(error)
         violations: list[FieldViolation] = []
+        reason = ""
         status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
         if status is not None:
             for detail in status.details:
+                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                    info = error_details_pb2.ErrorInfo()
+                    detail.Unpack(info)
+                    reason = info.reason
                 if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
                     bad_request = error_details_pb2.BadRequest()
                     detail.Unpack(bad_request)
                     violations += [
                         FieldViolation(v.field, v.description) for v in bad_request.field_violations
                     ]
-        return cls(code, message or "", violations)
+        return cls(code, message or "", violations, reason)
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,8 @@ class Selection:
     scores: npt.NDArray[np.float64]
     params: dict[str, ParamValue]
     total_cost: float
+    # deepfool with return_points: the adversarial point of each selected item [k, d].
+    adversarial_points: npt.NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +231,9 @@ class Client:
             response_deserializer=pb.SelectQueriesStreamResponse.FromString,
         )
         self._stub = pb_grpc.QuerySelectionServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        # SHA-256 of models this client has sent the server in full: later calls send the hash.
+        self._sent_models: set[str] = set()
+        self._sent_lock = threading.Lock()
 
     def __enter__(self) -> "Client":
         return self
@@ -254,6 +276,13 @@ class Client:
         structured_committee: npt.ArrayLike | None = None,
         structured_committee_logits: npt.ArrayLike | None = None,
         structured_mask: npt.ArrayLike | None = None,
+        model: ModelArg | Sequence[ModelArg] | None = None,
+        model_inputs: npt.ArrayLike | None = None,
+        model_output: str = "probabilities",
+        embeddings_output: str = "",
+        mc_dropout_samples: int = 0,
+        inference_batch_rows: int = 0,
+        inference_timeout: float | None = None,
     ) -> dict[str, Selection]:
         """Rank the pool with each strategy; returns {strategy name: Selection}.
 
@@ -264,6 +293,12 @@ class Client:
         labeled_targets [l]; structured_* [n, c, ...] or [m, n, c, ...] with
         structured_mask [n, ...]. deadline: seconds the call may take. Raises
         LabelwiseError.
+
+        Model mode: model is ONNX bytes or a path (a list of them: an ensemble);
+        the server runs it on model_inputs (or embeddings). model_output is
+        "probabilities" or "logits". The first call with a model sends its bytes;
+        later calls send only its SHA-256, and if the server no longer holds it
+        (NOT_FOUND, reason MODEL_NOT_CACHED) the call is repeated with the bytes.
         """
         header = pb.SelectQueriesRequest(k=k, clamp_k=clamp_k)
         names: list[str] = []
@@ -308,15 +343,27 @@ class Client:
             "structured_committee_logits": structured_committee_logits,
             "structured_mask": structured_mask,
         }
+        given["model_inputs"] = model_inputs
         for name, value in given.items():
             if value is not None:
                 array = np.asarray(value)
                 request.tensors[name] = array.astype(np.int32) if array.dtype == bool else array
-        try:
-            if self._wire_size(request) <= self._max_message_bytes - 65536:
-                response = self._unary(_encode(request), timeout=deadline)
+        blobs: list[bytes] = []
+        if model is not None:
+            if model_output not in _MODEL_OUTPUTS:
+                raise ValueError(f"model_output must be one of {list(_MODEL_OUTPUTS)}")
+            header.model_output = _MODEL_OUTPUTS[model_output]
+            header.embeddings_output = embeddings_output
+            header.mc_dropout_samples = mc_dropout_samples
+            header.inference_batch_rows = inference_batch_rows
+            if inference_timeout is not None:
+                header.inference_timeout_seconds = inference_timeout
+            if isinstance(model, bytes | str | os.PathLike):
+                blobs = [_model_bytes(model)]
             else:
-                response = self._stream(self._chunks(request), timeout=deadline).response
+                blobs = [_model_bytes(m) for m in model]
+        try:
+            response = self._call_with_models(request, blobs, deadline)
         except grpc.RpcError as err:
             raise LabelwiseError.from_rpc_error(err) from None
         return {
@@ -326,6 +373,9 @@ class Client:
                 scores=np.asarray(result.scores, dtype=np.float64),
                 params=_params(result.params),
                 total_cost=result.total_cost,
+                adversarial_points=_decode(result.adversarial_points)
+                if result.HasField("adversarial_points")
+                else None,
             )
             for result in response.results
         }
@@ -390,6 +440,43 @@ class Client:
             kappas=np.asarray(response.kappas, dtype=np.float64),
         )
 
+    def _call_with_models(
+        self, request: _Request, blobs: list[bytes], deadline: float | None
+    ) -> pb.SelectQueriesResponse:
+        """Send models the server has seen by hash; on MODEL_NOT_CACHED, once more with bytes."""
+        digests = [hashlib.sha256(blob).hexdigest() for blob in blobs]
+        with self._sent_lock:
+            by_hash = [digest in self._sent_models for digest in digests]
+        for attempt in range(2):
+            del request.header.models[:]
+            for blob, digest, hashed in zip(blobs, digests, by_hash, strict=True):
+                model = pb.Model(sha256=digest) if hashed else pb.Model(onnx=blob)
+                request.header.models.append(model)
+            try:
+                response = self._call(request, deadline)
+            except grpc.RpcError as err:
+                stale = (
+                    attempt == 0
+                    and any(by_hash)
+                    and err.code() == grpc.StatusCode.NOT_FOUND
+                    and LabelwiseError.from_rpc_error(err).reason == MODEL_NOT_CACHED
+                )
+                if not stale:
+                    raise
+                with self._sent_lock:
+                    self._sent_models.difference_update(digests)
+                by_hash = [False] * len(blobs)
+                continue
+            with self._sent_lock:
+                self._sent_models.update(digests)
+            return response
+        raise AssertionError("unreachable")
+
+    def _call(self, request: _Request, deadline: float | None) -> pb.SelectQueriesResponse:
+        if self._wire_size(request) <= self._max_message_bytes - 65536:
+            return self._unary(_encode(request), timeout=deadline)  # type: ignore[no-any-return]
+        return self._stream(self._chunks(request), timeout=deadline).response  # type: ignore[no-any-return]
+
     def list_strategies(self, *, deadline: float | None = None) -> list[StrategyDescription]:
         """Every strategy the server offers, with its parameters and needed inputs."""
         try:
@@ -448,6 +535,18 @@ class Client:
         for start in range(0, len(exclude), step):
             chunk = pb.SelectQueriesRequest(exclude=exclude[start : start + step])
             yield _stream_chunk(_Request(chunk))
+
+
+def _model_bytes(model: ModelArg) -> bytes:
+    if isinstance(model, bytes):
+        return model
+    with open(model, "rb") as handle:
+        return handle.read()
+
+
+def _decode(tensor: pb.Tensor) -> npt.NDArray[np.float64]:
+    values = np.frombuffer(tensor.raw_data, dtype="<f8").reshape(tuple(tensor.shape))
+    return values.astype(np.float64)
 
 
 def _stream_chunk(request: _Request) -> bytes:

@@ -106,6 +106,60 @@ func (DataType) EnumDescriptor() ([]byte, []int) {
 	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{0}
 }
 
+// ModelOutput says what a model's class output holds.
+type ModelOutput int32
+
+const (
+	// Not set: the same as MODEL_OUTPUT_PROBABILITIES.
+	ModelOutput_MODEL_OUTPUT_UNSPECIFIED ModelOutput = 0
+	// Class probabilities [n, c], rows summing to 1 (within the float32
+	// tolerance of probabilities).
+	ModelOutput_MODEL_OUTPUT_PROBABILITIES ModelOutput = 1
+	// Unnormalised class scores [n, c]; softmax at temperature.
+	ModelOutput_MODEL_OUTPUT_LOGITS ModelOutput = 2
+)
+
+// Enum value maps for ModelOutput.
+var (
+	ModelOutput_name = map[int32]string{
+		0: "MODEL_OUTPUT_UNSPECIFIED",
+		1: "MODEL_OUTPUT_PROBABILITIES",
+		2: "MODEL_OUTPUT_LOGITS",
+	}
+	ModelOutput_value = map[string]int32{
+		"MODEL_OUTPUT_UNSPECIFIED":   0,
+		"MODEL_OUTPUT_PROBABILITIES": 1,
+		"MODEL_OUTPUT_LOGITS":        2,
+	}
+)
+
+func (x ModelOutput) Enum() *ModelOutput {
+	p := new(ModelOutput)
+	*p = x
+	return p
+}
+
+func (x ModelOutput) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ModelOutput) Descriptor() protoreflect.EnumDescriptor {
+	return file_labelwise_v1_query_selection_proto_enumTypes[1].Descriptor()
+}
+
+func (ModelOutput) Type() protoreflect.EnumType {
+	return &file_labelwise_v1_query_selection_proto_enumTypes[1]
+}
+
+func (x ModelOutput) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ModelOutput.Descriptor instead.
+func (ModelOutput) EnumDescriptor() ([]byte, []int) {
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{1}
+}
+
 // PoolInput names a kind of pool input a strategy can need.
 type PoolInput int32
 
@@ -123,6 +177,9 @@ const (
 	PoolInput_POOL_INPUT_LABELED_EMBEDDINGS PoolInput = 4
 	// Any pool input at all, from which n is read.
 	PoolInput_POOL_INPUT_ANY PoolInput = 5
+	// A model (SelectQueriesRequest.models) and its inputs, for strategies
+	// that work through the model itself rather than its outputs.
+	PoolInput_POOL_INPUT_MODEL PoolInput = 6
 	// Multi-label per-label probabilities [n, L]: multilabel_probabilities or
 	// multilabel_logits.
 	PoolInput_POOL_INPUT_MULTILABEL_PROBABILITIES PoolInput = 10
@@ -155,6 +212,7 @@ var (
 		3:  "POOL_INPUT_EMBEDDINGS",
 		4:  "POOL_INPUT_LABELED_EMBEDDINGS",
 		5:  "POOL_INPUT_ANY",
+		6:  "POOL_INPUT_MODEL",
 		10: "POOL_INPUT_MULTILABEL_PROBABILITIES",
 		11: "POOL_INPUT_MULTILABEL_COMMITTEE",
 		12: "POOL_INPUT_LABELED_LABEL_CARDINALITY",
@@ -171,6 +229,7 @@ var (
 		"POOL_INPUT_EMBEDDINGS":                3,
 		"POOL_INPUT_LABELED_EMBEDDINGS":        4,
 		"POOL_INPUT_ANY":                       5,
+		"POOL_INPUT_MODEL":                     6,
 		"POOL_INPUT_MULTILABEL_PROBABILITIES":  10,
 		"POOL_INPUT_MULTILABEL_COMMITTEE":      11,
 		"POOL_INPUT_LABELED_LABEL_CARDINALITY": 12,
@@ -193,11 +252,11 @@ func (x PoolInput) String() string {
 }
 
 func (PoolInput) Descriptor() protoreflect.EnumDescriptor {
-	return file_labelwise_v1_query_selection_proto_enumTypes[1].Descriptor()
+	return file_labelwise_v1_query_selection_proto_enumTypes[2].Descriptor()
 }
 
 func (PoolInput) Type() protoreflect.EnumType {
-	return &file_labelwise_v1_query_selection_proto_enumTypes[1]
+	return &file_labelwise_v1_query_selection_proto_enumTypes[2]
 }
 
 func (x PoolInput) Number() protoreflect.EnumNumber {
@@ -206,7 +265,7 @@ func (x PoolInput) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PoolInput.Descriptor instead.
 func (PoolInput) EnumDescriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{1}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{2}
 }
 
 // ParamType is the type of a strategy parameter.
@@ -254,11 +313,11 @@ func (x ParamType) String() string {
 }
 
 func (ParamType) Descriptor() protoreflect.EnumDescriptor {
-	return file_labelwise_v1_query_selection_proto_enumTypes[2].Descriptor()
+	return file_labelwise_v1_query_selection_proto_enumTypes[3].Descriptor()
 }
 
 func (ParamType) Type() protoreflect.EnumType {
-	return &file_labelwise_v1_query_selection_proto_enumTypes[2]
+	return &file_labelwise_v1_query_selection_proto_enumTypes[3]
 }
 
 func (x ParamType) Number() protoreflect.EnumNumber {
@@ -267,7 +326,7 @@ func (x ParamType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ParamType.Descriptor instead.
 func (ParamType) EnumDescriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{2}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{3}
 }
 
 // UncertaintyAggregate is how overall_uncertainty combines per-item entropies.
@@ -307,11 +366,11 @@ func (x UncertaintyAggregate) String() string {
 }
 
 func (UncertaintyAggregate) Descriptor() protoreflect.EnumDescriptor {
-	return file_labelwise_v1_query_selection_proto_enumTypes[3].Descriptor()
+	return file_labelwise_v1_query_selection_proto_enumTypes[4].Descriptor()
 }
 
 func (UncertaintyAggregate) Type() protoreflect.EnumType {
-	return &file_labelwise_v1_query_selection_proto_enumTypes[3]
+	return &file_labelwise_v1_query_selection_proto_enumTypes[4]
 }
 
 func (x UncertaintyAggregate) Number() protoreflect.EnumNumber {
@@ -320,7 +379,7 @@ func (x UncertaintyAggregate) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use UncertaintyAggregate.Descriptor instead.
 func (UncertaintyAggregate) EnumDescriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{3}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{4}
 }
 
 // StoppingRule is how the criteria's verdicts combine.
@@ -360,11 +419,11 @@ func (x StoppingRule) String() string {
 }
 
 func (StoppingRule) Descriptor() protoreflect.EnumDescriptor {
-	return file_labelwise_v1_query_selection_proto_enumTypes[4].Descriptor()
+	return file_labelwise_v1_query_selection_proto_enumTypes[5].Descriptor()
 }
 
 func (StoppingRule) Type() protoreflect.EnumType {
-	return &file_labelwise_v1_query_selection_proto_enumTypes[4]
+	return &file_labelwise_v1_query_selection_proto_enumTypes[5]
 }
 
 func (x StoppingRule) Number() protoreflect.EnumNumber {
@@ -373,7 +432,7 @@ func (x StoppingRule) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StoppingRule.Descriptor instead.
 func (StoppingRule) EnumDescriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{4}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{5}
 }
 
 // Tensor is a dense n-dimensional array: the encoding of the KServe v2 /
@@ -634,7 +693,7 @@ func (x *StrategySpec) GetParams() map[string]*ParamValue {
 // strategy and the missing input, when one is absent. All pool inputs given
 // must agree on n (and c, d, m where they share them).
 //
-// Field numbers 20-29 are kept for a model sent with the request; 30-39 hold
+// Field numbers 20-29 hold a model sent with the request (model mode); 30-39 hold
 // multi-label outputs, 40-49 regression outputs and 50-59 structured outputs
 // (segmentation masks, token sequences).
 type SelectQueriesRequest struct {
@@ -744,8 +803,44 @@ type SelectQueriesRequest struct {
 	// every value must be 0 or 1 and every item needs at least one real
 	// element. Unset: every element is real.
 	StructuredMask *Tensor `protobuf:"bytes,54,opt,name=structured_mask,json=structuredMask,proto3" json:"structured_mask,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Model mode: ONNX models that the server runs on model_inputs (or, when
+	// model_inputs is absent, on embeddings) to produce the pool's
+	// probabilities, committee and embeddings itself. Empty: no model mode.
+	// One model gives probabilities (and, with mc_dropout_samples, a
+	// committee); two or more form an ensemble whose members give the
+	// committee [m, n, c] and whose mean gives probabilities. Mutually
+	// exclusive with probabilities, logits, committee and committee_logits.
+	Models []*Model `protobuf:"bytes,20,rep,name=models,proto3" json:"models,omitempty"`
+	// What the models' class output holds. Defaults to
+	// MODEL_OUTPUT_PROBABILITIES, whose rows are checked to sum to 1, so a
+	// model that really returns logits is rejected rather than misread.
+	ModelOutput ModelOutput `protobuf:"varint,21,opt,name=model_output,json=modelOutput,proto3,enum=labelwise.v1.ModelOutput" json:"model_output,omitempty"`
+	// The name of a second model output holding penultimate-layer embeddings
+	// [n, d'], which the embedding strategies then use in place of the
+	// request's embeddings. Empty: the models give no embeddings.
+	EmbeddingsOutput string `protobuf:"bytes,22,opt,name=embeddings_output,json=embeddingsOutput,proto3" json:"embeddings_output,omitempty"`
+	// MC dropout: run the single model this many times with its dropout
+	// active (a graph exported in training mode, or one with a boolean
+	// `training_mode` input, which the server sets to true) to form a
+	// committee of that many samples. 0 (the default) runs it once; otherwise
+	// must be >= 2 and at most 64. The dropout masks are drawn from the
+	// request's seed.
+	McDropoutSamples uint32 `protobuf:"varint,23,opt,name=mc_dropout_samples,json=mcDropoutSamples,proto3" json:"mc_dropout_samples,omitempty"`
+	// The models' input: the pool's raw features (or any input the models
+	// take), [n, d] with d the models' input width, converted to the models'
+	// input element type. When absent, embeddings is the models' input.
+	ModelInputs *Tensor `protobuf:"bytes,24,opt,name=model_inputs,json=modelInputs,proto3" json:"model_inputs,omitempty"`
+	// Rows of the pool per inference call, so memory stays bounded for any n.
+	// 0 (the default) lets the server choose (about 4 MiB of inputs per call).
+	// Must be >= 0.
+	InferenceBatchRows int64 `protobuf:"varint,25,opt,name=inference_batch_rows,json=inferenceBatchRows,proto3" json:"inference_batch_rows,omitempty"`
+	// A limit on the time spent running the models, in seconds, checked
+	// between inference calls; past it the request fails with
+	// DEADLINE_EXCEEDED. Unset: only the call's own deadline applies. Must be
+	// > 0 when set.
+	InferenceTimeoutSeconds *float64 `protobuf:"fixed64,26,opt,name=inference_timeout_seconds,json=inferenceTimeoutSeconds,proto3,oneof" json:"inference_timeout_seconds,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *SelectQueriesRequest) Reset() {
@@ -974,6 +1069,153 @@ func (x *SelectQueriesRequest) GetStructuredMask() *Tensor {
 	return nil
 }
 
+func (x *SelectQueriesRequest) GetModels() []*Model {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetModelOutput() ModelOutput {
+	if x != nil {
+		return x.ModelOutput
+	}
+	return ModelOutput_MODEL_OUTPUT_UNSPECIFIED
+}
+
+func (x *SelectQueriesRequest) GetEmbeddingsOutput() string {
+	if x != nil {
+		return x.EmbeddingsOutput
+	}
+	return ""
+}
+
+func (x *SelectQueriesRequest) GetMcDropoutSamples() uint32 {
+	if x != nil {
+		return x.McDropoutSamples
+	}
+	return 0
+}
+
+func (x *SelectQueriesRequest) GetModelInputs() *Tensor {
+	if x != nil {
+		return x.ModelInputs
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetInferenceBatchRows() int64 {
+	if x != nil {
+		return x.InferenceBatchRows
+	}
+	return 0
+}
+
+func (x *SelectQueriesRequest) GetInferenceTimeoutSeconds() float64 {
+	if x != nil && x.InferenceTimeoutSeconds != nil {
+		return *x.InferenceTimeoutSeconds
+	}
+	return 0
+}
+
+// Model is one ONNX model sent with a request, as its bytes or as the
+// SHA-256 of bytes sent before.
+//
+// The server keeps recently used models in a cache bounded in bytes (least
+// recently used first out) and keyed by the SHA-256 of their bytes. A model
+// sent by hash that the cache does not hold (evicted, or another replica)
+// fails with NOT_FOUND and a google.rpc.ErrorInfo whose reason is
+// MODEL_NOT_CACHED and whose metadata holds the field and the sha256; the
+// client then resends the same request with the bytes. The cache only saves
+// bandwidth: results never depend on it.
+type Model struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where the model comes from. Required.
+	//
+	// Types that are valid to be assigned to Source:
+	//
+	//	*Model_Onnx
+	//	*Model_Sha256
+	Source        isModel_Source `protobuf_oneof:"source"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Model) Reset() {
+	*x = Model{}
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Model) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Model) ProtoMessage() {}
+
+func (x *Model) ProtoReflect() protoreflect.Message {
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Model.ProtoReflect.Descriptor instead.
+func (*Model) Descriptor() ([]byte, []int) {
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Model) GetSource() isModel_Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *Model) GetOnnx() []byte {
+	if x != nil {
+		if x, ok := x.Source.(*Model_Onnx); ok {
+			return x.Onnx
+		}
+	}
+	return nil
+}
+
+func (x *Model) GetSha256() string {
+	if x != nil {
+		if x, ok := x.Source.(*Model_Sha256); ok {
+			return x.Sha256
+		}
+	}
+	return ""
+}
+
+type isModel_Source interface {
+	isModel_Source()
+}
+
+type Model_Onnx struct {
+	// The serialized ONNX ModelProto. At most the server's model size limit;
+	// no external data, only the standard operator domains ("", "ai.onnx",
+	// "ai.onnx.ml"), one floating-point input [n, d].
+	Onnx []byte `protobuf:"bytes,1,opt,name=onnx,proto3,oneof"`
+}
+
+type Model_Sha256 struct {
+	// The SHA-256 of ONNX bytes sent before, as 64 lowercase hex digits.
+	Sha256 string `protobuf:"bytes,2,opt,name=sha256,proto3,oneof"`
+}
+
+func (*Model_Onnx) isModel_Source() {}
+
+func (*Model_Sha256) isModel_Source() {}
+
 // SelectQueriesResponse holds one result per requested strategy.
 type SelectQueriesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -988,7 +1230,7 @@ type SelectQueriesResponse struct {
 
 func (x *SelectQueriesResponse) Reset() {
 	*x = SelectQueriesResponse{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[4]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1242,7 @@ func (x *SelectQueriesResponse) String() string {
 func (*SelectQueriesResponse) ProtoMessage() {}
 
 func (x *SelectQueriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[4]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1255,7 @@ func (x *SelectQueriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectQueriesResponse.ProtoReflect.Descriptor instead.
 func (*SelectQueriesResponse) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{4}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SelectQueriesResponse) GetResults() []*StrategyResult {
@@ -1047,14 +1289,19 @@ type StrategyResult struct {
 	Scores []float64 `protobuf:"fixed64,4,rep,packed,name=scores,proto3" json:"scores,omitempty"`
 	// The total cost of the selected items: the sum of their costs, or the
 	// number of items when the request has no costs.
-	TotalCost     float64 `protobuf:"fixed64,5,opt,name=total_cost,json=totalCost,proto3" json:"total_cost,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TotalCost float64 `protobuf:"fixed64,5,opt,name=total_cost,json=totalCost,proto3" json:"total_cost,omitempty"`
+	// For "deepfool" with return_points set: the adversarial point of each
+	// selected item, [len(indices), d] float64 aligned with indices, the
+	// model input moved just across the nearest decision boundary (DFAL adds
+	// these to training with the queried label). Unset otherwise.
+	AdversarialPoints *Tensor `protobuf:"bytes,10,opt,name=adversarial_points,json=adversarialPoints,proto3" json:"adversarial_points,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StrategyResult) Reset() {
 	*x = StrategyResult{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[5]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1313,7 @@ func (x *StrategyResult) String() string {
 func (*StrategyResult) ProtoMessage() {}
 
 func (x *StrategyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[5]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1326,7 @@ func (x *StrategyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StrategyResult.ProtoReflect.Descriptor instead.
 func (*StrategyResult) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{5}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StrategyResult) GetName() string {
@@ -1117,12 +1364,20 @@ func (x *StrategyResult) GetTotalCost() float64 {
 	return 0
 }
 
+func (x *StrategyResult) GetAdversarialPoints() *Tensor {
+	if x != nil {
+		return x.AdversarialPoints
+	}
+	return nil
+}
+
 // SelectQueriesStreamRequest is one chunk of a streamed SelectQueriesRequest.
 //
 // The first chunk carries every scalar and list field (strategies, k, seed,
-// clamp_k, budget, temperature) and may carry the first block of rows;
-// later chunks carry only tensors and exclude. Each pool tensor (probabilities,
-// logits, committee, committee_logits, embeddings, costs and the multi-label,
+// clamp_k, budget, temperature, models and the other model-mode settings)
+// and may carry the first block of rows; later chunks carry only tensors and
+// exclude. Each pool tensor (probabilities, logits, committee,
+// committee_logits, embeddings, model_inputs, costs and the multi-label,
 // regression and structured outputs) is split along its pool axis (axis 1
 // for committee and sample tensors, axis 0 otherwise) and labeled_embeddings
 // and labeled_targets along axis 0; the server concatenates the chunks in the
@@ -1139,7 +1394,7 @@ type SelectQueriesStreamRequest struct {
 
 func (x *SelectQueriesStreamRequest) Reset() {
 	*x = SelectQueriesStreamRequest{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[6]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1406,7 @@ func (x *SelectQueriesStreamRequest) String() string {
 func (*SelectQueriesStreamRequest) ProtoMessage() {}
 
 func (x *SelectQueriesStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[6]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1419,7 @@ func (x *SelectQueriesStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectQueriesStreamRequest.ProtoReflect.Descriptor instead.
 func (*SelectQueriesStreamRequest) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{6}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SelectQueriesStreamRequest) GetChunk() *SelectQueriesRequest {
@@ -1185,7 +1440,7 @@ type SelectQueriesStreamResponse struct {
 
 func (x *SelectQueriesStreamResponse) Reset() {
 	*x = SelectQueriesStreamResponse{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[7]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1452,7 @@ func (x *SelectQueriesStreamResponse) String() string {
 func (*SelectQueriesStreamResponse) ProtoMessage() {}
 
 func (x *SelectQueriesStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[7]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1465,7 @@ func (x *SelectQueriesStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectQueriesStreamResponse.ProtoReflect.Descriptor instead.
 func (*SelectQueriesStreamResponse) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{7}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SelectQueriesStreamResponse) GetResponse() *SelectQueriesResponse {
@@ -1229,7 +1484,7 @@ type ListStrategiesRequest struct {
 
 func (x *ListStrategiesRequest) Reset() {
 	*x = ListStrategiesRequest{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[8]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1496,7 @@ func (x *ListStrategiesRequest) String() string {
 func (*ListStrategiesRequest) ProtoMessage() {}
 
 func (x *ListStrategiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[8]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1509,7 @@ func (x *ListStrategiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStrategiesRequest.ProtoReflect.Descriptor instead.
 func (*ListStrategiesRequest) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{8}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{9}
 }
 
 // ListStrategiesResponse lists the server's strategies.
@@ -1268,7 +1523,7 @@ type ListStrategiesResponse struct {
 
 func (x *ListStrategiesResponse) Reset() {
 	*x = ListStrategiesResponse{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[9]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1535,7 @@ func (x *ListStrategiesResponse) String() string {
 func (*ListStrategiesResponse) ProtoMessage() {}
 
 func (x *ListStrategiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[9]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1548,7 @@ func (x *ListStrategiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStrategiesResponse.ProtoReflect.Descriptor instead.
 func (*ListStrategiesResponse) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{9}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListStrategiesResponse) GetStrategies() []*StrategyInfo {
@@ -1324,14 +1579,18 @@ type StrategyInfo struct {
 	Seeded bool `protobuf:"varint,7,opt,name=seeded,proto3" json:"seeded,omitempty"`
 	// The kind of model output the strategy works on: "classification",
 	// "multi_label", "regression" or "structured".
-	Task          string `protobuf:"bytes,8,opt,name=task,proto3" json:"task,omitempty"`
+	Task string `protobuf:"bytes,8,opt,name=task,proto3" json:"task,omitempty"`
+	// For strategies that differentiate the model (those needing
+	// POOL_INPUT_MODEL): the ONNX operators (domain "") the server can
+	// differentiate. A model using others is rejected for them.
+	GradientOps   []string `protobuf:"bytes,10,rep,name=gradient_ops,json=gradientOps,proto3" json:"gradient_ops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StrategyInfo) Reset() {
 	*x = StrategyInfo{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[10]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1602,7 @@ func (x *StrategyInfo) String() string {
 func (*StrategyInfo) ProtoMessage() {}
 
 func (x *StrategyInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[10]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1615,7 @@ func (x *StrategyInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StrategyInfo.ProtoReflect.Descriptor instead.
 func (*StrategyInfo) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{10}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StrategyInfo) GetName() string {
@@ -1415,6 +1674,13 @@ func (x *StrategyInfo) GetTask() string {
 	return ""
 }
 
+func (x *StrategyInfo) GetGradientOps() []string {
+	if x != nil {
+		return x.GradientOps
+	}
+	return nil
+}
+
 // ParamInfo describes one strategy parameter.
 type ParamInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1441,7 +1707,7 @@ type ParamInfo struct {
 
 func (x *ParamInfo) Reset() {
 	*x = ParamInfo{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[11]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1719,7 @@ func (x *ParamInfo) String() string {
 func (*ParamInfo) ProtoMessage() {}
 
 func (x *ParamInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[11]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1732,7 @@ func (x *ParamInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParamInfo.ProtoReflect.Descriptor instead.
 func (*ParamInfo) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{11}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ParamInfo) GetName() string {
@@ -1579,7 +1845,7 @@ type CheckStoppingRequest struct {
 
 func (x *CheckStoppingRequest) Reset() {
 	*x = CheckStoppingRequest{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[12]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1857,7 @@ func (x *CheckStoppingRequest) String() string {
 func (*CheckStoppingRequest) ProtoMessage() {}
 
 func (x *CheckStoppingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[12]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1870,7 @@ func (x *CheckStoppingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStoppingRequest.ProtoReflect.Descriptor instead.
 func (*CheckStoppingRequest) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{12}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckStoppingRequest) GetStopSetPredictions() *Tensor {
@@ -1687,7 +1953,7 @@ type StoppingCriterion struct {
 
 func (x *StoppingCriterion) Reset() {
 	*x = StoppingCriterion{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[13]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1965,7 @@ func (x *StoppingCriterion) String() string {
 func (*StoppingCriterion) ProtoMessage() {}
 
 func (x *StoppingCriterion) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[13]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1978,7 @@ func (x *StoppingCriterion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoppingCriterion.ProtoReflect.Descriptor instead.
 func (*StoppingCriterion) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{13}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StoppingCriterion) GetName() string {
@@ -1775,7 +2041,7 @@ type CheckStoppingResponse struct {
 
 func (x *CheckStoppingResponse) Reset() {
 	*x = CheckStoppingResponse{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[14]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +2053,7 @@ func (x *CheckStoppingResponse) String() string {
 func (*CheckStoppingResponse) ProtoMessage() {}
 
 func (x *CheckStoppingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[14]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +2066,7 @@ func (x *CheckStoppingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStoppingResponse.ProtoReflect.Descriptor instead.
 func (*CheckStoppingResponse) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{14}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CheckStoppingResponse) GetStop() bool {
@@ -1846,7 +2112,7 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x06params\x18\x02 \x03(\v2&.labelwise.v1.StrategySpec.ParamsEntryR\x06params\x1aS\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
-	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"\x90\r\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"\xa0\x10\n" +
 	"\x14SelectQueriesRequest\x12:\n" +
 	"\n" +
 	"strategies\x18\x01 \x03(\v2\x1a.labelwise.v1.StrategySpecR\n" +
@@ -1880,20 +2146,34 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x11structured_logits\x183 \x01(\v2\x14.labelwise.v1.TensorR\x10structuredLogits\x12G\n" +
 	"\x14structured_committee\x184 \x01(\v2\x14.labelwise.v1.TensorR\x13structuredCommittee\x12T\n" +
 	"\x1bstructured_committee_logits\x185 \x01(\v2\x14.labelwise.v1.TensorR\x19structuredCommitteeLogits\x12=\n" +
-	"\x0fstructured_mask\x186 \x01(\v2\x14.labelwise.v1.TensorR\x0estructuredMaskB\t\n" +
+	"\x0fstructured_mask\x186 \x01(\v2\x14.labelwise.v1.TensorR\x0estructuredMask\x12+\n" +
+	"\x06models\x18\x14 \x03(\v2\x13.labelwise.v1.ModelR\x06models\x12<\n" +
+	"\fmodel_output\x18\x15 \x01(\x0e2\x19.labelwise.v1.ModelOutputR\vmodelOutput\x12+\n" +
+	"\x11embeddings_output\x18\x16 \x01(\tR\x10embeddingsOutput\x12,\n" +
+	"\x12mc_dropout_samples\x18\x17 \x01(\rR\x10mcDropoutSamples\x127\n" +
+	"\fmodel_inputs\x18\x18 \x01(\v2\x14.labelwise.v1.TensorR\vmodelInputs\x120\n" +
+	"\x14inference_batch_rows\x18\x19 \x01(\x03R\x12inferenceBatchRows\x12?\n" +
+	"\x19inference_timeout_seconds\x18\x1a \x01(\x01H\x03R\x17inferenceTimeoutSeconds\x88\x01\x01B\t\n" +
 	"\a_budgetB\x0e\n" +
 	"\f_temperatureB\x1c\n" +
-	"\x1a_labeled_label_cardinality\"l\n" +
+	"\x1a_labeled_label_cardinalityB\x1c\n" +
+	"\x1a_inference_timeout_seconds\"A\n" +
+	"\x05Model\x12\x14\n" +
+	"\x04onnx\x18\x01 \x01(\fH\x00R\x04onnx\x12\x18\n" +
+	"\x06sha256\x18\x02 \x01(\tH\x00R\x06sha256B\b\n" +
+	"\x06source\"l\n" +
 	"\x15SelectQueriesResponse\x126\n" +
 	"\aresults\x18\x01 \x03(\v2\x1c.labelwise.v1.StrategyResultR\aresults\x12\x1b\n" +
-	"\tpool_size\x18\x02 \x01(\x03R\bpoolSize\"\x8c\x02\n" +
+	"\tpool_size\x18\x02 \x01(\x03R\bpoolSize\"\xd1\x02\n" +
 	"\x0eStrategyResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12@\n" +
 	"\x06params\x18\x02 \x03(\v2(.labelwise.v1.StrategyResult.ParamsEntryR\x06params\x12\x18\n" +
 	"\aindices\x18\x03 \x03(\x03R\aindices\x12\x16\n" +
 	"\x06scores\x18\x04 \x03(\x01R\x06scores\x12\x1d\n" +
 	"\n" +
-	"total_cost\x18\x05 \x01(\x01R\ttotalCost\x1aS\n" +
+	"total_cost\x18\x05 \x01(\x01R\ttotalCost\x12C\n" +
+	"\x12adversarial_points\x18\n" +
+	" \x01(\v2\x14.labelwise.v1.TensorR\x11adversarialPoints\x1aS\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"V\n" +
@@ -1905,7 +2185,7 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x16ListStrategiesResponse\x12:\n" +
 	"\n" +
 	"strategies\x18\x01 \x03(\v2\x1a.labelwise.v1.StrategyInfoR\n" +
-	"strategies\"\x91\x02\n" +
+	"strategies\"\xb4\x02\n" +
 	"\fStrategyInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06family\x18\x02 \x01(\tR\x06family\x12 \n" +
@@ -1914,7 +2194,9 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x0frequired_inputs\x18\x05 \x03(\x0e2\x17.labelwise.v1.PoolInputR\x0erequiredInputs\x12\x14\n" +
 	"\x05batch\x18\x06 \x01(\bR\x05batch\x12\x16\n" +
 	"\x06seeded\x18\a \x01(\bR\x06seeded\x12\x12\n" +
-	"\x04task\x18\b \x01(\tR\x04task\"\xf1\x02\n" +
+	"\x04task\x18\b \x01(\tR\x04task\x12!\n" +
+	"\fgradient_ops\x18\n" +
+	" \x03(\tR\vgradientOps\"\xf1\x02\n" +
 	"\tParamInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x17.labelwise.v1.ParamTypeR\x04type\x12=\n" +
@@ -1959,14 +2241,19 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x11DATA_TYPE_FLOAT64\x10\x03\x12\x16\n" +
 	"\x12DATA_TYPE_BFLOAT16\x10\x04\x12\x13\n" +
 	"\x0fDATA_TYPE_INT32\x10\x05\x12\x13\n" +
-	"\x0fDATA_TYPE_INT64\x10\x06*\xdf\x03\n" +
+	"\x0fDATA_TYPE_INT64\x10\x06*d\n" +
+	"\vModelOutput\x12\x1c\n" +
+	"\x18MODEL_OUTPUT_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aMODEL_OUTPUT_PROBABILITIES\x10\x01\x12\x17\n" +
+	"\x13MODEL_OUTPUT_LOGITS\x10\x02*\xf5\x03\n" +
 	"\tPoolInput\x12\x1a\n" +
 	"\x16POOL_INPUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18POOL_INPUT_PROBABILITIES\x10\x01\x12\x18\n" +
 	"\x14POOL_INPUT_COMMITTEE\x10\x02\x12\x19\n" +
 	"\x15POOL_INPUT_EMBEDDINGS\x10\x03\x12!\n" +
 	"\x1dPOOL_INPUT_LABELED_EMBEDDINGS\x10\x04\x12\x12\n" +
-	"\x0ePOOL_INPUT_ANY\x10\x05\x12'\n" +
+	"\x0ePOOL_INPUT_ANY\x10\x05\x12\x14\n" +
+	"\x10POOL_INPUT_MODEL\x10\x06\x12'\n" +
 	"#POOL_INPUT_MULTILABEL_PROBABILITIES\x10\n" +
 	"\x12#\n" +
 	"\x1fPOOL_INPUT_MULTILABEL_COMMITTEE\x10\v\x12(\n" +
@@ -2009,86 +2296,92 @@ func file_labelwise_v1_query_selection_proto_rawDescGZIP() []byte {
 	return file_labelwise_v1_query_selection_proto_rawDescData
 }
 
-var file_labelwise_v1_query_selection_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_labelwise_v1_query_selection_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_labelwise_v1_query_selection_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_labelwise_v1_query_selection_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_labelwise_v1_query_selection_proto_goTypes = []any{
 	(DataType)(0),                       // 0: labelwise.v1.DataType
-	(PoolInput)(0),                      // 1: labelwise.v1.PoolInput
-	(ParamType)(0),                      // 2: labelwise.v1.ParamType
-	(UncertaintyAggregate)(0),           // 3: labelwise.v1.UncertaintyAggregate
-	(StoppingRule)(0),                   // 4: labelwise.v1.StoppingRule
-	(*Tensor)(nil),                      // 5: labelwise.v1.Tensor
-	(*ParamValue)(nil),                  // 6: labelwise.v1.ParamValue
-	(*StrategySpec)(nil),                // 7: labelwise.v1.StrategySpec
-	(*SelectQueriesRequest)(nil),        // 8: labelwise.v1.SelectQueriesRequest
-	(*SelectQueriesResponse)(nil),       // 9: labelwise.v1.SelectQueriesResponse
-	(*StrategyResult)(nil),              // 10: labelwise.v1.StrategyResult
-	(*SelectQueriesStreamRequest)(nil),  // 11: labelwise.v1.SelectQueriesStreamRequest
-	(*SelectQueriesStreamResponse)(nil), // 12: labelwise.v1.SelectQueriesStreamResponse
-	(*ListStrategiesRequest)(nil),       // 13: labelwise.v1.ListStrategiesRequest
-	(*ListStrategiesResponse)(nil),      // 14: labelwise.v1.ListStrategiesResponse
-	(*StrategyInfo)(nil),                // 15: labelwise.v1.StrategyInfo
-	(*ParamInfo)(nil),                   // 16: labelwise.v1.ParamInfo
-	(*CheckStoppingRequest)(nil),        // 17: labelwise.v1.CheckStoppingRequest
-	(*StoppingCriterion)(nil),           // 18: labelwise.v1.StoppingCriterion
-	(*CheckStoppingResponse)(nil),       // 19: labelwise.v1.CheckStoppingResponse
-	nil,                                 // 20: labelwise.v1.StrategySpec.ParamsEntry
-	nil,                                 // 21: labelwise.v1.StrategyResult.ParamsEntry
+	(ModelOutput)(0),                    // 1: labelwise.v1.ModelOutput
+	(PoolInput)(0),                      // 2: labelwise.v1.PoolInput
+	(ParamType)(0),                      // 3: labelwise.v1.ParamType
+	(UncertaintyAggregate)(0),           // 4: labelwise.v1.UncertaintyAggregate
+	(StoppingRule)(0),                   // 5: labelwise.v1.StoppingRule
+	(*Tensor)(nil),                      // 6: labelwise.v1.Tensor
+	(*ParamValue)(nil),                  // 7: labelwise.v1.ParamValue
+	(*StrategySpec)(nil),                // 8: labelwise.v1.StrategySpec
+	(*SelectQueriesRequest)(nil),        // 9: labelwise.v1.SelectQueriesRequest
+	(*Model)(nil),                       // 10: labelwise.v1.Model
+	(*SelectQueriesResponse)(nil),       // 11: labelwise.v1.SelectQueriesResponse
+	(*StrategyResult)(nil),              // 12: labelwise.v1.StrategyResult
+	(*SelectQueriesStreamRequest)(nil),  // 13: labelwise.v1.SelectQueriesStreamRequest
+	(*SelectQueriesStreamResponse)(nil), // 14: labelwise.v1.SelectQueriesStreamResponse
+	(*ListStrategiesRequest)(nil),       // 15: labelwise.v1.ListStrategiesRequest
+	(*ListStrategiesResponse)(nil),      // 16: labelwise.v1.ListStrategiesResponse
+	(*StrategyInfo)(nil),                // 17: labelwise.v1.StrategyInfo
+	(*ParamInfo)(nil),                   // 18: labelwise.v1.ParamInfo
+	(*CheckStoppingRequest)(nil),        // 19: labelwise.v1.CheckStoppingRequest
+	(*StoppingCriterion)(nil),           // 20: labelwise.v1.StoppingCriterion
+	(*CheckStoppingResponse)(nil),       // 21: labelwise.v1.CheckStoppingResponse
+	nil,                                 // 22: labelwise.v1.StrategySpec.ParamsEntry
+	nil,                                 // 23: labelwise.v1.StrategyResult.ParamsEntry
 }
 var file_labelwise_v1_query_selection_proto_depIdxs = []int32{
 	0,  // 0: labelwise.v1.Tensor.dtype:type_name -> labelwise.v1.DataType
-	20, // 1: labelwise.v1.StrategySpec.params:type_name -> labelwise.v1.StrategySpec.ParamsEntry
-	7,  // 2: labelwise.v1.SelectQueriesRequest.strategies:type_name -> labelwise.v1.StrategySpec
-	5,  // 3: labelwise.v1.SelectQueriesRequest.probabilities:type_name -> labelwise.v1.Tensor
-	5,  // 4: labelwise.v1.SelectQueriesRequest.logits:type_name -> labelwise.v1.Tensor
-	5,  // 5: labelwise.v1.SelectQueriesRequest.committee:type_name -> labelwise.v1.Tensor
-	5,  // 6: labelwise.v1.SelectQueriesRequest.committee_logits:type_name -> labelwise.v1.Tensor
-	5,  // 7: labelwise.v1.SelectQueriesRequest.embeddings:type_name -> labelwise.v1.Tensor
-	5,  // 8: labelwise.v1.SelectQueriesRequest.labeled_embeddings:type_name -> labelwise.v1.Tensor
-	5,  // 9: labelwise.v1.SelectQueriesRequest.costs:type_name -> labelwise.v1.Tensor
-	5,  // 10: labelwise.v1.SelectQueriesRequest.multilabel_probabilities:type_name -> labelwise.v1.Tensor
-	5,  // 11: labelwise.v1.SelectQueriesRequest.multilabel_logits:type_name -> labelwise.v1.Tensor
-	5,  // 12: labelwise.v1.SelectQueriesRequest.multilabel_committee:type_name -> labelwise.v1.Tensor
-	5,  // 13: labelwise.v1.SelectQueriesRequest.multilabel_committee_logits:type_name -> labelwise.v1.Tensor
-	5,  // 14: labelwise.v1.SelectQueriesRequest.regression_mean:type_name -> labelwise.v1.Tensor
-	5,  // 15: labelwise.v1.SelectQueriesRequest.regression_std:type_name -> labelwise.v1.Tensor
-	5,  // 16: labelwise.v1.SelectQueriesRequest.regression_samples:type_name -> labelwise.v1.Tensor
-	5,  // 17: labelwise.v1.SelectQueriesRequest.labeled_targets:type_name -> labelwise.v1.Tensor
-	5,  // 18: labelwise.v1.SelectQueriesRequest.structured_probabilities:type_name -> labelwise.v1.Tensor
-	5,  // 19: labelwise.v1.SelectQueriesRequest.structured_logits:type_name -> labelwise.v1.Tensor
-	5,  // 20: labelwise.v1.SelectQueriesRequest.structured_committee:type_name -> labelwise.v1.Tensor
-	5,  // 21: labelwise.v1.SelectQueriesRequest.structured_committee_logits:type_name -> labelwise.v1.Tensor
-	5,  // 22: labelwise.v1.SelectQueriesRequest.structured_mask:type_name -> labelwise.v1.Tensor
-	10, // 23: labelwise.v1.SelectQueriesResponse.results:type_name -> labelwise.v1.StrategyResult
-	21, // 24: labelwise.v1.StrategyResult.params:type_name -> labelwise.v1.StrategyResult.ParamsEntry
-	8,  // 25: labelwise.v1.SelectQueriesStreamRequest.chunk:type_name -> labelwise.v1.SelectQueriesRequest
-	9,  // 26: labelwise.v1.SelectQueriesStreamResponse.response:type_name -> labelwise.v1.SelectQueriesResponse
-	15, // 27: labelwise.v1.ListStrategiesResponse.strategies:type_name -> labelwise.v1.StrategyInfo
-	16, // 28: labelwise.v1.StrategyInfo.params:type_name -> labelwise.v1.ParamInfo
-	1,  // 29: labelwise.v1.StrategyInfo.required_inputs:type_name -> labelwise.v1.PoolInput
-	2,  // 30: labelwise.v1.ParamInfo.type:type_name -> labelwise.v1.ParamType
-	6,  // 31: labelwise.v1.ParamInfo.default_value:type_name -> labelwise.v1.ParamValue
-	6,  // 32: labelwise.v1.ParamInfo.allowed_values:type_name -> labelwise.v1.ParamValue
-	5,  // 33: labelwise.v1.CheckStoppingRequest.stop_set_predictions:type_name -> labelwise.v1.Tensor
-	5,  // 34: labelwise.v1.CheckStoppingRequest.pool_probabilities:type_name -> labelwise.v1.Tensor
-	3,  // 35: labelwise.v1.CheckStoppingRequest.uncertainty_aggregate:type_name -> labelwise.v1.UncertaintyAggregate
-	4,  // 36: labelwise.v1.CheckStoppingRequest.rule:type_name -> labelwise.v1.StoppingRule
-	18, // 37: labelwise.v1.CheckStoppingResponse.criteria:type_name -> labelwise.v1.StoppingCriterion
-	6,  // 38: labelwise.v1.StrategySpec.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
-	6,  // 39: labelwise.v1.StrategyResult.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
-	8,  // 40: labelwise.v1.QuerySelectionService.SelectQueries:input_type -> labelwise.v1.SelectQueriesRequest
-	11, // 41: labelwise.v1.QuerySelectionService.SelectQueriesStream:input_type -> labelwise.v1.SelectQueriesStreamRequest
-	13, // 42: labelwise.v1.QuerySelectionService.ListStrategies:input_type -> labelwise.v1.ListStrategiesRequest
-	17, // 43: labelwise.v1.QuerySelectionService.CheckStopping:input_type -> labelwise.v1.CheckStoppingRequest
-	9,  // 44: labelwise.v1.QuerySelectionService.SelectQueries:output_type -> labelwise.v1.SelectQueriesResponse
-	12, // 45: labelwise.v1.QuerySelectionService.SelectQueriesStream:output_type -> labelwise.v1.SelectQueriesStreamResponse
-	14, // 46: labelwise.v1.QuerySelectionService.ListStrategies:output_type -> labelwise.v1.ListStrategiesResponse
-	19, // 47: labelwise.v1.QuerySelectionService.CheckStopping:output_type -> labelwise.v1.CheckStoppingResponse
-	44, // [44:48] is the sub-list for method output_type
-	40, // [40:44] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	22, // 1: labelwise.v1.StrategySpec.params:type_name -> labelwise.v1.StrategySpec.ParamsEntry
+	8,  // 2: labelwise.v1.SelectQueriesRequest.strategies:type_name -> labelwise.v1.StrategySpec
+	6,  // 3: labelwise.v1.SelectQueriesRequest.probabilities:type_name -> labelwise.v1.Tensor
+	6,  // 4: labelwise.v1.SelectQueriesRequest.logits:type_name -> labelwise.v1.Tensor
+	6,  // 5: labelwise.v1.SelectQueriesRequest.committee:type_name -> labelwise.v1.Tensor
+	6,  // 6: labelwise.v1.SelectQueriesRequest.committee_logits:type_name -> labelwise.v1.Tensor
+	6,  // 7: labelwise.v1.SelectQueriesRequest.embeddings:type_name -> labelwise.v1.Tensor
+	6,  // 8: labelwise.v1.SelectQueriesRequest.labeled_embeddings:type_name -> labelwise.v1.Tensor
+	6,  // 9: labelwise.v1.SelectQueriesRequest.costs:type_name -> labelwise.v1.Tensor
+	6,  // 10: labelwise.v1.SelectQueriesRequest.multilabel_probabilities:type_name -> labelwise.v1.Tensor
+	6,  // 11: labelwise.v1.SelectQueriesRequest.multilabel_logits:type_name -> labelwise.v1.Tensor
+	6,  // 12: labelwise.v1.SelectQueriesRequest.multilabel_committee:type_name -> labelwise.v1.Tensor
+	6,  // 13: labelwise.v1.SelectQueriesRequest.multilabel_committee_logits:type_name -> labelwise.v1.Tensor
+	6,  // 14: labelwise.v1.SelectQueriesRequest.regression_mean:type_name -> labelwise.v1.Tensor
+	6,  // 15: labelwise.v1.SelectQueriesRequest.regression_std:type_name -> labelwise.v1.Tensor
+	6,  // 16: labelwise.v1.SelectQueriesRequest.regression_samples:type_name -> labelwise.v1.Tensor
+	6,  // 17: labelwise.v1.SelectQueriesRequest.labeled_targets:type_name -> labelwise.v1.Tensor
+	6,  // 18: labelwise.v1.SelectQueriesRequest.structured_probabilities:type_name -> labelwise.v1.Tensor
+	6,  // 19: labelwise.v1.SelectQueriesRequest.structured_logits:type_name -> labelwise.v1.Tensor
+	6,  // 20: labelwise.v1.SelectQueriesRequest.structured_committee:type_name -> labelwise.v1.Tensor
+	6,  // 21: labelwise.v1.SelectQueriesRequest.structured_committee_logits:type_name -> labelwise.v1.Tensor
+	6,  // 22: labelwise.v1.SelectQueriesRequest.structured_mask:type_name -> labelwise.v1.Tensor
+	10, // 23: labelwise.v1.SelectQueriesRequest.models:type_name -> labelwise.v1.Model
+	1,  // 24: labelwise.v1.SelectQueriesRequest.model_output:type_name -> labelwise.v1.ModelOutput
+	6,  // 25: labelwise.v1.SelectQueriesRequest.model_inputs:type_name -> labelwise.v1.Tensor
+	12, // 26: labelwise.v1.SelectQueriesResponse.results:type_name -> labelwise.v1.StrategyResult
+	23, // 27: labelwise.v1.StrategyResult.params:type_name -> labelwise.v1.StrategyResult.ParamsEntry
+	6,  // 28: labelwise.v1.StrategyResult.adversarial_points:type_name -> labelwise.v1.Tensor
+	9,  // 29: labelwise.v1.SelectQueriesStreamRequest.chunk:type_name -> labelwise.v1.SelectQueriesRequest
+	11, // 30: labelwise.v1.SelectQueriesStreamResponse.response:type_name -> labelwise.v1.SelectQueriesResponse
+	17, // 31: labelwise.v1.ListStrategiesResponse.strategies:type_name -> labelwise.v1.StrategyInfo
+	18, // 32: labelwise.v1.StrategyInfo.params:type_name -> labelwise.v1.ParamInfo
+	2,  // 33: labelwise.v1.StrategyInfo.required_inputs:type_name -> labelwise.v1.PoolInput
+	3,  // 34: labelwise.v1.ParamInfo.type:type_name -> labelwise.v1.ParamType
+	7,  // 35: labelwise.v1.ParamInfo.default_value:type_name -> labelwise.v1.ParamValue
+	7,  // 36: labelwise.v1.ParamInfo.allowed_values:type_name -> labelwise.v1.ParamValue
+	6,  // 37: labelwise.v1.CheckStoppingRequest.stop_set_predictions:type_name -> labelwise.v1.Tensor
+	6,  // 38: labelwise.v1.CheckStoppingRequest.pool_probabilities:type_name -> labelwise.v1.Tensor
+	4,  // 39: labelwise.v1.CheckStoppingRequest.uncertainty_aggregate:type_name -> labelwise.v1.UncertaintyAggregate
+	5,  // 40: labelwise.v1.CheckStoppingRequest.rule:type_name -> labelwise.v1.StoppingRule
+	20, // 41: labelwise.v1.CheckStoppingResponse.criteria:type_name -> labelwise.v1.StoppingCriterion
+	7,  // 42: labelwise.v1.StrategySpec.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
+	7,  // 43: labelwise.v1.StrategyResult.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
+	9,  // 44: labelwise.v1.QuerySelectionService.SelectQueries:input_type -> labelwise.v1.SelectQueriesRequest
+	13, // 45: labelwise.v1.QuerySelectionService.SelectQueriesStream:input_type -> labelwise.v1.SelectQueriesStreamRequest
+	15, // 46: labelwise.v1.QuerySelectionService.ListStrategies:input_type -> labelwise.v1.ListStrategiesRequest
+	19, // 47: labelwise.v1.QuerySelectionService.CheckStopping:input_type -> labelwise.v1.CheckStoppingRequest
+	11, // 48: labelwise.v1.QuerySelectionService.SelectQueries:output_type -> labelwise.v1.SelectQueriesResponse
+	14, // 49: labelwise.v1.QuerySelectionService.SelectQueriesStream:output_type -> labelwise.v1.SelectQueriesStreamResponse
+	16, // 50: labelwise.v1.QuerySelectionService.ListStrategies:output_type -> labelwise.v1.ListStrategiesResponse
+	21, // 51: labelwise.v1.QuerySelectionService.CheckStopping:output_type -> labelwise.v1.CheckStoppingResponse
+	48, // [48:52] is the sub-list for method output_type
+	44, // [44:48] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_labelwise_v1_query_selection_proto_init() }
@@ -2103,15 +2396,19 @@ func file_labelwise_v1_query_selection_proto_init() {
 		(*ParamValue_BoolValue)(nil),
 	}
 	file_labelwise_v1_query_selection_proto_msgTypes[3].OneofWrappers = []any{}
-	file_labelwise_v1_query_selection_proto_msgTypes[11].OneofWrappers = []any{}
+	file_labelwise_v1_query_selection_proto_msgTypes[4].OneofWrappers = []any{
+		(*Model_Onnx)(nil),
+		(*Model_Sha256)(nil),
+	}
 	file_labelwise_v1_query_selection_proto_msgTypes[12].OneofWrappers = []any{}
+	file_labelwise_v1_query_selection_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labelwise_v1_query_selection_proto_rawDesc), len(file_labelwise_v1_query_selection_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   17,
+			NumEnums:      6,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

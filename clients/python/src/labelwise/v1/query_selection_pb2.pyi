@@ -17,6 +17,12 @@ class DataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DATA_TYPE_INT32: _ClassVar[DataType]
     DATA_TYPE_INT64: _ClassVar[DataType]
 
+class ModelOutput(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_OUTPUT_UNSPECIFIED: _ClassVar[ModelOutput]
+    MODEL_OUTPUT_PROBABILITIES: _ClassVar[ModelOutput]
+    MODEL_OUTPUT_LOGITS: _ClassVar[ModelOutput]
+
 class PoolInput(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     POOL_INPUT_UNSPECIFIED: _ClassVar[PoolInput]
@@ -25,6 +31,7 @@ class PoolInput(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     POOL_INPUT_EMBEDDINGS: _ClassVar[PoolInput]
     POOL_INPUT_LABELED_EMBEDDINGS: _ClassVar[PoolInput]
     POOL_INPUT_ANY: _ClassVar[PoolInput]
+    POOL_INPUT_MODEL: _ClassVar[PoolInput]
     POOL_INPUT_MULTILABEL_PROBABILITIES: _ClassVar[PoolInput]
     POOL_INPUT_MULTILABEL_COMMITTEE: _ClassVar[PoolInput]
     POOL_INPUT_LABELED_LABEL_CARDINALITY: _ClassVar[PoolInput]
@@ -60,12 +67,16 @@ DATA_TYPE_FLOAT64: DataType
 DATA_TYPE_BFLOAT16: DataType
 DATA_TYPE_INT32: DataType
 DATA_TYPE_INT64: DataType
+MODEL_OUTPUT_UNSPECIFIED: ModelOutput
+MODEL_OUTPUT_PROBABILITIES: ModelOutput
+MODEL_OUTPUT_LOGITS: ModelOutput
 POOL_INPUT_UNSPECIFIED: PoolInput
 POOL_INPUT_PROBABILITIES: PoolInput
 POOL_INPUT_COMMITTEE: PoolInput
 POOL_INPUT_EMBEDDINGS: PoolInput
 POOL_INPUT_LABELED_EMBEDDINGS: PoolInput
 POOL_INPUT_ANY: PoolInput
+POOL_INPUT_MODEL: PoolInput
 POOL_INPUT_MULTILABEL_PROBABILITIES: PoolInput
 POOL_INPUT_MULTILABEL_COMMITTEE: PoolInput
 POOL_INPUT_LABELED_LABEL_CARDINALITY: PoolInput
@@ -124,7 +135,7 @@ class StrategySpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ...) -> None: ...
 
 class SelectQueriesRequest(_message.Message):
-    __slots__ = ("strategies", "k", "seed", "exclude", "clamp_k", "budget", "probabilities", "logits", "temperature", "committee", "committee_logits", "embeddings", "labeled_embeddings", "costs", "multilabel_probabilities", "multilabel_logits", "multilabel_committee", "multilabel_committee_logits", "labeled_label_cardinality", "regression_mean", "regression_std", "regression_samples", "labeled_targets", "structured_probabilities", "structured_logits", "structured_committee", "structured_committee_logits", "structured_mask")
+    __slots__ = ("strategies", "k", "seed", "exclude", "clamp_k", "budget", "probabilities", "logits", "temperature", "committee", "committee_logits", "embeddings", "labeled_embeddings", "costs", "multilabel_probabilities", "multilabel_logits", "multilabel_committee", "multilabel_committee_logits", "labeled_label_cardinality", "regression_mean", "regression_std", "regression_samples", "labeled_targets", "structured_probabilities", "structured_logits", "structured_committee", "structured_committee_logits", "structured_mask", "models", "model_output", "embeddings_output", "mc_dropout_samples", "model_inputs", "inference_batch_rows", "inference_timeout_seconds")
     STRATEGIES_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +164,13 @@ class SelectQueriesRequest(_message.Message):
     STRUCTURED_COMMITTEE_FIELD_NUMBER: _ClassVar[int]
     STRUCTURED_COMMITTEE_LOGITS_FIELD_NUMBER: _ClassVar[int]
     STRUCTURED_MASK_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDINGS_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    MC_DROPOUT_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_BATCH_ROWS_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     strategies: _containers.RepeatedCompositeFieldContainer[StrategySpec]
     k: int
     seed: int
@@ -181,7 +199,22 @@ class SelectQueriesRequest(_message.Message):
     structured_committee: Tensor
     structured_committee_logits: Tensor
     structured_mask: Tensor
-    def __init__(self, strategies: _Optional[_Iterable[_Union[StrategySpec, _Mapping]]] = ..., k: _Optional[int] = ..., seed: _Optional[int] = ..., exclude: _Optional[_Iterable[int]] = ..., clamp_k: _Optional[bool] = ..., budget: _Optional[float] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., logits: _Optional[_Union[Tensor, _Mapping]] = ..., temperature: _Optional[float] = ..., committee: _Optional[_Union[Tensor, _Mapping]] = ..., committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., costs: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_logits: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_committee: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_label_cardinality: _Optional[float] = ..., regression_mean: _Optional[_Union[Tensor, _Mapping]] = ..., regression_std: _Optional[_Union[Tensor, _Mapping]] = ..., regression_samples: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_targets: _Optional[_Union[Tensor, _Mapping]] = ..., structured_probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., structured_logits: _Optional[_Union[Tensor, _Mapping]] = ..., structured_committee: _Optional[_Union[Tensor, _Mapping]] = ..., structured_committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., structured_mask: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[Model]
+    model_output: ModelOutput
+    embeddings_output: str
+    mc_dropout_samples: int
+    model_inputs: Tensor
+    inference_batch_rows: int
+    inference_timeout_seconds: float
+    def __init__(self, strategies: _Optional[_Iterable[_Union[StrategySpec, _Mapping]]] = ..., k: _Optional[int] = ..., seed: _Optional[int] = ..., exclude: _Optional[_Iterable[int]] = ..., clamp_k: _Optional[bool] = ..., budget: _Optional[float] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., logits: _Optional[_Union[Tensor, _Mapping]] = ..., temperature: _Optional[float] = ..., committee: _Optional[_Union[Tensor, _Mapping]] = ..., committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., costs: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_logits: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_committee: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_label_cardinality: _Optional[float] = ..., regression_mean: _Optional[_Union[Tensor, _Mapping]] = ..., regression_std: _Optional[_Union[Tensor, _Mapping]] = ..., regression_samples: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_targets: _Optional[_Union[Tensor, _Mapping]] = ..., structured_probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., structured_logits: _Optional[_Union[Tensor, _Mapping]] = ..., structured_committee: _Optional[_Union[Tensor, _Mapping]] = ..., structured_committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., structured_mask: _Optional[_Union[Tensor, _Mapping]] = ..., models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ..., model_output: _Optional[_Union[ModelOutput, str]] = ..., embeddings_output: _Optional[str] = ..., mc_dropout_samples: _Optional[int] = ..., model_inputs: _Optional[_Union[Tensor, _Mapping]] = ..., inference_batch_rows: _Optional[int] = ..., inference_timeout_seconds: _Optional[float] = ...) -> None: ...
+
+class Model(_message.Message):
+    __slots__ = ("onnx", "sha256")
+    ONNX_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    onnx: bytes
+    sha256: str
+    def __init__(self, onnx: _Optional[bytes] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class SelectQueriesResponse(_message.Message):
     __slots__ = ("results", "pool_size")
@@ -192,7 +225,7 @@ class SelectQueriesResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[StrategyResult, _Mapping]]] = ..., pool_size: _Optional[int] = ...) -> None: ...
 
 class StrategyResult(_message.Message):
-    __slots__ = ("name", "params", "indices", "scores", "total_cost")
+    __slots__ = ("name", "params", "indices", "scores", "total_cost", "adversarial_points")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -205,12 +238,14 @@ class StrategyResult(_message.Message):
     INDICES_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COST_FIELD_NUMBER: _ClassVar[int]
+    ADVERSARIAL_POINTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     params: _containers.MessageMap[str, ParamValue]
     indices: _containers.RepeatedScalarFieldContainer[int]
     scores: _containers.RepeatedScalarFieldContainer[float]
     total_cost: float
-    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ..., indices: _Optional[_Iterable[int]] = ..., scores: _Optional[_Iterable[float]] = ..., total_cost: _Optional[float] = ...) -> None: ...
+    adversarial_points: Tensor
+    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ..., indices: _Optional[_Iterable[int]] = ..., scores: _Optional[_Iterable[float]] = ..., total_cost: _Optional[float] = ..., adversarial_points: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class SelectQueriesStreamRequest(_message.Message):
     __slots__ = ("chunk",)
@@ -235,7 +270,7 @@ class ListStrategiesResponse(_message.Message):
     def __init__(self, strategies: _Optional[_Iterable[_Union[StrategyInfo, _Mapping]]] = ...) -> None: ...
 
 class StrategyInfo(_message.Message):
-    __slots__ = ("name", "family", "description", "params", "required_inputs", "batch", "seeded", "task")
+    __slots__ = ("name", "family", "description", "params", "required_inputs", "batch", "seeded", "task", "gradient_ops")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +279,7 @@ class StrategyInfo(_message.Message):
     BATCH_FIELD_NUMBER: _ClassVar[int]
     SEEDED_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
+    GRADIENT_OPS_FIELD_NUMBER: _ClassVar[int]
     name: str
     family: str
     description: str
@@ -252,7 +288,8 @@ class StrategyInfo(_message.Message):
     batch: bool
     seeded: bool
     task: str
-    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., description: _Optional[str] = ..., params: _Optional[_Iterable[_Union[ParamInfo, _Mapping]]] = ..., required_inputs: _Optional[_Iterable[_Union[PoolInput, str]]] = ..., batch: _Optional[bool] = ..., seeded: _Optional[bool] = ..., task: _Optional[str] = ...) -> None: ...
+    gradient_ops: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., description: _Optional[str] = ..., params: _Optional[_Iterable[_Union[ParamInfo, _Mapping]]] = ..., required_inputs: _Optional[_Iterable[_Union[PoolInput, str]]] = ..., batch: _Optional[bool] = ..., seeded: _Optional[bool] = ..., task: _Optional[str] = ..., gradient_ops: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ParamInfo(_message.Message):
     __slots__ = ("name", "type", "default_value", "allowed_values", "minimum", "maximum", "description", "exclusive_minimum")

@@ -25,7 +25,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file labelwise/v1/query_selection.proto.
  */
 export const file_labelwise_v1_query_selection: GenFile = /*@__PURE__*/
-  fileDesc("CiJsYWJlbHdpc2UvdjEvcXVlcnlfc2VsZWN0aW9uLnByb3RvEgxsYWJlbHdpc2UudjEiUAoGVGVuc29yEiUKBWR0eXBlGAEgASgOMhYubGFiZWx3aXNlLnYxLkRhdGFUeXBlEg0KBXNoYXBlGAIgAygDEhAKCHJhd19kYXRhGAMgASgMIm8KClBhcmFtVmFsdWUSEwoJaW50X3ZhbHVlGAEgASgDSAASFgoMZG91YmxlX3ZhbHVlGAIgASgBSAASFgoMc3RyaW5nX3ZhbHVlGAMgASgJSAASFAoKYm9vbF92YWx1ZRgEIAEoCEgAQgYKBGtpbmQinQEKDFN0cmF0ZWd5U3BlYxIMCgRuYW1lGAEgASgJEjYKBnBhcmFtcxgCIAMoCzImLmxhYmVsd2lzZS52MS5TdHJhdGVneVNwZWMuUGFyYW1zRW50cnkaRwoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEicKBXZhbHVlGAIgASgLMhgubGFiZWx3aXNlLnYxLlBhcmFtVmFsdWU6AjgBItsJChRTZWxlY3RRdWVyaWVzUmVxdWVzdBIuCgpzdHJhdGVnaWVzGAEgAygLMhoubGFiZWx3aXNlLnYxLlN0cmF0ZWd5U3BlYxIJCgFrGAIgASgDEgwKBHNlZWQYAyABKAQSDwoHZXhjbHVkZRgEIAMoAxIPCgdjbGFtcF9rGAUgASgIEhMKBmJ1ZGdldBgGIAEoAUgAiAEBEisKDXByb2JhYmlsaXRpZXMYCiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEiQKBmxvZ2l0cxgLIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISGAoLdGVtcGVyYXR1cmUYDCABKAFIAYgBARInCgljb21taXR0ZWUYDSABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEi4KEGNvbW1pdHRlZV9sb2dpdHMYDiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEigKCmVtYmVkZGluZ3MYDyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjAKEmxhYmVsZWRfZW1iZWRkaW5ncxgQIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISIwoFY29zdHMYESABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjYKGG11bHRpbGFiZWxfcHJvYmFiaWxpdGllcxgeIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISLwoRbXVsdGlsYWJlbF9sb2dpdHMYHyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjIKFG11bHRpbGFiZWxfY29tbWl0dGVlGCAgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchI5ChttdWx0aWxhYmVsX2NvbW1pdHRlZV9sb2dpdHMYISABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEiYKGWxhYmVsZWRfbGFiZWxfY2FyZGluYWxpdHkYIiABKAFIAogBARItCg9yZWdyZXNzaW9uX21lYW4YKCABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEiwKDnJlZ3Jlc3Npb25fc3RkGCkgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIwChJyZWdyZXNzaW9uX3NhbXBsZXMYKiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEi0KD2xhYmVsZWRfdGFyZ2V0cxgrIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISNgoYc3RydWN0dXJlZF9wcm9iYWJpbGl0aWVzGDIgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIvChFzdHJ1Y3R1cmVkX2xvZ2l0cxgzIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISMgoUc3RydWN0dXJlZF9jb21taXR0ZWUYNCABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjkKG3N0cnVjdHVyZWRfY29tbWl0dGVlX2xvZ2l0cxg1IAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISLQoPc3RydWN0dXJlZF9tYXNrGDYgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvckIJCgdfYnVkZ2V0Qg4KDF90ZW1wZXJhdHVyZUIcChpfbGFiZWxlZF9sYWJlbF9jYXJkaW5hbGl0eSJZChVTZWxlY3RRdWVyaWVzUmVzcG9uc2USLQoHcmVzdWx0cxgBIAMoCzIcLmxhYmVsd2lzZS52MS5TdHJhdGVneVJlc3VsdBIRCglwb29sX3NpemUYAiABKAMi1gEKDlN0cmF0ZWd5UmVzdWx0EgwKBG5hbWUYASABKAkSOAoGcGFyYW1zGAIgAygLMigubGFiZWx3aXNlLnYxLlN0cmF0ZWd5UmVzdWx0LlBhcmFtc0VudHJ5Eg8KB2luZGljZXMYAyADKAMSDgoGc2NvcmVzGAQgAygBEhIKCnRvdGFsX2Nvc3QYBSABKAEaRwoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEicKBXZhbHVlGAIgASgLMhgubGFiZWx3aXNlLnYxLlBhcmFtVmFsdWU6AjgBIk8KGlNlbGVjdFF1ZXJpZXNTdHJlYW1SZXF1ZXN0EjEKBWNodW5rGAEgASgLMiIubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNSZXF1ZXN0IlQKG1NlbGVjdFF1ZXJpZXNTdHJlYW1SZXNwb25zZRI1CghyZXNwb25zZRgBIAEoCzIjLmxhYmVsd2lzZS52MS5TZWxlY3RRdWVyaWVzUmVzcG9uc2UiFwoVTGlzdFN0cmF0ZWdpZXNSZXF1ZXN0IkgKFkxpc3RTdHJhdGVnaWVzUmVzcG9uc2USLgoKc3RyYXRlZ2llcxgBIAMoCzIaLmxhYmVsd2lzZS52MS5TdHJhdGVneUluZm8iyQEKDFN0cmF0ZWd5SW5mbxIMCgRuYW1lGAEgASgJEg4KBmZhbWlseRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRInCgZwYXJhbXMYBCADKAsyFy5sYWJlbHdpc2UudjEuUGFyYW1JbmZvEjAKD3JlcXVpcmVkX2lucHV0cxgFIAMoDjIXLmxhYmVsd2lzZS52MS5Qb29sSW5wdXQSDQoFYmF0Y2gYBiABKAgSDgoGc2VlZGVkGAcgASgIEgwKBHRhc2sYCCABKAkilwIKCVBhcmFtSW5mbxIMCgRuYW1lGAEgASgJEiUKBHR5cGUYAiABKA4yFy5sYWJlbHdpc2UudjEuUGFyYW1UeXBlEi8KDWRlZmF1bHRfdmFsdWUYAyABKAsyGC5sYWJlbHdpc2UudjEuUGFyYW1WYWx1ZRIwCg5hbGxvd2VkX3ZhbHVlcxgEIAMoCzIYLmxhYmVsd2lzZS52MS5QYXJhbVZhbHVlEhQKB21pbmltdW0YBSABKAFIAIgBARIUCgdtYXhpbXVtGAYgASgBSAGIAQESEwoLZGVzY3JpcHRpb24YByABKAkSGQoRZXhjbHVzaXZlX21pbmltdW0YCCABKAhCCgoIX21pbmltdW1CCgoIX21heGltdW0ivwMKFENoZWNrU3RvcHBpbmdSZXF1ZXN0EjIKFHN0b3Bfc2V0X3ByZWRpY3Rpb25zGAEgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIwChJwb29sX3Byb2JhYmlsaXRpZXMYAiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEhwKD2thcHBhX3RocmVzaG9sZBgDIAEoAUgAiAEBEhkKDGthcHBhX3dpbmRvdxgEIAEoA0gBiAEBEiIKFXVuY2VydGFpbnR5X3RocmVzaG9sZBgFIAEoAUgCiAEBEkEKFXVuY2VydGFpbnR5X2FnZ3JlZ2F0ZRgGIAEoDjIiLmxhYmVsd2lzZS52MS5VbmNlcnRhaW50eUFnZ3JlZ2F0ZRIgChNtYXhfY2hhbmdlX2ZyYWN0aW9uGAcgASgBSAOIAQESKAoEcnVsZRgIIAEoDjIaLmxhYmVsd2lzZS52MS5TdG9wcGluZ1J1bGVCEgoQX2thcHBhX3RocmVzaG9sZEIPCg1fa2FwcGFfd2luZG93QhgKFl91bmNlcnRhaW50eV90aHJlc2hvbGRCFgoUX21heF9jaGFuZ2VfZnJhY3Rpb24idAoRU3RvcHBpbmdDcml0ZXJpb24SDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoARIRCgl0aHJlc2hvbGQYAyABKAESDAoEc3RvcBgEIAEoCBIRCglldmFsdWF0ZWQYBSABKAgSDgoGZGV0YWlsGAYgASgJImgKFUNoZWNrU3RvcHBpbmdSZXNwb25zZRIMCgRzdG9wGAEgASgIEjEKCGNyaXRlcmlhGAIgAygLMh8ubGFiZWx3aXNlLnYxLlN0b3BwaW5nQ3JpdGVyaW9uEg4KBmthcHBhcxgDIAMoASqsAQoIRGF0YVR5cGUSGQoVREFUQV9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRREFUQV9UWVBFX0ZMT0FUMTYQARIVChFEQVRBX1RZUEVfRkxPQVQzMhACEhUKEURBVEFfVFlQRV9GTE9BVDY0EAMSFgoSREFUQV9UWVBFX0JGTE9BVDE2EAQSEwoPREFUQV9UWVBFX0lOVDMyEAUSEwoPREFUQV9UWVBFX0lOVDY0EAYq3wMKCVBvb2xJbnB1dBIaChZQT09MX0lOUFVUX1VOU1BFQ0lGSUVEEAASHAoYUE9PTF9JTlBVVF9QUk9CQUJJTElUSUVTEAESGAoUUE9PTF9JTlBVVF9DT01NSVRURUUQAhIZChVQT09MX0lOUFVUX0VNQkVERElOR1MQAxIhCh1QT09MX0lOUFVUX0xBQkVMRURfRU1CRURESU5HUxAEEhIKDlBPT0xfSU5QVVRfQU5ZEAUSJwojUE9PTF9JTlBVVF9NVUxUSUxBQkVMX1BST0JBQklMSVRJRVMQChIjCh9QT09MX0lOUFVUX01VTFRJTEFCRUxfQ09NTUlUVEVFEAsSKAokUE9PTF9JTlBVVF9MQUJFTEVEX0xBQkVMX0NBUkRJTkFMSVRZEAwSJAogUE9PTF9JTlBVVF9SRUdSRVNTSU9OX1BSRURJQ1RJT04QDRIgChxQT09MX0lOUFVUX1JFR1JFU1NJT05fU1BSRUFEEA4SHgoaUE9PTF9JTlBVVF9MQUJFTEVEX1RBUkdFVFMQDxInCiNQT09MX0lOUFVUX1NUUlVDVFVSRURfUFJPQkFCSUxJVElFUxAQEiMKH1BPT0xfSU5QVVRfU1RSVUNUVVJFRF9DT01NSVRURUUQESp9CglQYXJhbVR5cGUSGgoWUEFSQU1fVFlQRV9VTlNQRUNJRklFRBAAEhIKDlBBUkFNX1RZUEVfSU5UEAESFAoQUEFSQU1fVFlQRV9GTE9BVBACEhUKEVBBUkFNX1RZUEVfU1RSSU5HEAMSEwoPUEFSQU1fVFlQRV9CT09MEAQqfAoUVW5jZXJ0YWludHlBZ2dyZWdhdGUSJQohVU5DRVJUQUlOVFlfQUdHUkVHQVRFX1VOU1BFQ0lGSUVEEAASHgoaVU5DRVJUQUlOVFlfQUdHUkVHQVRFX01FQU4QARIdChlVTkNFUlRBSU5UWV9BR0dSRUdBVEVfTUFYEAIqWwoMU3RvcHBpbmdSdWxlEh0KGVNUT1BQSU5HX1JVTEVfVU5TUEVDSUZJRUQQABIVChFTVE9QUElOR19SVUxFX0FMTBABEhUKEVNUT1BQSU5HX1JVTEVfQU5ZEAIylgMKFVF1ZXJ5U2VsZWN0aW9uU2VydmljZRJYCg1TZWxlY3RRdWVyaWVzEiIubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNSZXF1ZXN0GiMubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNSZXNwb25zZRJsChNTZWxlY3RRdWVyaWVzU3RyZWFtEigubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNTdHJlYW1SZXF1ZXN0GikubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNTdHJlYW1SZXNwb25zZSgBElsKDkxpc3RTdHJhdGVnaWVzEiMubGFiZWx3aXNlLnYxLkxpc3RTdHJhdGVnaWVzUmVxdWVzdBokLmxhYmVsd2lzZS52MS5MaXN0U3RyYXRlZ2llc1Jlc3BvbnNlElgKDUNoZWNrU3RvcHBpbmcSIi5sYWJlbHdpc2UudjEuQ2hlY2tTdG9wcGluZ1JlcXVlc3QaIy5sYWJlbHdpc2UudjEuQ2hlY2tTdG9wcGluZ1Jlc3BvbnNlQnEKEGRldi5sYWJlbHdpc2UudjFCE1F1ZXJ5U2VsZWN0aW9uUHJvdG9QAVpGZ2l0aHViLmNvbS9sYWJlbHdpc2UvbGFiZWx3aXNlL2NsaWVudHMvZ28vZ2VuL2xhYmVsd2lzZS92MTtsYWJlbHdpc2V2MWIGcHJvdG8z");
+  fileDesc("CiJsYWJlbHdpc2UvdjEvcXVlcnlfc2VsZWN0aW9uLnByb3RvEgxsYWJlbHdpc2UudjEiUAoGVGVuc29yEiUKBWR0eXBlGAEgASgOMhYubGFiZWx3aXNlLnYxLkRhdGFUeXBlEg0KBXNoYXBlGAIgAygDEhAKCHJhd19kYXRhGAMgASgMIm8KClBhcmFtVmFsdWUSEwoJaW50X3ZhbHVlGAEgASgDSAASFgoMZG91YmxlX3ZhbHVlGAIgASgBSAASFgoMc3RyaW5nX3ZhbHVlGAMgASgJSAASFAoKYm9vbF92YWx1ZRgEIAEoCEgAQgYKBGtpbmQinQEKDFN0cmF0ZWd5U3BlYxIMCgRuYW1lGAEgASgJEjYKBnBhcmFtcxgCIAMoCzImLmxhYmVsd2lzZS52MS5TdHJhdGVneVNwZWMuUGFyYW1zRW50cnkaRwoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEicKBXZhbHVlGAIgASgLMhgubGFiZWx3aXNlLnYxLlBhcmFtVmFsdWU6AjgBIvgLChRTZWxlY3RRdWVyaWVzUmVxdWVzdBIuCgpzdHJhdGVnaWVzGAEgAygLMhoubGFiZWx3aXNlLnYxLlN0cmF0ZWd5U3BlYxIJCgFrGAIgASgDEgwKBHNlZWQYAyABKAQSDwoHZXhjbHVkZRgEIAMoAxIPCgdjbGFtcF9rGAUgASgIEhMKBmJ1ZGdldBgGIAEoAUgAiAEBEisKDXByb2JhYmlsaXRpZXMYCiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEiQKBmxvZ2l0cxgLIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISGAoLdGVtcGVyYXR1cmUYDCABKAFIAYgBARInCgljb21taXR0ZWUYDSABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEi4KEGNvbW1pdHRlZV9sb2dpdHMYDiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEigKCmVtYmVkZGluZ3MYDyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjAKEmxhYmVsZWRfZW1iZWRkaW5ncxgQIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISIwoFY29zdHMYESABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjYKGG11bHRpbGFiZWxfcHJvYmFiaWxpdGllcxgeIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISLwoRbXVsdGlsYWJlbF9sb2dpdHMYHyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjIKFG11bHRpbGFiZWxfY29tbWl0dGVlGCAgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchI5ChttdWx0aWxhYmVsX2NvbW1pdHRlZV9sb2dpdHMYISABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEiYKGWxhYmVsZWRfbGFiZWxfY2FyZGluYWxpdHkYIiABKAFIAogBARItCg9yZWdyZXNzaW9uX21lYW4YKCABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEiwKDnJlZ3Jlc3Npb25fc3RkGCkgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIwChJyZWdyZXNzaW9uX3NhbXBsZXMYKiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEi0KD2xhYmVsZWRfdGFyZ2V0cxgrIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISNgoYc3RydWN0dXJlZF9wcm9iYWJpbGl0aWVzGDIgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIvChFzdHJ1Y3R1cmVkX2xvZ2l0cxgzIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISMgoUc3RydWN0dXJlZF9jb21taXR0ZWUYNCABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjkKG3N0cnVjdHVyZWRfY29tbWl0dGVlX2xvZ2l0cxg1IAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISLQoPc3RydWN0dXJlZF9tYXNrGDYgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIjCgZtb2RlbHMYFCADKAsyEy5sYWJlbHdpc2UudjEuTW9kZWwSLwoMbW9kZWxfb3V0cHV0GBUgASgOMhkubGFiZWx3aXNlLnYxLk1vZGVsT3V0cHV0EhkKEWVtYmVkZGluZ3Nfb3V0cHV0GBYgASgJEhoKEm1jX2Ryb3BvdXRfc2FtcGxlcxgXIAEoDRIqCgxtb2RlbF9pbnB1dHMYGCABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEhwKFGluZmVyZW5jZV9iYXRjaF9yb3dzGBkgASgDEiYKGWluZmVyZW5jZV90aW1lb3V0X3NlY29uZHMYGiABKAFIA4gBAUIJCgdfYnVkZ2V0Qg4KDF90ZW1wZXJhdHVyZUIcChpfbGFiZWxlZF9sYWJlbF9jYXJkaW5hbGl0eUIcChpfaW5mZXJlbmNlX3RpbWVvdXRfc2Vjb25kcyIzCgVNb2RlbBIOCgRvbm54GAEgASgMSAASEAoGc2hhMjU2GAIgASgJSABCCAoGc291cmNlIlkKFVNlbGVjdFF1ZXJpZXNSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwubGFiZWx3aXNlLnYxLlN0cmF0ZWd5UmVzdWx0EhEKCXBvb2xfc2l6ZRgCIAEoAyKIAgoOU3RyYXRlZ3lSZXN1bHQSDAoEbmFtZRgBIAEoCRI4CgZwYXJhbXMYAiADKAsyKC5sYWJlbHdpc2UudjEuU3RyYXRlZ3lSZXN1bHQuUGFyYW1zRW50cnkSDwoHaW5kaWNlcxgDIAMoAxIOCgZzY29yZXMYBCADKAESEgoKdG90YWxfY29zdBgFIAEoARIwChJhZHZlcnNhcmlhbF9wb2ludHMYCiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yGkcKC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRInCgV2YWx1ZRgCIAEoCzIYLmxhYmVsd2lzZS52MS5QYXJhbVZhbHVlOgI4ASJPChpTZWxlY3RRdWVyaWVzU3RyZWFtUmVxdWVzdBIxCgVjaHVuaxgBIAEoCzIiLmxhYmVsd2lzZS52MS5TZWxlY3RRdWVyaWVzUmVxdWVzdCJUChtTZWxlY3RRdWVyaWVzU3RyZWFtUmVzcG9uc2USNQoIcmVzcG9uc2UYASABKAsyIy5sYWJlbHdpc2UudjEuU2VsZWN0UXVlcmllc1Jlc3BvbnNlIhcKFUxpc3RTdHJhdGVnaWVzUmVxdWVzdCJIChZMaXN0U3RyYXRlZ2llc1Jlc3BvbnNlEi4KCnN0cmF0ZWdpZXMYASADKAsyGi5sYWJlbHdpc2UudjEuU3RyYXRlZ3lJbmZvIt8BCgxTdHJhdGVneUluZm8SDAoEbmFtZRgBIAEoCRIOCgZmYW1pbHkYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSJwoGcGFyYW1zGAQgAygLMhcubGFiZWx3aXNlLnYxLlBhcmFtSW5mbxIwCg9yZXF1aXJlZF9pbnB1dHMYBSADKA4yFy5sYWJlbHdpc2UudjEuUG9vbElucHV0Eg0KBWJhdGNoGAYgASgIEg4KBnNlZWRlZBgHIAEoCBIMCgR0YXNrGAggASgJEhQKDGdyYWRpZW50X29wcxgKIAMoCSKXAgoJUGFyYW1JbmZvEgwKBG5hbWUYASABKAkSJQoEdHlwZRgCIAEoDjIXLmxhYmVsd2lzZS52MS5QYXJhbVR5cGUSLwoNZGVmYXVsdF92YWx1ZRgDIAEoCzIYLmxhYmVsd2lzZS52MS5QYXJhbVZhbHVlEjAKDmFsbG93ZWRfdmFsdWVzGAQgAygLMhgubGFiZWx3aXNlLnYxLlBhcmFtVmFsdWUSFAoHbWluaW11bRgFIAEoAUgAiAEBEhQKB21heGltdW0YBiABKAFIAYgBARITCgtkZXNjcmlwdGlvbhgHIAEoCRIZChFleGNsdXNpdmVfbWluaW11bRgIIAEoCEIKCghfbWluaW11bUIKCghfbWF4aW11bSK/AwoUQ2hlY2tTdG9wcGluZ1JlcXVlc3QSMgoUc3RvcF9zZXRfcHJlZGljdGlvbnMYASABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjAKEnBvb2xfcHJvYmFiaWxpdGllcxgCIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISHAoPa2FwcGFfdGhyZXNob2xkGAMgASgBSACIAQESGQoMa2FwcGFfd2luZG93GAQgASgDSAGIAQESIgoVdW5jZXJ0YWludHlfdGhyZXNob2xkGAUgASgBSAKIAQESQQoVdW5jZXJ0YWludHlfYWdncmVnYXRlGAYgASgOMiIubGFiZWx3aXNlLnYxLlVuY2VydGFpbnR5QWdncmVnYXRlEiAKE21heF9jaGFuZ2VfZnJhY3Rpb24YByABKAFIA4gBARIoCgRydWxlGAggASgOMhoubGFiZWx3aXNlLnYxLlN0b3BwaW5nUnVsZUISChBfa2FwcGFfdGhyZXNob2xkQg8KDV9rYXBwYV93aW5kb3dCGAoWX3VuY2VydGFpbnR5X3RocmVzaG9sZEIWChRfbWF4X2NoYW5nZV9mcmFjdGlvbiJ0ChFTdG9wcGluZ0NyaXRlcmlvbhIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgBEhEKCXRocmVzaG9sZBgDIAEoARIMCgRzdG9wGAQgASgIEhEKCWV2YWx1YXRlZBgFIAEoCBIOCgZkZXRhaWwYBiABKAkiaAoVQ2hlY2tTdG9wcGluZ1Jlc3BvbnNlEgwKBHN0b3AYASABKAgSMQoIY3JpdGVyaWEYAiADKAsyHy5sYWJlbHdpc2UudjEuU3RvcHBpbmdDcml0ZXJpb24SDgoGa2FwcGFzGAMgAygBKqwBCghEYXRhVHlwZRIZChVEQVRBX1RZUEVfVU5TUEVDSUZJRUQQABIVChFEQVRBX1RZUEVfRkxPQVQxNhABEhUKEURBVEFfVFlQRV9GTE9BVDMyEAISFQoRREFUQV9UWVBFX0ZMT0FUNjQQAxIWChJEQVRBX1RZUEVfQkZMT0FUMTYQBBITCg9EQVRBX1RZUEVfSU5UMzIQBRITCg9EQVRBX1RZUEVfSU5UNjQQBipkCgtNb2RlbE91dHB1dBIcChhNT0RFTF9PVVRQVVRfVU5TUEVDSUZJRUQQABIeChpNT0RFTF9PVVRQVVRfUFJPQkFCSUxJVElFUxABEhcKE01PREVMX09VVFBVVF9MT0dJVFMQAir1AwoJUG9vbElucHV0EhoKFlBPT0xfSU5QVVRfVU5TUEVDSUZJRUQQABIcChhQT09MX0lOUFVUX1BST0JBQklMSVRJRVMQARIYChRQT09MX0lOUFVUX0NPTU1JVFRFRRACEhkKFVBPT0xfSU5QVVRfRU1CRURESU5HUxADEiEKHVBPT0xfSU5QVVRfTEFCRUxFRF9FTUJFRERJTkdTEAQSEgoOUE9PTF9JTlBVVF9BTlkQBRIUChBQT09MX0lOUFVUX01PREVMEAYSJwojUE9PTF9JTlBVVF9NVUxUSUxBQkVMX1BST0JBQklMSVRJRVMQChIjCh9QT09MX0lOUFVUX01VTFRJTEFCRUxfQ09NTUlUVEVFEAsSKAokUE9PTF9JTlBVVF9MQUJFTEVEX0xBQkVMX0NBUkRJTkFMSVRZEAwSJAogUE9PTF9JTlBVVF9SRUdSRVNTSU9OX1BSRURJQ1RJT04QDRIgChxQT09MX0lOUFVUX1JFR1JFU1NJT05fU1BSRUFEEA4SHgoaUE9PTF9JTlBVVF9MQUJFTEVEX1RBUkdFVFMQDxInCiNQT09MX0lOUFVUX1NUUlVDVFVSRURfUFJPQkFCSUxJVElFUxAQEiMKH1BPT0xfSU5QVVRfU1RSVUNUVVJFRF9DT01NSVRURUUQESp9CglQYXJhbVR5cGUSGgoWUEFSQU1fVFlQRV9VTlNQRUNJRklFRBAAEhIKDlBBUkFNX1RZUEVfSU5UEAESFAoQUEFSQU1fVFlQRV9GTE9BVBACEhUKEVBBUkFNX1RZUEVfU1RSSU5HEAMSEwoPUEFSQU1fVFlQRV9CT09MEAQqfAoUVW5jZXJ0YWludHlBZ2dyZWdhdGUSJQohVU5DRVJUQUlOVFlfQUdHUkVHQVRFX1VOU1BFQ0lGSUVEEAASHgoaVU5DRVJUQUlOVFlfQUdHUkVHQVRFX01FQU4QARIdChlVTkNFUlRBSU5UWV9BR0dSRUdBVEVfTUFYEAIqWwoMU3RvcHBpbmdSdWxlEh0KGVNUT1BQSU5HX1JVTEVfVU5TUEVDSUZJRUQQABIVChFTVE9QUElOR19SVUxFX0FMTBABEhUKEVNUT1BQSU5HX1JVTEVfQU5ZEAIylgMKFVF1ZXJ5U2VsZWN0aW9uU2VydmljZRJYCg1TZWxlY3RRdWVyaWVzEiIubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNSZXF1ZXN0GiMubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNSZXNwb25zZRJsChNTZWxlY3RRdWVyaWVzU3RyZWFtEigubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNTdHJlYW1SZXF1ZXN0GikubGFiZWx3aXNlLnYxLlNlbGVjdFF1ZXJpZXNTdHJlYW1SZXNwb25zZSgBElsKDkxpc3RTdHJhdGVnaWVzEiMubGFiZWx3aXNlLnYxLkxpc3RTdHJhdGVnaWVzUmVxdWVzdBokLmxhYmVsd2lzZS52MS5MaXN0U3RyYXRlZ2llc1Jlc3BvbnNlElgKDUNoZWNrU3RvcHBpbmcSIi5sYWJlbHdpc2UudjEuQ2hlY2tTdG9wcGluZ1JlcXVlc3QaIy5sYWJlbHdpc2UudjEuQ2hlY2tTdG9wcGluZ1Jlc3BvbnNlQnEKEGRldi5sYWJlbHdpc2UudjFCE1F1ZXJ5U2VsZWN0aW9uUHJvdG9QAVpGZ2l0aHViLmNvbS9sYWJlbHdpc2UvbGFiZWx3aXNlL2NsaWVudHMvZ28vZ2VuL2xhYmVsd2lzZS92MTtsYWJlbHdpc2V2MWIGcHJvdG8z");
 
 /**
  * Tensor is a dense n-dimensional array: the encoding of the KServe v2 /
@@ -162,7 +162,7 @@ export const StrategySpecSchema: GenMessage<StrategySpec> = /*@__PURE__*/
  * strategy and the missing input, when one is absent. All pool inputs given
  * must agree on n (and c, d, m where they share them).
  *
- * Field numbers 20-29 are kept for a model sent with the request; 30-39 hold
+ * Field numbers 20-29 hold a model sent with the request (model mode); 30-39 hold
  * multi-label outputs, 40-49 regression outputs and 50-59 structured outputs
  * (segmentation masks, token sequences).
  *
@@ -413,6 +413,77 @@ export type SelectQueriesRequest = Message<"labelwise.v1.SelectQueriesRequest"> 
    * @generated from field: labelwise.v1.Tensor structured_mask = 54;
    */
   structuredMask?: Tensor | undefined;
+
+  /**
+   * Model mode: ONNX models that the server runs on model_inputs (or, when
+   * model_inputs is absent, on embeddings) to produce the pool's
+   * probabilities, committee and embeddings itself. Empty: no model mode.
+   * One model gives probabilities (and, with mc_dropout_samples, a
+   * committee); two or more form an ensemble whose members give the
+   * committee [m, n, c] and whose mean gives probabilities. Mutually
+   * exclusive with probabilities, logits, committee and committee_logits.
+   *
+   * @generated from field: repeated labelwise.v1.Model models = 20;
+   */
+  models: Model[];
+
+  /**
+   * What the models' class output holds. Defaults to
+   * MODEL_OUTPUT_PROBABILITIES, whose rows are checked to sum to 1, so a
+   * model that really returns logits is rejected rather than misread.
+   *
+   * @generated from field: labelwise.v1.ModelOutput model_output = 21;
+   */
+  modelOutput: ModelOutput;
+
+  /**
+   * The name of a second model output holding penultimate-layer embeddings
+   * [n, d'], which the embedding strategies then use in place of the
+   * request's embeddings. Empty: the models give no embeddings.
+   *
+   * @generated from field: string embeddings_output = 22;
+   */
+  embeddingsOutput: string;
+
+  /**
+   * MC dropout: run the single model this many times with its dropout
+   * active (a graph exported in training mode, or one with a boolean
+   * `training_mode` input, which the server sets to true) to form a
+   * committee of that many samples. 0 (the default) runs it once; otherwise
+   * must be >= 2 and at most 64. The dropout masks are drawn from the
+   * request's seed.
+   *
+   * @generated from field: uint32 mc_dropout_samples = 23;
+   */
+  mcDropoutSamples: number;
+
+  /**
+   * The models' input: the pool's raw features (or any input the models
+   * take), [n, d] with d the models' input width, converted to the models'
+   * input element type. When absent, embeddings is the models' input.
+   *
+   * @generated from field: labelwise.v1.Tensor model_inputs = 24;
+   */
+  modelInputs?: Tensor | undefined;
+
+  /**
+   * Rows of the pool per inference call, so memory stays bounded for any n.
+   * 0 (the default) lets the server choose (about 4 MiB of inputs per call).
+   * Must be >= 0.
+   *
+   * @generated from field: int64 inference_batch_rows = 25;
+   */
+  inferenceBatchRows: bigint;
+
+  /**
+   * A limit on the time spent running the models, in seconds, checked
+   * between inference calls; past it the request fails with
+   * DEADLINE_EXCEEDED. Unset: only the call's own deadline applies. Must be
+   * > 0 when set.
+   *
+   * @generated from field: optional double inference_timeout_seconds = 26;
+   */
+  inferenceTimeoutSeconds?: number | undefined;
 };
 
 /**
@@ -421,6 +492,54 @@ export type SelectQueriesRequest = Message<"labelwise.v1.SelectQueriesRequest"> 
  */
 export const SelectQueriesRequestSchema: GenMessage<SelectQueriesRequest> = /*@__PURE__*/
   messageDesc(file_labelwise_v1_query_selection, 3);
+
+/**
+ * Model is one ONNX model sent with a request, as its bytes or as the
+ * SHA-256 of bytes sent before.
+ *
+ * The server keeps recently used models in a cache bounded in bytes (least
+ * recently used first out) and keyed by the SHA-256 of their bytes. A model
+ * sent by hash that the cache does not hold (evicted, or another replica)
+ * fails with NOT_FOUND and a google.rpc.ErrorInfo whose reason is
+ * MODEL_NOT_CACHED and whose metadata holds the field and the sha256; the
+ * client then resends the same request with the bytes. The cache only saves
+ * bandwidth: results never depend on it.
+ *
+ * @generated from message labelwise.v1.Model
+ */
+export type Model = Message<"labelwise.v1.Model"> & {
+  /**
+   * Where the model comes from. Required.
+   *
+   * @generated from oneof labelwise.v1.Model.source
+   */
+  source: {
+    /**
+     * The serialized ONNX ModelProto. At most the server's model size limit;
+     * no external data, only the standard operator domains ("", "ai.onnx",
+     * "ai.onnx.ml"), one floating-point input [n, d].
+     *
+     * @generated from field: bytes onnx = 1;
+     */
+    value: Uint8Array;
+    case: "onnx";
+  } | {
+    /**
+     * The SHA-256 of ONNX bytes sent before, as 64 lowercase hex digits.
+     *
+     * @generated from field: string sha256 = 2;
+     */
+    value: string;
+    case: "sha256";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message labelwise.v1.Model.
+ * Use `create(ModelSchema)` to create a new message.
+ */
+export const ModelSchema: GenMessage<Model> = /*@__PURE__*/
+  messageDesc(file_labelwise_v1_query_selection, 4);
 
 /**
  * SelectQueriesResponse holds one result per requested strategy.
@@ -449,7 +568,7 @@ export type SelectQueriesResponse = Message<"labelwise.v1.SelectQueriesResponse"
  * Use `create(SelectQueriesResponseSchema)` to create a new message.
  */
 export const SelectQueriesResponseSchema: GenMessage<SelectQueriesResponse> = /*@__PURE__*/
-  messageDesc(file_labelwise_v1_query_selection, 4);
+  messageDesc(file_labelwise_v1_query_selection, 5);
 
 /**
  * StrategyResult is one strategy's ranking.
@@ -496,6 +615,16 @@ export type StrategyResult = Message<"labelwise.v1.StrategyResult"> & {
    * @generated from field: double total_cost = 5;
    */
   totalCost: number;
+
+  /**
+   * For "deepfool" with return_points set: the adversarial point of each
+   * selected item, [len(indices), d] float64 aligned with indices, the
+   * model input moved just across the nearest decision boundary (DFAL adds
+   * these to training with the queried label). Unset otherwise.
+   *
+   * @generated from field: labelwise.v1.Tensor adversarial_points = 10;
+   */
+  adversarialPoints?: Tensor | undefined;
 };
 
 /**
@@ -503,15 +632,16 @@ export type StrategyResult = Message<"labelwise.v1.StrategyResult"> & {
  * Use `create(StrategyResultSchema)` to create a new message.
  */
 export const StrategyResultSchema: GenMessage<StrategyResult> = /*@__PURE__*/
-  messageDesc(file_labelwise_v1_query_selection, 5);
+  messageDesc(file_labelwise_v1_query_selection, 6);
 
 /**
  * SelectQueriesStreamRequest is one chunk of a streamed SelectQueriesRequest.
  *
  * The first chunk carries every scalar and list field (strategies, k, seed,
- * clamp_k, budget, temperature) and may carry the first block of rows;
- * later chunks carry only tensors and exclude. Each pool tensor (probabilities,
- * logits, committee, committee_logits, embeddings, costs and the multi-label,
+ * clamp_k, budget, temperature, models and the other model-mode settings)
+ * and may carry the first block of rows; later chunks carry only tensors and
+ * exclude. Each pool tensor (probabilities, logits, committee,
+ * committee_logits, embeddings, model_inputs, costs and the multi-label,
  * regression and structured outputs) is split along its pool axis (axis 1
  * for committee and sample tensors, axis 0 otherwise) and labeled_embeddings
  * and labeled_targets along axis 0; the server concatenates the chunks in the
@@ -535,7 +665,7 @@ export type SelectQueriesStreamRequest = Message<"labelwise.v1.SelectQueriesStre
  * Use `create(SelectQueriesStreamRequestSchema)` to create a new message.
  */
 export const SelectQueriesStreamRequestSchema: GenMessage<SelectQueriesStreamRequest> = /*@__PURE__*/
-  messageDesc(file_labelwise_v1_query_selection, 6);
+  messageDesc(file_labelwise_v1_query_selection, 7);
 
 /**
  * SelectQueriesStreamResponse is the answer to a whole stream.
@@ -556,7 +686,7 @@ export type SelectQueriesStreamResponse = Message<"labelwise.v1.SelectQueriesStr
  * Use `create(SelectQueriesStreamResponseSchema)` to create a new message.
  */
 export const SelectQueriesStreamResponseSchema: GenMessage<SelectQueriesStreamResponse> = /*@__PURE__*/
-  messageDesc(file_labelwise_v1_query_selection, 7);
+  messageDesc(file_labelwise_v1_query_selection, 8);
 
 /**
  * ListStrategiesRequest asks for every strategy the server offers.
@@ -571,7 +701,7 @@ export type ListStrategiesRequest = Message<"labelwise.v1.ListStrategiesRequest"
  * Use `create(ListStrategiesRequestSchema)` to create a new message.
  */
 export const ListStrategiesRequestSchema: GenMessage<ListStrategiesRequest> = /*@__PURE__*/
-  messageDesc(file_labelwise_v1_query_selection, 8);
+  messageDesc(file_labelwise_v1_query_selection, 9);
 
 /**
  * ListStrategiesResponse lists the server's strategies.
@@ -592,7 +722,7 @@ export type ListStrategiesResponse = Message<"labelwise.v1.ListStrategiesRespons
  * Use `create(ListStrategiesResponseSchema)` to create a new message.
  */
 export const ListStrategiesResponseSchema: GenMessage<ListStrategiesResponse> = /*@__PURE__*/
-  messageDesc(file_labelwise_v1_query_selection, 9);
+  messageDesc(file_labelwise_v1_query_selection, 10);
 
 /**
  * StrategyInfo describes one strategy.
@@ -658,6 +788,15 @@ export type StrategyInfo = Message<"labelwise.v1.StrategyInfo"> & {
    * @generated from field: string task = 8;
    */
   task: string;
+
+  /**
+   * For strategies that differentiate the model (those needing
+   * POOL_INPUT_MODEL): the ONNX operators (domain "") the server can
+   * differentiate. A model using others is rejected for them.
+   *
+   * @generated from field: repeated string gradient_ops = 10;
+   */
+  gradientOps: string[];
 };
 
 /**
@@ -665,7 +804,7 @@ export type StrategyInfo = Message<"labelwise.v1.StrategyInfo"> & {
  * Use `create(StrategyInfoSchema)` to create a new message.
  */
 export const StrategyInfoSchema: GenMessage<StrategyInfo> = /*@__PURE__*/
-  messageDesc(file_labelwise_v1_query_selection, 10);
+  messageDesc(file_labelwise_v1_query_selection, 11);
 
 /**
  * ParamInfo describes one strategy parameter.
@@ -736,7 +875,7 @@ export type ParamInfo = Message<"labelwise.v1.ParamInfo"> & {
  * Use `create(ParamInfoSchema)` to create a new message.
  */
 export const ParamInfoSchema: GenMessage<ParamInfo> = /*@__PURE__*/
-  messageDesc(file_labelwise_v1_query_selection, 11);
+  messageDesc(file_labelwise_v1_query_selection, 12);
 
 /**
  * CheckStoppingRequest carries the evidence for the stopping criteria and
@@ -835,7 +974,7 @@ export type CheckStoppingRequest = Message<"labelwise.v1.CheckStoppingRequest"> 
  * Use `create(CheckStoppingRequestSchema)` to create a new message.
  */
 export const CheckStoppingRequestSchema: GenMessage<CheckStoppingRequest> = /*@__PURE__*/
-  messageDesc(file_labelwise_v1_query_selection, 12);
+  messageDesc(file_labelwise_v1_query_selection, 13);
 
 /**
  * StoppingCriterion is one criterion's measurement and verdict.
@@ -894,7 +1033,7 @@ export type StoppingCriterion = Message<"labelwise.v1.StoppingCriterion"> & {
  * Use `create(StoppingCriterionSchema)` to create a new message.
  */
 export const StoppingCriterionSchema: GenMessage<StoppingCriterion> = /*@__PURE__*/
-  messageDesc(file_labelwise_v1_query_selection, 13);
+  messageDesc(file_labelwise_v1_query_selection, 14);
 
 /**
  * CheckStoppingResponse holds every criterion's verdict and the combined one.
@@ -932,7 +1071,7 @@ export type CheckStoppingResponse = Message<"labelwise.v1.CheckStoppingResponse"
  * Use `create(CheckStoppingResponseSchema)` to create a new message.
  */
 export const CheckStoppingResponseSchema: GenMessage<CheckStoppingResponse> = /*@__PURE__*/
-  messageDesc(file_labelwise_v1_query_selection, 14);
+  messageDesc(file_labelwise_v1_query_selection, 15);
 
 /**
  * DataType is the element type of a Tensor.
@@ -998,6 +1137,41 @@ export const DataTypeSchema: GenEnum<DataType> = /*@__PURE__*/
   enumDesc(file_labelwise_v1_query_selection, 0);
 
 /**
+ * ModelOutput says what a model's class output holds.
+ *
+ * @generated from enum labelwise.v1.ModelOutput
+ */
+export enum ModelOutput {
+  /**
+   * Not set: the same as MODEL_OUTPUT_PROBABILITIES.
+   *
+   * @generated from enum value: MODEL_OUTPUT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Class probabilities [n, c], rows summing to 1 (within the float32
+   * tolerance of probabilities).
+   *
+   * @generated from enum value: MODEL_OUTPUT_PROBABILITIES = 1;
+   */
+  PROBABILITIES = 1,
+
+  /**
+   * Unnormalised class scores [n, c]; softmax at temperature.
+   *
+   * @generated from enum value: MODEL_OUTPUT_LOGITS = 2;
+   */
+  LOGITS = 2,
+}
+
+/**
+ * Describes the enum labelwise.v1.ModelOutput.
+ */
+export const ModelOutputSchema: GenEnum<ModelOutput> = /*@__PURE__*/
+  enumDesc(file_labelwise_v1_query_selection, 1);
+
+/**
  * PoolInput names a kind of pool input a strategy can need.
  *
  * @generated from enum labelwise.v1.PoolInput
@@ -1045,6 +1219,14 @@ export enum PoolInput {
    * @generated from enum value: POOL_INPUT_ANY = 5;
    */
   ANY = 5,
+
+  /**
+   * A model (SelectQueriesRequest.models) and its inputs, for strategies
+   * that work through the model itself rather than its outputs.
+   *
+   * @generated from enum value: POOL_INPUT_MODEL = 6;
+   */
+  MODEL = 6,
 
   /**
    * Multi-label per-label probabilities [n, L]: multilabel_probabilities or
@@ -1112,7 +1294,7 @@ export enum PoolInput {
  * Describes the enum labelwise.v1.PoolInput.
  */
 export const PoolInputSchema: GenEnum<PoolInput> = /*@__PURE__*/
-  enumDesc(file_labelwise_v1_query_selection, 1);
+  enumDesc(file_labelwise_v1_query_selection, 2);
 
 /**
  * ParamType is the type of a strategy parameter.
@@ -1160,7 +1342,7 @@ export enum ParamType {
  * Describes the enum labelwise.v1.ParamType.
  */
 export const ParamTypeSchema: GenEnum<ParamType> = /*@__PURE__*/
-  enumDesc(file_labelwise_v1_query_selection, 2);
+  enumDesc(file_labelwise_v1_query_selection, 3);
 
 /**
  * UncertaintyAggregate is how overall_uncertainty combines per-item entropies.
@@ -1194,7 +1376,7 @@ export enum UncertaintyAggregate {
  * Describes the enum labelwise.v1.UncertaintyAggregate.
  */
 export const UncertaintyAggregateSchema: GenEnum<UncertaintyAggregate> = /*@__PURE__*/
-  enumDesc(file_labelwise_v1_query_selection, 3);
+  enumDesc(file_labelwise_v1_query_selection, 4);
 
 /**
  * StoppingRule is how the criteria's verdicts combine.
@@ -1228,7 +1410,7 @@ export enum StoppingRule {
  * Describes the enum labelwise.v1.StoppingRule.
  */
 export const StoppingRuleSchema: GenEnum<StoppingRule> = /*@__PURE__*/
-  enumDesc(file_labelwise_v1_query_selection, 4);
+  enumDesc(file_labelwise_v1_query_selection, 5);
 
 /**
  * QuerySelectionService ranks unlabeled pool items by how much labeling them

@@ -1,0 +1,783 @@
+"""The one module that touches onnx and onnxruntime: checking, caching and running models.
+
+Models come from callers, so they are hostile input (grpc-service-facts.md §5).
+load_model parses the bytes with protobuf alone (no file access) and rejects,
+before any session exists: models over the size limit, external data anywhere
+(initializers, sparse initializers, tensor attributes, subgraphs, functions),
+operator domains other than "", "ai.onnx" and "ai.onnx.ml", opsets newer than
+the runtime's, too many nodes, and inputs or outputs that cannot fit a pool.
+Sessions run on the CPU provider only, from ONNX format only, with no custom-op
+libraries, a fixed thread count and no spinning. Every rejection is a
+ModelRejected naming the request field.
+
+run_models feeds the pool through the models chunk by chunk, so memory stays
+O(chunk) for any n, and checks the stop callback between chunks. Strategies
+never see this module: deepfool gets a plain logits-and-Jacobian callable
+(GradientModel, a NumPy forward and backward pass over a supported op subset).
+"""
+
+import hashlib
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+import onnxruntime as ort
+from onnx import numpy_helper
+
+from labelwise_server.errors import DeadlineExceeded, ModelNotCached, ModelRejected
+
+ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
+# Newest opsets the pinned onnxruntime implements; newer ones are refused up front.
+MAX_OPSET = {"": 23, "ai.onnx": 23, "ai.onnx.ml": 5}
+MIN_IR_VERSION, MAX_IR_VERSION = 3, 11
+MAX_NODES = 100_000
+MAX_MC_SAMPLES = 64
+TRAINING_MODE_INPUT = "training_mode"
+# Bytes of model input per inference call when the request does not say.
+DEFAULT_CHUNK_BYTES = 4 << 20
+_FLOAT_TYPES: dict[int, np.dtype[Any]] = {
+    onnx.TensorProto.FLOAT: np.dtype(np.float32),
+    onnx.TensorProto.DOUBLE: np.dtype(np.float64),
+    onnx.TensorProto.FLOAT16: np.dtype(np.float16),
+}
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+StopCheck = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    max_bytes: int = 64 << 20
+    intra_op_threads: int = 1
+
+
+@dataclass
+class OnnxModel:
+    """A checked model: its proto, input and outputs, and a session made on first use."""
+
+    sha256: str
+    nbytes: int
+    proto: onnx.ModelProto
+    input_name: str
+    input_dtype: np.dtype[Any]
+    input_width: int | None  # None: not fixed by the graph
+    outputs: list[str]  # floating-point graph outputs, in graph order
+    training_mode_input: bool
+    dropout_nodes: int
+    limits: ModelLimits
+    _session: ort.InferenceSession | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _gradient: "GradientModel | None" = None
+
+    def session(self, field: str) -> ort.InferenceSession:
+        with self._lock:
+            if self._session is None:
+                self._session = _make_session(self.proto.SerializeToString(), self.limits, field)
+            return self._session
+
+    def gradient(self, field: str, output: str, output_is_probabilities: bool) -> "GradientModel":
+        with self._lock:
+            if self._gradient is None or self._gradient.output != output:
+                self._gradient = GradientModel(self, field, output, output_is_probabilities)
+            return self._gradient
+
+
+def _reject(field: str, description: str, reason: str) -> ModelRejected:
+    return ModelRejected(field, description, reason=reason)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _tensors_of_attribute(attr: onnx.AttributeProto) -> Iterator[onnx.TensorProto]:
+    if attr.HasField("t"):
+        yield attr.t
+    yield from attr.tensors
+    if attr.HasField("sparse_tensor"):
+        yield attr.sparse_tensor.values
+        yield attr.sparse_tensor.indices
+    for sparse in attr.sparse_tensors:
+        yield sparse.values
+        yield sparse.indices
+
+
+def _graphs_of_attribute(attr: onnx.AttributeProto) -> Iterator[onnx.GraphProto]:
+    if attr.HasField("g"):
+        yield attr.g
+    yield from attr.graphs
+
+
+def _walk_nodes(nodes: Sequence[onnx.NodeProto]) -> Iterator[tuple[onnx.NodeProto, list[Any]]]:
+    """Every node, with the tensors and subgraphs of its attributes, recursively."""
+    for node in nodes:
+        tensors: list[Any] = []
+        for attr in node.attribute:
+            tensors.extend(_tensors_of_attribute(attr))
+            for graph in _graphs_of_attribute(attr):
+                yield from _walk_graph(graph)
+        yield node, tensors
+
+
+def _walk_graph(graph: onnx.GraphProto) -> Iterator[tuple[onnx.NodeProto, list[Any]]]:
+    loose: list[Any] = list(graph.initializer)
+    for sparse in graph.sparse_initializer:
+        loose += [sparse.values, sparse.indices]
+    yield onnx.NodeProto(op_type="<initializers>"), loose
+    yield from _walk_nodes(graph.node)
+
+
+def _check_structure(model: onnx.ModelProto, field: str) -> None:
+    if not MIN_IR_VERSION <= model.ir_version <= MAX_IR_VERSION:
+        raise _reject(
+            field,
+            f"must have an IR version in [{MIN_IR_VERSION}, {MAX_IR_VERSION}]; "
+            f"got {model.ir_version}",
+            "MODEL_VERSION",
+        )
+    for opset in model.opset_import:
+        if opset.domain not in ALLOWED_DOMAINS:
+            raise _reject(
+                field,
+                f"must import only the standard operator domains {sorted(ALLOWED_DOMAINS)} "
+                f"(custom operators are not loaded); got domain {opset.domain!r}",
+                "MODEL_CUSTOM_OP",
+            )
+        if opset.version > MAX_OPSET[opset.domain]:
+            raise _reject(
+                field,
+                f"must use opset <= {MAX_OPSET[opset.domain]} for domain {opset.domain!r}; "
+                f"got {opset.version}",
+                "MODEL_VERSION",
+            )
+    count = 0
+    walks = [_walk_graph(model.graph)] + [_walk_nodes(f.node) for f in model.functions]
+    for walk in walks:
+        for node, tensors in walk:
+            count += 1
+            if node.domain not in ALLOWED_DOMAINS:
+                raise _reject(
+                    field,
+                    f"must use only standard operators; node {node.name or node.op_type!r} "
+                    f"is {node.op_type} from domain {node.domain!r}",
+                    "MODEL_CUSTOM_OP",
+                )
+            for tensor in tensors:
+                if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+                    where = {entry.key: entry.value for entry in tensor.external_data}
+                    raise _reject(
+                        field,
+                        "must hold all its weights inline; tensor "
+                        f"{tensor.name!r} refers to external data "
+                        f"{where.get('location', '')!r}, which the server never reads",
+                        "MODEL_EXTERNAL_DATA",
+                    )
+    if count > MAX_NODES:
+        raise _reject(field, f"must have at most {MAX_NODES} nodes; got {count}", "MODEL_TOO_LARGE")
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[int | None] | None:
+    tensor = value.type.tensor_type
+    if not tensor.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+
+
+def load_model(
+    data: bytes, limits: ModelLimits, field: str, sha256: str | None = None
+) -> OnnxModel:
+    """Check ONNX bytes from a caller; raise ModelRejected naming field for anything unsafe."""
+    if len(data) > limits.max_bytes:
+        raise _reject(
+            field,
+            f"must be at most {limits.max_bytes} bytes (the server's model size limit); "
+            f"got {len(data)}",
+            "MODEL_TOO_LARGE",
+        )
+    try:
+        model = onnx.ModelProto.FromString(data)  # protobuf only: reads no files
+    except Exception as err:  # DecodeError, or others on hostile bytes
+        raise _reject(field, "must be a serialized ONNX ModelProto; it does not parse",
+                      "MODEL_MALFORMED") from err  # fmt: skip
+    if not model.HasField("graph") or not len(model.graph.output):
+        raise _reject(field, "must be an ONNX model with a graph and outputs; got none",
+                      "MODEL_MALFORMED")  # fmt: skip
+    _check_structure(model, field)
+
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in initializers]
+    features = [v for v in inputs if v.name != TRAINING_MODE_INPUT]
+    training = [v for v in inputs if v.name == TRAINING_MODE_INPUT]
+    if len(features) != 1:
+        raise _reject(
+            field,
+            "must have exactly one input for the pool rows (plus an optional boolean "
+            f"{TRAINING_MODE_INPUT!r}); got {[v.name for v in inputs]}",
+            "MODEL_SIGNATURE",
+        )
+    feature = features[0]
+    dtype = _FLOAT_TYPES.get(feature.type.tensor_type.elem_type)
+    dims = _dims(feature)
+    if dtype is None:
+        raise _reject(
+            field,
+            f"input {feature.name!r} must be float16, float or double; got "
+            f"{onnx.TensorProto.DataType.Name(feature.type.tensor_type.elem_type)}",
+            "MODEL_SIGNATURE",
+        )
+    if dims is not None and (len(dims) != 2 or dims[0] not in (None, 0)):
+        raise _reject(
+            field,
+            f"input {feature.name!r} must be [n, d] with a free batch size n; got "
+            f"{['n' if d is None else d for d in dims]}",
+            "MODEL_SIGNATURE",
+        )
+    if training and training[0].type.tensor_type.elem_type != onnx.TensorProto.BOOL:
+        raise _reject(field, f"input {TRAINING_MODE_INPUT!r} must be a boolean",
+                      "MODEL_SIGNATURE")  # fmt: skip
+    outputs = [v.name for v in model.graph.output if v.type.tensor_type.elem_type in _FLOAT_TYPES]
+    if not outputs:
+        raise _reject(field, "must have a floating-point output with the class scores; got none",
+                      "MODEL_SIGNATURE")  # fmt: skip
+    limits_model = OnnxModel(
+        sha256=sha256 or sha256_hex(data),
+        nbytes=len(data),
+        proto=model,
+        input_name=feature.name,
+        input_dtype=dtype,
+        input_width=None if dims is None or not dims[1] else dims[1],
+        outputs=outputs,
+        training_mode_input=bool(training),
+        dropout_nodes=sum(node.op_type == "Dropout" for node in model.graph.node),
+        limits=limits,
+    )
+    limits_model.session(field)  # the runtime's own checks, before the model is cached
+    return limits_model
+
+
+def _session_options(limits: ModelLimits) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = limits.intra_op_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # No arena: a cached session must not keep its peak chunk's memory between requests.
+    options.enable_cpu_mem_arena = False
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.load_model_format", "ONNX")  # no .ort flatbuffers
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+def _make_session(
+    data: bytes, limits: ModelLimits, field: str, dropout: bool = False
+) -> ort.InferenceSession:
+    # ORT's graph optimiser drops every Dropout node (inference needs none); MC dropout does.
+    disabled = ["EliminateDropout"] if dropout else None
+    try:
+        return ort.InferenceSession(
+            data,
+            sess_options=_session_options(limits),
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=disabled,
+        )
+    except Exception as err:  # the runtime's own rejection (type errors, unknown ops, ...)
+        text = str(err).splitlines()[-1] if str(err) else type(err).__name__
+        raise _reject(field, f"was refused by ONNX Runtime: {text[:300]}",
+                      "MODEL_REJECTED") from err  # fmt: skip
+
+
+class ModelCache:
+    """Checked models by SHA-256, least recently used out first, bounded in model bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._models: OrderedDict[str, OnnxModel] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, sha256: str) -> OnnxModel | None:
+        with self._lock:
+            model = self._models.get(sha256)
+            if model is not None:
+                self._models.move_to_end(sha256)
+            return model
+
+    def put(self, model: OnnxModel) -> None:
+        with self._lock:
+            if model.sha256 in self._models or model.nbytes > self.max_bytes:
+                return
+            self._models[model.sha256] = model
+            self._bytes += model.nbytes
+            while self._bytes > self.max_bytes:
+                _, evicted = self._models.popitem(last=False)
+                self._bytes -= evicted.nbytes
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
+class ModelStore:
+    """Resolves a request's Model messages (bytes or hash) to checked models, via the cache."""
+
+    def __init__(self, limits: ModelLimits, cache_bytes: int) -> None:
+        self.limits = limits
+        self.cache = ModelCache(cache_bytes)
+
+    def resolve(self, onnx_bytes: bytes | None, sha256: str | None, field: str) -> OnnxModel:
+        if onnx_bytes is not None:
+            digest = sha256_hex(onnx_bytes)
+            cached = self.cache.get(digest)
+            if cached is not None:
+                return cached
+            model = load_model(onnx_bytes, self.limits, f"{field}.onnx", digest)
+            self.cache.put(model)
+            return model
+        if sha256 is None:
+            raise _reject(field, "must set onnx or sha256; got neither", "MODEL_MISSING")
+        if len(sha256) != 64 or not set(sha256) <= _SHA256_HEX:
+            raise _reject(
+                f"{field}.sha256",
+                f"must be 64 lowercase hex digits; got {sha256[:80]!r}",
+                "INVALID_FIELD",
+            )
+        cached = self.cache.get(sha256)
+        if cached is None:
+            raise ModelNotCached(f"{field}.sha256", sha256)
+        return cached
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What the models said about the pool."""
+
+    scores: npt.NDArray[np.floating[Any]]  # [n, c] from one run, or [m, n, c] from m runs
+    embeddings: npt.NDArray[np.floating[Any]] | None  # [n, d'] from the first run
+
+
+def class_output(model: OnnxModel, embeddings_output: str) -> str:
+    """The output with the class scores: the first floating-point one that is not embeddings."""
+    for name in model.outputs:
+        if name != embeddings_output:
+            return name
+    raise ModelRejected(
+        "embeddings_output",
+        f"must leave a floating-point output for the class scores; the model's are {model.outputs}",
+        reason="MODEL_SIGNATURE",
+    )
+
+
+def chunk_rows(requested: int, width: int, itemsize: int) -> int:
+    if requested > 0:
+        return requested
+    return max(1, DEFAULT_CHUNK_BYTES // max(width * itemsize, 1))
+
+
+def _dropout_seeded(model: OnnxModel, seed: int) -> bytes:
+    """The model with every Dropout node seeded from seed, so MC masks are reproducible."""
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model.proto)
+    seeds = np.random.SeedSequence(seed).generate_state(max(model.dropout_nodes, 1), np.uint32)
+    i = 0
+    for node in proto.graph.node:
+        if node.op_type != "Dropout":
+            continue
+        kept = [a for a in node.attribute if a.name != "seed"]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+        node.attribute.append(onnx.helper.make_attribute("seed", int(seeds[i])))
+        i += 1
+    return proto.SerializeToString()
+
+
+def run_models(
+    models: Sequence[OnnxModel],
+    fields: Sequence[str],
+    x: npt.NDArray[np.floating[Any]],
+    *,
+    embeddings_output: str,
+    mc_samples: int,
+    seed: int,
+    batch_rows: int,
+    stop: StopCheck,
+    deadline: float | None,
+) -> ModelOutputs:
+    """Run every model (or one model mc_samples times with dropout on) over x [n, d] in chunks."""
+    n, d = x.shape
+    for model, name in zip(models, fields, strict=True):
+        if model.input_width is not None and model.input_width != d:
+            raise ModelRejected(
+                "model_inputs.shape",
+                f"must have the width d = {model.input_width} that {name} takes as input "
+                f"{model.input_name!r}; got [n, d] = {[n, d]}",
+                reason="MODEL_INPUT_MISMATCH",
+            )
+    runs: list[tuple[OnnxModel, str, ort.InferenceSession, bool]] = []
+    if mc_samples:
+        model, name = models[0], fields[0]
+        if not model.dropout_nodes:
+            raise ModelRejected(
+                "mc_dropout_samples",
+                f"needs a model with Dropout nodes; {name} has none",
+                reason="MODEL_SIGNATURE",
+            )
+        session = _make_session(_dropout_seeded(model, seed), model.limits, name, dropout=True)
+        runs = [(model, name, session, True)] * mc_samples
+    else:
+        runs = [(m, f, m.session(f), False) for m, f in zip(models, fields, strict=True)]
+
+    step = chunk_rows(batch_rows, d, max(x.itemsize, models[0].input_dtype.itemsize))
+    scores: npt.NDArray[Any] | None = None
+    embeddings: npt.NDArray[Any] | None = None
+    for r, (model, name, session, training) in enumerate(runs):
+        wanted = [class_output(model, embeddings_output)]
+        if embeddings_output and r == 0:
+            if embeddings_output not in model.outputs:
+                raise ModelRejected(
+                    "embeddings_output",
+                    f"must name a floating-point output of {name}; its outputs are "
+                    f"{model.outputs}, got {embeddings_output!r}",
+                    reason="MODEL_SIGNATURE",
+                )
+            wanted.append(embeddings_output)
+        for start in range(0, n, step):
+            stop()
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded()
+            feed: dict[str, Any] = {
+                model.input_name: np.ascontiguousarray(x[start : start + step], model.input_dtype)
+            }
+            if model.training_mode_input:
+                feed[TRAINING_MODE_INPUT] = np.array(training)
+            try:
+                got = session.run(wanted, feed)
+            except Exception as err:  # shape errors inside the graph, and the like
+                text = str(err).splitlines()[-1] if str(err) else type(err).__name__
+                raise ModelRejected(name, f"failed to run on the pool: {text[:300]}",
+                                    reason="MODEL_RUN_FAILED") from err  # fmt: skip
+            rows = min(step, n - start)
+            out = _checked(got[0], rows, name, wanted[0], 2)
+            if scores is None:
+                shape = (len(runs), n, out.shape[1]) if len(runs) > 1 else (n, out.shape[1])
+                scores = np.empty(shape, dtype=np.result_type(out.dtype, np.float32))
+            if out.shape[1] != scores.shape[-1]:
+                raise ModelRejected(
+                    name,
+                    f"must give {scores.shape[-1]} classes as the first model does; "
+                    f"got {out.shape[1]}",
+                    reason="MODEL_SIGNATURE",
+                )
+            (scores[r] if len(runs) > 1 else scores)[start : start + rows] = out
+            if len(wanted) > 1:
+                emb = _checked(got[1], rows, name, wanted[1], 1)
+                if embeddings is None:
+                    embeddings = np.empty((n, emb.shape[1]), np.result_type(emb.dtype, np.float32))
+                if emb.shape[1] != embeddings.shape[1]:
+                    raise ModelRejected(name, "must give embeddings of one width for every chunk",
+                                        reason="MODEL_SIGNATURE")  # fmt: skip
+                embeddings[start : start + rows] = emb
+    assert scores is not None
+    return ModelOutputs(scores, embeddings)
+
+
+def _checked(
+    out: Any, rows: int, name: str, output: str, min_width: int
+) -> npt.NDArray[np.floating[Any]]:
+    array = np.asarray(out)
+    if array.ndim != 2 or array.shape[0] != rows or array.shape[1] < min_width:
+        need = "[n, c] with c >= 2" if min_width == 2 else "[n, d]"
+        raise ModelRejected(
+            name,
+            f"output {output!r} must be {need} for {rows} input rows; got {list(array.shape)}",
+            reason="MODEL_SIGNATURE",
+        )
+    if array.dtype.kind != "f":
+        raise ModelRejected(name, f"output {output!r} must be floating-point; got {array.dtype}",
+                            reason="MODEL_SIGNATURE")  # fmt: skip
+    if not np.isfinite(array).all():
+        row = int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])
+        raise ModelRejected(
+            name,
+            f"output {output!r} must be finite; the model gave NaN or Inf for a row in this chunk "
+            f"(chunk row {row})",
+            reason="MODEL_NON_FINITE_OUTPUT",
+        )
+    if array.dtype == np.float16:
+        return array.astype(np.float32)
+    return array
+
+
+# ---- Gradients: a NumPy forward and reverse pass over a supported op subset -----------------
+
+GRADIENT_OPS = (
+    "Add", "BatchNormalization", "Cast", "Constant", "Div", "Dropout", "Exp", "Flatten",
+    "Gemm", "Identity", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "Mul", "Neg", "Relu",
+    "Sigmoid", "Softmax", "Sub", "Tanh",
+)  # fmt: skip
+# Bytes of Jacobian ([c, b, width] float64 per value) per chunk of the gradient pass.
+_GRADIENT_BYTES = 32 << 20
+
+
+def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
+    for attr in node.attribute:
+        if attr.name == name:
+            return onnx.helper.get_attribute_value(attr)
+    return default
+
+
+def _unbroadcast(grad: npt.NDArray[np.float64], shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
+    """Sum grad [c, *broadcast] down to [c, *shape] (the inverse of NumPy broadcasting)."""
+    extra = grad.ndim - 1 - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(1, 1 + extra)))
+    axes = tuple(i + 1 for i, size in enumerate(shape) if size == 1 and grad.shape[i + 1] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+class GradientModel:
+    """logits(x) and their Jacobian d logits / d x for one model, in float64 NumPy.
+
+    ONNX Runtime computes no gradients, so this evaluates the nodes the class
+    output depends on for the ops in GRADIENT_OPS and runs reverse mode for all
+    c outputs at once. Dropout is off. When the output is probabilities, the
+    logits are the input of a final Softmax, or log(p) otherwise (the same
+    logit differences either way).
+    """
+
+    def __init__(
+        self, model: OnnxModel, field: str, output: str, output_is_probabilities: bool
+    ) -> None:
+        graph = model.proto.graph
+        self.output = output
+        self.input_name = model.input_name
+        producers = {name: node for node in graph.node for name in node.output}
+        self.constants: dict[str, npt.NDArray[Any]] = {
+            t.name: numpy_helper.to_array(t) for t in graph.initializer
+        }
+        target = output
+        self.take_log = False
+        final = producers.get(output)
+        if output_is_probabilities:
+            if final is not None and final.op_type == "Softmax":
+                target = final.input[0]
+            else:
+                self.take_log = True
+        needed: list[onnx.NodeProto] = []
+        seen: set[str] = set()
+        stack = [target]
+        while stack:  # the nodes target depends on
+            name = stack.pop()
+            node = producers.get(name)
+            if node is None or node.name + "\0" + node.output[0] in seen:
+                continue
+            seen.add(node.name + "\0" + node.output[0])
+            needed.append(node)
+            stack.extend(i for i in node.input if i)
+        order = {id(node): i for i, node in enumerate(graph.node)}
+        self.nodes = sorted(needed, key=lambda node: order[id(node)])
+        for node in self.nodes:
+            if node.op_type not in GRADIENT_OPS or node.domain not in ("", "ai.onnx"):
+                raise ModelRejected(
+                    field,
+                    "must use only operators deepfool can differentiate "
+                    f"({', '.join(GRADIENT_OPS)}); node {node.name or node.op_type!r} "
+                    f"is {node.op_type}",
+                    reason="UNSUPPORTED_GRADIENT_OP",
+                )
+        self.target = target
+
+    def chunk_rows(self, width: int, classes: int) -> int:
+        return max(1, _GRADIENT_BYTES // max(8 * width * classes, 1))
+
+    def __call__(
+        self, x: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """logits [b, c] and Jacobian [b, c, d] at x [b, d]."""
+        values: dict[str, Any] = dict(self.constants)
+        values[self.input_name] = np.asarray(x, np.float64)
+        values[TRAINING_MODE_INPUT] = np.array(False)
+        active = {self.input_name}
+        for node in self.nodes:
+            result = _forward(node, [values[i] if i else None for i in node.input])
+            for name, value in zip(node.output, result, strict=False):
+                values[name] = value
+            if any(i in active for i in node.input):
+                active.add(node.output[0])
+        logits = np.asarray(values[self.target], np.float64)
+        b, c = logits.shape
+        grads: dict[str, npt.NDArray[np.float64]] = {
+            self.target: np.broadcast_to(np.eye(c)[:, None, :], (c, b, c)).copy()
+        }  # [c, b, c]: one reverse pass per class, side by side
+        if self.take_log:
+            grads[self.target] /= logits[None]
+            logits = np.log(logits)
+        for node in reversed(self.nodes):
+            grad = grads.pop(node.output[0], None)
+            if grad is None:
+                continue
+            inputs = [values[i] if i else None for i in node.input]
+            need = [i in active for i in node.input]
+            back = _backward(node, inputs, values[node.output[0]], grad, need)
+            for name, g, wanted in zip(node.input, back, need, strict=False):
+                if g is None or not wanted:
+                    continue
+                grads[name] = grads[name] + g if name in grads else g
+        jac = grads.get(self.input_name)
+        if jac is None:  # the logits do not depend on the input at all
+            jac = np.zeros((c, *np.shape(x)))
+        return logits, np.ascontiguousarray(np.moveaxis(jac, 0, 1))  # [b, c, d]
+
+
+def _forward(node: onnx.NodeProto, x: list[Any]) -> list[Any]:
+    op = node.op_type
+    if op in ("Identity", "Dropout"):
+        return [np.asarray(x[0], np.float64)]
+    if op == "Cast":
+        return [np.asarray(x[0]).astype(np.float64)]
+    if op == "Constant":
+        return [numpy_helper.to_array(_attr(node, "value", None))]
+    if op == "Flatten":
+        axis = _attr(node, "axis", 1)
+        shape = np.shape(x[0])
+        return [np.reshape(x[0], (math.prod(shape[:axis]), -1))]
+    if op == "Relu":
+        return [np.maximum(x[0], 0.0)]
+    if op == "LeakyRelu":
+        alpha = _attr(node, "alpha", 0.01)
+        return [np.where(x[0] > 0, x[0], alpha * x[0])]
+    if op == "Sigmoid":
+        return [0.5 * (1.0 + np.tanh(0.5 * np.asarray(x[0], np.float64)))]
+    if op == "Tanh":
+        return [np.tanh(x[0])]
+    if op == "Exp":
+        return [np.exp(x[0])]
+    if op == "Log":
+        return [np.log(x[0])]
+    if op == "Neg":
+        return [-np.asarray(x[0], np.float64)]
+    if op in ("Softmax", "LogSoftmax"):
+        axis = _attr(node, "axis", -1)
+        shifted = x[0] - np.max(x[0], axis=axis, keepdims=True)
+        log_norm = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        out = shifted - log_norm
+        return [np.exp(out) if op == "Softmax" else out]
+    if op == "Add":
+        return [np.add(x[0], x[1], dtype=np.float64)]
+    if op == "Sub":
+        return [np.subtract(x[0], x[1], dtype=np.float64)]
+    if op == "Mul":
+        return [np.multiply(x[0], x[1], dtype=np.float64)]
+    if op == "Div":
+        return [np.divide(x[0], x[1], dtype=np.float64)]
+    if op == "MatMul":
+        return [np.matmul(np.asarray(x[0], np.float64), np.asarray(x[1], np.float64))]
+    if op == "Gemm":
+        a = np.asarray(x[0], np.float64)
+        b = np.asarray(x[1], np.float64)
+        a = a.T if _attr(node, "transA", 0) else a
+        b = b.T if _attr(node, "transB", 0) else b
+        y = _attr(node, "alpha", 1.0) * (a @ b)
+        if len(x) > 2 and x[2] is not None:
+            y = y + _attr(node, "beta", 1.0) * np.asarray(x[2], np.float64)
+        return [y]
+    if op == "BatchNormalization":
+        scale, bias, mean, var = (np.asarray(v, np.float64) for v in x[1:5])
+        factor = scale / np.sqrt(var + _attr(node, "epsilon", 1e-5))
+        shape = (1, -1) + (1,) * (np.ndim(x[0]) - 2)
+        return [(x[0] - mean.reshape(shape)) * factor.reshape(shape) + bias.reshape(shape)]
+    raise AssertionError(op)  # GradientModel admits only GRADIENT_OPS
+
+
+def _backward(
+    node: onnx.NodeProto, x: list[Any], y: Any, g: npt.NDArray[np.float64], need: list[bool]
+) -> list[npt.NDArray[np.float64] | None]:
+    """Gradients [c, *input shape] of the inputs that need them, from g [c, *output shape]."""
+    op = node.op_type
+    need = need + [False] * (len(x) - len(need))
+    if op in ("Identity", "Dropout", "Cast"):
+        return [g]
+    if op == "Flatten":
+        return [g.reshape((g.shape[0], *np.shape(x[0])))]
+    if op == "Relu":
+        return [g * (x[0] > 0)]
+    if op == "LeakyRelu":
+        return [g * np.where(x[0] > 0, 1.0, _attr(node, "alpha", 0.01))]
+    if op == "Sigmoid":
+        return [g * (y * (1.0 - y))]
+    if op == "Tanh":
+        return [g * (1.0 - y * y)]
+    if op == "Exp":
+        return [g * y]
+    if op == "Log":
+        return [g / x[0]]
+    if op == "Neg":
+        return [-g]
+    if op == "Softmax":
+        axis = _attr(node, "axis", -1)
+        axis = axis if axis < 0 else axis + 1
+        return [y * (g - (g * y).sum(axis=axis, keepdims=True))]
+    if op == "LogSoftmax":
+        axis = _attr(node, "axis", -1)
+        axis = axis if axis < 0 else axis + 1
+        return [g - np.exp(y) * g.sum(axis=axis, keepdims=True)]
+    if op in ("Add", "Sub"):
+        second = -g if op == "Sub" else g
+        return [
+            _unbroadcast(g, np.shape(x[0])) if need[0] else None,
+            _unbroadcast(second, np.shape(x[1])) if need[1] else None,
+        ]
+    if op == "Mul":
+        return [
+            _unbroadcast(g * x[1], np.shape(x[0])) if need[0] else None,
+            _unbroadcast(g * x[0], np.shape(x[1])) if need[1] else None,
+        ]
+    if op == "Div":
+        return [
+            _unbroadcast(g / x[1], np.shape(x[0])) if need[0] else None,
+            _unbroadcast(-g * x[0] / (np.asarray(x[1]) ** 2), np.shape(x[1])) if need[1] else None,
+        ]
+    if op == "MatMul":
+        a, b = np.asarray(x[0], np.float64), np.asarray(x[1], np.float64)
+        if a.ndim < 2 or b.ndim < 2:
+            raise ModelRejected("models[0]", "deepfool differentiates MatMul of matrices only; "
+                                f"node {node.name!r} multiplies a vector",
+                                reason="UNSUPPORTED_GRADIENT_OP")  # fmt: skip
+        grad_a = _unbroadcast(g @ np.swapaxes(b, -1, -2), a.shape) if need[0] else None
+        grad_b = _unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape) if need[1] else None
+        return [grad_a, grad_b]
+    if op == "Gemm":
+        a, b = np.asarray(x[0], np.float64), np.asarray(x[1], np.float64)
+        alpha = _attr(node, "alpha", 1.0)
+        trans_a, trans_b = _attr(node, "transA", 0), _attr(node, "transB", 0)
+        b_used = b.T if trans_b else b
+        a_used = a.T if trans_a else a
+        grads: list[npt.NDArray[np.float64] | None] = [None, None, None]
+        if need[0]:
+            grad_a_used = alpha * (g @ b_used.T)  # [c, rows, k]
+            grads[0] = np.swapaxes(grad_a_used, 1, 2) if trans_a else grad_a_used
+        if need[1]:
+            grad_b_used = alpha * (a_used.T @ g)  # [c, k, h]
+            grads[1] = np.swapaxes(grad_b_used, 1, 2) if trans_b else grad_b_used
+        if len(x) > 2 and x[2] is not None and need[2]:
+            grads[2] = _unbroadcast(_attr(node, "beta", 1.0) * g, np.shape(x[2]))
+        return grads
+    if op == "BatchNormalization":
+        scale, var = np.asarray(x[1], np.float64), np.asarray(x[4], np.float64)
+        factor = scale / np.sqrt(var + _attr(node, "epsilon", 1e-5))
+        shape = (1, 1, -1) + (1,) * (np.ndim(x[0]) - 2)
+        return [g * factor.reshape(shape)]
+    return [None for _ in x]  # Constant: no inputs

@@ -1,0 +1,226 @@
+"""ONNX models built in the tests with the onnx helper API (no downloads), and their NumPy twins."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+IR_VERSION = 9  # what the pinned onnxruntime reads
+OPSET = [helper.make_opsetid("", 17)]
+
+
+def serialize(
+    nodes: list[onnx.NodeProto],
+    inputs: list[onnx.ValueInfoProto],
+    outputs: list[onnx.ValueInfoProto],
+    initializers: list[onnx.TensorProto],
+    opset: list[onnx.OperatorSetIdProto] | None = None,
+) -> bytes:
+    graph = helper.make_graph(nodes, "test", inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=opset or OPSET, ir_version=IR_VERSION)
+    return model.SerializeToString()
+
+
+def _input(d: int | str, dtype: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info("x", dtype, ["n", d])
+
+
+def _output(name: str, width: int | str) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["n", width])
+
+
+@dataclass(frozen=True)
+class Linear:
+    """logits = x W + b, optionally followed by a Softmax: the model and its NumPy forward pass."""
+
+    w: npt.NDArray[np.float32]  # [d, c]
+    b: npt.NDArray[np.float32]  # [c]
+    softmax: bool = True
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, d: int, c: int, softmax: bool = True) -> "Linear":
+        return cls(
+            rng.normal(size=(d, c)).astype(np.float32),
+            rng.normal(size=c).astype(np.float32),
+            softmax,
+        )
+
+    def onnx(self) -> bytes:
+        d, c = self.w.shape
+        nodes = [helper.make_node("MatMul", ["x", "W"], ["z"]),
+                 helper.make_node("Add", ["z", "b"], ["logits"])]  # fmt: skip
+        out = "logits"
+        if self.softmax:
+            nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1))
+            out = "probabilities"
+        init = [numpy_helper.from_array(self.w, "W"), numpy_helper.from_array(self.b, "b")]
+        return serialize(nodes, [_input(d)], [_output(out, c)], init)
+
+    def logits(self, x: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        return np.asarray(x, np.float64) @ self.w.astype(np.float64) + self.b
+
+    def logits_jacobian(
+        self, x: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        jac = np.broadcast_to(self.w.T.astype(np.float64), (x.shape[0], *self.w.T.shape))
+        return self.logits(x), jac.copy()
+
+
+@dataclass(frozen=True)
+class Mlp:
+    """x -> Gemm -> Tanh (the embeddings) -> MatMul + Add -> Softmax, with a NumPy twin."""
+
+    w1: npt.NDArray[np.float32]  # [d, h]
+    b1: npt.NDArray[np.float32]
+    w2: npt.NDArray[np.float32]  # [h, c]
+    b2: npt.NDArray[np.float32]
+    activation: str = "Tanh"
+
+    @classmethod
+    def random(
+        cls, rng: np.random.Generator, d: int, h: int, c: int, activation: str = "Tanh"
+    ) -> "Mlp":
+        def f32(*shape: int, scale: float = 1.0) -> npt.NDArray[np.float32]:
+            return (scale * rng.normal(size=shape)).astype(np.float32)
+
+        return cls(
+            f32(d, h, scale=d**-0.5), f32(h), f32(h, c, scale=h**-0.5 * 3), f32(c), activation
+        )
+
+    def onnx(self, embeddings: bool = True) -> bytes:
+        d, h = self.w1.shape
+        c = self.w2.shape[1]
+        nodes = [
+            # Gemm with transB: the weight is stored [h, d], as PyTorch exports Linear.
+            helper.make_node("Gemm", ["x", "W1t", "b1"], ["pre"], transB=1),
+            helper.make_node(self.activation, ["pre"], ["hidden"]),
+            helper.make_node("MatMul", ["hidden", "W2"], ["z"]),
+            helper.make_node("Add", ["z", "b2"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+        ]
+        outputs = [_output("probabilities", c)]
+        if embeddings:
+            outputs.append(_output("hidden", h))
+        init = [
+            numpy_helper.from_array(np.ascontiguousarray(self.w1.T), "W1t"),
+            numpy_helper.from_array(self.b1, "b1"),
+            numpy_helper.from_array(self.w2, "W2"),
+            numpy_helper.from_array(self.b2, "b2"),
+        ]
+        return serialize(nodes, [_input(d)], outputs, init)
+
+    def hidden(self, x: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        pre = np.asarray(x, np.float64) @ self.w1.astype(np.float64) + self.b1
+        return np.tanh(pre) if self.activation == "Tanh" else np.maximum(pre, 0.0)
+
+    def logits(self, x: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        return self.hidden(x) @ self.w2.astype(np.float64) + self.b2
+
+    def probabilities(self, x: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        z = self.logits(x)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def dropout_model(rng: np.random.Generator, d: int, c: int, *, training_input: bool) -> bytes:
+    """x W1 -> Relu -> Dropout(0.5, active) -> W2 -> Softmax.
+
+    training_input: dropout is switched on by a boolean `training_mode` graph input; otherwise
+    the graph is exported in training mode (Dropout's training_mode is a constant true).
+    """
+    h = 16
+    w1 = numpy_helper.from_array(rng.normal(size=(d, h)).astype(np.float32), "W1")
+    w2 = numpy_helper.from_array(rng.normal(size=(h, c)).astype(np.float32), "W2")
+    ratio = numpy_helper.from_array(np.array(0.5, np.float32), "ratio")
+    init = [w1, w2, ratio]
+    inputs = [_input(d)]
+    if training_input:
+        inputs.append(helper.make_tensor_value_info("training_mode", TensorProto.BOOL, []))
+    else:
+        init.append(numpy_helper.from_array(np.array(True), "training_mode"))
+    nodes = [
+        helper.make_node("MatMul", ["x", "W1"], ["a"]),
+        helper.make_node("Relu", ["a"], ["r"]),
+        helper.make_node("Dropout", ["r", "ratio", "training_mode"], ["dropped"]),
+        helper.make_node("MatMul", ["dropped", "W2"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+    ]
+    return serialize(nodes, inputs, [_output("probabilities", c)], init)
+
+
+def external_data_model(d: int, c: int, location: str = "../../etc/passwd") -> bytes:
+    """A linear model whose weight claims to live in an external file."""
+    weight = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[d, c])
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(4 * d * c))):
+        weight.external_data.add(key=key, value=value)
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["logits"])]
+    return serialize(nodes, [_input(d)], [_output("logits", c)], [weight])
+
+
+def external_constant_model(d: int, c: int) -> bytes:
+    """The same trick hidden in a Constant node's tensor attribute."""
+    weight = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[d, c])
+    weight.data_location = TensorProto.EXTERNAL
+    weight.external_data.add(key="location", value="../../etc/passwd")
+    nodes = [helper.make_node("Constant", [], ["W"], value=weight),
+             helper.make_node("MatMul", ["x", "W"], ["logits"])]  # fmt: skip
+    return serialize(nodes, [_input(d)], [_output("logits", c)], [])
+
+
+def custom_op_model(d: int, c: int) -> bytes:
+    nodes = [helper.make_node("EvilKernel", ["x"], ["logits"], domain="com.example.evil")]
+    opset = [*OPSET, helper.make_opsetid("com.example.evil", 1)]
+    return serialize(nodes, [_input(d)], [_output("logits", c)], [], opset)
+
+
+def contrib_op_model(d: int, c: int) -> bytes:
+    """A com.microsoft contrib op (FusedMatMul): refused by the domain allowlist."""
+    w = numpy_helper.from_array(np.ones((d, c), np.float32), "W")
+    nodes = [helper.make_node("FusedMatMul", ["x", "W"], ["logits"], domain="com.microsoft")]
+    opset = [*OPSET, helper.make_opsetid("com.microsoft", 1)]
+    return serialize(nodes, [_input(d)], [_output("logits", c)], [w], opset)
+
+
+def nan_model(d: int, c: int) -> bytes:
+    """log(x W − 10): NaN wherever x W < 10, i.e. almost everywhere."""
+    w = numpy_helper.from_array(np.ones((d, c), np.float32), "W")
+    ten = numpy_helper.from_array(np.array(10.0, np.float32), "ten")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["z"]),
+             helper.make_node("Sub", ["z", "ten"], ["shifted"]),
+             helper.make_node("Log", ["shifted"], ["logits"])]  # fmt: skip
+    return serialize(nodes, [_input(d)], [_output("logits", c)], [w, ten])
+
+
+def new_opset_model(d: int, c: int) -> bytes:
+    w = numpy_helper.from_array(np.ones((d, c), np.float32), "W")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["logits"])]
+    return serialize(nodes, [_input(d)], [_output("logits", c)], [w],
+                     [helper.make_opsetid("", 99)])  # fmt: skip
+
+
+def padded_model(d: int, c: int, extra_bytes: int) -> bytes:
+    """A linear model carrying an unused initializer of extra_bytes (an oversize model)."""
+    w = numpy_helper.from_array(np.ones((d, c), np.float32), "W")
+    pad = numpy_helper.from_array(np.zeros(extra_bytes // 4, np.float32), "pad")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["logits"])]
+    return serialize(nodes, [_input(d)], [_output("logits", c)], [w, pad])
+
+
+def fixed_batch_model(d: int, c: int) -> bytes:
+    w = numpy_helper.from_array(np.ones((d, c), np.float32), "W")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["logits"])]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, d])]
+    return serialize(nodes, inputs, [_output("logits", c)], [w])
+
+
+def unsupported_gradient_model(d: int, c: int) -> bytes:
+    """Softmax(Abs(x W)): runs fine, but deepfool cannot differentiate Abs."""
+    w = numpy_helper.from_array(np.ones((d, c), np.float32), "W")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["z"]),
+             helper.make_node("Abs", ["z"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["p"], axis=-1)]  # fmt: skip
+    return serialize(nodes, [_input(d)], [_output("p", c)], [w])
