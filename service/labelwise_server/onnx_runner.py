@@ -756,8 +756,15 @@ def _backward(
             raise ModelRejected("models[0]", "deepfool differentiates MatMul of matrices only; "
                                 f"node {node.name!r} multiplies a vector",
                                 reason="UNSUPPORTED_GRADIENT_OP")  # fmt: skip
-        grad_a = _unbroadcast(g @ np.swapaxes(b, -1, -2), a.shape) if need[0] else None
-        grad_b = _unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape) if need[1] else None
+        grad_a = grad_b = None
+        if need[0] and a.ndim == 2 and b.ndim == 2:  # the usual case: one BLAS call
+            grad_a = (g.reshape(-1, g.shape[-1]) @ np.ascontiguousarray(b.T)).reshape(
+                (g.shape[0], *a.shape)
+            )
+        elif need[0]:
+            grad_a = _unbroadcast(g @ np.swapaxes(b, -1, -2), a.shape)
+        if need[1]:
+            grad_b = _unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape)
         return [grad_a, grad_b]
     if op == "Gemm":
         a, b = np.asarray(x[0], np.float64), np.asarray(x[1], np.float64)
@@ -767,7 +774,8 @@ def _backward(
         a_used = a.T if trans_a else a
         grads: list[npt.NDArray[np.float64] | None] = [None, None, None]
         if need[0]:
-            grad_a_used = alpha * (g @ b_used.T)  # [c, rows, k]
+            flat = g.reshape(-1, g.shape[-1]) @ np.ascontiguousarray(b_used.T)  # one BLAS call
+            grad_a_used = alpha * flat.reshape(g.shape[0], g.shape[1], -1)  # [c, rows, k]
             grads[0] = np.swapaxes(grad_a_used, 1, 2) if trans_a else grad_a_used
         if need[1]:
             grad_b_used = alpha * (a_used.T @ g)  # [c, k, h]

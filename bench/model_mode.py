@@ -1,0 +1,172 @@
+"""Model-mode benchmark: inference throughput and DeepFool time, against NumPy.
+
+Side by side in one run, interleaved repeat by repeat, on 100,000 × 768 float32 rows:
+  - a 768→10 linear softmax model and a 768→256→10 MLP (Gemm, Relu, MatMul, Softmax),
+    run the way the server runs them (labelwise_server.onnx_runner.run_models: chunks of
+    about 4 MiB of input, the session options the server uses, intra-op threads = cores);
+  - the NumPy forward pass of the same float32 weights over the whole array at once
+    (x W + b, softmax), the floor a caller computing probabilities itself would pay;
+  - end to end through an in-process server: the model-mode request (inputs streamed,
+    the model sent by hash) against sending the NumPy probabilities, entropy top-100.
+Then deepfool per 1,000 items through each model (its NumPy float64 Jacobian).
+
+Usage: python bench/model_mode.py [--repeats 5] [--rows 100000]
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from labelwise import Client  # noqa: E402
+from labelwise_server.config import Config, available_cores  # noqa: E402
+from labelwise_server.onnx_runner import ModelLimits, load_model, run_models  # noqa: E402
+from labelwise_server.strategies.adversarial import deepfool  # noqa: E402
+from tests import onnx_models as om  # noqa: E402
+
+D, C, H, K = 768, 10, 256, 100
+
+
+def softmax(z: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def numpy_linear(model: om.Linear) -> Callable[[npt.NDArray[np.float32]], Any]:
+    return lambda x: softmax(x @ model.w + model.b)
+
+
+def numpy_mlp(model: om.Mlp) -> Callable[[npt.NDArray[np.float32]], Any]:
+    return lambda x: softmax(np.maximum(x @ model.w1 + model.b1, 0) @ model.w2 + model.b2)
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+class Server:
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry
+
+        from labelwise_server.grpc.server import start_server
+
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        config = Config(host="127.0.0.1", port=0, metrics_port=0)
+        future = asyncio.run_coroutine_threadsafe(start_server(config, CollectorRegistry()),
+                                                  self.loop)  # fmt: skip
+        self.running = future.result(60)
+        self.address = f"127.0.0.1:{self.running.port}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    n = args.rows
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, D)).astype(np.float32)
+    linear = om.Linear.random(rng, D, C)
+    mlp = om.Mlp.random(rng, D, H, C, activation="Relu")
+    limits = ModelLimits(max_bytes=64 << 20, intra_op_threads=available_cores())
+    models = {
+        "768→10 linear": (linear.onnx(), numpy_linear(linear)),
+        "768→256→10 MLP": (mlp.onnx(embeddings=False), numpy_mlp(mlp)),
+    }
+    loaded = {name: load_model(blob, limits, "models[0]") for name, (blob, _) in models.items()}
+
+    def onnx_run(name: str) -> Any:
+        return run_models([loaded[name]], ["models[0]"], x, embeddings_output="", mc_samples=0,
+                          seed=0, batch_rows=0, stop=lambda: None, deadline=None)  # fmt: skip
+
+    for name, (_, forward) in models.items():  # warm up, and check both agree
+        ours = onnx_run(name).scores
+        np.testing.assert_allclose(ours, forward(x), rtol=1e-3, atol=1e-5)
+
+    server = Server()
+    client = Client(server.address)
+    times: dict[str, list[float]] = {}
+    for _ in range(args.repeats):
+        for name, (blob, forward) in models.items():
+            times.setdefault(f"{name}|onnx", []).append(timed(lambda n=name: onnx_run(n)))
+            times.setdefault(f"{name}|numpy", []).append(timed(lambda f=forward: f(x)))
+
+            def via_model(b: bytes = blob) -> Any:
+                return client.select(strategies=["entropy"], k=K, model=b, model_inputs=x)
+
+            def via_probabilities(f: Any = forward) -> Any:
+                return client.select(strategies=["entropy"], k=K, probabilities=f(x))
+
+            times.setdefault(f"{name}|e2e-model", []).append(timed(via_model))
+            times.setdefault(f"{name}|e2e-probs", []).append(timed(via_probabilities))
+
+    print(f"{n:,} × {D} float32 rows; {available_cores()} cores; ONNX Runtime intra-op threads "
+          f"= {limits.intra_op_threads}; median of {args.repeats} interleaved repeats; "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")  # fmt: skip
+    print()
+    print(
+        "| model | ONNX Runtime, chunked (server path) | NumPy forward, one pass | ratio | "
+        "rows/s (ORT) | end to end: model mode | end to end: NumPy probs sent |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name in models:
+        ort_s = statistics.median(times[f"{name}|onnx"])
+        np_s = statistics.median(times[f"{name}|numpy"])
+        e2e_m = statistics.median(times[f"{name}|e2e-model"])
+        e2e_p = statistics.median(times[f"{name}|e2e-probs"])
+        cells = [
+            f"{ort_s * 1e3:.0f} ms",
+            f"{np_s * 1e3:.0f} ms",
+            f"{ort_s / np_s:.2f}×",
+            f"{n / ort_s / 1e6:.2f} M",
+            f"{e2e_m * 1e3:.0f} ms",
+            f"{e2e_p * 1e3:.0f} ms",
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+    print()
+    print("| model | deepfool per 1,000 items | mean steps | mean ‖r‖ |")
+    print("|---|---|---|---|")
+    sample = x[:1000].astype(np.float64)
+    for name in models:
+        gradient = loaded[name].gradient("models[0]", loaded[name].outputs[0], True)
+        steps: list[int] = []
+
+        def counted(rows: Any, g: Any = gradient, seen: list[int] = steps) -> Any:
+            seen.append(rows.shape[0])
+            return g(rows)
+
+        chunk = gradient.chunk_rows(D, C)
+        runs = []
+        distances = np.empty(0)
+        for _ in range(max(1, args.repeats // 2)):
+            steps.clear()
+            started = time.perf_counter()
+            parts = [deepfool(counted, sample[i : i + chunk])[0] for i in range(0, 1000, chunk)]
+            runs.append(time.perf_counter() - started)
+            distances = np.concatenate(parts)
+        mean_steps = (sum(steps) - 1000) / 1000  # evaluations after the first, per item
+        print(f"| {name} | {statistics.median(runs) * 1e3:.0f} ms | {mean_steps:.2f} | "
+              f"{distances.mean():.3g} |")  # fmt: skip
+    client.close()
+
+
+if __name__ == "__main__":
+    main()
