@@ -1,4 +1,5 @@
-"""Strategies stay pure NumPy: nothing under strategies/ imports the transport or the runtime."""
+"""Strategies stay pure NumPy: nothing under strategies/ imports the transport or the runtime;
+only onnx_runner.py touches onnx and onnxruntime."""
 
 import ast
 from pathlib import Path
@@ -37,3 +38,14 @@ def test_the_scan_finds_modules_and_catches_a_forbidden_import(tmp_path: Path) -
     sample = tmp_path / "bad.py"
     sample.write_text("import numpy\nfrom labelwise import v1\nimport grpc.aio\n")
     assert [m for m in imported_modules(sample) if _forbidden(m)] == ["labelwise.v1", "grpc.aio"]
+
+
+def test_only_onnx_runner_imports_onnx_and_onnxruntime() -> None:
+    service = STRATEGIES_DIR.parent
+    importers = sorted(
+        path.relative_to(service).as_posix()
+        for path in service.rglob("*.py")
+        for module in imported_modules(path)
+        if module.split(".")[0] in ("onnx", "onnxruntime")
+    )
+    assert set(importers) == {"onnx_runner.py"}
