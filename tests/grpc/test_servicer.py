@@ -311,7 +311,7 @@ def test_expired_deadline_abandons_the_work(
     before = handled(server, "SelectQueries", "DEADLINE_EXCEEDED")
     error = call_error(lambda: stub.SelectQueries(with_probabilities(), timeout=0.2))
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    for _ in range(50):  # the server finishes its side a little after the client gives up
+    for _ in range(200):  # the server finishes after the client gives up (10 s: CI is loaded)
         if handled(server, "SelectQueries", "DEADLINE_EXCEEDED") > before:
             break
         time.sleep(0.05)
