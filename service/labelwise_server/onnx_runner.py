@@ -16,6 +16,8 @@ never see this module: deepfool gets a plain logits-and-Jacobian callable
 (GradientModel, a NumPy forward and backward pass over a supported op subset).
 """
 
+from __future__ import annotations  # onnx and onnxruntime types without importing them
+
 import hashlib
 import math
 import threading
@@ -23,15 +25,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import onnx
-import onnxruntime as ort
-from onnx import numpy_helper
 
 from labelwise_server.errors import DeadlineExceeded, ModelNotCached, ModelRejected
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime as ort
+
+# onnx and onnxruntime are imported on first use (they take seconds to import): a server
+# that never gets a model, and every request without one, never loads them.
 
 ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
 # Newest opsets the pinned onnxruntime implements; newer ones are refused up front.
@@ -42,11 +48,14 @@ MAX_MC_SAMPLES = 64
 TRAINING_MODE_INPUT = "training_mode"
 # Bytes of model input per inference call when the request does not say.
 DEFAULT_CHUNK_BYTES = 4 << 20
+# onnx.TensorProto.DataType numbers (FLOAT, DOUBLE, FLOAT16, BOOL) and DataLocation.EXTERNAL.
 _FLOAT_TYPES: dict[int, np.dtype[Any]] = {
-    onnx.TensorProto.FLOAT: np.dtype(np.float32),
-    onnx.TensorProto.DOUBLE: np.dtype(np.float64),
-    onnx.TensorProto.FLOAT16: np.dtype(np.float16),
+    1: np.dtype(np.float32),
+    11: np.dtype(np.float64),
+    10: np.dtype(np.float16),
 }
+_BOOL = 9
+_EXTERNAL = 1
 _SHA256_HEX = frozenset("0123456789abcdef")
 
 StopCheck = Callable[[], None]
@@ -74,7 +83,7 @@ class OnnxModel:
     limits: ModelLimits
     _session: ort.InferenceSession | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _gradient: "GradientModel | None" = None
+    _gradient: GradientModel | None = None
 
     def session(self, field: str) -> ort.InferenceSession:
         with self._lock:
@@ -82,7 +91,7 @@ class OnnxModel:
                 self._session = _make_session(self.proto.SerializeToString(), self.limits, field)
             return self._session
 
-    def gradient(self, field: str, output: str, output_is_probabilities: bool) -> "GradientModel":
+    def gradient(self, field: str, output: str, output_is_probabilities: bool) -> GradientModel:
         with self._lock:
             if self._gradient is None or self._gradient.output != output:
                 self._gradient = GradientModel(self, field, output, output_is_probabilities)
@@ -130,6 +139,8 @@ def _walk_graph(graph: onnx.GraphProto) -> Iterator[tuple[onnx.NodeProto, list[A
     loose: list[Any] = list(graph.initializer)
     for sparse in graph.sparse_initializer:
         loose += [sparse.values, sparse.indices]
+    import onnx
+
     yield onnx.NodeProto(op_type="<initializers>"), loose
     yield from _walk_nodes(graph.node)
 
@@ -170,7 +181,7 @@ def _check_structure(model: onnx.ModelProto, field: str) -> None:
                     "MODEL_CUSTOM_OP",
                 )
             for tensor in tensors:
-                if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+                if tensor.data_location == _EXTERNAL or len(tensor.external_data):
                     where = {entry.key: entry.value for entry in tensor.external_data}
                     raise _reject(
                         field,
@@ -194,6 +205,8 @@ def load_model(
     data: bytes, limits: ModelLimits, field: str, sha256: str | None = None
 ) -> OnnxModel:
     """Check ONNX bytes from a caller; raise ModelRejected naming field for anything unsafe."""
+    import onnx
+
     if len(data) > limits.max_bytes:
         raise _reject(
             field,
@@ -239,7 +252,7 @@ def load_model(
             f"{['n' if d is None else d for d in dims]}",
             "MODEL_SIGNATURE",
         )
-    if training and training[0].type.tensor_type.elem_type != onnx.TensorProto.BOOL:
+    if training and training[0].type.tensor_type.elem_type != _BOOL:
         raise _reject(field, f"input {TRAINING_MODE_INPUT!r} must be a boolean",
                       "MODEL_SIGNATURE")  # fmt: skip
     outputs = [v.name for v in model.graph.output if v.type.tensor_type.elem_type in _FLOAT_TYPES]
@@ -263,6 +276,8 @@ def load_model(
 
 
 def _session_options(limits: ModelLimits) -> ort.SessionOptions:
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = limits.intra_op_threads
     options.inter_op_num_threads = 1
@@ -280,6 +295,8 @@ def _session_options(limits: ModelLimits) -> ort.SessionOptions:
 def _make_session(
     data: bytes, limits: ModelLimits, field: str, dropout: bool = False
 ) -> ort.InferenceSession:
+    import onnxruntime as ort
+
     # ORT's graph optimiser drops every Dropout node (inference needs none); MC dropout does.
     disabled = ["EliminateDropout"] if dropout else None
     try:
@@ -387,6 +404,8 @@ def chunk_rows(requested: int, width: int, itemsize: int) -> int:
 
 def _dropout_seeded(model: OnnxModel, seed: int) -> bytes:
     """The model with every Dropout node seeded from seed, so MC masks are reproducible."""
+    import onnx
+
     proto = onnx.ModelProto()
     proto.CopyFrom(model.proto)
     seeds = np.random.SeedSequence(seed).generate_state(max(model.dropout_nodes, 1), np.uint32)
@@ -531,6 +550,8 @@ _GRADIENT_BYTES = 32 << 20
 
 
 def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
+    import onnx
+
     for attr in node.attribute:
         if attr.name == name:
             return onnx.helper.get_attribute_value(attr)
@@ -561,6 +582,8 @@ class GradientModel:
     def __init__(
         self, model: OnnxModel, field: str, output: str, output_is_probabilities: bool
     ) -> None:
+        from onnx import numpy_helper
+
         graph = model.proto.graph
         self.output = output
         self.input_name = model.input_name
@@ -649,6 +672,8 @@ def _forward(node: onnx.NodeProto, x: list[Any]) -> list[Any]:
     if op == "Cast":
         return [np.asarray(x[0]).astype(np.float64)]
     if op == "Constant":
+        from onnx import numpy_helper
+
         return [numpy_helper.to_array(_attr(node, "value", None))]
     if op == "Flatten":
         axis = _attr(node, "axis", 1)
