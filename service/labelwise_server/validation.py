@@ -289,7 +289,7 @@ def _decode_extra_outputs(
                 "regression_samples.shape",
                 f"must be [m, n] with m >= 2 samples; got {list(samples.shape)}",
             )
-        _check_finite(samples, "regression_samples")
+        _check_regression_values(samples, "regression_samples")
         extra.regression_samples = samples.astype(np.float64)
         extra.regression_mean = extra.regression_samples.mean(axis=0)
         extra.regression_std = extra.regression_samples.std(axis=0)
@@ -379,10 +379,29 @@ def _decode_extra_outputs(
     return extra
 
 
+# With every regression value (means, spreads, samples, targets) at most this in size, the
+# greedy distances (and iGS's products of input and output distances), the variances and
+# Gaussian BALD all stay finite.
+REGRESSION_BOUND = 1e15
+
+
+def _check_regression_values(array: npt.NDArray[Any], field: str) -> None:
+    """Finite, and every |value| <= REGRESSION_BOUND."""
+    _check_finite(array, field)
+    large = np.abs(array) > REGRESSION_BOUND
+    if large.any():
+        where = _first_bad(large, array.shape)
+        raise InvalidArgument(
+            field,
+            f"must have every |value| <= {REGRESSION_BOUND:g}; got {array[tuple(where)]:g} "
+            f"at {where}",
+        )
+
+
 def _vector(array: npt.NDArray[Any], field: str) -> FloatArray:
     if array.ndim != 1:
         raise InvalidArgument(f"{field}.shape", f"must be [n]; got {list(array.shape)}")
-    _check_finite(array, field)
+    _check_regression_values(array, field)
     return array.astype(np.float64)
 
 

@@ -8,6 +8,7 @@ import pytest
 from skactiveml.base import SkactivemlRegressor
 from skactiveml.pool import GreedySamplingTarget, GreedySamplingX
 
+from labelwise_server.strategies import regression
 from tests.strategies.task_support import run_task, scores_through_select
 
 STD = np.array([0.0, 1.0, 2.0, 0.5])
@@ -156,3 +157,12 @@ def test_greedy_sampling_equals_scikit_activeml(seed: int) -> None:
         ours = run_task(name, embeddings=x_all[:n], regression_mean=f,
                         labeled_embeddings=x_all[n:], labeled_targets=y_all[n:], k=k)  # fmt: skip
         assert ours.indices.tolist() == expected.tolist(), method
+
+
+def test_gaussian_bald_stays_finite_for_extreme_ratios_and_matches_log1p() -> None:
+    std = np.array([0.0, 1e-300, 1e-8, 0.3, 1.0, 1e15])
+    scores = regression.gaussian_bald_scores(std, noise_std=1e-300)
+    assert np.isfinite(scores).all() and scores[0] == 0.0 and not np.signbit(scores[0])
+    np.testing.assert_allclose(scores[-1], np.log(1e15) - np.log(1e-300), rtol=1e-12)
+    moderate = regression.gaussian_bald_scores(std[2:5], noise_std=0.7)
+    np.testing.assert_allclose(moderate, 0.5 * np.log1p((std[2:5] / 0.7) ** 2), rtol=1e-12)

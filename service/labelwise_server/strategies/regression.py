@@ -39,8 +39,11 @@ def gaussian_bald_scores(std: FloatArray, noise_std: float = 1.0) -> FloatArray:
     is σ_i (epistemic: a GP's posterior std of f, or the spread of committee /
     MC-dropout means). Houlsby et al. (2011), Gaussian-process regression.
     """
-    ratio = np.asarray(std, dtype=np.float64) / float(noise_std)
-    scores: FloatArray = 0.5 * np.log1p(ratio * ratio)
+    # ½ log(1 + exp(2 (log σ − log σ_noise))): finite for any σ >= 0 and σ_noise > 0, however
+    # far apart (σ / σ_noise itself can overflow); σ = 0 gives log 0 = −inf and a score of 0.
+    with np.errstate(divide="ignore"):
+        log_ratio = np.log(np.asarray(std, dtype=np.float64)) - np.log(float(noise_std))
+    scores: FloatArray = 0.5 * np.logaddexp(0.0, 2.0 * log_ratio)
     return scores + 0.0
 
 

@@ -767,7 +767,9 @@ type SelectQueriesRequest struct {
 	// cardinality), for label_cardinality_inconsistency. Must be finite and
 	// >= 0 when set.
 	LabeledLabelCardinality *float64 `protobuf:"fixed64,34,opt,name=labeled_label_cardinality,json=labeledLabelCardinality,proto3,oneof" json:"labeled_label_cardinality,omitempty"`
-	// Regression: the current model's predictive mean on the pool, [n].
+	// Regression: the current model's predictive mean on the pool, [n]. Every
+	// regression value (mean, std, samples, targets) must be finite with
+	// |value| <= 1e15, so distances, variances and their products stay finite.
 	RegressionMean *Tensor `protobuf:"bytes,40,opt,name=regression_mean,json=regressionMean,proto3" json:"regression_mean,omitempty"`
 	// Regression: the predictive standard deviation of regression_mean, [n],
 	// each >= 0 (for gaussian_bald the model's epistemic standard deviation,

@@ -334,7 +334,9 @@ export type SelectQueriesRequest = Message<"labelwise.v1.SelectQueriesRequest"> 
   labeledLabelCardinality?: number | undefined;
 
   /**
-   * Regression: the current model's predictive mean on the pool, [n].
+   * Regression: the current model's predictive mean on the pool, [n]. Every
+   * regression value (mean, std, samples, targets) must be finite with
+   * |value| <= 1e15, so distances, variances and their products stay finite.
    *
    * @generated from field: labelwise.v1.Tensor regression_mean = 40;
    */
