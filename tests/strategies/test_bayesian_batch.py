@@ -315,3 +315,22 @@ def test_joint_labels_stay_within_the_posterior_memory_cap(monkeypatch: pytest.M
     assert not joint.exact  # 3^3 > 16: sampling, with 16 draws
     picks, gains = batch_bald_select(committee, np.arange(30), 8, 0, num_samples=1_000)
     assert len(set(picks.tolist())) == 8 and np.isfinite(gains).all()
+
+
+@pytest.mark.filterwarnings("error")  # no log(0) or 0/0 on the way
+def test_batch_bald_on_one_hot_and_zero_heavy_committees_stays_finite() -> None:
+    rng = np.random.default_rng(13)
+    for trial in range(15):
+        m, n, c = int(rng.integers(2, 6)), int(rng.integers(1, 15)), int(rng.integers(2, 5))
+        raw = rng.choice([0.0, 0.0, 0.0, 1.0, 1.0, 2.0, 1e-12, 0.3, 7.0, 1e6], size=(m, n, c))
+        raw[..., 0] += raw.sum(axis=-1) == 0
+        committee = raw / raw.sum(axis=-1, keepdims=True)
+        for dtype in (np.float32, np.float64):
+            for num_samples, max_exact in ((10_000, 10_000), (5, 3), (1, 1)):
+                k = int(rng.integers(1, n + 1))
+                picks, gains = batch_bald_select(
+                    committee.astype(dtype), np.arange(n), k, trial,
+                    num_samples=num_samples, max_exact=max_exact,
+                )  # fmt: skip
+                assert len(set(picks.tolist())) == k
+                assert np.isfinite(gains).all()
