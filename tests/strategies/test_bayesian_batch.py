@@ -334,3 +334,16 @@ def test_batch_bald_on_one_hot_and_zero_heavy_committees_stays_finite() -> None:
                 )  # fmt: skip
                 assert len(set(picks.tolist())) == k
                 assert np.isfinite(gains).all()
+
+
+def test_more_samples_than_the_cap_allows_draws_each_from_a_uniform_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bayesian, "_MAX_POSTERIOR_FLOATS", 32)  # 4 draws, m = 8
+    committee = random_committee(np.random.default_rng(14), m=8, n=10, c=3)
+    joint = bayesian._JointLabels(committee, 0, num_samples=100, max_exact=100)
+    for item in range(3):
+        joint.add(item)
+        assert joint.posterior.shape[0] <= 4
+    picks, gains = batch_bald_select(committee, np.arange(10), 5, 1)
+    assert len(set(picks.tolist())) == 5 and np.isfinite(gains).all()

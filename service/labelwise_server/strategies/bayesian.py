@@ -60,8 +60,9 @@ class _JointLabels:
     to 1) and, for each, the posterior over the m samples, W_sk = p(ŷ_s | w_k) /
     Σ_k' p(ŷ_s | w_k'). Exact: every configuration of nonzero probability, ω_s =
     (1/m) Σ_k p(ŷ_s | w_k). Sampled: M' = m · max(1, ⌊M/m⌋) draws, ⌊M/m⌋ from each
-    sample w_k (the paper's estimator), each draw extended with a label of every new
-    pick from its own w_k; equal draws are merged, ω = count / M'. Both kinds keep
+    sample w_k (the paper's estimator; when m alone passes the cap below, each draw
+    from a uniform w_k), each draw extended with a label of every new pick from its
+    own w_k; equal draws are merged, ω = count / M'. Both kinds keep
     S · m <= 2^24 (M and max_exact are capped at 2^24 / m), so memory stays bounded.
     """
 
@@ -126,7 +127,10 @@ class _JointLabels:
     def _start_sampling(self) -> None:
         self._rng = np.random.default_rng(self._seed)
         per_sample = max(1, min(self._num_samples, self._max_rows) // self._m)
-        self._members = np.repeat(np.arange(self._m, dtype=np.int64), per_sample)
+        if per_sample * self._m <= self._max_rows:
+            self._members = np.repeat(np.arange(self._m, dtype=np.int64), per_sample)
+        else:  # more samples than draws allowed: each draw from a uniform sample instead
+            self._members = np.sort(self._rng.integers(0, self._m, size=self._max_rows))
         draws = self._members.shape[0]
         self._configuration = np.zeros(draws, dtype=np.int64)
         self._log_joint = np.zeros((draws, self._m))
@@ -206,10 +210,15 @@ def _groups(posterior: RealArray, weights: FloatArray, count: int) -> IntArray:
     rows = posterior.shape[0]
     means = posterior[np.linspace(0, rows - 1, count).astype(np.int64)].astype(np.float64)
     labels = np.zeros(rows, dtype=np.int64)
+    step = max(1, _BLOCK_FLOATS // count)
     for _ in range(_LLOYD_STEPS):
-        distances = (posterior @ means.T.astype(posterior.dtype)) * -2.0  # [S, G]
-        distances += (means * means).sum(axis=1).astype(posterior.dtype)
-        labels = distances.argmin(axis=1).astype(np.int64)
+        centres = means.T.astype(posterior.dtype)
+        norms = (means * means).sum(axis=1).astype(posterior.dtype)
+        for start in range(0, rows, step):
+            distances = posterior[start : start + step] @ centres  # [s, G]
+            distances *= -2.0
+            distances += norms
+            labels[start : start + step] = distances.argmin(axis=1)
         fresh, mass = _group_means(posterior, weights, labels, count)
         means[mass > 0] = fresh[mass > 0]  # an empty group keeps its mean
     return labels
