@@ -9,7 +9,7 @@ request whose deadline passed or whose caller left is abandoned there.
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,6 +35,7 @@ class Result:
     indices: IntArray  # [<= k] pool indices, best first
     scores: FloatArray  # [<= k] aligned with indices
     total_cost: float
+    candidates_considered: int  # after any pre-filter of a batch strategy
     points: FloatArray | None = None  # [len(indices), d] extra per-item output, when asked for
 
 
@@ -53,6 +54,7 @@ def select(
     pool, task = selection.pool, selection.task
     ranked: dict[int, tuple[IntArray, FloatArray]] = {}
     seconds: dict[int, float] = {}
+    considered: dict[int, int] = {}
 
     block_calls = [(i, c) for i, c in enumerate(selection.calls) if c.strategy.block_score]
     if block_calls:
@@ -67,7 +69,12 @@ def select(
             scores = call.strategy.pool_score(pool, task, call.params)
             ranked[i] = _rank_scores(scores, task)
         elif call.strategy.batch_select is not None:
-            ranked[i] = call.strategy.batch_select(pool, task, call.params)
+            narrowed = task
+            if call.strategy.narrow is not None:
+                narrowed = replace(task, candidates=call.strategy.narrow(pool, task, call.params))
+                stop()
+            considered[i] = int(narrowed.candidates.shape[0])
+            ranked[i] = call.strategy.batch_select(pool, narrowed, call.params)
         seconds[i] = seconds.get(i, 0.0) + time.perf_counter() - started
 
     results = []
@@ -82,7 +89,17 @@ def select(
             stop()
             points = call.strategy.points(pool, indices, call.params)
         observe(call.strategy.name, seconds.get(i, 0.0))
-        results.append(Result(call.strategy.name, call.params, indices, scores, cost, points))
+        results.append(
+            Result(
+                call.strategy.name,
+                call.params,
+                indices,
+                scores,
+                cost,
+                considered.get(i, int(task.candidates.shape[0])),
+                points,
+            )
+        )
     return results
 
 

@@ -891,7 +891,8 @@ def _check_inputs(call: StrategyCall, pool: Pool) -> None:
         Input.STRUCTURED_COMMITTEE: pool.structured_committee is not None,
         Input.MODEL: pool.model is not None,
     }
-    over = "" if call.strategy.needs_of is None else f" (over {call.params.get('base')})"
+    base = call.params.get("base")
+    over = "" if call.strategy.needs_of is None or base is None else f" (over {base})"
     for needed in sorted(call.strategy.inputs(call.params), key=lambda i: i.value):
         if not present[needed]:
             raise InvalidArgument(

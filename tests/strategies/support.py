@@ -24,10 +24,12 @@ def with_defaults(name: str, params: dict[str, ParamValue] | None = None) -> dic
 
 
 def make_pool(
-    probabilities: npt.NDArray[Any] | None = None, committee: npt.NDArray[Any] | None = None
+    probabilities: npt.NDArray[Any] | None = None,
+    committee: npt.NDArray[Any] | None = None,
+    embeddings: npt.NDArray[Any] | None = None,
 ) -> Pool:
     n = probabilities.shape[0] if probabilities is not None else committee.shape[1]  # type: ignore[union-attr]
-    return Pool(n=n, probabilities=probabilities, committee=committee)
+    return Pool(n=n, probabilities=probabilities, committee=committee, embeddings=embeddings)
 
 
 def run(
@@ -57,10 +59,11 @@ def scores_of(
     *,
     probabilities: npt.NDArray[Any] | None = None,
     committee: npt.NDArray[Any] | None = None,
+    embeddings: npt.NDArray[Any] | None = None,
     seed: int = 0,
 ) -> npt.NDArray[np.float64]:
     """The strategy's score of every pool item [n], in pool order, read off a full ranking."""
-    pool = make_pool(probabilities, committee)
+    pool = make_pool(probabilities, committee, embeddings)
     [(indices, scores)] = run([(name, params or {})], pool, seed=seed)
     assert sorted(indices.tolist()) == list(range(pool.n))
     out = np.empty(pool.n)
@@ -89,14 +92,25 @@ def inputs_for(
     m: int = 5,
     dtype: Any = np.float64,
 ) -> dict[str, npt.NDArray[Any]]:
-    """Random inputs covering whatever the strategy needs (both kinds for `random`)."""
+    """Random inputs covering whatever the strategy needs (both kinds for `random`).
+
+    Strategies on embeddings (whose base strategy, a parameter, may need either
+    kind) get every input: probabilities, committee and embeddings [n, 3].
+    """
     needs = STRATEGIES[name].needs
+    everything = Input.EMBEDDINGS in needs
     inputs: dict[str, npt.NDArray[Any]] = {}
-    if Input.PROBABILITIES in needs or Input.ANY in needs:
+    if Input.PROBABILITIES in needs or Input.ANY in needs or everything:
         inputs["probabilities"] = random_probabilities(rng, n, c, dtype)
-    if Input.COMMITTEE in needs:
+    if Input.COMMITTEE in needs or everything:
         inputs["committee"] = random_committee(rng, m, n, c, dtype)
+    if everything:
+        inputs["embeddings"] = rng.normal(size=(n, 3)).astype(dtype)
     return inputs
+
+
+# Axis of each input along which the pool runs.
+POOL_AXIS = {"probabilities": 0, "committee": 1, "embeddings": 0}
 
 
 # Strategies whose score does not change when the classes are relabelled (all of them but

@@ -16,9 +16,16 @@ from hypothesis import strategies as st
 from labelwise_server import selection
 from labelwise_server.strategies import STRATEGIES, Input
 from labelwise_server.strategies.intermediates import Intermediates
-from tests.strategies import test_bayesian, test_committee, test_random, test_uncertainty
+from tests.strategies import (
+    test_bayesian,
+    test_committee,
+    test_hybrid,
+    test_random,
+    test_uncertainty,
+)
 from tests.strategies.support import (
     DTYPES,
+    POOL_AXIS,
     SYMMETRIC,
     TOLERANCE,
     inputs_for,
@@ -70,13 +77,16 @@ def _bounds(name: str, params: dict[str, Any], c: int, m: int) -> tuple[float, f
         "variation_ratio": (0.0, 1.0 - 1.0 / m),
         "mean_std": (0.0, 0.5),
     }
+    if name == "information_density":  # base (margin as 1 + margin) × density in [0, 1]
+        base = str(params.get("base", STRATEGIES[name].params["base"].default))
+        return (0.0, 1.0 if base == "margin" else bounds[base][1])
     return bounds[name]
 
 
 def test_every_strategy_has_bounds_an_oracle_and_a_reference() -> None:
     oracle_cases = {
         (name, tuple(sorted(params.items())))
-        for module in (test_uncertainty, test_committee, test_bayesian, test_random)
+        for module in (test_uncertainty, test_committee, test_bayesian, test_random, test_hybrid)
         for name, params, *_ in module.ORACLES
     }
     naive = (
@@ -84,7 +94,9 @@ def test_every_strategy_has_bounds_an_oracle_and_a_reference() -> None:
         | {name for name, _ in test_committee.NAIVE}
         | set(test_bayesian.NAIVE)
         | set(test_random.NAIVE)
+        | {name for name, _ in test_hybrid.NAIVE}
     )
+    references = set(test_committee.NAIVE) | set(test_hybrid.NAIVE)
     for name in SCORE_NAMES:  # batch strategies: tests/strategies/test_batch_common.py
         _bounds(name, {}, 2, 2)
         assert any(case[0] == name for case in oracle_cases), f"{name} has no oracle rows"
@@ -96,7 +108,7 @@ def test_every_strategy_has_bounds_an_oracle_and_a_reference() -> None:
                 assert any(
                     case[0] == name and (param_name, choice) in case[1] for case in oracle_cases
                 ), f"{name} {param_name}={choice} has no oracle rows"
-                assert (name, choice) in test_committee.NAIVE, f"{name} {choice}: no reference"
+                assert (name, choice) in references, f"{name} {choice}: no reference"
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=CASE_IDS)
@@ -129,10 +141,7 @@ def test_block_scores_return_one_float64_per_row(name: str, params: dict[str, An
 def test_scores_follow_a_permutation_of_the_pool(name: str, params: dict[str, Any]) -> None:
     inputs = _pool(name, 2, n=64, c=4, m=5)
     order = np.random.default_rng(3).permutation(64)
-    permuted = {
-        key: value[order] if key == "probabilities" else value[:, order]
-        for key, value in inputs.items()
-    }
+    permuted = {key: np.take(value, order, axis=POOL_AXIS[key]) for key, value in inputs.items()}
     before = scores_of(name, params, **inputs)
     after = scores_of(name, params, **permuted)
     if name == "random":  # scores belong to positions, not to items
@@ -148,7 +157,9 @@ def test_scores_do_not_depend_on_the_order_of_classes(
 ) -> None:
     inputs = _pool(name, 4, dtype, n=64, c=6, m=5)  # continuous: no argmax ties
     classes = np.random.default_rng(5).permutation(6)
-    relabelled = {key: value[..., classes] for key, value in inputs.items()}
+    relabelled = {
+        key: value if key == "embeddings" else value[..., classes] for key, value in inputs.items()
+    }
     np.testing.assert_allclose(
         scores_of(name, params, **relabelled),
         scores_of(name, params, **inputs),
@@ -221,6 +232,7 @@ def test_several_strategies_in_one_request_equal_each_alone() -> None:
     inputs = _pool("bald", 12, np.float32, n=2000, c=5, m=4)
     inputs["probabilities"] = inputs["committee"].mean(axis=0)
     inputs["probabilities"] /= inputs["probabilities"].sum(axis=1, keepdims=True)
+    inputs["embeddings"] = np.random.default_rng(13).normal(size=(2000, 4)).astype(np.float32)
     together = run(CASES, make_pool(**inputs), k=40, seed=2)
     for case, (indices, scores) in zip(CASES, together, strict=True):
         [(alone_indices, alone_scores)] = run([case], make_pool(**inputs), k=40, seed=2)
@@ -232,10 +244,7 @@ def test_several_strategies_in_one_request_equal_each_alone() -> None:
 def test_ties_are_broken_by_the_lower_index(name: str, params: dict[str, Any]) -> None:
     inputs = _pool(name, 13, n=1, c=3, m=3)
     # 30 copies of one row: every item scores the same.
-    tiled = {
-        key: np.repeat(value, 30, axis=0 if key == "probabilities" else 1)
-        for key, value in inputs.items()
-    }
+    tiled = {key: np.repeat(value, 30, axis=POOL_AXIS[key]) for key, value in inputs.items()}
     if name == "random":
         pytest.skip("random scores are distinct draws")
     [(indices, _)] = run([(name, params)], make_pool(**tiled), k=10, exclude=np.array([0, 4]))
@@ -271,6 +280,10 @@ def test_scores_stay_finite_and_bounded_on_edge_case_pools(pool: tuple[Any, int]
         inputs = {"committee": committee} if Input.COMMITTEE in needs else {}
         if not inputs:
             inputs = {"probabilities": probabilities}
+        if Input.EMBEDDINGS in needs:  # a base strategy on probabilities or the committee
+            embeddings = np.concatenate([committee[0], -committee[-1]], axis=1)
+            inputs = {"probabilities": probabilities, "committee": committee}
+            inputs["embeddings"] = embeddings
         scores = scores_of(name, params, seed=seed, **inputs)
         low, high = _bounds(name, params, c, m)
         assert np.isfinite(scores).all(), name

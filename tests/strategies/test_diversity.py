@@ -1,4 +1,4 @@
-"""core_set against scikit-activeml's k_greedy_center and a naive O(n·k·d) k-center."""
+"""core_set and typiclust against scikit-activeml (k_greedy_center, TypiClust) and naive loops."""
 
 import numpy as np
 import numpy.typing as npt
@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from skactiveml.pool import k_greedy_center
+from skactiveml.pool import TypiClust, k_greedy_center
 
 from labelwise_server.strategies import Pool
-from labelwise_server.strategies.diversity import k_center_greedy
+from labelwise_server.strategies.diversity import k_center_greedy, typicality, typiclust_select
 from tests.strategies.batch_support import run_one
 
 
@@ -119,3 +119,86 @@ def test_served_core_set_picks_among_candidates_only() -> None:
     np.testing.assert_array_equal(result.indices, direct)
     assert np.all(result.indices % 2 == 1)
     assert np.all(np.diff(result.scores) <= 1e-6)  # distances shrink as centres are added
+
+
+# ---- TypiClust --------------------------------------------------------------------------------
+
+
+def naive_typicality(x: npt.NDArray[np.float64], neighbours: int) -> npt.NDArray[np.float64]:
+    """1 / (mean distance to the K nearest others + 1e-7), by a loop over every pair."""
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        others = sorted(float(np.linalg.norm(x[i] - x[j])) for j in range(len(x)) if j != i)
+        kk = min(neighbours, len(others))
+        out[i] = 1.0 if kk == 0 else 1.0 / (sum(others[:kk]) / kk + 1e-7)
+    return out
+
+
+@pytest.mark.parametrize("neighbours", [1, 5, 20, 200])
+def test_typicality_equals_the_naive_loop(neighbours: int) -> None:
+    x = np.random.default_rng(neighbours).normal(size=(60, 4)).astype(np.float32)
+    members = np.arange(0, 60, 2)
+    np.testing.assert_allclose(
+        typicality(x, members, neighbours),
+        naive_typicality(x[members].astype(np.float64), neighbours),
+        rtol=1e-6,
+    )
+    assert typicality(x, np.array([3]), neighbours).tolist() == [1.0]
+
+
+def _blobs(seed: int, sizes: list[int], d: int = 3) -> npt.NDArray[np.float32]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(sizes), d)) * 40
+    return np.concatenate(
+        [centre + rng.normal(size=(size, d)) for centre, size in zip(centres, sizes, strict=True)]
+    ).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_same_picks_as_scikit_activeml_typiclust(seed: int) -> None:
+    # Well-separated blobs of distinct sizes: both k-means runs find them, and no two
+    # clusters tie in size (scikit-activeml breaks such ties at random).
+    sizes = [30, 26, 23, 21, 18, 16, 14, 12]
+    everything = _blobs(seed, sizes)
+    labeled_rows = [0, 30]  # one labeled item in each of the two largest blobs
+    pool_rows = np.setdiff1d(np.arange(len(everything)), labeled_rows)
+    k = 6  # l + k = 8 clusters: the blobs
+    ours, scores = typiclust_select(
+        everything[pool_rows], everything[labeled_rows], np.arange(len(pool_rows)), k, seed
+    )
+    y = np.full(len(everything), np.nan)
+    y[labeled_rows] = 0
+    ordered = np.concatenate([everything[labeled_rows], everything[pool_rows]])
+    y_ordered = np.concatenate([y[labeled_rows], y[pool_rows]])
+    theirs = TypiClust(random_state=seed, k=20).query(ordered, y_ordered, batch_size=k)
+    np.testing.assert_array_equal(ours, np.asarray(theirs) - len(labeled_rows))
+    # Largest uncovered blob first: blobs 2..7 in order of size.
+    blob_of = np.searchsorted(np.cumsum(sizes), pool_rows[ours], side="right")
+    assert blob_of.tolist() == [2, 3, 4, 5, 6, 7]
+    assert np.all(scores > 0)
+
+
+def test_typiclust_past_max_clusters_takes_the_least_covered_clusters_first() -> None:
+    sizes = [12, 10, 8]
+    x = _blobs(5, sizes)
+    picks, _ = typiclust_select(x, None, np.arange(len(x)), 7, 0, max_clusters=3)
+    blob_of = np.searchsorted(np.cumsum(sizes), picks, side="right")
+    assert blob_of.tolist() == [0, 1, 2, 0, 1, 2, 0]
+    # Within a blob, picks go by typicality, best first.
+    members = np.flatnonzero(np.searchsorted(np.cumsum(sizes), np.arange(len(x)), "right") == 0)
+    typical = naive_typicality(x[members].astype(np.float64), 20)
+    expected = members[np.lexsort((members, -typical))][:3]
+    np.testing.assert_array_equal(picks[blob_of == 0], expected)
+
+
+def test_typiclust_samples_large_clusters_for_typicality(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labelwise_server.strategies import diversity
+
+    monkeypatch.setattr(diversity, "TYPICALITY_SAMPLE", 25)
+    x = _blobs(1, [200, 50])
+    picks, scores = typiclust_select(x, None, np.arange(250), 2, 3)
+    assert np.searchsorted([200, 250], picks, side="right").tolist() == [0, 1]
+    again, again_scores = typiclust_select(x, None, np.arange(250), 2, 3)
+    np.testing.assert_array_equal(picks, again)
+    np.testing.assert_array_equal(scores, again_scores)
+    assert np.all(scores > 0)

@@ -5,16 +5,20 @@ definitions are in shared/strategies.md. The table order is the order
 ListStrategies gives.
 """
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from labelwise_server.errors import InvalidArgument
 from labelwise_server.strategies import (
     adversarial,
     bayesian,
     committee,
     diversity,
+    hybrid,
     multilabel,
+    prefilter,
     regression,
     structured,
     uncertainty,
@@ -268,6 +272,112 @@ def _deepfool_points(pool: Pool, indices: IntArray, params: Params) -> FloatArra
     return _deepfool_run(pool, indices, params)[1]
 
 
+# Hybrid strategies build on the same row-wise bases as power_bald (param `base`).
+BASES = POWER_BASES
+
+
+def _base_param(default: str, what: str) -> Param:
+    return Param(
+        str,
+        default=default,
+        choices=BASES,
+        description=f"The score strategy that gives {what}, run with its default parameters "
+        "(its inputs are needed too); margin enters as 1 + margin = 1 − (p(1) − p(2)), "
+        "so that every base is >= 0.",
+    )
+
+
+def base_scores(pool: Pool, name: str) -> FloatArray:
+    """The row-wise strategy name's score of every pool item [n], shifted to be >= 0."""
+    return _row_scores(STRATEGIES[name], pool) + POWER_OFFSETS.get(name, 0.0)
+
+
+def _with_prefilter(needs: frozenset[Input]) -> Callable[[Params], frozenset[Input]]:
+    return lambda params: needs | prefilter.needs(params)
+
+
+def _base_needs(params: Params) -> frozenset[Input]:
+    return EMBEDDINGS | STRATEGIES[str(params["base"])].needs | prefilter.needs(params)
+
+
+def _badge(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    assert pool.probabilities is not None and pool.embeddings is not None
+    return hybrid.badge_select(
+        pool.probabilities,
+        pool.embeddings,
+        task.candidates,
+        task.k,
+        np.random.default_rng(task.seed),
+        costs=pool.costs,
+        budget=task.budget,
+    )
+
+
+def _typiclust(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    assert pool.embeddings is not None
+    return diversity.typiclust_select(
+        pool.embeddings,
+        pool.labeled_embeddings,
+        task.candidates,
+        task.k,
+        task.seed,
+        neighbours=int(params["neighbours"]),
+        max_clusters=int(params["max_clusters"]),
+        costs=pool.costs,
+        budget=task.budget,
+    )
+
+
+def _cluster_margin_candidates(pool: Pool, task: Task, params: Params) -> IntArray:
+    """The k_m = max(k, ⌈margin_multiple · k⌉) lowest-margin candidates, capped."""
+    assert pool.probabilities is not None
+    cap = hybrid.CLUSTER_MARGIN_MAX_ITEMS
+    if task.k > cap:
+        raise InvalidArgument(
+            "k",
+            f"must be at most {cap} for cluster_margin, which clusters at most {cap} "
+            f"items (average linkage is quadratic in them); got {task.k}",
+        )
+    size = min(max(task.k, math.ceil(float(params["margin_multiple"]) * task.k)), cap)
+    return prefilter.least_sure(pool.probabilities, task.candidates, size)
+
+
+def _cluster_margin(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    assert pool.probabilities is not None and pool.embeddings is not None
+    margins = np.zeros(pool.n)
+    margins[task.candidates] = prefilter.margin_scores_of(pool.probabilities, task.candidates)
+    clusters = int(params["clusters"]) or task.k
+    return hybrid.cluster_margin_select(
+        margins,
+        pool.embeddings,
+        task.candidates,
+        task.k,
+        clusters,
+        costs=pool.costs,
+        budget=task.budget,
+    )
+
+
+def _information_density(pool: Pool, task: Task, params: Params) -> FloatArray:
+    assert pool.embeddings is not None
+    base = base_scores(pool, str(params["base"]))
+    return hybrid.information_density_scores(base, pool.embeddings, float(params["beta"]))
+
+
+def _ranked_batch(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    assert pool.embeddings is not None
+    return hybrid.ranked_batch_select(
+        base_scores(pool, str(params["base"])),
+        pool.embeddings,
+        pool.labeled_embeddings,
+        task.candidates,
+        task.k,
+        metric=str(params["metric"]),
+        costs=pool.costs,
+        budget=task.budget,
+    )
+
+
 def _kl_to_consensus(block: Intermediates, params: Params) -> FloatArray:
     if params["aggregate"] == "max":
         return committee.kl_max_to_consensus(block.committee, block.consensus)
@@ -437,9 +547,116 @@ STRATEGIES: Mapping[str, Strategy] = {
             summary="k-center greedy: repeatedly pick the item farthest from the labeled set and "
             "the picks so far; score = that distance. Sener & Savarese (2018).",
             needs=EMBEDDINGS,
-            params={"metric": METRIC},
+            params={"metric": METRIC, **prefilter.PARAMS},
             batch_select=_core_set,
             seeded=True,
+            narrow=prefilter.narrow,
+            needs_of=_with_prefilter(EMBEDDINGS),
+        ),
+        Strategy(
+            "typiclust",
+            family="diversity",
+            summary="TypiClust: k-means into l + k clusters (at most max_clusters); from each "
+            "of the largest clusters no labeled item covers, the item of highest typicality "
+            "= 1 / mean distance to its K nearest neighbours in the cluster. "
+            "Hacohen et al. (2022).",
+            needs=EMBEDDINGS,
+            params={
+                "neighbours": Param(
+                    int,
+                    default=20,
+                    minimum=1,
+                    maximum=1000,
+                    description="K, the nearest neighbours typicality averages over.",
+                ),
+                "max_clusters": Param(
+                    int,
+                    default=500,
+                    minimum=1,
+                    maximum=100_000,
+                    description="The most k-means clusters (the paper's cap); past it a "
+                    "cluster gives several picks, the least covered clusters first.",
+                ),
+                **prefilter.PARAMS,
+            },
+            batch_select=_typiclust,
+            seeded=True,
+            narrow=prefilter.narrow,
+            needs_of=_with_prefilter(EMBEDDINGS),
+        ),
+        Strategy(
+            "badge",
+            family="hybrid",
+            summary="BADGE: k-means++ seeding (D² sampling, seeded) on gradient embeddings "
+            "(p_i − e_ŷ) ⊗ x_i, first pick the largest gradient norm; score = gradient distance "
+            "to the nearest pick. Ash et al. (2020).",
+            needs=PROBABILITIES | EMBEDDINGS,
+            params=dict(prefilter.PARAMS),
+            batch_select=_badge,
+            seeded=True,
+            narrow=prefilter.narrow,
+        ),
+        Strategy(
+            "cluster_margin",
+            family="hybrid",
+            summary="Cluster-margin: average-linkage clusters of the k_m lowest-margin items' "
+            "embeddings, visited round-robin from the smallest cluster up; score = the margin "
+            "p(2) − p(1). Citovsky et al. (2021).",
+            needs=PROBABILITIES | EMBEDDINGS,
+            params={
+                "margin_multiple": Param(
+                    float,
+                    default=10.0,
+                    minimum=1.0,
+                    maximum=1000.0,
+                    description="k_m = ⌈margin_multiple · k⌉ lowest-margin items are clustered "
+                    f"(at most {hybrid.CLUSTER_MARGIN_MAX_ITEMS}, so k must be at most that).",
+                ),
+                "clusters": Param(
+                    int,
+                    default=0,
+                    minimum=0,
+                    description="How many clusters to cut the average-linkage tree into; "
+                    "0 means k.",
+                ),
+            },
+            batch_select=_cluster_margin,
+            narrow=_cluster_margin_candidates,
+        ),
+        Strategy(
+            "information_density",
+            family="hybrid",
+            summary="base score × (mean cosine similarity to the pool)^β, computed in O(n·d) "
+            "from the mean of the unit embeddings. Settles & Craven (2008).",
+            needs=EMBEDDINGS,
+            params={
+                "base": _base_param("entropy", "the informativeness"),
+                "beta": Param(
+                    float,
+                    default=1.0,
+                    minimum=0.0,
+                    maximum=100.0,
+                    description="β, the weight of density against informativeness.",
+                ),
+            },
+            pool_score=_information_density,
+            needs_of=lambda params: EMBEDDINGS | STRATEGIES[str(params["base"])].needs,
+        ),
+        Strategy(
+            "ranked_batch",
+            family="hybrid",
+            summary="Ranked batch-mode: greedily α·(1 − similarity to labeled ∪ picked) + "
+            "(1 − α)·uncertainty, similarity = 1 / (1 + distance), α = unlabeled / (unlabeled "
+            "+ labeled). Cardoso et al. (2017), as in modAL.",
+            needs=EMBEDDINGS,
+            params={
+                "base": _base_param("least_confidence", "the uncertainty"),
+                "metric": METRIC,
+                **prefilter.PARAMS,
+            },
+            batch_select=_ranked_batch,
+            narrow=prefilter.narrow,
+            needs_of=_base_needs,
         ),
         Strategy(
             "multilabel_entropy",

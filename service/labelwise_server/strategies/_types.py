@@ -109,6 +109,8 @@ PoolScore: TypeAlias = Callable[[Pool, Task, Params], FloatArray]
 BatchSelect: TypeAlias = Callable[[Pool, Task, Params], tuple[IntArray, FloatArray]]
 # Extra per-item output for the selected pool indices ([k, ...]), or None when not asked for.
 SelectedPoints: TypeAlias = Callable[[Pool, IntArray, Params], "FloatArray | None"]
+# A candidate pre-filter run before a batch strategy: the candidates it keeps (ascending).
+Narrow: TypeAlias = Callable[[Pool, Task, Params], IntArray]
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class Strategy:
     # For a strategy over another one (power_bald's base): the inputs its params need.
     needs_of: Callable[[Params], frozenset[Input]] | None = None
     points: SelectedPoints | None = None  # e.g. deepfool's adversarial points
+    narrow: Narrow | None = None  # batch strategies: narrows task.candidates first
 
     def __post_init__(self) -> None:
         kinds = [self.block_score, self.pool_score, self.batch_select]

@@ -155,3 +155,120 @@ def _update_min_d2(
         return d2
     np.minimum(min_d2, d2, out=min_d2)  # gone rows (< 0) stay gone
     return min_d2
+
+
+# k-means runs as full Lloyd (sklearn KMeans) while rows × clusters stays below this;
+# above, MiniBatchKMeans (batches of _MINIBATCH rows), so the clustering stays O(n · clusters).
+_FULL_KMEANS_WORK = 1 << 22
+_MINIBATCH = 4096
+# Typicality looks at most this many members of a cluster (a seeded sample of larger
+# clusters), so each cluster costs O(sample² · d) whatever its size.
+TYPICALITY_SAMPLE = 1000
+_TYPICALITY_EPS = 1e-7
+
+
+def kmeans_labels(x: Float32Array, clusters: int, seed: int) -> IntArray:
+    """k-means cluster labels [n] of the rows of x, seeded (KMeans, or MiniBatchKMeans if large)."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    state = (seed ^ (seed >> 32)) & 0xFFFFFFFF
+    if x.shape[0] * clusters <= _FULL_KMEANS_WORK:
+        model = KMeans(n_clusters=clusters, random_state=state, n_init="auto")
+    else:
+        model = MiniBatchKMeans(
+            n_clusters=clusters, random_state=state, n_init="auto", batch_size=_MINIBATCH
+        )
+    labels: IntArray = model.fit_predict(x).astype(np.int64)
+    return labels
+
+
+def typicality(x: Float32Array, members: IntArray, neighbours: int) -> FloatArray:
+    """1 / (mean distance to the K nearest other members + 1e-7) of each member [r].
+
+    members index rows of x [n, d]; K = min(neighbours, r − 1); a lone member has
+    typicality 1. Distances in float64. Hacohen et al. (2022).
+    """
+    r = members.shape[0]
+    if r == 1:
+        return np.ones(1)
+    points = x[members].astype(np.float64)
+    norms = np.einsum("ij,ij->i", points, points)
+    d2 = norms[:, None] + norms[None, :] - 2.0 * (points @ points.T)
+    np.maximum(d2, 0.0, out=d2)
+    np.fill_diagonal(d2, np.inf)  # not its own neighbour
+    kk = min(neighbours, r - 1)
+    nearest = np.partition(d2, kk - 1, axis=1)[:, :kk]
+    mean: FloatArray = np.sqrt(nearest).mean(axis=1)
+    return 1.0 / (mean + _TYPICALITY_EPS)
+
+
+def typiclust_select(
+    embeddings: RealArray,
+    labeled: RealArray | None,
+    candidates: IntArray,
+    k: int,
+    seed: int,
+    *,
+    neighbours: int = 20,
+    max_clusters: int = 500,
+    costs: FloatArray | None = None,
+    budget: float | None = None,
+) -> tuple[IntArray, FloatArray]:
+    """TypiClust (Hacohen et al. 2022): the most typical item of the largest uncovered clusters.
+
+    The candidates' embeddings and the labeled ones, L first, are clustered by
+    k-means (seeded) into min(l + k, max_clusters, l + r) clusters. Each pick
+    takes the cluster with the fewest labeled-or-picked items, then the most
+    items (then the lower cluster label), and from it the candidate of highest
+    typicality = 1 / mean euclidean distance to its K = `neighbours` nearest
+    other members of the cluster (a seeded sample of TYPICALITY_SAMPLE members
+    in larger clusters). With l + k clusters every pick comes from a cluster
+    no labeled item covers, as in the paper; past max_clusters clusters give
+    several picks each. Score = the typicality at pick time. A candidate over
+    the remaining budget is skipped; a cluster with nothing left is dropped.
+    """
+    x = as_float32(embeddings[candidates])
+    r = x.shape[0]
+    labeled_x = np.empty((0, x.shape[1]), np.float32)
+    if labeled is not None and labeled.shape[0] > 0:
+        labeled_x = as_float32(labeled)
+    count = labeled_x.shape[0]
+    clusters = max(1, min(count + k, max_clusters, count + r))
+    everything = np.concatenate([labeled_x, x]) if count else x
+    labels = kmeans_labels(everything, clusters, seed)
+    covered = np.bincount(labels[:count], minlength=clusters)
+    pool_labels = labels[count:]
+    sizes = np.bincount(pool_labels, minlength=clusters)
+    order = np.argsort(pool_labels, kind="stable")  # positions grouped by cluster
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    rng = np.random.default_rng(seed)
+    item_costs = None if costs is None else costs[candidates]
+    remaining = np.inf if budget is None else float(budget)
+    # Per cluster, lazily: its candidate positions and their typicality, best first.
+    ranked: dict[int, tuple[list[int], list[float]]] = {}
+    open_clusters = sizes > 0
+    picks: list[int] = []
+    scores: list[float] = []
+    while len(picks) < k and open_clusters.any():
+        keys = np.lexsort((np.arange(clusters), -sizes, covered))
+        cluster = int(next(c for c in keys.tolist() if open_clusters[c]))
+        if cluster not in ranked:
+            members = order[starts[cluster] : starts[cluster + 1]]
+            if members.shape[0] > TYPICALITY_SAMPLE:
+                members = np.sort(rng.choice(members, TYPICALITY_SAMPLE, replace=False))
+            typical = typicality(x, members, neighbours)
+            best_first = np.lexsort((members, -typical))
+            ranked[cluster] = (members[best_first].tolist(), typical[best_first].tolist())
+        positions, values = ranked[cluster]
+        while positions:
+            position, value = positions.pop(0), values.pop(0)
+            if item_costs is None or item_costs[position] <= remaining:
+                picks.append(position)
+                scores.append(value)
+                if item_costs is not None:
+                    remaining -= float(item_costs[position])
+                covered[cluster] += 1
+                break
+        if not positions:
+            open_clusters[cluster] = False
+    return candidates[np.asarray(picks, dtype=np.int64)], np.asarray(scores, dtype=np.float64)

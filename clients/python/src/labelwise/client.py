@@ -109,6 +109,8 @@ class Selection:
     total_cost: float
     # deepfool with return_points: the adversarial point of each selected item [k, d].
     adversarial_points: npt.NDArray[np.float64] | None = None
+    # How many candidates the strategy chose among (after a batch strategy's pre-filter).
+    candidates_considered: int = 0
 
 
 @dataclass(frozen=True)
@@ -376,6 +378,7 @@ class Client:
                 adversarial_points=_decode(result.adversarial_points)
                 if result.HasField("adversarial_points")
                 else None,
+                candidates_considered=result.candidates_considered,
             )
             for result in response.results
         }

@@ -1292,6 +1292,11 @@ type StrategyResult struct {
 	// The total cost of the selected items: the sum of their costs, or the
 	// number of items when the request has no costs.
 	TotalCost float64 `protobuf:"fixed64,5,opt,name=total_cost,json=totalCost,proto3" json:"total_cost,omitempty"`
+	// How many candidate items the strategy chose among: n minus the excluded
+	// items, or fewer when a pre-filter narrowed them before a batch strategy's
+	// diversity step (the batch strategies' "prefilter" parameter, and the
+	// lowest-margin items that cluster_margin clusters).
+	CandidatesConsidered int64 `protobuf:"varint,6,opt,name=candidates_considered,json=candidatesConsidered,proto3" json:"candidates_considered,omitempty"`
 	// For "deepfool" with return_points set: the adversarial point of each
 	// selected item, [len(indices), d] float64 aligned with indices, the
 	// model input moved just across the nearest decision boundary (DFAL adds
@@ -1362,6 +1367,13 @@ func (x *StrategyResult) GetScores() []float64 {
 func (x *StrategyResult) GetTotalCost() float64 {
 	if x != nil {
 		return x.TotalCost
+	}
+	return 0
+}
+
+func (x *StrategyResult) GetCandidatesConsidered() int64 {
+	if x != nil {
+		return x.CandidatesConsidered
 	}
 	return 0
 }
@@ -2166,14 +2178,15 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x06source\"l\n" +
 	"\x15SelectQueriesResponse\x126\n" +
 	"\aresults\x18\x01 \x03(\v2\x1c.labelwise.v1.StrategyResultR\aresults\x12\x1b\n" +
-	"\tpool_size\x18\x02 \x01(\x03R\bpoolSize\"\xd1\x02\n" +
+	"\tpool_size\x18\x02 \x01(\x03R\bpoolSize\"\x86\x03\n" +
 	"\x0eStrategyResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12@\n" +
 	"\x06params\x18\x02 \x03(\v2(.labelwise.v1.StrategyResult.ParamsEntryR\x06params\x12\x18\n" +
 	"\aindices\x18\x03 \x03(\x03R\aindices\x12\x16\n" +
 	"\x06scores\x18\x04 \x03(\x01R\x06scores\x12\x1d\n" +
 	"\n" +
-	"total_cost\x18\x05 \x01(\x01R\ttotalCost\x12C\n" +
+	"total_cost\x18\x05 \x01(\x01R\ttotalCost\x123\n" +
+	"\x15candidates_considered\x18\x06 \x01(\x03R\x14candidatesConsidered\x12C\n" +
 	"\x12adversarial_points\x18\n" +
 	" \x01(\v2\x14.labelwise.v1.TensorR\x11adversarialPoints\x1aS\n" +
 	"\vParamsEntry\x12\x10\n" +

@@ -1,0 +1,288 @@
+"""Hybrid strategies: model outputs (probabilities p [n, c], or a base score [n]) with embeddings.
+
+Batch functions return (indices in pick order, score at pick time), pick only
+among the candidates (ascending pool indices), and skip a pick whose cost no
+longer fits the budget, going on among what is left. Embedding work is in
+float32 whatever the embeddings came as; ties go to the lower pool index.
+"""
+
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+from scipy.cluster.hierarchy import fcluster, linkage
+
+from labelwise_server.strategies._types import FloatArray, IntArray, RealArray
+from labelwise_server.strategies.diversity import (
+    Float32Array,
+    as_float32,
+    min_squared_distances,
+    squared_norms,
+    unit_rows,
+)
+
+# Rows per block for the O(n · d) passes over the pool.
+_BLOCK_ROWS = 1 << 15
+# The most items cluster_margin clusters: average linkage keeps an m(m − 1)/2
+# distance matrix (4096 items: 8.4 M float64, 67 MB).
+CLUSTER_MARGIN_MAX_ITEMS = 4096
+
+
+class Uniform(Protocol):
+    """A source of uniform draws in [0, 1): np.random.Generator, or RandomState."""
+
+    def random(self) -> float: ...
+
+
+def _fits(costs: FloatArray | None, remaining: float) -> npt.NDArray[np.bool_] | None:
+    return None if costs is None else costs <= remaining
+
+
+def badge_select(
+    probabilities: RealArray,
+    embeddings: RealArray,
+    candidates: IntArray,
+    k: int,
+    rng: Uniform,
+    *,
+    costs: FloatArray | None = None,
+    budget: float | None = None,
+    origin_centre: bool = False,
+) -> tuple[IntArray, FloatArray]:
+    """BADGE: k-means++ seeding on gradient embeddings (Ash et al. 2020).
+
+    g_i = (p_i − e_ŷi) ⊗ x_i ∈ R^{c·d}, ŷ_i = argmax p_i (the last layer's loss
+    gradient under the predicted label). The first pick is the largest ‖g_i‖
+    (as the paper's code and scikit-activeml's Badge do); each next pick is
+    drawn with probability ∝ D²(g_i), the squared distance to the nearest pick
+    (one uniform draw per pick, inverted through the cumulative D²). The
+    [n, c·d] matrix is never built: with a = p − e_ŷ,
+    ‖g_i − g_j‖² = ‖a_i‖²‖x_i‖² + ‖a_j‖²‖x_j‖² − 2 (a_i·a_j)(x_i·x_j), one
+    [n, c]·[c] and one [n, d]·[d] pass per pick. Score = ‖g_i − nearest pick‖
+    at pick time (‖g_i‖ for the first). When every item left has D² = 0 the
+    draw is uniform among them. probabilities [n, c], embeddings [n, d].
+    origin_centre=True also counts g = 0 as a centre from the start (D² starts
+    at ‖g_i‖²), as scikit-activeml 1.0's Badge does; the paper's code and the
+    service do not.
+    """
+    x = as_float32(embeddings[candidates])  # [r, d]
+    a = as_float32(probabilities[candidates])  # [r, c]
+    rows = np.arange(a.shape[0])
+    a[rows, np.argmax(a, axis=1)] -= 1.0  # p − e_ŷ
+    g_norms = squared_norms(a) * squared_norms(x)  # ‖g_i‖²
+    d2 = g_norms.astype(np.float64)  # before the first pick: ‖g_i‖², to rank it
+    # D² to the nearest pick, −1 once gone (set after the first pick).
+    first_d2 = d2.copy() if origin_centre else np.full_like(d2, np.inf)
+    item_costs = None if costs is None else costs[candidates]
+    remaining = np.inf if budget is None else float(budget)
+    picks: list[int] = []
+    scores: list[float] = []
+    while len(picks) < k:
+        fits = _fits(item_costs, remaining)
+        if fits is not None:
+            d2[~fits & (d2 >= 0)] = -1.0  # the budget only shrinks
+        alive = d2 >= 0
+        if not alive.any():
+            break
+        if not picks:
+            best = int(np.argmax(d2))  # the largest gradient norm
+        else:
+            weights = np.where(alive, d2, 0.0)
+            if weights.sum() <= 0:  # every item left sits on a pick: uniform among them
+                weights = alive.astype(np.float64)
+            cumulative = np.cumsum(weights)
+            draw = rng.random() * cumulative[-1]
+            best = int(np.searchsorted(cumulative, draw, side="right"))
+            best = min(best, a.shape[0] - 1)
+            while not alive[best]:  # a zero-weight bin is never landed on but by rounding
+                best -= 1
+        picks.append(best)
+        scores.append(float(np.sqrt(max(d2[best], 0.0))))
+        if item_costs is not None:
+            remaining -= float(item_costs[best])
+        if len(picks) == 1:
+            first_d2[d2 < 0] = -1.0  # over budget already
+            d2 = first_d2
+        _update_gradient_d2(a, x, g_norms, best, d2)
+        d2[best] = -1.0
+    return candidates[np.asarray(picks, dtype=np.int64)], np.asarray(scores, dtype=np.float64)
+
+
+def _update_gradient_d2(
+    a: Float32Array, x: Float32Array, g_norms: Float32Array, centre: int, d2: FloatArray
+) -> None:
+    """d2 = min(d2, ‖g_i − g_centre‖²) in place; rows already gone (d2 = −1) stay gone."""
+    for start in range(0, a.shape[0], _BLOCK_ROWS):
+        stop = start + _BLOCK_ROWS
+        dist = (a[start:stop] @ a[centre]) * (x[start:stop] @ x[centre])  # [b]: (a·a)(x·x)
+        dist *= -2.0
+        dist += g_norms[start:stop]
+        dist += g_norms[centre]
+        np.maximum(dist, 0.0, out=dist)
+        np.minimum(d2[start:stop], dist, out=d2[start:stop])  # gone rows (−1) stay gone
+
+
+def cluster_margin_select(
+    margins: FloatArray,
+    embeddings: RealArray,
+    candidates: IntArray,
+    k: int,
+    clusters: int,
+    *,
+    costs: FloatArray | None = None,
+    budget: float | None = None,
+) -> tuple[IntArray, FloatArray]:
+    """Cluster-margin (Citovsky et al. 2021) on the lowest-margin candidates.
+
+    candidates are the k_m least sure items (the caller's margin filter);
+    margins [n] are p(2) − p(1) (higher = less sure). The candidates'
+    embeddings are clustered by average-linkage agglomerative clustering
+    (euclidean) into at most `clusters` clusters; then clusters are visited
+    round-robin from the smallest up (ties: lowest member index), each giving
+    its least sure item not yet taken (an item over the remaining budget is
+    dropped). Score = the item's margin score. Quadratic in the candidates
+    only, which the caller caps at CLUSTER_MARGIN_MAX_ITEMS.
+    """
+    r = candidates.shape[0]
+    if r == 0:
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    x = as_float32(embeddings[candidates]).astype(np.float64)
+    if r == 1 or clusters <= 1:
+        labels = np.zeros(r, dtype=np.int64)
+    else:
+        tree = linkage(x, method="average", metric="euclidean")
+        labels = fcluster(tree, t=min(clusters, r), criterion="maxclust").astype(np.int64)
+    scores = margins[candidates]
+    groups: list[list[int]] = []  # per cluster: positions, least sure first
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        order = np.lexsort((members, -scores[members]))
+        groups.append(members[order].tolist())
+    groups.sort(key=lambda g: (len(g), min(g)))
+    item_costs = None if costs is None else costs[candidates]
+    remaining = np.inf if budget is None else float(budget)
+    picks: list[int] = []
+    cursors = [0] * len(groups)
+    while len(picks) < k:
+        took = False
+        for c, group in enumerate(groups):
+            if len(picks) == k:
+                break
+            while cursors[c] < len(group):
+                position = group[cursors[c]]
+                cursors[c] += 1
+                if item_costs is None or item_costs[position] <= remaining:
+                    picks.append(position)
+                    if item_costs is not None:
+                        remaining -= float(item_costs[position])
+                    took = True
+                    break
+        if not took:
+            break
+    chosen = np.asarray(picks, dtype=np.int64)
+    return candidates[chosen], scores[chosen].astype(np.float64)
+
+
+def mean_cosine_similarity(embeddings: RealArray) -> FloatArray:
+    """(1/n) Σ_u cos(x_i, x_u) for each row [n], in O(n · d): x̂_i · mean_u x̂_u.
+
+    Zero rows have similarity 0 to everything (and count in the mean as 0).
+    """
+    n, d = embeddings.shape
+    total = np.zeros(d, dtype=np.float64)
+    for start in range(0, n, _BLOCK_ROWS):
+        total += unit_rows(as_float32(embeddings[start : start + _BLOCK_ROWS])).sum(
+            axis=0, dtype=np.float64
+        )
+    centre = (total / n).astype(np.float32)
+    out = np.empty(n, dtype=np.float64)
+    for start in range(0, n, _BLOCK_ROWS):
+        out[start : start + _BLOCK_ROWS] = (
+            unit_rows(as_float32(embeddings[start : start + _BLOCK_ROWS])) @ centre
+        )
+    return out
+
+
+def information_density_scores(base: FloatArray, embeddings: RealArray, beta: float) -> FloatArray:
+    """base_i × max(0, mean cosine similarity of x_i to the pool)^β (Settles & Craven 2008).
+
+    base [n] must be >= 0 (an uncertainty); embeddings [n, d]. The mean runs
+    over the whole pool, the item itself included, as in the paper; a negative
+    mean similarity (an item pointing away from the pool) counts as 0.
+    """
+    density = np.maximum(mean_cosine_similarity(embeddings), 0.0)
+    with np.errstate(divide="ignore"):
+        weight = density**beta if beta != 0 else np.ones_like(density)
+    scores: FloatArray = np.maximum(base, 0.0) * weight
+    scores[scores == 0] = 0.0  # no −0
+    return scores
+
+
+def ranked_batch_select(
+    uncertainty: FloatArray,
+    embeddings: RealArray,
+    labeled: RealArray | None,
+    candidates: IntArray,
+    k: int,
+    *,
+    metric: str = "euclidean",
+    costs: FloatArray | None = None,
+    budget: float | None = None,
+) -> tuple[IntArray, FloatArray]:
+    """Ranked batch-mode sampling (Cardoso et al. 2017), as modAL's ranked_batch.
+
+    At each pick: score_i = α (1 − s_i) + (1 − α) u_i, s_i = 1 / (1 + min
+    distance from x_i to labeled ∪ picked), α = |unlabeled left| / (|unlabeled
+    left| + |labeled ∪ picked|); take the argmax (ties: lower index). u [n] is
+    the base uncertainty. Without labeled items the first pick is the item
+    nearest the candidates' mean (the minimiser of the mean squared distance;
+    modAL takes the minimiser of the mean distance, an O(n²) pass), scored 1
+    (α = 1, nothing to be similar to). Distances are euclidean, or cosine
+    (1 − cos); one [n, d]·[d] pass per pick.
+    """
+    x = as_float32(embeddings[candidates])
+    centres = np.empty((0, x.shape[1]), dtype=np.float32)
+    if labeled is not None and labeled.shape[0] > 0:
+        centres = as_float32(labeled)
+    if metric == "cosine":
+        x, centres = unit_rows(x), unit_rows(centres)
+    x_norms = squared_norms(x)
+    min_d2 = min_squared_distances(x, x_norms, centres).astype(np.float64)
+    u = uncertainty[candidates].astype(np.float64)
+    alive = np.ones(x.shape[0], dtype=bool)
+    item_costs = None if costs is None else costs[candidates]
+    remaining = np.inf if budget is None else float(budget)
+    labeled_count = centres.shape[0]
+    picks: list[int] = []
+    scores: list[float] = []
+    while len(picks) < k:
+        if item_costs is not None:
+            alive &= item_costs <= remaining
+        left = int(alive.sum())
+        if left == 0:
+            break
+        if labeled_count + len(picks) == 0:
+            mean = x[alive].mean(axis=0, dtype=np.float64).astype(np.float32)
+            d2 = x_norms - 2.0 * (x @ mean)  # + ‖mean‖², the same for all
+            best = int(np.argmin(np.where(alive, d2, np.inf)))
+            score = 1.0
+        else:
+            alpha = left / (left + labeled_count + len(picks))
+            distance = np.sqrt(min_d2) if metric == "euclidean" else min_d2 / 2.0
+            similarity = 1.0 / (1.0 + distance)
+            ranked = alpha * (1.0 - similarity) + (1.0 - alpha) * u
+            ranked[~alive] = -np.inf
+            best = int(np.argmax(ranked))
+            score = float(ranked[best])
+        picks.append(best)
+        scores.append(score)
+        alive[best] = False
+        if item_costs is not None:
+            remaining -= float(item_costs[best])
+        d2_new = x @ x[best]
+        d2_new *= -2.0
+        d2_new += x_norms
+        d2_new += x_norms[best]
+        np.maximum(d2_new, 0.0, out=d2_new)
+        np.minimum(min_d2, d2_new, out=min_d2)
+    return candidates[np.asarray(picks, dtype=np.int64)], np.asarray(scores, dtype=np.float64)
