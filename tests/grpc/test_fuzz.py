@@ -138,4 +138,6 @@ def test_random_requests_answer_ok_or_invalid_argument(
     if n > 0 and any(len(r.indices) for r in response.results):
         rows = max(1, n // 2)
         streamed = stub.SelectQueriesStream(iter(stream_chunks(message, rows)), timeout=10)
-        assert streamed.response.SerializeToString() == response.SerializeToString()
+        assert streamed.response.SerializeToString(
+            deterministic=True
+        ) == response.SerializeToString(deterministic=True)

@@ -404,7 +404,9 @@ def test_stream_equals_unary(stub: Any, rows: int, dtype: Any) -> None:
     message = stream_pool(dtype)
     unary = stub.SelectQueries(message, timeout=20)
     streamed = stub.SelectQueriesStream(iter(stream_chunks(message, rows)), timeout=20)
-    assert streamed.response.SerializeToString() == unary.SerializeToString()
+    assert streamed.response.SerializeToString(deterministic=True) == unary.SerializeToString(
+        deterministic=True
+    )
     assert [r.name for r in unary.results] == [
         s if isinstance(s, str) else s[0] for s in STREAMED_STRATEGIES
     ]
@@ -418,7 +420,9 @@ def test_stream_of_logits_equals_unary(stub: Any) -> None:
                       committee_logits=tensor(rng.standard_normal((3, 40, 3))))  # fmt: skip
     unary = stub.SelectQueries(message, timeout=20)
     streamed = stub.SelectQueriesStream(iter(stream_chunks(message, 9)), timeout=20)
-    assert streamed.response.SerializeToString() == unary.SerializeToString()
+    assert streamed.response.SerializeToString(deterministic=True) == unary.SerializeToString(
+        deterministic=True
+    )
 
 
 def _first_chunk() -> pb.SelectQueriesStreamRequest:
@@ -760,7 +764,9 @@ def test_stream_whose_first_chunk_is_only_the_header(server: ServerThread, stub:
     all_chunks = [pb.SelectQueriesStreamRequest(chunk=header), *chunks]
     streamed = stub.SelectQueriesStream(iter(all_chunks), timeout=20)
     unary = stub.SelectQueries(message, timeout=20)
-    assert streamed.response.SerializeToString() == unary.SerializeToString()
+    assert streamed.response.SerializeToString(deterministic=True) == unary.SerializeToString(
+        deterministic=True
+    )
     after = server.registry.get_sample_value("grpc_server_msg_received_total", labels)
     assert after == received + len(all_chunks)
 

@@ -24,6 +24,13 @@ def as_float32(array: RealArray) -> Float32Array:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+def candidate_rows(array: RealArray, candidates: IntArray) -> Float32Array:
+    """The candidates' rows in float32: no copy when they are every row, already float32."""
+    if candidates.shape[0] == array.shape[0]:  # candidates are ascending and distinct
+        return as_float32(array)
+    return as_float32(array[candidates])
+
+
 def unit_rows(x: Float32Array) -> Float32Array:
     """Rows scaled to unit euclidean norm; all-zero rows stay zero."""
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
@@ -80,10 +87,14 @@ def k_center_greedy(
     (euclidean, or cosine distance 1 − cos). Ties go to the lower pool index.
     With no labeled items (L absent or l = 0) the first pick is a uniform draw
     among the candidates by the seed, scored with the distance the next pick
-    will have (the covering radius it leaves). One [n, d]·[d] pass per pick.
-    A pick whose cost no longer fits the budget is skipped and the walk goes on.
+    will have (the covering radius it leaves). The min-distance vector is
+    kept exact only where the argmax needs it (LazyCover): the same picks as
+    one [n, d]·[d] pass per pick, at a fraction of the work. A pick whose cost
+    no longer fits the budget is skipped and the walk goes on.
     """
-    x = as_float32(embeddings[candidates])
+    if candidates.shape[0] == 0:
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    x = candidate_rows(embeddings, candidates)
     if metric == "cosine":
         x = unit_rows(x)
     centres = np.empty((0, x.shape[1]), dtype=np.float32)
@@ -116,19 +127,20 @@ def k_center_greedy(
             remaining -= float(item_costs[first])
         min_d2[first] = _GONE
 
+    cover = LazyCover(x, x_norms, min_d2, picks, centres)
     while len(picks) < k:
-        best = int(np.argmax(min_d2))
+        best = cover.argmax()
         if min_d2[best] < 0:
             break  # every candidate is picked or over budget
         if item_costs is not None and item_costs[best] > remaining:
             min_d2[item_costs > remaining] = _GONE  # the budget only shrinks
+            cover.refresh_bounds()
             continue
         picks.append(best)
         scores.append(float(np.sqrt(np.float64(min_d2[best]))))
         if item_costs is not None:
             remaining -= float(item_costs[best])
-        _update_min_d2(x, x_norms, best, min_d2)
-        min_d2[best] = _GONE
+        cover.remove(best)  # and it is a centre from now on: picks is the cover's list
 
     picked = np.asarray(picks, dtype=np.int64)
     score_array = np.asarray(scores, dtype=np.float64)
@@ -140,6 +152,142 @@ def k_center_greedy(
     if metric == "cosine":  # ‖u − v‖² = 2 − 2 cos for unit rows
         score_array = score_array**2 / 2.0
     return candidates[picked], score_array
+
+
+# Rows per block of the lazy cover: a block's rows (256 KiB at d = 128) stay in cache while
+# its pending centres are applied.
+_LAZY_BLOCK_ROWS = 512
+# Rows whose float32 min distance is within this (relative to the squared norms involved)
+# of the best are compared again in float64.
+_TIE_TOLERANCE = 2e-6
+# Pending centres applied per matrix product, so a block's [rows, centres] stays small.
+_LAZY_CENTRES = 1024
+
+
+class LazyCover:
+    """min_c ‖x_i − c‖² over a growing list of centres, brought up to date only where needed.
+
+    Rows are split into blocks; each block keeps an upper bound of its rows'
+    min distance (distances only shrink as centres are added) and how many
+    centres it has seen. argmax() brings up to date only the block with the
+    largest bound, until that block is already current: then no other row
+    can beat its best (a lower block never ties it, a higher one loses the
+    tie), so the answer is the exact argmax, ties to the lower index, as a
+    full pass per centre would give. Pending centres are applied as one
+    [rows, d]·[d, p] product (compute-bound) rather than p passes over all n
+    rows (memory-bound); blocks far from the frontier are rarely touched.
+    Rows with min_d2 < 0 are gone and stay gone.
+    """
+
+    def __init__(
+        self,
+        x: Float32Array,
+        x_norms: Float32Array,
+        min_d2: Float32Array,
+        centres: list[int],
+        labeled: Float32Array,
+    ) -> None:
+        self.x, self.x_norms, self.min_d2, self.centres = x, x_norms, min_d2, centres
+        self.labeled = labeled  # [l, d]: centres from the start, baked into min_d2
+        self.largest_norm = float(x_norms.max()) if x_norms.size else 0.0
+        n = x.shape[0]
+        self.starts = np.arange(0, max(n, 1), _LAZY_BLOCK_ROWS)
+        self.applied = np.full(self.starts.shape[0], len(centres), dtype=np.int64)
+        self.bounds = np.full(self.starts.shape[0], -np.inf, dtype=np.float32)
+        self.refresh_bounds()
+        self.scaled = np.empty((64, x.shape[1]), dtype=np.float32)  # −2·c per centre
+        self.centre_norms = np.empty(64, dtype=np.float32)
+        # Every centre in float64 (labeled first), for the near-tie check.
+        self.exact = np.empty((labeled.shape[0] + 64, x.shape[1]), dtype=np.float64)
+        self.exact[: labeled.shape[0]] = labeled
+        self.filled = 0
+
+    def refresh_bounds(self) -> None:
+        """Recompute every block's bound (after rows were marked gone from outside)."""
+        if self.x.shape[0]:
+            self.bounds = np.maximum.reduceat(self.min_d2, self.starts)
+
+    def argmax(self) -> int:
+        """The row of the largest min distance (the lowest such row).
+
+        float32 distances can misorder two rows whose distances are within
+        rounding of each other; rows that close to the best are compared
+        again in float64 against every centre, so the pick is the one exact
+        arithmetic gives (as a float64 reference picks).
+        """
+        if self.x.shape[0] == 0:
+            return 0
+        while True:
+            block = int(np.argmax(self.bounds))
+            if self.applied[block] == len(self.centres):
+                break
+            self._update(block)
+        start = int(self.starts[block])
+        best = start + int(np.argmax(self.min_d2[start : start + _LAZY_BLOCK_ROWS]))
+        value = float(self.min_d2[best])
+        if value < 0:
+            return best
+        floor = value - _TIE_TOLERANCE * (value + 2.0 * self.largest_norm)
+        # Every block that may hold a row that close is brought up to date (none exceeds value).
+        while True:
+            stale = np.flatnonzero((self.bounds >= floor) & (self.applied < len(self.centres)))
+            if stale.size == 0:
+                break
+            for other in stale.tolist():
+                self._update(other)
+        near: list[int] = []
+        for other in np.flatnonzero(self.bounds >= floor).tolist():
+            first = other * _LAZY_BLOCK_ROWS
+            rows = self.min_d2[first : first + _LAZY_BLOCK_ROWS]
+            near += (first + np.flatnonzero(rows >= floor)).tolist()
+        if len(near) == 1:
+            return best
+        self._fill()
+        centres = self.exact[: self.labeled.shape[0] + len(self.centres)]
+        points = self.x[near].astype(np.float64)  # [r, d]
+        exact = [float(((centres - point) ** 2).sum(axis=1).min()) for point in points]
+        return near[int(np.argmax(exact))]  # near is ascending: ties to the lower row
+
+    def remove(self, row: int) -> None:
+        """Mark a row gone (its block is current: it was just the argmax)."""
+        self.min_d2[row] = _GONE
+        block = row // _LAZY_BLOCK_ROWS
+        start = block * _LAZY_BLOCK_ROWS
+        self.bounds[block] = self.min_d2[start : start + _LAZY_BLOCK_ROWS].max()
+
+    def _update(self, block: int) -> None:
+        self._fill()
+        start = int(self.starts[block])
+        stop = start + _LAZY_BLOCK_ROWS
+        rows = self.x[start:stop]
+        current = self.min_d2[start:stop]
+        for first in range(int(self.applied[block]), len(self.centres), _LAZY_CENTRES):
+            last = min(first + _LAZY_CENTRES, len(self.centres))
+            # min_j ‖x_i − c_j‖² = ‖x_i‖² + min_j (‖c_j‖² − 2 x_i·c_j): one product, one add.
+            d2 = rows @ self.scaled[first:last].T  # [b, p]
+            d2 += self.centre_norms[first:last]
+            nearest = d2.min(axis=1)
+            nearest += self.x_norms[start:stop]
+            np.maximum(nearest, 0.0, out=nearest)
+            np.minimum(current, nearest, out=current)  # gone rows (< 0) stay gone
+        self.applied[block] = len(self.centres)
+        self.bounds[block] = current.max()
+
+    def _fill(self) -> None:
+        """−2·c, ‖c‖² and c in float64 of every centre added since the last fill."""
+        count = len(self.centres)
+        if count > self.scaled.shape[0]:
+            grown = max(count, 2 * self.scaled.shape[0])
+            self.scaled = np.resize(self.scaled, (grown, self.x.shape[1]))
+            self.centre_norms = np.resize(self.centre_norms, grown)
+            self.exact = np.resize(self.exact, (self.labeled.shape[0] + grown, self.x.shape[1]))
+        if self.filled < count:
+            new = self.centres[self.filled : count]
+            self.scaled[self.filled : count] = self.x[new] * np.float32(-2.0)
+            self.centre_norms[self.filled : count] = self.x_norms[new]
+            offset = self.labeled.shape[0]
+            self.exact[offset + self.filled : offset + count] = self.x[new]
+            self.filled = count
 
 
 def _update_min_d2(
@@ -227,7 +375,7 @@ def typiclust_select(
     several picks each. Score = the typicality at pick time. A candidate over
     the remaining budget is skipped; a cluster with nothing left is dropped.
     """
-    x = as_float32(embeddings[candidates])
+    x = candidate_rows(embeddings, candidates)
     r = x.shape[0]
     labeled_x = np.empty((0, x.shape[1]), np.float32)
     if labeled is not None and labeled.shape[0] > 0:

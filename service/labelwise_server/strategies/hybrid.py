@@ -16,6 +16,7 @@ from labelwise_server.strategies._types import FloatArray, IntArray, RealArray
 from labelwise_server.strategies.diversity import (
     Float32Array,
     as_float32,
+    candidate_rows,
     min_squared_distances,
     squared_norms,
     unit_rows,
@@ -65,8 +66,8 @@ def badge_select(
     at ‖g_i‖²), as scikit-activeml 1.0's Badge does; the paper's code and the
     service do not.
     """
-    x = as_float32(embeddings[candidates])  # [r, d]
-    a = as_float32(probabilities[candidates])  # [r, c]
+    x = candidate_rows(embeddings, candidates)  # [r, d]
+    a = as_float32(probabilities[candidates])  # [r, c], a copy: changed below
     rows = np.arange(a.shape[0])
     a[rows, np.argmax(a, axis=1)] -= 1.0  # p − e_ŷ
     g_norms = squared_norms(a) * squared_norms(x)  # ‖g_i‖²
@@ -240,7 +241,7 @@ def ranked_batch_select(
     (α = 1, nothing to be similar to). Distances are euclidean, or cosine
     (1 − cos); one [n, d]·[d] pass per pick.
     """
-    x = as_float32(embeddings[candidates])
+    x = candidate_rows(embeddings, candidates)
     centres = np.empty((0, x.shape[1]), dtype=np.float32)
     if labeled is not None and labeled.shape[0] > 0:
         centres = as_float32(labeled)
