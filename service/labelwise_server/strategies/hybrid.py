@@ -211,7 +211,7 @@ def information_density_scores(base: FloatArray, embeddings: RealArray, beta: fl
     over the whole pool, the item itself included, as in the paper; a negative
     mean similarity (an item pointing away from the pool) counts as 0.
     """
-    density = np.maximum(mean_cosine_similarity(embeddings), 0.0)
+    density = np.clip(mean_cosine_similarity(embeddings), 0.0, 1.0)  # float32 can pass 1
     with np.errstate(divide="ignore"):
         weight = density**beta if beta != 0 else np.ones_like(density)
     scores: FloatArray = np.maximum(base, 0.0) * weight
