@@ -60,6 +60,23 @@ type Request struct {
 	Embeddings        *Tensor // [n, d]
 	LabeledEmbeddings *Tensor // [l, d]
 	Costs             *Tensor // [n]
+
+	MultilabelProbabilities   *Tensor  // [n, L]
+	MultilabelLogits          *Tensor  // [n, L]
+	MultilabelCommittee       *Tensor  // [m, n, L]
+	MultilabelCommitteeLogits *Tensor  // [m, n, L]
+	LabeledLabelCardinality   *float64 // nil: unset
+
+	RegressionMean    *Tensor // [n]
+	RegressionStd     *Tensor // [n]
+	RegressionSamples *Tensor // [m, n]
+	LabeledTargets    *Tensor // [l]
+
+	StructuredProbabilities   *Tensor // [n, c, ...]
+	StructuredLogits          *Tensor // [n, c, ...]
+	StructuredCommittee       *Tensor // [m, n, c, ...]
+	StructuredCommitteeLogits *Tensor // [m, n, c, ...]
+	StructuredMask            *Tensor // [n, ...]
 }
 
 // Result is one strategy's ranking: pool indices best first and their scores.
@@ -188,6 +205,7 @@ func (c *Client) stream(ctx context.Context, req *Request, whole *labelwisev1.Se
 	header := &labelwisev1.SelectQueriesRequest{
 		Strategies: whole.Strategies, K: whole.K, Seed: whole.Seed,
 		ClampK: whole.ClampK, Budget: whole.Budget, Temperature: whole.Temperature,
+		LabeledLabelCardinality: whole.LabeledLabelCardinality,
 	}
 	chunkBytes := int64(c.options.chunkBytes)
 	chunks := req.chunks(chunkBytes)
@@ -215,56 +233,107 @@ func (c *Client) stream(ctx context.Context, req *Request, whole *labelwisev1.Se
 type poolTensor struct {
 	tensor *Tensor
 	axis   int
-	set    func(*labelwisev1.SelectQueriesRequest, *labelwisev1.Tensor)
+	set    requestTensor
 }
 
+type requestTensor = func(*labelwisev1.SelectQueriesRequest, *labelwisev1.Tensor)
+
+// poolTensors are the tensors given about the pool, each with its pool axis.
 func (r *Request) poolTensors() []poolTensor {
+	type M = labelwisev1.SelectQueriesRequest
+	type T = labelwisev1.Tensor
 	all := []poolTensor{
-		{r.Probabilities, 0, func(m *labelwisev1.SelectQueriesRequest, t *labelwisev1.Tensor) { m.Probabilities = t }},
-		{r.Logits, 0, func(m *labelwisev1.SelectQueriesRequest, t *labelwisev1.Tensor) { m.Logits = t }},
-		{r.Committee, 1, func(m *labelwisev1.SelectQueriesRequest, t *labelwisev1.Tensor) { m.Committee = t }},
-		{r.CommitteeLogits, 1, func(m *labelwisev1.SelectQueriesRequest, t *labelwisev1.Tensor) { m.CommitteeLogits = t }},
-		{r.Embeddings, 0, func(m *labelwisev1.SelectQueriesRequest, t *labelwisev1.Tensor) { m.Embeddings = t }},
-		{r.Costs, 0, func(m *labelwisev1.SelectQueriesRequest, t *labelwisev1.Tensor) { m.Costs = t }},
+		{r.Probabilities, 0, func(m *M, t *T) { m.Probabilities = t }},
+		{r.Logits, 0, func(m *M, t *T) { m.Logits = t }},
+		{r.Committee, 1, func(m *M, t *T) { m.Committee = t }},
+		{r.CommitteeLogits, 1, func(m *M, t *T) { m.CommitteeLogits = t }},
+		{r.Embeddings, 0, func(m *M, t *T) { m.Embeddings = t }},
+		{r.Costs, 0, func(m *M, t *T) { m.Costs = t }},
+		{r.MultilabelProbabilities, 0, func(m *M, t *T) { m.MultilabelProbabilities = t }},
+		{r.MultilabelLogits, 0, func(m *M, t *T) { m.MultilabelLogits = t }},
+		{r.MultilabelCommittee, 1, func(m *M, t *T) { m.MultilabelCommittee = t }},
+		{r.MultilabelCommitteeLogits, 1, func(m *M, t *T) { m.MultilabelCommitteeLogits = t }},
+		{r.RegressionMean, 0, func(m *M, t *T) { m.RegressionMean = t }},
+		{r.RegressionStd, 0, func(m *M, t *T) { m.RegressionStd = t }},
+		{r.RegressionSamples, 1, func(m *M, t *T) { m.RegressionSamples = t }},
+		{r.StructuredProbabilities, 0, func(m *M, t *T) { m.StructuredProbabilities = t }},
+		{r.StructuredLogits, 0, func(m *M, t *T) { m.StructuredLogits = t }},
+		{r.StructuredCommittee, 1, func(m *M, t *T) { m.StructuredCommittee = t }},
+		{r.StructuredCommitteeLogits, 1, func(m *M, t *T) { m.StructuredCommitteeLogits = t }},
+		{r.StructuredMask, 0, func(m *M, t *T) { m.StructuredMask = t }},
 	}
-	var present []poolTensor
+	return present(all)
+}
+
+// labeledTensors are the tensors given about the labeled set, split along axis 0.
+func (r *Request) labeledTensors() []poolTensor {
+	type M = labelwisev1.SelectQueriesRequest
+	type T = labelwisev1.Tensor
+	return present([]poolTensor{
+		{r.LabeledEmbeddings, 0, func(m *M, t *T) { m.LabeledEmbeddings = t }},
+		{r.LabeledTargets, 0, func(m *M, t *T) { m.LabeledTargets = t }},
+	})
+}
+
+func present(all []poolTensor) []poolTensor {
+	var out []poolTensor
 	for _, p := range all {
 		if p.tensor != nil {
-			present = append(present, p)
+			out = append(out, p)
 		}
 	}
-	return present
+	return out
 }
+
+// splittable reports whether the tensor has its pool axis (a scalar is sent whole).
+func (p poolTensor) splittable() bool { return len(p.tensor.shape) > p.axis }
 
 // chunks splits the tensors along their pool axis into messages of about chunkBytes each.
 func (r *Request) chunks(chunkBytes int64) []*labelwisev1.SelectQueriesRequest {
 	var out []*labelwisev1.SelectQueriesRequest
 	pool := r.poolTensors()
 	if len(pool) > 0 {
-		n := pool[0].tensor.shape[pool[0].axis]
+		n := int64(1)
+		if pool[0].splittable() {
+			n = pool[0].tensor.shape[pool[0].axis]
+		}
 		var rowBytes int64
 		for _, p := range pool {
-			if size := p.tensor.shape[p.axis]; size > 0 {
-				rowBytes += int64(len(p.tensor.raw)) / size
+			if p.splittable() && p.tensor.shape[p.axis] > 0 {
+				rowBytes += int64(len(p.tensor.raw)) / p.tensor.shape[p.axis]
 			}
 		}
 		step := max(1, chunkBytes/max(rowBytes, 1))
 		for start := int64(0); start < max(n, 1); start += step {
-			end := min(start+step, n)
+			end := start + step
 			chunk := &labelwisev1.SelectQueriesRequest{}
 			for _, p := range pool {
-				p.set(chunk, p.tensor.slice(p.axis, min(start, p.tensor.shape[p.axis]), min(end, p.tensor.shape[p.axis])).message())
+				if !p.splittable() {
+					if start == 0 {
+						p.set(chunk, p.tensor.message())
+					}
+					continue
+				}
+				rows := p.tensor.shape[p.axis]
+				p.set(chunk, p.tensor.slice(p.axis, min(start, rows), min(end, rows)).message())
 			}
 			out = append(out, chunk)
 		}
 	}
-	if labeled := r.LabeledEmbeddings; labeled != nil {
-		l := labeled.shape[0]
-		rowBytes := int64(len(labeled.raw)) / max(l, 1)
+	for _, labeled := range r.labeledTensors() {
+		if !labeled.splittable() {
+			chunk := &labelwisev1.SelectQueriesRequest{}
+			labeled.set(chunk, labeled.tensor.message())
+			out = append(out, chunk)
+			continue
+		}
+		l := labeled.tensor.shape[0]
+		rowBytes := int64(len(labeled.tensor.raw)) / max(l, 1)
 		step := max(1, chunkBytes/max(rowBytes, 1))
 		for start := int64(0); start < max(l, 1); start += step {
-			part := labeled.slice(0, min(start, l), min(start+step, l))
-			out = append(out, &labelwisev1.SelectQueriesRequest{LabeledEmbeddings: part.message()})
+			chunk := &labelwisev1.SelectQueriesRequest{}
+			labeled.set(chunk, labeled.tensor.slice(0, min(start, l), min(start+step, l)).message())
+			out = append(out, chunk)
 		}
 	}
 	return out
@@ -277,6 +346,7 @@ func (r *Request) message() (*labelwisev1.SelectQueriesRequest, error) {
 	m := &labelwisev1.SelectQueriesRequest{
 		K: r.K, Seed: r.Seed, Exclude: r.Exclude, ClampK: r.ClampK,
 		Budget: r.Budget, Temperature: r.Temperature,
+		LabeledLabelCardinality: r.LabeledLabelCardinality,
 	}
 	for _, s := range r.Strategies {
 		spec := &labelwisev1.StrategySpec{Name: s.Name}
@@ -292,11 +362,8 @@ func (r *Request) message() (*labelwisev1.SelectQueriesRequest, error) {
 		}
 		m.Strategies = append(m.Strategies, spec)
 	}
-	for _, p := range r.poolTensors() {
+	for _, p := range append(r.poolTensors(), r.labeledTensors()...) {
 		p.set(m, p.tensor.message())
-	}
-	if r.LabeledEmbeddings != nil {
-		m.LabeledEmbeddings = r.LabeledEmbeddings.message()
 	}
 	return m, nil
 }

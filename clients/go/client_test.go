@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -184,6 +185,13 @@ func (v vector) request(t *testing.T) *Request {
 		"probabilities": &req.Probabilities, "logits": &req.Logits, "committee": &req.Committee,
 		"committee_logits": &req.CommitteeLogits, "embeddings": &req.Embeddings,
 		"labeled_embeddings": &req.LabeledEmbeddings, "costs": &req.Costs,
+		"multilabel_probabilities": &req.MultilabelProbabilities, "multilabel_logits": &req.MultilabelLogits,
+		"multilabel_committee": &req.MultilabelCommittee, "multilabel_committee_logits": &req.MultilabelCommitteeLogits,
+		"regression_mean": &req.RegressionMean, "regression_std": &req.RegressionStd,
+		"regression_samples": &req.RegressionSamples, "labeled_targets": &req.LabeledTargets,
+		"structured_probabilities": &req.StructuredProbabilities, "structured_logits": &req.StructuredLogits,
+		"structured_committee": &req.StructuredCommittee, "structured_committee_logits": &req.StructuredCommitteeLogits,
+		"structured_mask": &req.StructuredMask,
 	}
 	for name, tensor := range in.Tensors {
 		target, ok := targets[name]
@@ -374,6 +382,87 @@ func TestLargePoolStreams(t *testing.T) {
 	for _, i := range whole.Results[1].Indices {
 		if excluded[i] {
 			t.Fatalf("excluded index %d selected", i)
+		}
+	}
+}
+
+func TestMultiLabelRegressionAndStructuredInputsStream(t *testing.T) {
+	// n = 40 items; every kind of pool tensor, split along axis 0 or 1, plus both labeled-set
+	// tensors, through 256-byte chunks; the answer must equal the unary call's.
+	const n, m, labels, tokens, d, l = 40, 3, 4, 5, 3, 6
+	random := rand.New(rand.NewPCG(7, 7))
+	floats := func(size int, draw func() float32) []float32 {
+		out := make([]float32, size)
+		for i := range out {
+			out[i] = draw()
+		}
+		return out
+	}
+	must := func(tensor *Tensor, err error) *Tensor {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tensor
+	}
+	gauss := func() float32 { return float32(random.NormFloat64()) }
+	structured := make([]float32, m*n*2*tokens) // [m, n, c=2, T]
+	for member := 0; member < m; member++ {
+		for item := 0; item < n; item++ {
+			for tok := 0; tok < tokens; tok++ {
+				p := 0.05 + 0.9*random.Float32()
+				base := (member*n+item)*2*tokens + tok
+				structured[base], structured[base+tokens] = p, 1-p
+			}
+		}
+	}
+	mask := make([]float32, n*tokens)
+	for i := range mask {
+		if i%tokens < 1+(i/tokens)%tokens {
+			mask[i] = 1
+		}
+	}
+	targets := make([]float64, l)
+	for i := range targets {
+		targets[i] = random.NormFloat64()
+	}
+	samples := make([]float64, m*n)
+	for i := range samples {
+		samples[i] = random.NormFloat64()
+	}
+	cardinality := 1.5
+	var strategies []Strategy
+	for _, name := range []string{"multilabel_entropy", "label_cardinality_inconsistency",
+		"multilabel_bald", "regression_variance", "igs", "structured_bald", "structured_mean_std"} {
+		strategies = append(strategies, Strategy{Name: name})
+	}
+	req := &Request{
+		Strategies: strategies, K: 5, Exclude: []int64{0, 39}, LabeledLabelCardinality: &cardinality,
+		MultilabelProbabilities: must(Float32Tensor(floats(n*labels, random.Float32), n, labels)),
+		MultilabelCommittee:     must(Float32Tensor(floats(m*n*labels, random.Float32), m, n, labels)),
+		RegressionSamples:       must(Float64Tensor(samples, m, n)),
+		Embeddings:              must(Float32Tensor(floats(n*d, gauss), n, d)),
+		LabeledEmbeddings:       must(Float32Tensor(floats(l*d, gauss), l, d)),
+		LabeledTargets:          must(Float64Tensor(targets, l)),
+		StructuredCommittee:     must(Float32Tensor(structured, m, n, 2, tokens)),
+		StructuredMask:          must(Float32Tensor(mask, n, tokens)),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	whole, err := dial(t).SelectQueries(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streamed methodLog
+	chunked, err := dial(t, streamed.options(), WithMaxMessageBytes(headerRoom+1), WithChunkBytes(256)).SelectQueries(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(streamed.names, []string{streamMethod}) || !reflect.DeepEqual(whole, chunked) {
+		t.Fatalf("calls %v; streamed answer equals unary: %v", streamed.names, reflect.DeepEqual(whole, chunked))
+	}
+	for _, r := range whole.Results {
+		if len(r.Indices) != 5 {
+			t.Errorf("%s: %d indices; want 5", r.Name, len(r.Indices))
 		}
 	}
 }
