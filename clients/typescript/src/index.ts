@@ -47,6 +47,20 @@ export interface SelectRequest {
   embeddings?: Tensor; // [n, d]
   labeledEmbeddings?: Tensor; // [l, d]
   costs?: Tensor; // [n]
+  multilabelProbabilities?: Tensor; // [n, L]
+  multilabelLogits?: Tensor; // [n, L]
+  multilabelCommittee?: Tensor; // [m, n, L]
+  multilabelCommitteeLogits?: Tensor; // [m, n, L]
+  labeledLabelCardinality?: number;
+  regressionMean?: Tensor; // [n]
+  regressionStd?: Tensor; // [n]
+  regressionSamples?: Tensor; // [m, n]
+  labeledTargets?: Tensor; // [l]
+  structuredProbabilities?: Tensor; // [n, c, ...]
+  structuredLogits?: Tensor; // [n, c, ...]
+  structuredCommittee?: Tensor; // [m, n, c, ...]
+  structuredCommitteeLogits?: Tensor; // [m, n, c, ...]
+  structuredMask?: Tensor; // [n, ...]
 }
 
 /** One strategy's ranking: pool indices best first, and their scores. */
@@ -88,13 +102,9 @@ export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
 // Kept free of tensor bytes in a unary request, for strategies, exclude and framing.
 const HEADER_ROOM = 64 * 1024;
 
-type TensorField =
-  | "probabilities"
-  | "logits"
-  | "committee"
-  | "committeeLogits"
-  | "embeddings"
-  | "costs";
+type TensorField = {
+  [K in keyof SelectRequest & keyof SelectQueriesRequest]-?: SelectRequest[K] extends Tensor | undefined ? K : never;
+}[keyof SelectRequest & keyof SelectQueriesRequest];
 // Each pool tensor with its pool axis, along which a stream splits it.
 const POOL_TENSORS: [TensorField, 0 | 1][] = [
   ["probabilities", 0],
@@ -103,7 +113,21 @@ const POOL_TENSORS: [TensorField, 0 | 1][] = [
   ["committeeLogits", 1],
   ["embeddings", 0],
   ["costs", 0],
+  ["multilabelProbabilities", 0],
+  ["multilabelLogits", 0],
+  ["multilabelCommittee", 1],
+  ["multilabelCommitteeLogits", 1],
+  ["regressionMean", 0],
+  ["regressionStd", 0],
+  ["regressionSamples", 1],
+  ["structuredProbabilities", 0],
+  ["structuredLogits", 0],
+  ["structuredCommittee", 1],
+  ["structuredCommitteeLogits", 1],
+  ["structuredMask", 0],
 ];
+// The labeled-set tensors, streamed after the pool's, along axis 0.
+const LABELED_TENSORS: TensorField[] = ["labeledEmbeddings", "labeledTargets"];
 
 /** A labelwise client over one HTTP/2 connection, reused across calls. */
 export class LabelwiseClient {
@@ -139,7 +163,7 @@ export class LabelwiseClient {
     const header = headerMessage(request);
     let tensorBytes = 0;
     for (const [name] of POOL_TENSORS) tensorBytes += request[name]?.raw.byteLength ?? 0;
-    tensorBytes += request.labeledEmbeddings?.raw.byteLength ?? 0;
+    for (const name of LABELED_TENSORS) tensorBytes += request[name]?.raw.byteLength ?? 0;
     const size = toBinary(SelectQueriesRequestSchema, header).byteLength + tensorBytes;
     try {
       let response: SelectQueriesResponse | undefined;
@@ -180,32 +204,43 @@ export class LabelwiseClient {
     };
     const pool = POOL_TENSORS.flatMap(([name, axis]) => {
       const t = request[name];
-      return t ? [{ name, axis, t }] : [];
+      return t ? [{ name, axis, t, whole: t.shape.length <= axis }] : [];
     });
     if (pool.length > 0) {
-      const n = pool[0].t.shape[pool[0].axis];
+      const n = pool[0].whole ? 1 : pool[0].t.shape[pool[0].axis];
       const rowBytes = pool.reduce(
-        (sum, { axis, t }) => sum + (t.shape[axis] > 0 ? t.raw.byteLength / t.shape[axis] : 0),
+        (sum, { axis, t, whole }) => sum + (!whole && t.shape[axis] > 0 ? t.raw.byteLength / t.shape[axis] : 0),
         0,
       );
       const step = Math.max(1, Math.floor(this.chunkBytes / Math.max(rowBytes, 1)));
       for (let start = 0; start < Math.max(n, 1); start += step) {
         const chunk = next();
-        for (const { name, axis, t } of pool) {
+        for (const { name, axis, t, whole } of pool) {
+          if (whole) {
+            if (start === 0) chunk[name] = toMessage(t); // a scalar: sent once, for the server to judge
+            continue;
+          }
           const size = t.shape[axis];
           chunk[name] = toMessage(slice(t, axis, Math.min(start, size), Math.min(start + step, size)));
         }
         yield create(SelectQueriesStreamRequestSchema, { chunk });
       }
     }
-    const labeled = request.labeledEmbeddings;
-    if (labeled) {
+    for (const name of LABELED_TENSORS) {
+      const labeled = request[name];
+      if (!labeled) continue;
+      if (labeled.shape.length === 0) {
+        const chunk = next();
+        chunk[name] = toMessage(labeled);
+        yield create(SelectQueriesStreamRequestSchema, { chunk });
+        continue;
+      }
       const l = labeled.shape[0];
       const rowBytes = labeled.raw.byteLength / Math.max(l, 1);
       const step = Math.max(1, Math.floor(this.chunkBytes / Math.max(rowBytes, 1)));
       for (let start = 0; start < Math.max(l, 1); start += step) {
         const chunk = next();
-        chunk.labeledEmbeddings = toMessage(slice(labeled, 0, Math.min(start, l), Math.min(start + step, l)));
+        chunk[name] = toMessage(slice(labeled, 0, Math.min(start, l), Math.min(start + step, l)));
         yield create(SelectQueriesStreamRequestSchema, { chunk });
       }
     }
@@ -247,16 +282,16 @@ function headerMessage(request: SelectRequest): SelectQueriesRequest {
     clampK: request.clampK ?? false,
     budget: request.budget,
     temperature: request.temperature,
+    labeledLabelCardinality: request.labeledLabelCardinality,
   });
 }
 
 function withTensors(header: SelectQueriesRequest, request: SelectRequest): SelectQueriesRequest {
   const whole = header; // tensors are added to the header, which is used once
-  for (const [name] of POOL_TENSORS) {
+  for (const name of [...POOL_TENSORS.map(([name]) => name), ...LABELED_TENSORS]) {
     const t = request[name];
     if (t) whole[name] = toMessage(t);
   }
-  if (request.labeledEmbeddings) whole.labeledEmbeddings = toMessage(request.labeledEmbeddings);
   return whole;
 }
 

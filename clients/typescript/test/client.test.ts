@@ -98,6 +98,13 @@ const TENSOR_FIELDS: Record<string, keyof SelectRequest> = {
   probabilities: "probabilities", logits: "logits", committee: "committee",
   committee_logits: "committeeLogits", embeddings: "embeddings",
   labeled_embeddings: "labeledEmbeddings", costs: "costs",
+  multilabel_probabilities: "multilabelProbabilities", multilabel_logits: "multilabelLogits",
+  multilabel_committee: "multilabelCommittee", multilabel_committee_logits: "multilabelCommitteeLogits",
+  regression_mean: "regressionMean", regression_std: "regressionStd",
+  regression_samples: "regressionSamples", labeled_targets: "labeledTargets",
+  structured_probabilities: "structuredProbabilities", structured_logits: "structuredLogits",
+  structured_committee: "structuredCommittee", structured_committee_logits: "structuredCommitteeLogits",
+  structured_mask: "structuredMask",
 };
 
 function vectorRequest(v: Vector): SelectRequest {
@@ -186,6 +193,49 @@ describe("the client", () => {
     assert.deepEqual(chunked, whole);
     const excluded = new Set(exclude);
     for (const i of whole.results[1].indices) assert.ok(!excluded.has(i), `excluded index ${i} selected`);
+  });
+
+  it("streams multi-label, regression and structured inputs with the unary call's answer", async () => {
+    // n = 40 items; every kind of pool tensor, split along axis 0 or 1, plus both labeled-set
+    // tensors, through 256-byte chunks.
+    const [n, m, labels, tokens, d, l] = [40, 3, 4, 5, 3, 6];
+    let state = 7;
+    const uniform = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const normal = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+    const f32 = (size: number, draw: () => number) => Float32Array.from({ length: size }, draw);
+    const structured = new Float32Array(m * n * 2 * tokens); // [m, n, c=2, T]
+    for (let member = 0; member < m; member++) {
+      for (let item = 0; item < n; item++) {
+        for (let t = 0; t < tokens; t++) {
+          const p = 0.05 + 0.9 * uniform();
+          const base = (member * n + item) * 2 * tokens + t;
+          structured[base] = p;
+          structured[base + tokens] = 1 - p;
+        }
+      }
+    }
+    const mask = Float32Array.from({ length: n * tokens }, (_, i) => (i % tokens < 1 + (Math.floor(i / tokens) % tokens) ? 1 : 0));
+    const request: SelectRequest = {
+      strategies: ["multilabel_entropy", "label_cardinality_inconsistency", "multilabel_bald",
+        "regression_variance", "igs", "structured_bald", "structured_mean_std"],
+      k: 5, exclude: [0, 39], labeledLabelCardinality: 1.5,
+      multilabelProbabilities: tensor(f32(n * labels, uniform), [n, labels]),
+      multilabelCommittee: tensor(f32(m * n * labels, uniform), [m, n, labels]),
+      regressionSamples: tensor(Float64Array.from({ length: m * n }, normal), [m, n]),
+      embeddings: tensor(f32(n * d, normal), [n, d]),
+      labeledEmbeddings: tensor(f32(l * d, normal), [l, d]),
+      labeledTargets: tensor(Float64Array.from({ length: l }, normal), [l]),
+      structuredCommittee: tensor(structured, [m, n, 2, tokens]),
+      structuredMask: tensor(mask, [n, tokens]),
+    };
+    const whole = await client().selectQueries(request, { timeoutMs: 30_000 });
+    const streamed = methodLog();
+    const chunked = await client({ interceptors: [streamed.interceptor], maxMessageBytes: 64 * 1024 + 1, chunkBytes: 256 })
+      .selectQueries(request, { timeoutMs: 30_000 });
+    assert.deepEqual(streamed.names, ["SelectQueriesStream"]);
+    assert.equal(whole.poolSize, n);
+    for (const r of whole.results) assert.equal(r.indices.length, 5, r.name);
+    assert.deepEqual(chunked, whole);
   });
 
   it("keeps stream chunks under a max message size set alone", async () => {
