@@ -74,17 +74,28 @@ def free_port() -> int:
 
 def tree_rss_mib(root: int) -> float:
     """Resident memory of a process and all its descendants."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
+    return sum(_tree(root, "VmRSS")) / 1024
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU time of a process and its live descendants."""
+    total = 0.0
+    for pid in _family(root):
         try:
-            lines = status.read_text().splitlines()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        values = dict(line.split(":", 1) for line in lines if ":" in line)
-        pid = int(status.parent.name)
-        parents[pid] = int(values.get("PPid", "0"))
-        rss[pid] = int(values.get("VmRSS", "0 kB").split()[0])
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _family(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
     family, grew = {root}, True
     while grew:
         grew = False
@@ -92,7 +103,19 @@ def tree_rss_mib(root: int) -> float:
             if parent in family and pid not in family:
                 family.add(pid)
                 grew = True
-    return sum(rss.get(pid, 0) for pid in family) / 1024
+    return family
+
+
+def _tree(root: int, key: str) -> list[int]:
+    values = []
+    for pid in _family(root):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    values.append(int(line.split()[1]))
+        except OSError:
+            continue
+    return values
 
 
 @dataclass
@@ -225,8 +248,12 @@ def main() -> None:
                             total = max(4 * concurrency, round(rate * args.seconds))
                             before = tree_rss_mib(server.process.pid)
                             mark = len(sampler.series)
+                            cpu, wall = tree_cpu_seconds(server.process.pid), time.monotonic()
                             report = summarize(ghz(binary, protoset, server.port, data,
                                                    concurrency, total))  # fmt: skip
+                            report["server_cpu_cores"] = (
+                                tree_cpu_seconds(server.process.pid) - cpu
+                            ) / (time.monotonic() - wall)
                             time.sleep(0.4)
                             during = [rss for _, rss in sampler.series[mark:]] or [before]
                             row = {"server": key[0], "workers": key[1], "size": size,
@@ -269,11 +296,12 @@ def render(results: list[dict[str, Any]], all_workers: int, seconds: float, repe
         "connection per concurrent client; "
         f"{available_cores()} cores shared by ghz and the server. Ratio: labelwise req/s over "
         "the echo ceiling's (plain grpcio, same payload, same workers). RSS: the server's "
-        "process tree before → peak → after the row, MiB.",
+        "process tree before → peak → after the row, MiB. Server CPU: the cores labelwise's "
+        f"processes used during the row (load average at the end: {os.getloadavg()[0]:.1f}).",
         "",
         "| request | conc. | workers | echo req/s | labelwise req/s | ratio | p50 ms | p99 ms "
-        "| errors | RSS MiB | vs 1 worker |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| errors | server CPU (cores) | RSS MiB | vs 1 worker |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for size in SIZES:
         levels = sorted({r["concurrency"] for r in results if r["size"] == size})
@@ -284,7 +312,8 @@ def render(results: list[dict[str, Any]], all_workers: int, seconds: float, repe
                 lines.append(
                     f"| {size} | {c} | {workers} | {echo['rps']:,.0f} | {lw['rps']:,.0f} "
                     f"| {lw['rps'] / echo['rps']:.2f} | {lw['p50_ms']:.2f} | {lw['p99_ms']:.2f} "
-                    f"| {lw['errors']} | {lw['rss_before_mib']:.0f} → {lw['rss_peak_mib']:.0f} → "
+                    f"| {lw['errors']} | {lw['server_cpu_cores']:.2f} "
+                    f"| {lw['rss_before_mib']:.0f} → {lw['rss_peak_mib']:.0f} → "
                     f"{lw['rss_after_mib']:.0f} | {lw['rps'] / one['rps']:.2f}× |"
                 )
     return "\n".join(lines) + "\n"
