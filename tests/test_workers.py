@@ -90,9 +90,9 @@ def test_available_cores_is_the_affinity_capped_by_the_quota_rounded_up(
     monkeypatch.setattr(config_module, "cgroup_cpu_limit", lambda: 1.2)
     assert available_cores() == 2
     config = Config(workers=0, compute_threads=0)
-    assert (config.worker_count, config.threads) == (2, 1)
-    assert replace(config, workers=1).threads == 2
-    assert replace(config, workers=1, compute_threads=3).threads == 3
+    assert (config.worker_count, config.worker_threads, config.threads) == (2, 1, 2)
+    assert replace(config, workers=1).worker_threads == 2
+    assert replace(config, workers=1, compute_threads=3).worker_threads == 3
 
 
 # -- two real workers ---------------------------------------------------------------------

@@ -86,7 +86,12 @@ class Config:
 
     @property
     def threads(self) -> int:
-        """Compute threads of one worker process: by default the cores shared among workers."""
+        """Compute threads of this one server process."""
+        return self.compute_threads or available_cores()
+
+    @property
+    def worker_threads(self) -> int:
+        """Compute threads of each worker process: by default the cores shared among them."""
         return self.compute_threads or max(1, available_cores() // self.worker_count)
 
 

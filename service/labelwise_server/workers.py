@@ -139,14 +139,14 @@ class Supervisor:
         self._metrics_dir, ours = prepare_metrics_dir()
         # Threads for numeric libraries: each worker gets its share of the cores.
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(name, str(config.threads))
+            os.environ.setdefault(name, str(config.worker_threads))
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         try:
             with reserve_port(config.host, config.port) as port:
                 self._worker_config = replace(
                     config, port=port, metrics_port=0, port_file="", workers=1,
-                    compute_threads=config.threads,
+                    compute_threads=config.worker_threads,
                 )  # fmt: skip
                 return self._supervise(port)
         finally:
