@@ -255,5 +255,7 @@ def test_memory_returns_to_the_baseline(served: Served, baseline: float) -> None
         what=lambda: f"RSS {served.rss_mib():.0f} MiB, baseline {baseline:.0f} MiB",
     )
     assert served.process.poll() is None
-    log = served.log.read_text()
-    assert "Traceback" not in log, log[-3000:]
+    # The only traceback allowed: grpc.aio logging that aborting a call whose deadline had
+    # already ended it failed (ExecuteBatchError); the server carries on.
+    for trace in served.log.read_text().split("Traceback")[1:]:
+        assert "ExecuteBatchError" in trace, trace
