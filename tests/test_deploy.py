@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -131,8 +132,17 @@ def test_the_entrypoint_serves_and_the_health_check_follows_it(tmp_path: Path) -
             time.sleep(0.3)
         assert "SERVING" in checked.stdout
         url = f"http://127.0.0.1:{metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as reply:
-            assert b"grpc_server_handled_total" in reply.read()
+        # Health answers once the first worker serves; the supervisor opens /metrics once
+        # every worker does, a moment later on a loaded machine.
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as reply:
+                    assert b"grpc_server_handled_total" in reply.read()
+                break
+            except urllib.error.URLError:
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0, log.read_text()
         stopped = health()
