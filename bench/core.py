@@ -83,7 +83,8 @@ def phase(repeats: int) -> dict[str, Any]:
     port, echo_port = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "labelwise_server.cli", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--metrics-port", "0", "--log-level", "WARNING"],
+         "--port", str(port), "--metrics-port", "0", "--log-level", "WARNING",
+         "--workers", "1"],  # one process, as the echo floor is; bench/load.py measures workers
         env=env,
     )  # fmt: skip
     echo = subprocess.Popen(
