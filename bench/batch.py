@@ -12,7 +12,7 @@ Side by side in one run:
      n = 10k, 100k, 1M (d = 128 float32, k = 100, 100 labeled): time per call and the
      server's peak memory above its idle RSS.
 
-Usage: python bench/batch.py [--repeats 3] [--skip-scaling] [--sizes 10000,100000,1000000]
+Usage: python bench/batch.py [--repeats 3] [--parts core_set,badge,scaling] [--sizes 10000,...]
 """
 
 import argparse
@@ -167,9 +167,7 @@ def bench_badge(repeats: int) -> list[str]:
     ]
 
 
-def bench_scaling(sizes: list[int], repeats: int) -> list[str]:
-    from labelwise import Client
-
+def _serve() -> tuple[subprocess.Popen[bytes], str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT / "service"), str(ROOT / "clients/python/src"), env.get("PYTHONPATH", "")]
@@ -177,65 +175,61 @@ def bench_scaling(sizes: list[int], repeats: int) -> list[str]:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "labelwise_server.cli", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--metrics-port", "0", "--log-level", "WARNING"],
+         "--port", str(port), "--metrics-port", "0", "--log-level", "WARNING",
+         "--workers", "1"],  # one process (its peak memory is the one measured)
         env=env,
     )  # fmt: skip
+    wait_ready(f"127.0.0.1:{port}")
+    return server, f"127.0.0.1:{port}"
+
+
+def bench_scaling(sizes: list[int], repeats: int) -> list[str]:
+    from labelwise import Client
+
     d, k, labeled_count, c = 128, 100, 100, 10
     rows = [
         f"Through the service (loopback, Python client; streaming above one 256 MiB message): "
         f"d = {d} float32, k = {k}, {labeled_count} labeled (core_set, typiclust), "
-        f"c = {c} (badge); median of {repeats} calls; peak = server VmHWM above idle RSS",
+        f"c = {c} (badge); median of {repeats} calls; peak = the server's VmHWM above its RSS "
+        "after a 1,000-item warm-up call (a fresh server per cell)",
         "",
         "| n | pool MB | core_set s | core_set peak MiB | badge s | badge peak MiB "
         "| typiclust s | typiclust peak MiB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    try:
-        wait_ready(f"127.0.0.1:{port}")
-        client = Client(f"127.0.0.1:{port}")
-        rng = np.random.default_rng(2)
-        labeled = rng.normal(size=(labeled_count, d)).astype(np.float32)
-        for n in sizes:
-            rows.append(_scaling_row(client, server.pid, rng, n, d, k, c, labeled, repeats))
-        client.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    rng = np.random.default_rng(2)
+    labeled = rng.normal(size=(labeled_count, d)).astype(np.float32)
+    for n in sizes:
+        x = rng.normal(size=(n, d)).astype(np.float32)
+        p = rng.dirichlet(np.ones(c) * 0.3, size=n).astype(np.float32)
+        cells = [f"{n:,}", f"{x.nbytes / 1e6:.0f}"]
+        for name in ("core_set", "badge", "typiclust"):
+            server, address = _serve()
+            try:
+                with Client(address) as client:
+
+                    def call(
+                        rows: int, name: str = name, client: Any = client, x: Any = x, p: Any = p
+                    ) -> Any:
+                        inputs: dict[str, Any] = {"embeddings": x[:rows]}
+                        if name == "badge":
+                            inputs["probabilities"] = p[:rows]
+                        else:
+                            inputs["labeled_embeddings"] = labeled
+                        return client.select(strategies=[name], k=k, **inputs)
+
+                    call(1000)  # imports and first-touch work
+                    time.sleep(0.5)
+                    idle = status_kib(server.pid, "VmRSS")
+                    reset_peak(server.pid)
+                    seconds, _ = timed(lambda call=call, n=n: call(n), repeats)  # type: ignore[misc]
+                    peak = status_kib(server.pid, "VmHWM")
+                    cells += [f"{seconds:.2f}", f"{(peak - idle) / 1024:.0f}"]
+            finally:
+                server.terminate()
+                server.wait(timeout=60)
+        rows.append("| " + " | ".join(cells) + " |")
     return rows
-
-
-def _scaling_row(
-    client: Any,
-    pid: int,
-    rng: np.random.Generator,
-    n: int,
-    d: int,
-    k: int,
-    c: int,
-    labeled: npt.NDArray[np.float32],
-    repeats: int,
-) -> str:
-    x = rng.normal(size=(n, d)).astype(np.float32)
-    p = rng.dirichlet(np.ones(c) * 0.3, size=n).astype(np.float32)
-    calls: dict[str, Callable[[], Any]] = {
-        "core_set": lambda: client.select(
-            strategies=["core_set"], k=k, embeddings=x, labeled_embeddings=labeled
-        ),
-        "badge": lambda: client.select(strategies=["badge"], k=k, embeddings=x, probabilities=p),
-        "typiclust": lambda: client.select(
-            strategies=["typiclust"], k=k, embeddings=x, labeled_embeddings=labeled
-        ),
-    }
-    cells = [f"{n:,}", f"{x.nbytes / 1e6:.0f}"]
-    for fn in calls.values():
-        fn()  # warm up
-        time.sleep(0.3)
-        idle = status_kib(pid, "VmRSS")
-        reset_peak(pid)
-        seconds, _ = timed(fn, repeats)
-        peak = status_kib(pid, "VmHWM")
-        cells += [f"{seconds:.2f}", f"{(peak - idle) / 1024:.0f}"]
-    return "| " + " | ".join(cells) + " |"
 
 
 def main() -> None:
@@ -243,11 +237,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--parts", default="core_set,badge,scaling")
     args = parser.parse_args()
-    lines = [*bench_core_set(args.repeats), "", *bench_badge(args.repeats)]
-    if not args.skip_scaling:
+    parts = args.parts.split(",")
+    lines: list[str] = []
+    if "core_set" in parts:
+        lines += [*bench_core_set(args.repeats), ""]
+    if "badge" in parts:
+        lines += [*bench_badge(args.repeats), ""]
+    if "scaling" in parts and not args.skip_scaling:
         sizes = [int(s) for s in args.sizes.split(",")]
-        lines += ["", *bench_scaling(sizes, args.repeats)]
+        lines += bench_scaling(sizes, args.repeats)
     print("\n".join(lines))
 
 
