@@ -309,6 +309,8 @@ def _update_min_d2(
 # above, MiniBatchKMeans (batches of _MINIBATCH rows), so the clustering stays O(n · clusters).
 _FULL_KMEANS_WORK = 1 << 22
 _MINIBATCH = 4096
+# Pools up to this many bytes of float32 are clustered in float64 (a copy twice the size).
+_FLOAT64_KMEANS_BYTES = 1 << 26
 # Typicality looks at most this many members of a cluster (a seeded sample of larger
 # clusters), so each cluster costs O(sample² · d) whatever its size.
 TYPICALITY_SAMPLE = 1000
@@ -320,6 +322,10 @@ def kmeans_labels(x: Float32Array, clusters: int, seed: int) -> IntArray:
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     state = (seed ^ (seed >> 32)) & 0xFFFFFFFF
+    if x.nbytes <= _FLOAT64_KMEANS_BYTES:
+        # scikit-learn's k-means++ seeding widens float32 to float64 chunk by chunk at every
+        # candidate centre, which is several times slower than one float64 copy up front.
+        x = x.astype(np.float64)
     if x.shape[0] * clusters <= _FULL_KMEANS_WORK:
         model = KMeans(n_clusters=clusters, random_state=state, n_init="auto")
     else:
