@@ -5,6 +5,7 @@ memory comes back down. (A killed worker and SIGTERM under load: tests/test_work
 """
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -178,8 +179,9 @@ def test_clients_that_vanish_mid_stream_leave_no_call_open(served: Served, basel
     chunk = pb.SelectQueriesRequest(probabilities=encode_tensor(SMALL_P))
     first = pb.SelectQueriesRequest()
     first.CopyFrom(SMALL)
-    labels = {"grpc_method": "SelectQueriesStream", "grpc_code": "CANCELLED"}
+    labels = {"grpc_method": "SelectQueriesStream"}
     before = served.total("grpc_server_handled_total", **labels)
+    cancelled_before = served.total("grpc_server_handled_total", grpc_code="CANCELLED", **labels)
     started = served.total("grpc_server_started_total", grpc_method="SelectQueriesStream")
     hold = threading.Event()
     calls = []
@@ -208,6 +210,10 @@ def test_clients_that_vanish_mid_stream_leave_no_call_open(served: Served, basel
         },
     )
     hold.set()
+    # Every call ended, most as CANCELLED. Now and then grpc's client half-closes a stream as
+    # its channel closes, and the server rightly answers the two chunks it got (OK).
+    handled = served.total("grpc_server_handled_total", grpc_code="CANCELLED", **labels)
+    assert handled - cancelled_before >= 8
     assert every_started_call_ended(served, "SelectQueriesStream")
     assert_serving(served)
 
@@ -256,6 +262,10 @@ def test_memory_returns_to_the_baseline(served: Served, baseline: float) -> None
     )
     assert served.process.poll() is None
     # The only traceback allowed: grpc.aio logging that aborting a call whose deadline had
-    # already ended it failed (ExecuteBatchError); the server carries on.
-    for trace in served.log.read_text().split("Traceback")[1:]:
-        assert "ExecuteBatchError" in trace, trace
+    # already ended it failed (ExecuteBatchError); the server carries on. One log record holds
+    # a whole chained traceback ("During handling of the above exception, ..."), so records
+    # are split at their timestamps, not at each "Traceback".
+    records = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", served.log.read_text())
+    for record in records:
+        if "Traceback" in record:
+            assert "ExecuteBatchError" in record, record

@@ -99,6 +99,8 @@ class QuerySelectionServicer:
         deadline = None if remaining is None else time.monotonic() + remaining
         cancelled = threading.Event()
         context.add_done_callback(lambda _: cancelled.set())  # type: ignore[arg-type]
+        if context.done():  # it ended before the callback was added (a stream whose client left)
+            cancelled.set()
 
         def stop() -> None:
             if deadline is not None and time.monotonic() > deadline:
