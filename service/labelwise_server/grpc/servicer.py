@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 import numpy as np
 
+from labelwise.tensors import POOL_AXIS
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from labelwise_server.grpc.errors import translate_errors
@@ -35,16 +36,6 @@ from labelwise_server.tensors import (
 from labelwise_server.validation import decode_request
 
 Context = grpc.aio.ServicerContext[Any, Any]
-# Pool axis of each tensor field when a stream splits it into chunks.
-_POOL_AXIS = {
-    "committee": 1,
-    "committee_logits": 1,
-    "multilabel_committee": 1,
-    "multilabel_committee_logits": 1,
-    "regression_samples": 1,
-    "structured_committee": 1,
-    "structured_committee_logits": 1,
-}
 
 
 class QuerySelectionServicer:
@@ -180,7 +171,7 @@ def _concatenate(name: str, chunks: list[RawTensor]) -> RawTensor:
     """One tensor from its chunks, joined along its pool axis."""
     if len(chunks) == 1:
         return chunks[0]
-    axis = _POOL_AXIS.get(name, 0)
+    axis = POOL_AXIS.get(name, 0)
     first = chunks[0]
     if len(first.shape) <= axis:
         raise InvalidArgument(

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from labelwise.tensors import encode_tensor, raw_bytes, tensor_field, varint, wire_dtype
+from labelwise.tensors import POOL_AXIS, encode_tensor, raw_bytes, tensor_field, varint, wire_dtype
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
 
@@ -29,16 +29,6 @@ _TENSOR_FIELDS = {
     fd.name: fd.number
     for fd in pb.SelectQueriesRequest.DESCRIPTOR.fields
     if fd.message_type is not None and fd.message_type.full_name == "labelwise.v1.Tensor"
-}
-# The pool axis of each tensor, along which a stream splits it.
-_POOL_AXIS = {
-    "committee": 1,
-    "committee_logits": 1,
-    "multilabel_committee": 1,
-    "multilabel_committee_logits": 1,
-    "regression_samples": 1,
-    "structured_committee": 1,
-    "structured_committee_logits": 1,
 }
 # Tensors about the labeled set, not the pool: streamed in blocks of their own.
 _LABELED = ("labeled_embeddings", "labeled_targets")
@@ -571,15 +561,15 @@ def _split(request: _Request, chunk_bytes: int) -> Iterator[dict[str, npt.NDArra
     """Row blocks of the pool tensors, then of the labeled-set tensors, each about chunk_bytes."""
     pool = {name: a for name, a in request.tensors.items() if name not in _LABELED}
     if pool:
-        n = next(iter(a.shape[_POOL_AXIS.get(name, 0)] for name, a in pool.items()))
+        n = next(iter(a.shape[POOL_AXIS.get(name, 0)] for name, a in pool.items()))
         row_bytes = sum(
-            max(a.size // max(a.shape[_POOL_AXIS.get(name, 0)], 1), 1) * a.itemsize
+            max(a.size // max(a.shape[POOL_AXIS.get(name, 0)], 1), 1) * a.itemsize
             for name, a in pool.items()
         )
         step = max(1, chunk_bytes // max(row_bytes, 1))
         for start in range(0, max(n, 1), step):
             yield {
-                name: np.take(a, range(start, min(start + step, n)), axis=_POOL_AXIS.get(name, 0))
+                name: np.take(a, range(start, min(start + step, n)), axis=POOL_AXIS.get(name, 0))
                 for name, a in pool.items()
             }
     for name in _LABELED:

@@ -21,6 +21,18 @@ DTYPES: dict[int, np.dtype[Any]] = {
     pb.DATA_TYPE_INT32: np.dtype("<i4"),
     pb.DATA_TYPE_INT64: np.dtype("<i8"),
 }
+# The pool axis of each SelectQueriesRequest tensor that is not split along axis 0: a
+# stream splits it, and the server joins the chunks, along this axis (the proto's
+# SelectQueriesStreamRequest).
+POOL_AXIS = {
+    "committee": 1,
+    "committee_logits": 1,
+    "multilabel_committee": 1,
+    "multilabel_committee_logits": 1,
+    "regression_samples": 1,
+    "structured_committee": 1,
+    "structured_committee_logits": 1,
+}
 _NATIVE = {
     np.dtype("float16"): pb.DATA_TYPE_FLOAT16,
     np.dtype("float32"): pb.DATA_TYPE_FLOAT32,
