@@ -425,12 +425,8 @@ def _unit_interval(
     temperature: float,
 ) -> RealArray | None:
     """Per-label probabilities from the probabilities or the logits field, checked."""
-    if probs_name in tensors and logits_name in tensors:
-        raise InvalidArgument(
-            logits_name, f"must not be sent together with {probs_name}; send one of them"
-        )
-    name = probs_name if probs_name in tensors else logits_name
-    if name not in tensors:
+    name = _one_of(tensors, probs_name, logits_name)
+    if name is None:
         return None
     array = get(name)
     layout = "[n, L]" if ndim == 2 else "[m, n, L]"
@@ -463,12 +459,8 @@ def _structured(
     temperature: float,
 ) -> RealArray | None:
     """Per-element class probabilities [(m,) n, c, E...] from probabilities or logits, checked."""
-    if probs_name in tensors and logits_name in tensors:
-        raise InvalidArgument(
-            logits_name, f"must not be sent together with {probs_name}; send one of them"
-        )
-    name = probs_name if probs_name in tensors else logits_name
-    if name not in tensors:
+    name = _one_of(tensors, probs_name, logits_name)
+    if name is None:
         return None
     array = get(name)
     layout = "[n, c, ...]" if class_axis == 1 else "[m, n, c, ...]"
@@ -657,6 +649,16 @@ def _present(tensors: Mapping[str, RawTensor], probs_name: str, logits_name: str
     return probs_name if probs_name in tensors else logits_name
 
 
+def _one_of(tensors: Mapping[str, RawTensor], probs_name: str, logits_name: str) -> str | None:
+    """The one of a probabilities/logits pair the request sent (None: neither); not both."""
+    if probs_name in tensors and logits_name in tensors:
+        raise InvalidArgument(
+            logits_name, f"must not be sent together with {probs_name}; send one of them"
+        )
+    name = _present(tensors, probs_name, logits_name)
+    return name if name in tensors else None
+
+
 def _class_scores(
     tensors: Mapping[str, RawTensor],
     get: Any,
@@ -667,10 +669,7 @@ def _class_scores(
     temperature: float,
 ) -> RealArray | None:
     """Probabilities from either the probabilities field or the logits field, checked."""
-    if probs_name in tensors and logits_name in tensors:
-        raise InvalidArgument(
-            logits_name, f"must not be sent together with {probs_name}; send one of them"
-        )
+    _one_of(tensors, probs_name, logits_name)
     layout = "[n, c]" if ndim == 2 else "[m, n, c]"
     if probs_name in tensors:
         probabilities = get(probs_name)
