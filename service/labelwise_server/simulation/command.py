@@ -100,7 +100,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="host:port of a running labelwise service (default: start one in this process "
         "on a free port).",
     )
-    add("--jobs", type=int, default=0, help="Worker processes (default 0: one per available core).")
+    add(
+        "--jobs",
+        type=int,
+        default=0,
+        help="Loops run in parallel, and the worker processes of the service it starts "
+        "(default 0: one per available core).",
+    )
     add(
         "--out",
         type=Path,

@@ -28,7 +28,7 @@ from labelwise_server.simulation.loop import (
     rounds,
     run,
 )
-from labelwise_server.simulation.service import InProcessServer
+from labelwise_server.simulation.service import InProcessServer, WorkerServer
 
 
 @dataclass(frozen=True)
@@ -128,16 +128,17 @@ def _worker_init() -> None:
 
 
 @contextmanager
-def _service(address: str | None) -> Iterator[str]:
+def _service(address: str | None, jobs: int) -> Iterator[str]:
     if address is not None:
         yield address
         return
-    with InProcessServer() as server:
+    # Loops in parallel need as many server processes, or their calls queue for one core.
+    with InProcessServer() if jobs <= 1 else WorkerServer(jobs) as server:
         yield server.address
 
 
 def simulate(settings: Settings) -> Results:
-    with _service(settings.address) as address:
+    with _service(settings.address, settings.jobs) as address:
         with Client(address) as client:
             plans, skipped = plan_strategies(client, settings.strategies)
         datasets: list[DatasetResult] = []
