@@ -1,9 +1,9 @@
 """Load test on loopback: labelwise against its transport ceiling, 1 worker and all workers.
 
-ghz (bojand/ghz, installed with `go install` into .tools/bin when missing) sends
-labelwise's own SelectQueries requests (entropy, k=10, float32 probabilities) of two sizes,
-1,000 x 10 (40 kB) and 100,000 x 10 (4 MB), at several concurrency levels, each client
-its own connection (so SO_REUSEPORT can spread them over workers), for a fixed time each:
+A load generator sends labelwise's own SelectQueries requests (entropy, k=10, float32
+probabilities) of two sizes, 1,000 x 10 (40 kB) and 100,000 x 10 (4 MB), at several
+concurrency levels, each client its own connection (so SO_REUSEPORT can spread them over
+workers), for a fixed time each:
 
   - to `labelwise serve --workers W`, and
   - to bench/echo_server.py --workers W: plain grpcio with the same version and options,
@@ -11,24 +11,35 @@ its own connection (so SO_REUSEPORT can spread them over workers), for a fixed t
     grpcio on this machine can carry with these payloads,
 
 for W = 1 and W = all available cores. The table gives throughput, p50/p99 latency, errors,
-labelwise as a ratio of the ceiling, all-workers throughput over one worker's, and the
-servers' RSS (the process tree, sampled every 0.2 s) before, at the peak of and after each
-run. Results go to bench/load/results.{md,json}; the RSS time series to results.json.
+labelwise as a ratio of the ceiling, all-workers throughput over one worker's, the CPU the
+servers and the load generator used, and the servers' RSS (the process tree, sampled every
+0.2 s) before, at the peak of and after each run. Results go to bench/load/results.{md,json};
+the RSS time series to results.json.
 
-ghz runs on the same cores as the servers, so it takes its share of them: the ratios
-compare like with like, the absolute numbers are lower than a dedicated client would see.
+The load generator runs on the same cores as the servers and takes its share of them, so
+the less CPU it spends per call, the closer the numbers come to what a dedicated client
+would see. --client picks it:
+
+  - lwload (default): bench/load/driver, our own Go client (grpc-go), built with `go build`
+    into .tools/bin. It sends the request pre-encoded and does not decode the answers.
+  - ghz (bojand/ghz, installed with `go install` into .tools/bin when missing), which
+    builds every message through protobuf reflection and costs several times more CPU per
+    call, visible in the client-CPU column.
 
 Each row is the median of --repeats runs, taken in turn against every server (all four
 are up at once), so that background load on a shared machine falls on all of them alike;
-each run sends about --seconds worth of calls (-n sized from a warm-up at the same
-concurrency), so no call is cut off at the end of a timed run.
+each run is preceded by a warm-up of 4 calls per client and lasts --seconds (lwload: no
+new call starts after it, those in flight finish and count; ghz: -n calls, sized from the
+warm-up's rate), so no call is cut off at the end of a timed run.
 
 Usage: python bench/load.py [--seconds 3] [--repeats 3] [--concurrency 1,4,16] [--workers N]
+                            [--client lwload|ghz]
 """
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -54,6 +65,13 @@ from labelwise_server.config import available_cores  # noqa: E402
 GHZ_VERSION = "v0.121.0"
 CALL = "labelwise.v1.QuerySelectionService.SelectQueries"
 SIZES = {"1k x 10": 1_000, "100k x 10": 100_000}
+
+
+def lwload_binary() -> str:
+    """Build bench/load/driver (grpc-go from the module proxy; quick once cached)."""
+    target = ROOT / ".tools/bin/lwload"
+    subprocess.run(["go", "build", "-o", str(target), "."], cwd=HERE / "load/driver", check=True)
+    return str(target)
 
 
 def ghz_binary() -> str:
@@ -181,15 +199,50 @@ def payload(rows: int, tmp: Path) -> Path:
     return path
 
 
-def ghz(binary: str, protoset: Path, port: int, data: Path, concurrency: int,
-        total: int) -> dict[str, Any]:  # fmt: skip
-    command = [binary, "--insecure", "--protoset", str(protoset), "--call", CALL,
-               "-B", str(data), "-c", str(concurrency), "--connections", str(concurrency),
-               "--timeout", "60s", "-O", "json", f"127.0.0.1:{port}"]  # fmt: skip
-    command += ["-n", str(total)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    report: dict[str, Any] = json.loads(result.stdout)
-    return report
+class LoadClient:
+    """One of the two load generators, run to completion per call; reports ghz's JSON."""
+
+    def __init__(self, kind: str, protoset: Path) -> None:
+        self.kind, self.protoset = kind, protoset
+        self.binary = lwload_binary() if kind == "lwload" else ghz_binary()
+
+    def warm_up(self, port: int, data: Path, concurrency: int) -> float:
+        """4 calls per client; returns their rate, calls/s."""
+        began = time.monotonic()
+        self._call(port, data, concurrency, calls=4 * concurrency)
+        return 4 * concurrency / (time.monotonic() - began)
+
+    def run(self, port: int, data: Path, concurrency: int, seconds: float,
+            rate: float) -> dict[str, Any]:  # fmt: skip
+        """About `seconds` of load (ghz: as many calls as `rate` gives in that time)."""
+        if self.kind == "lwload":
+            return self._call(port, data, concurrency, seconds=seconds)
+        calls = max(4 * concurrency, round(rate * seconds))
+        return self._call(port, data, concurrency, calls=calls)
+
+    def _call(self, port: int, data: Path, concurrency: int, calls: int = 0,
+              seconds: float = 0.0) -> dict[str, Any]:  # fmt: skip
+        if self.kind == "lwload":
+            command = [self.binary, "-addr", f"127.0.0.1:{port}", "-data", str(data),
+                       "-c", str(concurrency), "-timeout", "60s"]  # fmt: skip
+            command += ["-n", str(calls)] if calls else ["-z", f"{seconds}s"]
+        else:
+            command = [self.binary, "--insecure", "--protoset", str(self.protoset), "--call",
+                       CALL, "-B", str(data), "-c", str(concurrency), "--connections",
+                       str(concurrency), "--timeout", "60s", "-O", "json", "-n", str(calls),
+                       f"127.0.0.1:{port}"]  # fmt: skip
+        began, cpu = time.monotonic(), children_cpu_seconds()
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        report: dict[str, Any] = json.loads(result.stdout)
+        # The client's own CPU over its whole life (ghz does not report it; lwload's excludes
+        # connection set-up): from the children's rusage, the same for both.
+        report["client_cpu_cores"] = (children_cpu_seconds() - cpu) / (time.monotonic() - began)
+        return report
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def summarize(report: dict[str, Any]) -> dict[str, Any]:
@@ -204,6 +257,7 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
         "p99_ms": latencies.get(99, float("nan")),
         "errors": sum(n for code, n in codes.items() if code != "OK"),
         "codes": codes,
+        "client_cpu_cores": report["client_cpu_cores"],
     }
 
 
@@ -215,10 +269,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per row, median kept")
     parser.add_argument("--concurrency", default="1,4,16")
     parser.add_argument("--workers", type=int, default=available_cores(), help="all workers")
+    parser.add_argument("--client", choices=("lwload", "ghz"), default="lwload",
+                        help="load generator (default lwload, bench/load/driver)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=HERE / "load")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
-    binary = ghz_binary()
     results: list[dict[str, Any]] = []
     rss_series: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -227,6 +282,7 @@ def main() -> None:
         subprocess.run(["buf", "build", "--as-file-descriptor-set", "-o", str(protoset)],
                        cwd=ROOT, check=True)  # fmt: skip
         payloads = {name: payload(rows, tmp) for name, rows in SIZES.items()}
+        client = LoadClient(args.client, protoset)
         # Every server up at once (idle ones cost nothing), each row run against each in
         # turn, --repeats times, the median kept: background load falls on all alike.
         modes = sorted({1, args.workers})
@@ -241,16 +297,13 @@ def main() -> None:
                         order = order[repeat % len(order) :] + order[: repeat % len(order)]
                         for key in order:
                             server, sampler = servers[key], samplers[key]
-                            # warm-up, and the rate that sizes the timed run
-                            began = time.monotonic()
-                            ghz(binary, protoset, server.port, data, concurrency, 4 * concurrency)
-                            rate = 4 * concurrency / (time.monotonic() - began)
-                            total = max(4 * concurrency, round(rate * args.seconds))
+                            rate = client.warm_up(server.port, data, concurrency)
                             before = tree_rss_mib(server.process.pid)
                             mark = len(sampler.series)
                             cpu, wall = tree_cpu_seconds(server.process.pid), time.monotonic()
-                            report = summarize(ghz(binary, protoset, server.port, data,
-                                                   concurrency, total))  # fmt: skip
+                            report = summarize(
+                                client.run(server.port, data, concurrency, args.seconds, rate)
+                            )
                             report["server_cpu_cores"] = (
                                 tree_cpu_seconds(server.process.pid) - cpu
                             ) / (time.monotonic() - wall)
@@ -275,15 +328,17 @@ def main() -> None:
                 server.stop()
                 rss_series[f"{key[0]} {key[1]}w"] = samplers[key].series
     args.out.mkdir(parents=True, exist_ok=True)
-    table = render(results, args.workers, args.seconds, args.repeats)
+    table = render(results, args.workers, args.seconds, args.repeats, args.client)
     (args.out / "results.md").write_text(table)
     (args.out / "results.json").write_text(json.dumps(
         {"results": results, "rss_series_mib": rss_series, "cores": available_cores(),
-         "seconds_per_run": args.seconds, "repeats": args.repeats}, indent=1))  # fmt: skip
+         "seconds_per_run": args.seconds, "repeats": args.repeats, "client": args.client},
+        indent=1))  # fmt: skip
     print(table)
 
 
-def render(results: list[dict[str, Any]], all_workers: int, seconds: float, repeats: int) -> str:
+def render(results: list[dict[str, Any]], all_workers: int, seconds: float, repeats: int,
+           client: str) -> str:  # fmt: skip
     def find(kind: str, workers: int, size: str, c: int) -> dict[str, Any]:
         wanted = (kind, workers, size, c)
         return next(
@@ -292,16 +347,16 @@ def render(results: list[dict[str, Any]], all_workers: int, seconds: float, repe
 
     modes = sorted({1, all_workers})
     lines = [
-        f"ghz on loopback, median of {repeats} runs of about {seconds:g} s per row, one "
+        f"{client} on loopback, median of {repeats} runs of about {seconds:g} s per row, one "
         "connection per concurrent client; "
-        f"{available_cores()} cores shared by ghz and the server. Ratio: labelwise req/s over "
+        f"{available_cores()} cores shared by {client} and the server. Ratio: labelwise req/s over "
         "the echo ceiling's (plain grpcio, same payload, same workers). RSS: the server's "
-        "process tree before → peak → after the row, MiB. Server CPU: the cores labelwise's "
-        f"processes used during the row (load average at the end: {os.getloadavg()[0]:.1f}).",
+        "process tree before → peak → after the row, MiB. CPU: the cores labelwise's processes "
+        f"and {client} used during the row (load average at the end: {os.getloadavg()[0]:.1f}).",
         "",
         "| request | conc. | workers | echo req/s | labelwise req/s | ratio | p50 ms | p99 ms "
-        "| errors | server CPU (cores) | RSS MiB | vs 1 worker |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| errors | server CPU | client CPU | RSS MiB | vs 1 worker |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for size in SIZES:
         levels = sorted({r["concurrency"] for r in results if r["size"] == size})
@@ -313,6 +368,7 @@ def render(results: list[dict[str, Any]], all_workers: int, seconds: float, repe
                     f"| {size} | {c} | {workers} | {echo['rps']:,.0f} | {lw['rps']:,.0f} "
                     f"| {lw['rps'] / echo['rps']:.2f} | {lw['p50_ms']:.2f} | {lw['p99_ms']:.2f} "
                     f"| {lw['errors']} | {lw['server_cpu_cores']:.2f} "
+                    f"| {lw['client_cpu_cores']:.2f} "
                     f"| {lw['rss_before_mib']:.0f} → {lw['rss_peak_mib']:.0f} → "
                     f"{lw['rss_after_mib']:.0f} | {lw['rps'] / one['rps']:.2f}× |"
                 )
