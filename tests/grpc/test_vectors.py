@@ -1,0 +1,107 @@
+"""tests/vectors replayed through the Python client against a real server: every vector the
+Go, TypeScript and Java clients replay (and the model-mode and CheckStopping ones), read the
+way they read them, must give the same rankings, scores and verdicts."""
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from labelwise import Client
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+SELECT = sorted([*VECTORS.glob("*.json"), *VECTORS.glob("model/*.json")])
+STOPPING = sorted(VECTORS.glob("stopping/*.json"))
+
+
+def _tensor(spec: dict[str, Any]) -> npt.NDArray[Any]:
+    return np.asarray(spec["data"], dtype=spec["dtype"]).reshape(spec["shape"])
+
+
+def _param(value: dict[str, Any]) -> Any:
+    (kind, v), = value.items()  # fmt: skip
+    return float(v) if kind == "double" else v
+
+
+def _close(ours: Any, theirs: Any) -> None:
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-9)
+
+
+def test_the_vectors_are_there() -> None:
+    assert len(SELECT) >= 12 and any("model" in p.parent.name for p in SELECT)
+    assert len(STOPPING) >= 2
+
+
+@pytest.mark.parametrize("path", SELECT, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_select_vector(client: Client, path: Path) -> None:
+    vector = json.loads(path.read_text(encoding="utf-8"))
+    request, expected = vector["request"], vector["response"]
+    arguments: dict[str, Any] = {name: _tensor(t) for name, t in request["tensors"].items()}
+    if request.get("models"):
+        arguments |= {
+            "model": [base64.b64decode(blob) for blob in request["models"]],
+            "model_output": request["model_output"],
+            "embeddings_output": request["embeddings_output"],
+            "mc_dropout_samples": request["mc_dropout_samples"],
+        }
+    strategies = [
+        (s["name"], {p: _param(v) for p, v in s["params"].items()}) for s in request["strategies"]
+    ]
+    names = [name for name, _ in strategies]
+    # The client keys results by name: a strategy named twice takes one call per spec.
+    calls = [[spec] for spec in strategies] if len(set(names)) < len(names) else [strategies]
+    got = []
+    for specs in calls:
+        answer = client.select(
+            strategies=specs,
+            k=request["k"],
+            seed=request["seed"],
+            exclude=request["exclude"] or None,
+            clamp_k=request["clamp_k"],
+            budget=request["budget"],
+            temperature=request["temperature"],
+            **arguments,
+        )
+        got += [answer[name] for name, _ in specs]
+    assert [s.name for s in got] == [r["name"] for r in expected["results"]]
+    for selection, result in zip(got, expected["results"], strict=True):
+        assert selection.indices.tolist() == result["indices"], result["name"]
+        _close(selection.scores, result["scores"])
+        _close(selection.total_cost, result["total_cost"])
+        assert selection.params == {p: _param(v) for p, v in result["params"].items()}
+        if "adversarial_points" in result:
+            points = result["adversarial_points"]
+            if points is None:
+                assert selection.adversarial_points is None
+            else:
+                assert selection.adversarial_points is not None
+                _close(selection.adversarial_points, _tensor(points))
+            assert selection.candidates_considered == result["candidates_considered"]
+
+
+@pytest.mark.parametrize("path", STOPPING, ids=lambda p: p.stem)
+def test_stopping_vector(client: Client, path: Path) -> None:
+    vector = json.loads(path.read_text(encoding="utf-8"))
+    request, expected = vector["request"], vector["response"]
+    verdict = client.check_stopping(
+        **{
+            name: _tensor(value) if isinstance(value, dict) else value
+            for name, value in request.items()
+            if value is not None
+        }
+    )
+    assert verdict.stop == expected["stop"]
+    assert list(verdict.criteria) == [c["name"] for c in expected["criteria"]]
+    for criterion in expected["criteria"]:
+        ours = verdict.criteria[criterion["name"]]
+        assert (ours.stop, ours.evaluated, ours.detail) == (
+            criterion["stop"],
+            criterion["evaluated"],
+            criterion["detail"],
+        )
+        _close([ours.value, ours.threshold], [criterion["value"], criterion["threshold"]])
+    _close(verdict.kappas, expected["kappas"])
