@@ -9,11 +9,14 @@ export interface FieldViolation {
 
 /**
  * A failed call: a ConnectError (code, rawMessage, metadata, details) whose violations are
- * the server's google.rpc.BadRequest field violations, decoded.
+ * the server's google.rpc.BadRequest field violations and whose reason is its
+ * google.rpc.ErrorInfo reason (for example MODEL_NOT_CACHED), decoded.
  */
 export class LabelwiseError extends ConnectError {
   // name stays "ConnectError", so `instanceof ConnectError` (which checks the name) holds too.
   readonly violations: readonly FieldViolation[];
+  /** The google.rpc.ErrorInfo reason, or undefined when the server sent none. */
+  readonly reason: string | undefined;
 
   constructor(error: ConnectError) {
     super(error.rawMessage, error.code, error.metadata, undefined, error);
@@ -21,6 +24,7 @@ export class LabelwiseError extends ConnectError {
     Object.setPrototypeOf(this, new.target.prototype);
     this.details = error.details;
     this.violations = badRequestViolations(error);
+    this.reason = errorInfoReason(error);
     const v = this.violations[0];
     if (v !== undefined && !this.rawMessage.includes(v.field)) {
       this.message = `${this.message} (field ${v.field}: ${v.description})`;
@@ -43,18 +47,37 @@ export class LabelwiseError extends ConnectError {
 }
 
 const BAD_REQUEST = "google.rpc.BadRequest";
+const ERROR_INFO = "google.rpc.ErrorInfo";
+
+/** The encoded bytes of every detail of the error with the given type name. */
+function detailsOf(error: ConnectError, typeName: string): Uint8Array[] {
+  return error.details.flatMap((detail) => {
+    const type = "desc" in detail ? detail.desc.typeName : detail.type;
+    return type === typeName && "value" in detail && detail.value instanceof Uint8Array ? [detail.value] : [];
+  });
+}
+
+/** The reason of the first google.rpc.ErrorInfo detail of the error. */
+function errorInfoReason(error: ConnectError): string | undefined {
+  for (const value of detailsOf(error, ERROR_INFO)) {
+    // ErrorInfo { string reason = 1; string domain = 2; map<string, string> metadata = 3; }
+    const reader = new BinaryReader(value);
+    while (reader.pos < reader.len) {
+      const [number, wireType] = reader.tag();
+      if (number === 1 && wireType === WireType.LengthDelimited) return reader.string();
+      reader.skip(wireType);
+    }
+  }
+  return undefined;
+}
 
 /** The field violations of every google.rpc.BadRequest detail of the error. */
 function badRequestViolations(error: ConnectError): FieldViolation[] {
   const violations: FieldViolation[] = [];
-  for (const detail of error.details) {
-    const type = "desc" in detail ? detail.desc.typeName : detail.type;
-    if (type !== BAD_REQUEST || !("value" in detail) || !(detail.value instanceof Uint8Array)) {
-      continue;
-    }
+  for (const value of detailsOf(error, BAD_REQUEST)) {
     // BadRequest { repeated FieldViolation field_violations = 1; }
     // FieldViolation { string field = 1; string description = 2; ... }
-    const reader = new BinaryReader(detail.value);
+    const reader = new BinaryReader(value);
     while (reader.pos < reader.len) {
       const [number, wireType] = reader.tag();
       if (number !== 1 || wireType !== WireType.LengthDelimited) {

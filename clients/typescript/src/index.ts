@@ -4,25 +4,33 @@
  * indices to label next, best first, with their scores. Node.js, over gRPC (HTTP/2).
  */
 import { create, toBinary } from "@bufbuild/protobuf";
-import { ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import type { SecureContextOptions } from "node:tls";
 
 import {
+  CheckStoppingRequestSchema,
+  ModelOutput,
+  ModelSchema,
   ParamValueSchema,
   QuerySelectionService,
   SelectQueriesRequestSchema,
   SelectQueriesStreamRequestSchema,
+  StoppingRule,
+  UncertaintyAggregate,
+  type Model as ModelMessage,
   type ParamValue as ParamMessage,
   type SelectQueriesRequest,
   type SelectQueriesResponse,
   type StrategyInfo,
 } from "./gen/labelwise/v1/query_selection_pb.js";
 import { LabelwiseError } from "./errors.js";
-import { slice, tensor, toMessage, type Tensor } from "./tensor.js";
+import { fromFloat64Message, slice, tensor, toMessage, type Float64Tensor, type Tensor } from "./tensor.js";
 
 export { LabelwiseError, type FieldViolation } from "./errors.js";
-export { tensor, type Tensor } from "./tensor.js";
+export { tensor, type Float64Tensor, type Tensor, type TensorData } from "./tensor.js";
 export * as v1 from "./gen/labelwise/v1/query_selection_pb.js";
 
 /** A strategy parameter's value: integers travel as int64, other numbers as double. */
@@ -30,6 +38,12 @@ export type ParamValue = number | bigint | string | boolean;
 
 /** A strategy by name, or by name with parameters. */
 export type StrategyArg = string | { name: string; params?: Record<string, ParamValue> };
+
+/** An ONNX model: its bytes, or the path (or file: URL) of a .onnx file. */
+export type ModelArg = Uint8Array | string | URL;
+
+/** The ErrorInfo reason of a NOT_FOUND for a model sent by hash that the server does not hold. */
+export const MODEL_NOT_CACHED = "MODEL_NOT_CACHED";
 
 /** One query selection; see proto/labelwise/v1/query_selection.proto for each field's rules. */
 export interface SelectRequest {
@@ -61,6 +75,20 @@ export interface SelectRequest {
   structuredCommittee?: Tensor; // [m, n, c, ...]
   structuredCommitteeLogits?: Tensor; // [m, n, c, ...]
   structuredMask?: Tensor; // [n, ...]
+  // Model mode: the server runs these ONNX models (several: an ensemble) on modelInputs (or,
+  // without them, on embeddings). The settings below are sent only with models.
+  models?: readonly ModelArg[];
+  modelInputs?: Tensor; // [n, d]
+  /** What the models' class output holds; default "probabilities" (rows checked to sum to 1). */
+  modelOutput?: "probabilities" | "logits";
+  /** Name of a second model output with embeddings [n, d'] for the embedding strategies. */
+  embeddingsOutput?: string;
+  /** m >= 2: run the one model m times with dropout on (MC dropout), seeded by seed. */
+  mcDropoutSamples?: number;
+  /** Rows per inference call; 0 or unset: the server picks (about 4 MiB of inputs). */
+  inferenceBatchRows?: number;
+  /** Cap on the server's time running the models, in milliseconds. */
+  inferenceTimeoutMs?: number;
 }
 
 /** One strategy's ranking: pool indices best first, and their scores. */
@@ -71,12 +99,49 @@ export interface StrategyResult {
   indices: number[];
   scores: number[];
   totalCost: number;
+  /** The candidates it chose among: n minus exclude, or what a pre-filter kept. */
+  candidatesConsidered: number;
+  /** deepfool with return_points: each selected item's adversarial point, [k, d] float64. */
+  adversarialPoints?: Float64Tensor;
 }
 
 export interface SelectResponse {
   poolSize: number;
   /** One result per requested strategy, in request order. */
   results: StrategyResult[];
+}
+
+/** A CheckStopping request; see proto/labelwise/v1/query_selection.proto for defaults. */
+export interface StoppingRequest {
+  /** The last r rounds' predictions on a fixed stop set, oldest first: [r, s] int64/int32 labels or [r, s, c] probabilities. */
+  stopSetPredictions?: Tensor;
+  poolProbabilities?: Tensor; // [n, c], the current model on the pool
+  kappaThreshold?: number;
+  kappaWindow?: number;
+  uncertaintyThreshold?: number;
+  uncertaintyAggregate?: "mean" | "max";
+  maxChangeFraction?: number;
+  /** Stop when all evaluated criteria say so (the default) or when any does. */
+  rule?: "all" | "any";
+}
+
+/** One stopping criterion's measured value, its threshold and its verdict. */
+export interface StoppingCriterion {
+  name: string;
+  value: number;
+  threshold: number;
+  stop: boolean;
+  /** False when the request had too few rounds for it; it then never says stop. */
+  evaluated: boolean;
+  detail: string;
+}
+
+export interface StoppingVerdict {
+  stop: boolean;
+  /** Each criterion the request had the inputs for, by name, in the server's order. */
+  criteria: Record<string, StoppingCriterion>;
+  /** Cohen's kappa of every pair of successive rounds (r - 1 of them). */
+  kappas: number[];
 }
 
 export interface ClientOptions {
@@ -112,6 +177,7 @@ const POOL_TENSORS: [TensorField, 0 | 1][] = [
   ["committee", 1],
   ["committeeLogits", 1],
   ["embeddings", 0],
+  ["modelInputs", 0],
   ["costs", 0],
   ["multilabelProbabilities", 0],
   ["multilabelLogits", 0],
@@ -128,12 +194,18 @@ const POOL_TENSORS: [TensorField, 0 | 1][] = [
 ];
 // The labeled-set tensors, streamed after the pool's, along axis 0.
 const LABELED_TENSORS: TensorField[] = ["labeledEmbeddings", "labeledTargets"];
+const MODEL_OUTPUTS = { probabilities: ModelOutput.PROBABILITIES, logits: ModelOutput.LOGITS };
+const AGGREGATES = { mean: UncertaintyAggregate.MEAN, max: UncertaintyAggregate.MAX };
+const RULES = { all: StoppingRule.ALL, any: StoppingRule.ANY };
 
 /** A labelwise client over one HTTP/2 connection, reused across calls. */
 export class LabelwiseClient {
   private readonly client: Client<typeof QuerySelectionService>;
   private readonly maxMessageBytes: number;
   private readonly chunkBytes: number;
+  // SHA-256 of models this client has sent in full: later calls send only the hash. Updated
+  // only after a call's answer, so concurrent calls at worst send bytes twice.
+  private readonly sentModels = new Set<string>();
 
   /** target: "host:port". */
   constructor(target: string, options: ClientOptions = {}) {
@@ -158,26 +230,88 @@ export class LabelwiseClient {
   /**
    * Ranks the pool with every requested strategy. Throws LabelwiseError; for a rejected
    * request its violations (and field) name the request fields at fault.
+   *
+   * Model mode: the first call with a model sends its bytes, later calls only its SHA-256;
+   * if the server no longer holds it (NOT_FOUND, reason MODEL_NOT_CACHED) the call is
+   * repeated once with the bytes.
    */
   async selectQueries(request: SelectRequest, call: CallOptions = {}): Promise<SelectResponse> {
+    const blobs = await Promise.all((request.models ?? []).map(modelBytes));
+    const digests = blobs.map((blob) => createHash("sha256").update(blob).digest("hex"));
+    let byHash = digests.map((digest) => this.sentModels.has(digest));
+    for (let attempt = 0; ; attempt++) {
+      const models = blobs.map((onnx, i) =>
+        create(ModelSchema, {
+          source: byHash[i] ? { case: "sha256", value: digests[i] } : { case: "onnx", value: onnx },
+        }),
+      );
+      let response: SelectQueriesResponse | undefined;
+      try {
+        response = await this.call(request, models, call);
+      } catch (reason) {
+        const error = reason instanceof ConnectError ? new LabelwiseError(reason) : reason;
+        const stale =
+          attempt === 0 &&
+          byHash.some(Boolean) &&
+          error instanceof LabelwiseError &&
+          error.code === Code.NotFound &&
+          error.reason === MODEL_NOT_CACHED;
+        if (!stale) throw error;
+        for (const digest of digests) this.sentModels.delete(digest);
+        byHash = byHash.map(() => false);
+        continue;
+      }
+      for (const digest of digests) this.sentModels.add(digest);
+      return fromMessage(response);
+    }
+  }
+
+  /**
+   * Should labeling stop? From the last rounds' predictions on a fixed stop set and
+   * optionally the pool's probabilities. Throws LabelwiseError.
+   */
+  async checkStopping(request: StoppingRequest, call: CallOptions = {}): Promise<StoppingVerdict> {
+    const message = create(CheckStoppingRequestSchema, {
+      stopSetPredictions: request.stopSetPredictions && toMessage(request.stopSetPredictions),
+      poolProbabilities: request.poolProbabilities && toMessage(request.poolProbabilities),
+      kappaThreshold: request.kappaThreshold,
+      kappaWindow: request.kappaWindow === undefined ? undefined : BigInt(request.kappaWindow),
+      uncertaintyThreshold: request.uncertaintyThreshold,
+      uncertaintyAggregate: choice(AGGREGATES, request.uncertaintyAggregate, "uncertaintyAggregate"),
+      maxChangeFraction: request.maxChangeFraction,
+      rule: choice(RULES, request.rule, "rule"),
+    });
+    try {
+      const response = await this.client.checkStopping(message, call);
+      const criteria: Record<string, StoppingCriterion> = {};
+      for (const c of response.criteria) {
+        const { name, value, threshold, stop, evaluated, detail } = c;
+        criteria[name] = { name, value, threshold, stop, evaluated, detail };
+      }
+      return { stop: response.stop, criteria, kappas: [...response.kappas] };
+    } catch (reason) {
+      throw reason instanceof ConnectError ? new LabelwiseError(reason) : reason;
+    }
+  }
+
+  /** One SelectQueries call, or the stream when the request would not fit one message. */
+  private async call(
+    request: SelectRequest,
+    models: ModelMessage[],
+    call: CallOptions,
+  ): Promise<SelectQueriesResponse | undefined> {
     const header = headerMessage(request);
     let tensorBytes = 0;
     for (const [name] of POOL_TENSORS) tensorBytes += request[name]?.raw.byteLength ?? 0;
     for (const name of LABELED_TENSORS) tensorBytes += request[name]?.raw.byteLength ?? 0;
-    const size = toBinary(SelectQueriesRequestSchema, header).byteLength + tensorBytes;
-    try {
-      let response: SelectQueriesResponse | undefined;
-      if (size <= this.maxMessageBytes - HEADER_ROOM) {
-        const whole = withTensors(header, request);
-        response = await this.client.selectQueries(whole, call);
-      } else {
-        const streamed = await this.client.selectQueriesStream(this.chunks(header, request), call);
-        response = streamed.response;
-      }
-      return fromMessage(response);
-    } catch (reason) {
-      throw reason instanceof ConnectError ? new LabelwiseError(reason) : reason;
+    // A model costs its bytes plus a few of framing; the header is measured without them.
+    const modelBytes = models.reduce((sum, m) => sum + 16 + (m.source.value?.length ?? 0), 0);
+    const size = toBinary(SelectQueriesRequestSchema, header).byteLength + modelBytes + tensorBytes;
+    header.models = models; // in the header, so in a stream's first chunk
+    if (size <= this.maxMessageBytes - HEADER_ROOM) {
+      return this.client.selectQueries(withTensors(header, request), call);
     }
+    return (await this.client.selectQueriesStream(this.chunks(header, request), call)).response;
   }
 
   /** Every strategy the server offers, with its parameters and needed inputs. */
@@ -283,7 +417,32 @@ function headerMessage(request: SelectRequest): SelectQueriesRequest {
     budget: request.budget,
     temperature: request.temperature,
     labeledLabelCardinality: request.labeledLabelCardinality,
+    ...(request.models?.length ? modelSettings(request) : {}),
   });
+}
+
+function modelSettings(request: SelectRequest) {
+  const timeout = request.inferenceTimeoutMs;
+  return {
+    modelOutput: choice(MODEL_OUTPUTS, request.modelOutput ?? "probabilities", "modelOutput"),
+    embeddingsOutput: request.embeddingsOutput ?? "",
+    mcDropoutSamples: request.mcDropoutSamples ?? 0,
+    inferenceBatchRows: BigInt(request.inferenceBatchRows ?? 0),
+    inferenceTimeoutSeconds: timeout === undefined ? undefined : timeout / 1000,
+  };
+}
+
+/** The enum value of an option given by name; undefined stays unset (the server's default). */
+function choice<V>(values: Record<string, V>, name: string | undefined, option: string): V | undefined {
+  if (name === undefined) return undefined;
+  if (!Object.hasOwn(values, name)) {
+    throw new RangeError(`${option} must be one of ${Object.keys(values).join(", ")}; got ${name}`);
+  }
+  return values[name];
+}
+
+async function modelBytes(model: ModelArg): Promise<Uint8Array> {
+  return model instanceof Uint8Array ? model : readFile(model);
 }
 
 function withTensors(header: SelectQueriesRequest, request: SelectRequest): SelectQueriesRequest {
@@ -298,7 +457,7 @@ function withTensors(header: SelectQueriesRequest, request: SelectRequest): Sele
 function fromMessage(response: SelectQueriesResponse | undefined): SelectResponse {
   return {
     poolSize: Number(response?.poolSize ?? 0n),
-    results: (response?.results ?? []).map((r) => {
+    results: (response?.results ?? []).map((r, i) => {
       const params: Record<string, ParamValue> = {};
       for (const [name, value] of Object.entries(r.params)) {
         const v = fromParam(value);
@@ -310,6 +469,10 @@ function fromMessage(response: SelectQueriesResponse | undefined): SelectRespons
         indices: r.indices.map(Number),
         scores: [...r.scores],
         totalCost: r.totalCost,
+        candidatesConsidered: Number(r.candidatesConsidered),
+        ...(r.adversarialPoints && {
+          adversarialPoints: fromFloat64Message(r.adversarialPoints, `results[${i}].adversarial_points`),
+        }),
       };
     }),
   };
@@ -319,4 +482,10 @@ function fromMessage(response: SelectQueriesResponse | undefined): SelectRespons
 export function float32Matrix(rows: readonly (readonly number[])[]): Tensor {
   const c = rows[0]?.length ?? 0;
   return tensor(Float32Array.from(rows.flat()), [rows.length, c]);
+}
+
+/** Shorthand: an int64 tensor of class labels [r, s] (checkStopping) from rows of integers. */
+export function int64Matrix(rows: readonly (readonly (number | bigint)[])[]): Tensor {
+  const s = rows[0]?.length ?? 0;
+  return tensor(BigInt64Array.from(rows.flat(), (v) => BigInt(v)), [rows.length, s]);
 }

@@ -1,7 +1,8 @@
-// Replays tests/vectors/*.json and covers errors, deadlines and streaming against a real
+// Replays tests/vectors/*.json (and the model/ and stopping/ ones) and covers errors,
+// deadlines, streaming and model mode's hash-first protocol against a real
 // `labelwise serve --port 0` started here ($LABELWISE_PYTHON, else python3).
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,54 +14,67 @@ import type { AddressInfo } from "node:net";
 
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { QuerySelectionService } from "../src/gen/labelwise/v1/query_selection_pb.js";
+import {
+  QuerySelectionService,
+  type SelectQueriesRequest,
+  type SelectQueriesStreamRequest,
+} from "../src/gen/labelwise/v1/query_selection_pb.js";
 import {
   LabelwiseClient,
   LabelwiseError,
+  int64Matrix,
   tensor,
   type ClientOptions,
   type ParamValue,
   type SelectRequest,
   type SelectResponse,
+  type StoppingRequest,
   type Tensor,
 } from "../src/index.js";
 
 const root = fileURLToPath(new URL("../../../../", import.meta.url));
 const testDir = join(root, "clients", "typescript", "test");
-let server: ChildProcess | undefined;
+const servers: ChildProcess[] = [];
 let address = "";
 let tempDir = "";
 
-before(async () => {
-  tempDir = mkdtempSync(join(tmpdir(), "labelwise-ts-test-"));
-  const portFile = join(tempDir, "port");
+/** Starts `labelwise serve` on a free port with the extra flags; returns its address. */
+async function startServer(name: string, flags: string[] = []): Promise<string> {
+  const portFile = join(tempDir, `${name}.port`);
   const python = process.env.LABELWISE_PYTHON ?? "python3";
-  server = spawn(
+  const server = spawn(
     python,
     ["-m", "labelwise_server.cli", "serve", "--host", "127.0.0.1", "--port", "0",
      "--metrics-port", "0", "--compute-threads", "1", "--grace-seconds", "1",
-     "--port-file", portFile],
+     "--port-file", portFile, ...flags],
     {
       env: { ...process.env, PYTHONPATH: `${join(root, "service")}:${join(root, "clients/python/src")}` },
       stdio: ["ignore", "inherit", "inherit"],
     },
   );
+  servers.push(server);
   const deadline = Date.now() + 60_000;
   while (!existsSync(portFile)) {
     if (Date.now() > deadline || server.exitCode !== null) throw new Error("the server did not start");
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  address = `127.0.0.1:${readFileSync(portFile, "utf8").trim()}`;
+  return `127.0.0.1:${readFileSync(portFile, "utf8").trim()}`;
+}
+
+before(async () => {
+  tempDir = mkdtempSync(join(tmpdir(), "labelwise-ts-test-"));
+  address = await startServer("main");
 });
 
 after(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server!.once("exit", resolve));
+  await Promise.all(servers.map(async (server) => {
+    if (server.exitCode !== null) return;
+    const exited = new Promise((resolve) => server.once("exit", resolve));
     server.kill("SIGTERM");
-    const timer = setTimeout(() => server!.kill("SIGKILL"), 10_000);
+    const timer = setTimeout(() => server.kill("SIGKILL"), 10_000);
     await exited;
     clearTimeout(timer);
-  }
+  }));
   rmSync(tempDir, { recursive: true, force: true });
 });
 
@@ -97,7 +111,7 @@ function params(p: VectorParams): Record<string, ParamValue> {
 const TENSOR_FIELDS: Record<string, keyof SelectRequest> = {
   probabilities: "probabilities", logits: "logits", committee: "committee",
   committee_logits: "committeeLogits", embeddings: "embeddings",
-  labeled_embeddings: "labeledEmbeddings", costs: "costs",
+  labeled_embeddings: "labeledEmbeddings", model_inputs: "modelInputs", costs: "costs",
   multilabel_probabilities: "multilabelProbabilities", multilabel_logits: "multilabelLogits",
   multilabel_committee: "multilabelCommittee", multilabel_committee_logits: "multilabelCommitteeLogits",
   regression_mean: "regressionMean", regression_std: "regressionStd",
@@ -159,6 +173,241 @@ describe("shared vectors", () => {
       assert.deepEqual(streamed.names, ["SelectQueriesStream"]);
     });
   }
+});
+
+// Model mode (tests/vectors/model): the vector format plus the models and their settings.
+interface ModelVector extends Vector {
+  request: Vector["request"] & {
+    models: string[]; // base64 ONNX bytes
+    model_output: "probabilities" | "logits";
+    embeddings_output: string;
+    mc_dropout_samples: number;
+  };
+  response: {
+    pool_size: number;
+    results: (Vector["response"]["results"][number] & {
+      adversarial_points: VectorTensor | null;
+      candidates_considered: number;
+    })[];
+  };
+}
+
+function readVector<V>(...path: string[]): V {
+  return JSON.parse(readFileSync(join(vectorDir, ...path), "utf8")) as V;
+}
+
+function modelRequest(v: ModelVector): SelectRequest {
+  const r = v.request;
+  return {
+    ...vectorRequest(v),
+    models: r.models.map((blob) => new Uint8Array(Buffer.from(blob, "base64"))),
+    modelOutput: r.model_output,
+    embeddingsOutput: r.embeddings_output,
+    mcDropoutSamples: r.mc_dropout_samples,
+  };
+}
+
+function assertModelMatches(got: SelectResponse, v: ModelVector): void {
+  assertMatches(got, v);
+  v.response.results.forEach((want, i) => {
+    const r = got.results[i];
+    assert.equal(r.candidatesConsidered, want.candidates_considered, `${want.name} candidates_considered`);
+    const points = want.adversarial_points;
+    if (points === null) {
+      assert.equal(r.adversarialPoints, undefined, `${want.name} adversarial_points`);
+      return;
+    }
+    assert.ok(r.adversarialPoints, `${want.name} has no adversarial_points`);
+    assert.deepEqual(r.adversarialPoints.shape, points.shape);
+    assert.equal(r.adversarialPoints.data.length, points.data.length);
+    r.adversarialPoints.data.forEach((x, j) => {
+      const y = points.data[j];
+      assert.ok(Math.abs(x - y) <= 1e-6 * Math.max(Math.abs(x), Math.abs(y)) + 1e-9, `${want.name} point ${j}: ${x} vs ${y}`);
+    });
+  });
+}
+
+const modelFiles = readdirSync(join(vectorDir, "model")).filter((f) => f.endsWith(".json")).sort();
+
+describe("model-mode vectors", () => {
+  it("has vectors to replay", () => assert.ok(modelFiles.length > 0));
+  for (const file of modelFiles) {
+    it(file, async () => {
+      const v = readVector<ModelVector>("model", file);
+      const unary = methodLog();
+      assertModelMatches(await client({ interceptors: [unary.interceptor] }).selectQueries(modelRequest(v), { timeoutMs: 30_000 }), v);
+      assert.deepEqual(unary.names, ["SelectQueries"]);
+      const streamed = methodLog();
+      const small = client({ interceptors: [streamed.interceptor], maxMessageBytes: 64 * 1024 + 1, chunkBytes: 256 });
+      assertModelMatches(await small.selectQueries(modelRequest(v), { timeoutMs: 30_000 }), v);
+      assert.deepEqual(streamed.names, ["SelectQueriesStream"]);
+    });
+  }
+});
+
+interface StoppingVector {
+  request: {
+    stop_set_predictions: (Omit<VectorTensor, "dtype"> & { dtype: VectorTensor["dtype"] | "int64" }) | null;
+    pool_probabilities: VectorTensor | null;
+    kappa_threshold: number | null;
+    kappa_window: number | null;
+    uncertainty_threshold: number | null;
+    max_change_fraction: number | null;
+    uncertainty_aggregate: "mean" | "max" | null;
+    rule: "all" | "any" | null;
+  };
+  response: {
+    stop: boolean;
+    criteria: { name: string; value: number; threshold: number; stop: boolean; evaluated: boolean; detail: string }[];
+    kappas: number[];
+  };
+}
+
+function vectorTensor(t: Omit<VectorTensor, "dtype"> & { dtype: string }): Tensor {
+  if (t.dtype === "int64") return tensor(BigInt64Array.from(t.data, (x) => BigInt(x)), t.shape);
+  return tensor(t.dtype === "float32" ? Float32Array.from(t.data) : Float64Array.from(t.data), t.shape);
+}
+
+const stoppingFiles = readdirSync(join(vectorDir, "stopping")).filter((f) => f.endsWith(".json")).sort();
+
+describe("stopping vectors", () => {
+  it("has vectors to replay", () => assert.ok(stoppingFiles.length > 0));
+  for (const file of stoppingFiles) {
+    it(file, async () => {
+      const { request: r, response: want } = readVector<StoppingVector>("stopping", file);
+      const request: StoppingRequest = {
+        stopSetPredictions: r.stop_set_predictions ? vectorTensor(r.stop_set_predictions) : undefined,
+        poolProbabilities: r.pool_probabilities ? vectorTensor(r.pool_probabilities) : undefined,
+        kappaThreshold: r.kappa_threshold ?? undefined,
+        kappaWindow: r.kappa_window ?? undefined,
+        uncertaintyThreshold: r.uncertainty_threshold ?? undefined,
+        maxChangeFraction: r.max_change_fraction ?? undefined,
+        uncertaintyAggregate: r.uncertainty_aggregate ?? undefined,
+        rule: r.rule ?? undefined,
+      };
+      const verdict = await client().checkStopping(request, { timeoutMs: 10_000 });
+      assert.equal(verdict.stop, want.stop);
+      assert.deepEqual(Object.keys(verdict.criteria), want.criteria.map((c) => c.name));
+      for (const c of want.criteria) {
+        const ours = verdict.criteria[c.name];
+        assert.deepEqual([ours.name, ours.stop, ours.evaluated, ours.detail], [c.name, c.stop, c.evaluated, c.detail]);
+        assert.ok(closeRelative(ours.value, c.value), `${c.name} value ${ours.value} vs ${c.value}`);
+        assert.ok(closeRelative(ours.threshold, c.threshold), `${c.name} threshold`);
+      }
+      assert.equal(verdict.kappas.length, want.kappas.length);
+      verdict.kappas.forEach((k, i) => assert.ok(closeRelative(k, want.kappas[i]), `kappa ${i}: ${k} vs ${want.kappas[i]}`));
+    });
+  }
+});
+
+/**
+ * Records how each SelectQueries call sends its models ("onnx" or "sha256"), from the unary
+ * message or the stream's first chunk, and checks later chunks carry none.
+ */
+function modelLog(): { sent: string[][]; methods: string[]; interceptor: Interceptor } {
+  const sent: string[][] = [];
+  const methods: string[] = [];
+  const sources = (m: SelectQueriesRequest) => m.models.map((model) => model.source.case ?? "none");
+  const interceptor: Interceptor = (next) => async (req) => {
+    methods.push(req.method.name);
+    if (!req.stream) {
+      sent.push(sources(req.message as SelectQueriesRequest));
+      return next(req);
+    }
+    const chunks = req.message as AsyncIterable<SelectQueriesStreamRequest>;
+    async function* tap() {
+      let first = true;
+      for await (const message of chunks) {
+        const models = message.chunk ? sources(message.chunk) : [];
+        if (first) sent.push(models);
+        else assert.deepEqual(models, [], "models after the first chunk");
+        first = false;
+        yield message;
+      }
+    }
+    return next({ ...req, message: tap() } as typeof req);
+  };
+  return { sent, methods, interceptor };
+}
+
+describe("model mode's hash-first protocol", () => {
+  // One worker caching at most 700 bytes of models: model_linear's (305 bytes) fits, and
+  // model_embeddings_output's (674) then evicts it.
+  let tiny = "";
+  before(async () => {
+    tiny = await startServer("tiny-cache", ["--workers", "1", "--model-cache-bytes", "700"]);
+  });
+  const linear = () => modelRequest(readVector<ModelVector>("model", "model_linear.json"));
+  const other = () => modelRequest(readVector<ModelVector>("model", "model_embeddings_output.json"));
+
+  it("sends bytes first, then the hash, and resends the bytes once the server forgot them", async () => {
+    const log = modelLog();
+    const lw = new LabelwiseClient(tiny, { interceptors: [log.interceptor] });
+    const path = join(tempDir, "linear.onnx");
+    writeFileSync(path, linear().models![0] as Uint8Array);
+    const first = await lw.selectQueries({ ...linear(), models: [path] }, { timeoutMs: 30_000 }); // a file path
+    const second = await lw.selectQueries(linear(), { timeoutMs: 30_000 }); // the same bytes: by hash
+    await lw.selectQueries(other(), { timeoutMs: 30_000 }); // evicts the linear model
+    const third = await lw.selectQueries(linear(), { timeoutMs: 30_000 }); // hash misses, bytes again
+    assert.deepEqual(log.sent, [["onnx"], ["sha256"], ["onnx"], ["sha256"], ["onnx"]]);
+    assert.deepEqual(second, first);
+    assert.deepEqual(third, first);
+  });
+
+  it("puts the models in a stream's first chunk and retries a miss through the stream too", async () => {
+    const log = modelLog();
+    const streaming = new LabelwiseClient(tiny, {
+      interceptors: [log.interceptor], maxMessageBytes: 64 * 1024 + 1, chunkBytes: 256,
+    });
+    const first = await streaming.selectQueries(linear(), { timeoutMs: 30_000 });
+    await new LabelwiseClient(tiny).selectQueries(other(), { timeoutMs: 30_000 }); // another client evicts it
+    const second = await streaming.selectQueries(linear(), { timeoutMs: 30_000 });
+    assert.deepEqual(log.methods, ["SelectQueriesStream", "SelectQueriesStream", "SelectQueriesStream"]);
+    assert.deepEqual(log.sent, [["onnx"], ["sha256"], ["onnx"]]);
+    assert.deepEqual(second, first);
+  });
+
+  it("fails a refused model once, with its reason and field", async () => {
+    // Bytes were sent, so there is nothing to retry.
+    const log = modelLog();
+    const error = await new LabelwiseClient(tiny, { interceptors: [log.interceptor] })
+      .selectQueries({ ...linear(), models: [new Uint8Array([1, 2, 3])] }, { timeoutMs: 30_000 })
+      .then(() => assert.fail("garbage bytes were taken for a model"), (e: unknown) => e);
+    assert.ok(error instanceof LabelwiseError, String(error));
+    assert.equal(error.code, Code.InvalidArgument);
+    assert.equal(error.reason, "MODEL_MALFORMED");
+    assert.match(error.field ?? "", /^models\[0\]/);
+    assert.deepEqual(log.sent, [["onnx"]]);
+  });
+});
+
+describe("checkStopping errors", () => {
+  const labels = int64Matrix([[0, 1, 1, 2], [0, 1, 2, 2]]);
+
+  it("names an out-of-range threshold", async () => {
+    const error = await client()
+      .checkStopping({ stopSetPredictions: labels, kappaThreshold: 2 }, { timeoutMs: 10_000 })
+      .then(() => assert.fail("kappa_threshold 2 was accepted"), (e: unknown) => e);
+    assert.ok(error instanceof LabelwiseError, String(error));
+    assert.equal(error.code, Code.InvalidArgument);
+    assert.equal(error.field, "kappa_threshold");
+    assert.match(error.violations[0].description, /2/);
+  });
+
+  it("names negative class labels", async () => {
+    const error = await client()
+      .checkStopping({ stopSetPredictions: int64Matrix([[0, -1], [1, 1]]) }, { timeoutMs: 10_000 })
+      .then(() => assert.fail("a negative label was accepted"), (e: unknown) => e);
+    assert.ok(error instanceof LabelwiseError, String(error));
+    assert.equal(error.field, "stop_set_predictions");
+  });
+
+  it("refuses an unknown rule before sending", async () => {
+    await assert.rejects(
+      client().checkStopping({ stopSetPredictions: labels, rule: "some" as "any" }),
+      (e: unknown) => e instanceof RangeError && /rule must be one of all, any/.test(e.message),
+    );
+  });
 });
 
 /** n rows of c float32 probabilities that differ row by row. */
@@ -315,6 +564,8 @@ describe("the client", () => {
 
   it("encodes tensors little-endian and checks shapes", () => {
     assert.deepEqual([...tensor(new Float32Array([1, -2]), [2]).raw], [0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0]);
+    assert.deepEqual([...int64Matrix([[1, -2n]]).raw], [1, 0, 0, 0, 0, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    assert.deepEqual([...tensor(new Int32Array([258]), [1, 1]).raw], [2, 1, 0, 0]);
     assert.throws(() => tensor(new Float32Array(3), [2, 2]), RangeError);
   });
 });
