@@ -10,15 +10,26 @@
 //
 // Pools whose request would exceed the maximum message size go through the streaming call
 // in chunks along the pool axis, on their own; both calls give the same answer.
+//
+// In model mode (Request.Models) the server runs ONNX models on the pool itself; a model is
+// sent in full once per client, then by its SHA-256. CheckStopping says whether labeling
+// can stop.
 package labelwise
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
@@ -77,6 +88,47 @@ type Request struct {
 	StructuredCommittee       *Tensor // [m, n, c, ...]
 	StructuredCommitteeLogits *Tensor // [m, n, c, ...]
 	StructuredMask            *Tensor // [n, ...]
+
+	// Model mode: serialized ONNX models (ReadModels reads .onnx files) that the server runs
+	// on ModelInputs, or on Embeddings when ModelInputs is nil, to get the pool's
+	// probabilities itself; two or more form an ensemble (a committee). Leave Probabilities,
+	// Logits, Committee and CommitteeLogits unset. The first call with a model sends its
+	// bytes; later calls on the same client send only its SHA-256, and the bytes again if
+	// the server answers that it no longer holds the model.
+	Models             [][]byte
+	ModelOutput        ModelOutput   // what the models' class output holds; "": probabilities
+	EmbeddingsOutput   string        // the models' output of embeddings [n, d']; "": none
+	MCDropoutSamples   uint32        // 0: run the model once; else >= 2 dropout samples
+	ModelInputs        *Tensor       // [n, d]
+	InferenceBatchRows int64         // pool rows per inference call; 0: the server chooses
+	InferenceTimeout   time.Duration // a limit on the time running the models; 0: none
+}
+
+// ModelOutput says what the models' class output holds.
+type ModelOutput string
+
+const (
+	OutputProbabilities ModelOutput = "probabilities" // rows that sum to 1 (the default)
+	OutputLogits        ModelOutput = "logits"        // softmaxed by the server at Temperature
+)
+
+var modelOutputs = map[ModelOutput]labelwisev1.ModelOutput{
+	"":                  labelwisev1.ModelOutput_MODEL_OUTPUT_UNSPECIFIED,
+	OutputProbabilities: labelwisev1.ModelOutput_MODEL_OUTPUT_PROBABILITIES,
+	OutputLogits:        labelwisev1.ModelOutput_MODEL_OUTPUT_LOGITS,
+}
+
+// ReadModels reads ONNX model files, for Request.Models.
+func ReadModels(paths ...string) ([][]byte, error) {
+	models := make([][]byte, len(paths))
+	for i, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("labelwise: model: %w", err)
+		}
+		models[i] = data
+	}
+	return models, nil
 }
 
 // Result is one strategy's ranking: pool indices best first and their scores.
@@ -86,6 +138,12 @@ type Result struct {
 	Indices   []int64
 	Scores    []float64
 	TotalCost float64
+	// CandidatesConsidered is how many pool items the strategy chose among (after a batch
+	// strategy's pre-filter).
+	CandidatesConsidered int64
+	// AdversarialPoints is, for "deepfool" with return_points, the float64 [k, d] adversarial
+	// point of each selected item (read it with Float64s); nil otherwise.
+	AdversarialPoints *Tensor
 }
 
 // Response holds one Result per requested strategy, in request order.
@@ -133,6 +191,39 @@ type Client struct {
 	conn    *grpc.ClientConn
 	stub    labelwisev1.QuerySelectionServiceClient
 	options options
+	models  sentModels
+}
+
+// sentModels are the SHA-256 digests of the models this client has sent in full and the
+// server accepted: later calls send those by hash.
+type sentModels struct {
+	mu   sync.Mutex
+	sent map[string]bool
+}
+
+func (s *sentModels) known(digests []string) []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]bool, len(digests))
+	for i, digest := range digests {
+		out[i] = s.sent[digest]
+	}
+	return out
+}
+
+func (s *sentModels) update(digests []string, sent bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sent == nil {
+		s.sent = map[string]bool{}
+	}
+	for _, digest := range digests {
+		if sent {
+			s.sent[digest] = true
+		} else {
+			delete(s.sent, digest)
+		}
+	}
 }
 
 // Dial connects (lazily, on the first call) to target, "host:port" or any gRPC target such
@@ -157,7 +248,7 @@ func Dial(target string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn, labelwisev1.NewQuerySelectionServiceClient(conn), o}, nil
+	return &Client{conn: conn, stub: labelwisev1.NewQuerySelectionServiceClient(conn), options: o}, nil
 }
 
 // Close closes the connection.
@@ -168,21 +259,65 @@ func (c *Client) Stub() labelwisev1.QuerySelectionServiceClient { return c.stub 
 
 // SelectQueries ranks the pool with every requested strategy. The context's deadline is the
 // call's deadline. A rejected request returns an *Error whose Violations name the fields.
+//
+// Models the client has sent before go by their SHA-256; if the server no longer holds one
+// (NOT_FOUND, reason ReasonModelNotCached), the call is made once more with the bytes.
 func (c *Client) SelectQueries(ctx context.Context, req *Request) (*Response, error) {
-	message, err := req.message()
+	if req == nil {
+		return nil, errors.New("labelwise: nil request")
+	}
+	digests := make([]string, len(req.Models))
+	for i, model := range req.Models {
+		sum := sha256.Sum256(model)
+		digests[i] = hex.EncodeToString(sum[:])
+	}
+	byHash := c.models.known(digests)
+	for attempt := 0; ; attempt++ {
+		response, err := c.call(ctx, req, modelMessages(req.Models, digests, byHash))
+		if err == nil {
+			c.models.update(digests, true)
+			return fromMessage(response), nil
+		}
+		err = asError(err)
+		var lwErr *Error
+		if attempt > 0 || !slices.Contains(byHash, true) || !errors.As(err, &lwErr) ||
+			lwErr.Code != codes.NotFound || lwErr.Reason != ReasonModelNotCached {
+			return nil, err
+		}
+		c.models.update(digests, false)
+		byHash = make([]bool, len(digests))
+	}
+}
+
+// modelMessages are the models as sent: by hash where byHash says so, else as bytes.
+func modelMessages(models [][]byte, digests []string, byHash []bool) []*labelwisev1.Model {
+	out := make([]*labelwisev1.Model, len(models))
+	for i, model := range models {
+		if byHash[i] {
+			out[i] = &labelwisev1.Model{Source: &labelwisev1.Model_Sha256{Sha256: digests[i]}}
+		} else {
+			out[i] = &labelwisev1.Model{Source: &labelwisev1.Model_Onnx{Onnx: model}}
+		}
+	}
+	return out
+}
+
+// call sends the request with these models, unary when it fits a message, else streamed.
+func (c *Client) call(ctx context.Context, req *Request, models []*labelwisev1.Model) (*labelwisev1.SelectQueriesResponse, error) {
+	whole, err := req.message()
 	if err != nil {
 		return nil, err
 	}
-	var response *labelwisev1.SelectQueriesResponse
-	if proto.Size(message) <= c.options.maxMessageBytes-headerRoom {
-		response, err = c.stub.SelectQueries(ctx, message)
-	} else {
-		response, err = c.stream(ctx, req, message)
+	whole.Models = models
+	if proto.Size(whole) <= c.options.maxMessageBytes-headerRoom {
+		return c.stub.SelectQueries(ctx, whole)
 	}
+	header, err := req.header()
 	if err != nil {
-		return nil, asError(err)
+		return nil, err
 	}
-	return fromMessage(response), nil
+	header.Models = models
+	return c.stream(ctx, req, header)
 }
 
 // ListStrategies is every strategy the server offers, with its parameters and inputs.
@@ -194,29 +329,24 @@ func (c *Client) ListStrategies(ctx context.Context) ([]*labelwisev1.StrategyInf
 	return response.GetStrategies(), nil
 }
 
-// stream sends the request through SelectQueriesStream: the first chunk carries every scalar
-// field and the strategies, then come blocks of pool rows, then blocks of labeled_embeddings
-// rows, then exclude in blocks (the server concatenates exclude lists, which may be long).
-func (c *Client) stream(ctx context.Context, req *Request, whole *labelwisev1.SelectQueriesRequest) (*labelwisev1.SelectQueriesResponse, error) {
+// stream sends the request through SelectQueriesStream: the first chunk is header (every
+// scalar field, the strategies and the models) with the first rows, then come blocks of
+// pool rows, then blocks of labeled_embeddings rows, then exclude in blocks (the server
+// concatenates exclude lists, which may be long).
+func (c *Client) stream(ctx context.Context, req *Request, header *labelwisev1.SelectQueriesRequest) (*labelwisev1.SelectQueriesResponse, error) {
 	call, err := c.stub.SelectQueriesStream(ctx)
 	if err != nil {
 		return nil, err
 	}
-	header := &labelwisev1.SelectQueriesRequest{
-		Strategies: whole.Strategies, K: whole.K, Seed: whole.Seed,
-		ClampK: whole.ClampK, Budget: whole.Budget, Temperature: whole.Temperature,
-		LabeledLabelCardinality: whole.LabeledLabelCardinality,
-	}
 	chunkBytes := int64(c.options.chunkBytes)
-	chunks := req.chunks(chunkBytes)
+	chunks := req.chunks(chunkBytes, header)
 	if len(chunks) == 0 {
-		chunks = []*labelwisev1.SelectQueriesRequest{{}}
+		chunks = []*labelwisev1.SelectQueriesRequest{header}
 	}
-	proto.Merge(chunks[0], header)
 	step := int(max(1, chunkBytes/10)) // an int64 varint takes at most 10 bytes
-	for start := 0; start < len(whole.Exclude); start += step {
+	for start := 0; start < len(req.Exclude); start += step {
 		chunks = append(chunks, &labelwisev1.SelectQueriesRequest{
-			Exclude: whole.Exclude[start:min(start+step, len(whole.Exclude))]})
+			Exclude: req.Exclude[start:min(start+step, len(req.Exclude))]})
 	}
 	for _, chunk := range chunks {
 		if err := call.Send(&labelwisev1.SelectQueriesStreamRequest{Chunk: chunk}); err != nil {
@@ -261,6 +391,7 @@ func (r *Request) poolTensors() []poolTensor {
 		{r.StructuredCommittee, 1, func(m *M, t *T) { m.StructuredCommittee = t }},
 		{r.StructuredCommitteeLogits, 1, func(m *M, t *T) { m.StructuredCommitteeLogits = t }},
 		{r.StructuredMask, 0, func(m *M, t *T) { m.StructuredMask = t }},
+		{r.ModelInputs, 0, func(m *M, t *T) { m.ModelInputs = t }},
 	}
 	return present(all)
 }
@@ -288,9 +419,16 @@ func present(all []poolTensor) []poolTensor {
 // splittable reports whether the tensor has its pool axis (a scalar is sent whole).
 func (p poolTensor) splittable() bool { return len(p.tensor.shape) > p.axis }
 
-// chunks splits the tensors along their pool axis into messages of about chunkBytes each.
-func (r *Request) chunks(chunkBytes int64) []*labelwisev1.SelectQueriesRequest {
+// chunks splits the tensors along their pool axis into messages of about chunkBytes each;
+// the first message is first, which may already hold other fields.
+func (r *Request) chunks(chunkBytes int64, first *labelwisev1.SelectQueriesRequest) []*labelwisev1.SelectQueriesRequest {
 	var out []*labelwisev1.SelectQueriesRequest
+	next := func() *labelwisev1.SelectQueriesRequest {
+		if len(out) == 0 {
+			return first
+		}
+		return &labelwisev1.SelectQueriesRequest{}
+	}
 	pool := r.poolTensors()
 	if len(pool) > 0 {
 		n := int64(1)
@@ -306,7 +444,7 @@ func (r *Request) chunks(chunkBytes int64) []*labelwisev1.SelectQueriesRequest {
 		step := max(1, chunkBytes/max(rowBytes, 1))
 		for start := int64(0); start < max(n, 1); start += step {
 			end := start + step
-			chunk := &labelwisev1.SelectQueriesRequest{}
+			chunk := next()
 			for _, p := range pool {
 				if !p.splittable() {
 					if start == 0 {
@@ -322,7 +460,7 @@ func (r *Request) chunks(chunkBytes int64) []*labelwisev1.SelectQueriesRequest {
 	}
 	for _, labeled := range r.labeledTensors() {
 		if !labeled.splittable() {
-			chunk := &labelwisev1.SelectQueriesRequest{}
+			chunk := next()
 			labeled.set(chunk, labeled.tensor.message())
 			out = append(out, chunk)
 			continue
@@ -331,7 +469,7 @@ func (r *Request) chunks(chunkBytes int64) []*labelwisev1.SelectQueriesRequest {
 		rowBytes := int64(len(labeled.tensor.raw)) / max(l, 1)
 		step := max(1, chunkBytes/max(rowBytes, 1))
 		for start := int64(0); start < max(l, 1); start += step {
-			chunk := &labelwisev1.SelectQueriesRequest{}
+			chunk := next()
 			labeled.set(chunk, labeled.tensor.slice(0, min(start, l), min(start+step, l)).message())
 			out = append(out, chunk)
 		}
@@ -339,14 +477,35 @@ func (r *Request) chunks(chunkBytes int64) []*labelwisev1.SelectQueriesRequest {
 	return out
 }
 
+// message is the whole request but its models.
 func (r *Request) message() (*labelwisev1.SelectQueriesRequest, error) {
-	if r == nil {
-		return nil, errors.New("labelwise: nil request")
+	m, err := r.header()
+	if err != nil {
+		return nil, err
+	}
+	m.Exclude = r.Exclude
+	for _, p := range append(r.poolTensors(), r.labeledTensors()...) {
+		p.set(m, p.tensor.message())
+	}
+	return m, nil
+}
+
+// header is the request without its tensors, exclude and models.
+func (r *Request) header() (*labelwisev1.SelectQueriesRequest, error) {
+	output, ok := modelOutputs[r.ModelOutput]
+	if !ok {
+		return nil, fmt.Errorf("labelwise: ModelOutput must be %q or %q; got %q",
+			OutputProbabilities, OutputLogits, r.ModelOutput)
 	}
 	m := &labelwisev1.SelectQueriesRequest{
-		K: r.K, Seed: r.Seed, Exclude: r.Exclude, ClampK: r.ClampK,
-		Budget: r.Budget, Temperature: r.Temperature,
-		LabeledLabelCardinality: r.LabeledLabelCardinality,
+		K: r.K, Seed: r.Seed, ClampK: r.ClampK, Budget: r.Budget, Temperature: r.Temperature,
+		LabeledLabelCardinality: r.LabeledLabelCardinality, ModelOutput: output,
+		EmbeddingsOutput: r.EmbeddingsOutput, McDropoutSamples: r.MCDropoutSamples,
+		InferenceBatchRows: r.InferenceBatchRows,
+	}
+	if r.InferenceTimeout != 0 {
+		seconds := r.InferenceTimeout.Seconds()
+		m.InferenceTimeoutSeconds = &seconds
 	}
 	for _, s := range r.Strategies {
 		spec := &labelwisev1.StrategySpec{Name: s.Name}
@@ -361,9 +520,6 @@ func (r *Request) message() (*labelwisev1.SelectQueriesRequest, error) {
 			}
 		}
 		m.Strategies = append(m.Strategies, spec)
-	}
-	for _, p := range append(r.poolTensors(), r.labeledTensors()...) {
-		p.set(m, p.tensor.message())
 	}
 	return m, nil
 }
@@ -407,7 +563,8 @@ func fromMessage(m *labelwisev1.SelectQueriesResponse) *Response {
 		}
 		out.Results = append(out.Results, Result{
 			Name: r.GetName(), Params: params, Indices: r.GetIndices(), Scores: r.GetScores(),
-			TotalCost: r.GetTotalCost(),
+			TotalCost: r.GetTotalCost(), CandidatesConsidered: r.GetCandidatesConsidered(),
+			AdversarialPoints: tensorFrom(r.GetAdversarialPoints()),
 		})
 	}
 	return out

@@ -22,8 +22,15 @@ type Error struct {
 	Code       codes.Code
 	Message    string
 	Violations []FieldViolation
-	status     *status.Status
+	// Reason is the google.rpc.ErrorInfo reason, when the server sent one (for example
+	// ReasonModelNotCached).
+	Reason string
+	status *status.Status
 }
+
+// ReasonModelNotCached is the ErrorInfo reason of NOT_FOUND for a model sent by its SHA-256
+// that the server no longer holds; SelectQueries then resends the model's bytes on its own.
+const ReasonModelNotCached = "MODEL_NOT_CACHED"
 
 func (e *Error) Error() string {
 	if len(e.Violations) == 0 {
@@ -58,10 +65,13 @@ func asError(err error) error {
 	}
 	out := &Error{Code: st.Code(), Message: st.Message(), status: st}
 	for _, detail := range st.Details() {
-		if bad, ok := detail.(*errdetails.BadRequest); ok {
-			for _, v := range bad.GetFieldViolations() {
+		switch d := detail.(type) {
+		case *errdetails.BadRequest:
+			for _, v := range d.GetFieldViolations() {
 				out.Violations = append(out.Violations, FieldViolation{v.GetField(), v.GetDescription()})
 			}
+		case *errdetails.ErrorInfo:
+			out.Reason = d.GetReason()
 		}
 	}
 	return out
