@@ -26,41 +26,59 @@ import (
 // address is the server TestMain starts: the real `labelwise serve` on a free port.
 var address string
 
+// uncachedServer is a second server, one that caches no model (for the hash-first protocol's
+// resend); it starts beside the first so that its start-up overlaps the tests.
+var uncachedServer = sync.OnceValues(func() (string, error) {
+	target, stop, err := startServer("--model-cache-bytes", "0")
+	if err == nil {
+		stopUncached = stop
+	}
+	return target, err
+})
+
+var stopUncached = func() {}
+
 func TestMain(m *testing.M) {
-	stop, err := startServer()
+	go func() { _, _ = uncachedServer() }()
+	var stop func()
+	var err error
+	address, stop, err = startServer()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
 	stop()
+	_, _ = uncachedServer() // started: stop it too
+	stopUncached()
 	os.Exit(code)
 }
 
-// startServer runs `python -m labelwise_server.cli serve --port 0 --port-file F` from the
-// repository ($LABELWISE_PYTHON, else python3) and waits until F names the bound port.
-func startServer() (func(), error) {
+// startServer runs `python -m labelwise_server.cli serve --port 0 --port-file F` (plus
+// flags) from the repository ($LABELWISE_PYTHON, else python3), waits until F names the
+// bound port and returns the server's address and how to stop it.
+func startServer(flags ...string) (string, func(), error) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	dir, err := os.MkdirTemp("", "labelwise-go-test")
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	portFile := filepath.Join(dir, "port")
 	python := os.Getenv("LABELWISE_PYTHON")
 	if python == "" {
 		python = "python3"
 	}
-	cmd := exec.Command(python, "-m", "labelwise_server.cli", "serve", "--host", "127.0.0.1",
-		"--port", "0", "--metrics-port", "0", "--compute-threads", "1", "--port-file", portFile,
-		"--grace-seconds", "1")
+	cmd := exec.Command(python, append([]string{"-m", "labelwise_server.cli", "serve",
+		"--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--compute-threads", "1",
+		"--port-file", portFile, "--grace-seconds", "1"}, flags...)...)
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root, "service")+
 		string(os.PathListSeparator)+filepath.Join(root, "clients/python/src"))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	stop := func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -79,20 +97,24 @@ func startServer() (func(), error) {
 			port, err := strconv.Atoi(strings.TrimSpace(string(text)))
 			if err != nil {
 				stop()
-				return nil, err
+				return "", nil, err
 			}
-			address = fmt.Sprintf("127.0.0.1:%d", port)
-			return stop, nil
+			return fmt.Sprintf("127.0.0.1:%d", port), stop, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	stop()
-	return nil, errors.New("the labelwise server did not write its port within 60 s")
+	return "", nil, errors.New("the labelwise server did not write its port within 60 s")
 }
 
 func dial(t *testing.T, opts ...Option) *Client {
 	t.Helper()
-	client, err := Dial(address, opts...)
+	return dialTo(t, address, opts...)
+}
+
+func dialTo(t *testing.T, target string, opts ...Option) *Client {
+	t.Helper()
+	client, err := Dial(target, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +134,9 @@ type vectorResult struct {
 	Indices   []int64                   `json:"indices"`
 	Scores    []float64                 `json:"scores"`
 	TotalCost float64                   `json:"total_cost"`
+	// Model-mode vectors only: a tensor or null, absent elsewhere.
+	AdversarialPoints    json.RawMessage `json:"adversarial_points"`
+	CandidatesConsidered *int64          `json:"candidates_considered"`
 }
 
 type vector struct {
@@ -127,6 +152,11 @@ type vector struct {
 		Budget      *float64                `json:"budget"`
 		Temperature *float64                `json:"temperature"`
 		Tensors     map[string]vectorTensor `json:"tensors"`
+		// Model mode (tests/vectors/model): ONNX bytes, base64 in the JSON.
+		Models           [][]byte `json:"models"`
+		ModelOutput      string   `json:"model_output"`
+		EmbeddingsOutput string   `json:"embeddings_output"`
+		MCDropoutSamples uint32   `json:"mc_dropout_samples"`
 	} `json:"request"`
 	Response struct {
 		PoolSize int64          `json:"pool_size"`
@@ -137,13 +167,20 @@ type vector struct {
 func (v vectorTensor) tensor(t *testing.T) *Tensor {
 	var tensor *Tensor
 	var err error
-	if v.DType == "float32" {
+	switch v.DType {
+	case "float32":
 		data := make([]float32, len(v.Data))
 		for i, x := range v.Data {
 			data[i] = float32(x)
 		}
 		tensor, err = Float32Tensor(data, v.Shape...)
-	} else {
+	case "int64":
+		data := make([]int64, len(v.Data))
+		for i, x := range v.Data {
+			data[i] = int64(x)
+		}
+		tensor, err = Int64Tensor(data, v.Shape...)
+	default:
 		tensor, err = Float64Tensor(v.Data, v.Shape...)
 	}
 	if err != nil {
@@ -173,7 +210,9 @@ func vectorParam(value map[string]any) any {
 func (v vector) request(t *testing.T) *Request {
 	in := v.Request
 	req := &Request{K: in.K, Seed: in.Seed, Exclude: in.Exclude, ClampK: in.ClampK,
-		Budget: in.Budget, Temperature: in.Temperature}
+		Budget: in.Budget, Temperature: in.Temperature, Models: in.Models,
+		ModelOutput: ModelOutput(in.ModelOutput), EmbeddingsOutput: in.EmbeddingsOutput,
+		MCDropoutSamples: in.MCDropoutSamples}
 	for _, s := range in.Strategies {
 		params := map[string]any{}
 		for name, value := range s.Params {
@@ -191,7 +230,7 @@ func (v vector) request(t *testing.T) *Request {
 		"regression_samples": &req.RegressionSamples, "labeled_targets": &req.LabeledTargets,
 		"structured_probabilities": &req.StructuredProbabilities, "structured_logits": &req.StructuredLogits,
 		"structured_committee": &req.StructuredCommittee, "structured_committee_logits": &req.StructuredCommitteeLogits,
-		"structured_mask": &req.StructuredMask,
+		"structured_mask": &req.StructuredMask, "model_inputs": &req.ModelInputs,
 	}
 	for name, tensor := range in.Tensors {
 		target, ok := targets[name]
@@ -237,21 +276,67 @@ func checkResponse(t *testing.T, got *Response, v vector) {
 		if !closeRelative(g.TotalCost, w.TotalCost) {
 			t.Errorf("%s total cost %v; want %v", w.Name, g.TotalCost, w.TotalCost)
 		}
+		if w.CandidatesConsidered != nil && g.CandidatesConsidered != *w.CandidatesConsidered {
+			t.Errorf("%s considered %d candidates; want %d", w.Name, g.CandidatesConsidered,
+				*w.CandidatesConsidered)
+		}
+		checkAdversarialPoints(t, w.Name, g.AdversarialPoints, w.AdversarialPoints)
+	}
+}
+
+// checkAdversarialPoints compares a result's points with the vector's (absent: not checked;
+// null: there must be none), each within 1e-6 relative (1e-9 absolute near zero).
+func checkAdversarialPoints(t *testing.T, name string, got *Tensor, want json.RawMessage) {
+	t.Helper()
+	if len(want) == 0 {
+		return
+	}
+	var points *vectorTensor
+	if err := json.Unmarshal(want, &points); err != nil {
+		t.Fatalf("%s adversarial_points: %v", name, err)
+	}
+	if points == nil || got == nil {
+		if points != nil || got != nil {
+			t.Errorf("%s adversarial points %v; want %v", name, got != nil, points != nil)
+		}
+		return
+	}
+	values, err := got.Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := make([]int64, len(points.Shape))
+	for i, size := range points.Shape {
+		shape[i] = int64(size)
+	}
+	if !reflect.DeepEqual(got.Shape(), shape) || len(values) != len(points.Data) {
+		t.Fatalf("%s adversarial points have shape %v; want %v", name, got.Shape(), shape)
+	}
+	for i, w := range points.Data {
+		if math.Abs(values[i]-w) > 1e-9 && !closeRelative(values[i], w) {
+			t.Errorf("%s adversarial point element %d is %v; want %v", name, i, values[i], w)
+		}
 	}
 }
 
 func loadVectors(t *testing.T) map[string]vector {
-	paths, err := filepath.Glob("../../tests/vectors/*.json")
+	return loadJSON[vector](t, "../../tests/vectors/*.json")
+}
+
+// loadJSON reads every file the pattern matches, keyed by its name without .json.
+func loadJSON[V any](t *testing.T, pattern string) map[string]V {
+	t.Helper()
+	paths, err := filepath.Glob(pattern)
 	if err != nil || len(paths) == 0 {
-		t.Fatalf("no test vectors in tests/vectors (%v)", err)
+		t.Fatalf("no test vectors match %s (%v)", pattern, err)
 	}
-	vectors := map[string]vector{}
+	vectors := map[string]V{}
 	for _, path := range paths {
 		text, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var v vector
+		var v V
 		if err := json.Unmarshal(text, &v); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
