@@ -45,6 +45,13 @@ HEAVY = pb.SelectQueriesRequest(
     k=10,
     committee=encode_tensor(RNG.dirichlet(np.ones(10), size=(8, 60_000)).astype(np.float32)),
 ).SerializeToString()  # fmt: skip
+# Slow in one strategy: BatchBALD's 10 greedy picks over 10 members x 2,000 rows take
+# seconds; it checks at every pick whether the call is still wanted.
+HEAVY_BATCH = pb.SelectQueriesRequest(
+    strategies=[pb.StrategySpec(name="batch_bald")],
+    k=10,
+    committee=encode_tensor(RNG.dirichlet(np.ones(10), size=(10, 2_000)).astype(np.float32)),
+).SerializeToString()
 
 
 @dataclass
@@ -233,6 +240,21 @@ def test_a_deadline_storm_abandons_the_work(served: Served, baseline: float) -> 
     finished = served.total("labelwise_strategy_duration_seconds_count") - strategy_runs
     assert finished < 12 * 6 / 2, finished
     assert served.cpu_seconds() - cpu_before < 30
+    assert_serving(served)
+
+
+def test_a_batch_strategy_past_its_deadline_is_abandoned_within_a_pick(
+    served: Served, baseline: float
+) -> None:
+    codes = calls(served, [HEAVY_BATCH] * 2, timeout=0.3)
+    assert codes == [grpc.StatusCode.DEADLINE_EXCEEDED] * 2
+    wait_for(lambda: served.total("labelwise_requests_in_flight") == 0)
+    # The picks under way when the deadline passed end, then nothing runs: seconds of
+    # BatchBALD per call were left undone.
+    time.sleep(1.0)
+    quiet = served.cpu_seconds()
+    time.sleep(1.0)
+    assert served.cpu_seconds() - quiet < 0.3
     assert_serving(served)
 
 

@@ -23,7 +23,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from labelwise_server.errors import DeadlineExceeded, ModelNotCached, ModelRejected
+from labelwise_server.strategies._types import StopCheck
 
 if TYPE_CHECKING:
     import onnx
@@ -57,8 +58,6 @@ _FLOAT_TYPES: dict[int, np.dtype[Any]] = {
 _BOOL = 9
 _EXTERNAL = 1
 _SHA256_HEX = frozenset("0123456789abcdef")
-
-StopCheck = Callable[[], None]
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Row-wise strategies run block by block over the pool, sharing one
 Intermediates per block, and keep a running top-k each, so memory stays
 O(block + k) however large n is. Whole-pool and batch strategies get the
-whole pool. The stop callback is checked between blocks and strategies, so a
-request whose deadline passed or whose caller left is abandoned there.
+whole pool. The stop callback is checked between blocks and strategies, and by
+batch strategies at every pick, so a request whose deadline passed or whose
+caller left is abandoned there.
 """
 
 import time
@@ -13,7 +14,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from labelwise_server.strategies._types import FloatArray, IntArray, ParamValue, Pool, Task
+from labelwise_server.strategies._types import (
+    FloatArray,
+    IntArray,
+    ParamValue,
+    Pool,
+    StopCheck,
+    Task,
+    never_stop,
+)
 from labelwise_server.strategies.intermediates import Intermediates
 from labelwise_server.strategies.ranking import merge_top_k, rank, top_k, within_budget
 from labelwise_server.validation import Selection, StrategyCall
@@ -22,7 +31,6 @@ from labelwise_server.validation import Selection, StrategyCall
 # overhead, small enough that a block's temporaries stay in cache.
 BLOCK_BYTES = 1 << 22
 
-StopCheck = Callable[[], None]
 Observe = Callable[[str, float], None]
 
 
@@ -39,19 +47,15 @@ class Result:
     points: FloatArray | None = None  # [len(indices), d] extra per-item output, when asked for
 
 
-def _never_stop() -> None:
-    return None
-
-
 def _no_observe(strategy: str, seconds: float) -> None:
     return None
 
 
 def select(
-    selection: Selection, stop: StopCheck = _never_stop, observe: Observe = _no_observe
+    selection: Selection, stop: StopCheck = never_stop, observe: Observe = _no_observe
 ) -> list[Result]:
     """Every strategy's result, in the order of selection.calls."""
-    pool, task = selection.pool, selection.task
+    pool, task = selection.pool, replace(selection.task, stop=stop)
     ranked: dict[int, tuple[IntArray, FloatArray]] = {}
     seconds: dict[int, float] = {}
     considered: dict[int, int] = {}

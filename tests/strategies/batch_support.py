@@ -8,7 +8,7 @@ import numpy.typing as npt
 
 from labelwise_server.selection import Result, select
 from labelwise_server.strategies import STRATEGIES, Input, Pool, Task
-from labelwise_server.strategies._types import ParamValue
+from labelwise_server.strategies._types import ParamValue, StopCheck, never_stop
 from labelwise_server.validation import Selection, StrategyCall
 
 BATCH_NAMES = [name for name, strategy in STRATEGIES.items() if strategy.batch]
@@ -47,6 +47,7 @@ def run_one(
     seed: int = 0,
     exclude: npt.NDArray[np.int64] | None = None,
     budget: float | None = None,
+    stop: StopCheck = never_stop,
 ) -> Result:
     """One strategy's result through selection.select, as the service runs it."""
     keep = np.ones(pool.n, dtype=bool)
@@ -65,5 +66,5 @@ def run_one(
             labeled_targets=np.zeros(1),
         )
     call = StrategyCall(STRATEGIES[name], filled, "strategies[0]")
-    [result] = select(Selection(pool, (call,), task))
+    [result] = select(Selection(pool, (call,), task), stop=stop)
     return result

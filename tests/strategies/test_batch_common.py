@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from labelwise_server.errors import DeadlineExceeded
 from labelwise_server.strategies import STRATEGIES
 from tests.strategies.batch_support import BATCH_NAMES, batch_pool, run_one
 
@@ -36,6 +37,39 @@ def test_k_distinct_candidates_with_finite_float64_scores(
     assert not set(result.indices.tolist()) & {0, 5, 7}
     assert np.isfinite(result.scores).all()
     assert result.total_cost == 12.0
+
+
+# Whose work between picks is one library call or a single draw: nothing to stop inside.
+UNSTOPPABLE_BETWEEN_PICKS = {"cluster_margin", "power_bald"}
+
+
+@pytest.mark.parametrize("name", BATCH_NAMES)
+def test_a_batch_strategy_checks_stop_at_every_pick(name: str) -> None:
+    """A passed deadline abandons a batch strategy within one pick, not at its end."""
+    pool = batch_pool(np.random.default_rng(3))
+    calls = 0
+
+    def count() -> None:
+        nonlocal calls
+        calls += 1
+
+    result = run_one(name, pool, 12, stop=count)
+    assert result.indices.shape == (12,)
+    if name in UNSTOPPABLE_BETWEEN_PICKS:
+        assert calls >= 1
+        return
+    assert calls >= 12
+
+    def expire() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise DeadlineExceeded()
+
+    calls = 0
+    with pytest.raises(DeadlineExceeded):
+        run_one(name, pool, 12, stop=expire)
+    assert calls == 4
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=IDS)

@@ -31,8 +31,10 @@ from labelwise_server.strategies._types import (
     Params,
     Pool,
     RealArray,
+    StopCheck,
     Strategy,
     Task,
+    never_stop,
 )
 from labelwise_server.strategies.intermediates import Intermediates
 from labelwise_server.strategies.random import random_scores
@@ -63,6 +65,7 @@ def _core_set(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatAr
         metric=str(params["metric"]),
         costs=pool.costs,
         budget=task.budget,
+        stop=task.stop,
     )
 
 
@@ -111,6 +114,7 @@ def _gsx(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
         task.k,
         costs=pool.costs,
         budget=task.budget,
+        stop=task.stop,
     )
 
 
@@ -123,6 +127,7 @@ def _gsy(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
         task.k,
         costs=pool.costs,
         budget=task.budget,
+        stop=task.stop,
     )
 
 
@@ -138,6 +143,7 @@ def _igs(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
         task.k,
         costs=pool.costs,
         budget=task.budget,
+        stop=task.stop,
     )
 
 
@@ -182,6 +188,7 @@ def _batch_bald(pool: Pool, task: Task, params: Params) -> tuple[IntArray, Float
         max_exact=int(params["max_exact_configurations"]),
         costs=pool.costs,
         budget=task.budget,
+        stop=task.stop,
     )
 
 
@@ -204,7 +211,7 @@ POWER_OFFSETS = {"margin": 1.0}  # p(2) − p(1) ∈ [−1, 0]: 1 + margin = 1 �
 _ROW_BLOCK_BYTES = 1 << 22
 
 
-def _row_scores(strategy: Strategy, pool: Pool) -> FloatArray:
+def _row_scores(strategy: Strategy, pool: Pool, stop: StopCheck = never_stop) -> FloatArray:
     """A row-wise strategy's scores of the whole pool [n], block by block, default params."""
     assert strategy.block_score is not None
     params = {name: param.default for name, param in strategy.params.items()}
@@ -216,6 +223,7 @@ def _row_scores(strategy: Strategy, pool: Pool) -> FloatArray:
     step = max(1024, _ROW_BLOCK_BYTES // row_bytes)
     scores = np.empty(pool.n)
     for start in range(0, pool.n, step):
+        stop()
         end = min(start + step, pool.n)
         block = Intermediates(
             None if pool.probabilities is None else pool.probabilities[start:end],
@@ -227,7 +235,7 @@ def _row_scores(strategy: Strategy, pool: Pool) -> FloatArray:
 
 def _power_bald(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
     base = str(params["base"])
-    scores = _row_scores(STRATEGIES[base], pool)
+    scores = _row_scores(STRATEGIES[base], pool, task.stop)
     picked = bayesian.power_sample(
         scores + POWER_OFFSETS.get(base, 0.0),
         task.candidates,
@@ -240,13 +248,16 @@ def _power_bald(pool: Pool, task: Task, params: Params) -> tuple[IntArray, Float
     return picked, scores[picked]
 
 
-def _deepfool_run(pool: Pool, rows: IntArray, params: Params) -> tuple[FloatArray, FloatArray]:
+def _deepfool_run(
+    pool: Pool, rows: IntArray, params: Params, stop: StopCheck = never_stop
+) -> tuple[FloatArray, FloatArray]:
     """DeepFool distances [len(rows)] and adversarial points [len(rows), d], chunk by chunk."""
     assert pool.model is not None
     model = pool.model
     distances = np.empty(rows.shape[0])
     points = np.empty((rows.shape[0], model.inputs.shape[1]))
     for start in range(0, rows.shape[0], model.chunk_rows):
+        stop()
         part = rows[start : start + model.chunk_rows]
         distances[start : start + part.shape[0]], points[start : start + part.shape[0]] = (
             adversarial.deepfool(
@@ -261,7 +272,7 @@ def _deepfool_run(pool: Pool, rows: IntArray, params: Params) -> tuple[FloatArra
 
 def _deepfool(pool: Pool, task: Task, params: Params) -> FloatArray:
     scores = np.zeros(pool.n)  # only candidates are ranked
-    distances, _ = _deepfool_run(pool, task.candidates, params)
+    distances, _ = _deepfool_run(pool, task.candidates, params, task.stop)
     scores[task.candidates] = adversarial.deepfool_scores(distances)
     return scores
 
@@ -310,6 +321,7 @@ def _badge(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray
         np.random.default_rng(task.seed),
         costs=pool.costs,
         budget=task.budget,
+        stop=task.stop,
     )
 
 
@@ -325,6 +337,7 @@ def _typiclust(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatA
         max_clusters=int(params["max_clusters"]),
         costs=pool.costs,
         budget=task.budget,
+        stop=task.stop,
     )
 
 
@@ -375,6 +388,7 @@ def _ranked_batch(pool: Pool, task: Task, params: Params) -> tuple[IntArray, Flo
         metric=str(params["metric"]),
         costs=pool.costs,
         budget=task.budget,
+        stop=task.stop,
     )
 
 

@@ -91,6 +91,15 @@ class Pool:
     model: ModelAccess | None = None  # model mode only
 
 
+# Called between the steps of long loops; raises to abandon the work (a deadline passed,
+# the caller left). What it raises is the caller's business: strategies let it through.
+StopCheck: TypeAlias = Callable[[], None]
+
+
+def never_stop() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Task:
     """What one strategy is asked for: k items among the candidates, within a budget."""
@@ -99,6 +108,7 @@ class Task:
     candidates: IntArray  # ascending pool indices that may be selected
     seed: int
     budget: float | None = None
+    stop: StopCheck = never_stop  # batch strategies call it once per pick
 
 
 # A row-wise score: one block of rows in, one score per row out ([b]).

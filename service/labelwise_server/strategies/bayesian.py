@@ -8,7 +8,13 @@ Ghahramani (2017); Houlsby et al. (2011); Kirsch et al. (2019, 2023).
 
 import numpy as np
 
-from labelwise_server.strategies._types import FloatArray, IntArray, RealArray
+from labelwise_server.strategies._types import (
+    FloatArray,
+    IntArray,
+    RealArray,
+    StopCheck,
+    never_stop,
+)
 from labelwise_server.strategies.committee import consensus, mean_member_entropy, vote_counts
 from labelwise_server.strategies.uncertainty import entropy_scores
 
@@ -252,6 +258,7 @@ def batch_bald_select(
     costs: FloatArray | None = None,
     budget: float | None = None,
     prune: bool = True,
+    stop: StopCheck = never_stop,
 ) -> tuple[IntArray, FloatArray]:
     """BatchBALD: greedily grow the batch of largest joint mutual information (Kirsch et al. 2019).
 
@@ -278,6 +285,7 @@ def batch_bald_select(
     picks: list[int] = []
     gains: list[float] = []
     while len(picks) < k:
+        stop()
         if item_costs is not None:
             alive &= item_costs <= remaining  # the budget only shrinks
         positions = np.flatnonzero(alive)

@@ -8,7 +8,13 @@ fits the budget. The work is in float32 whatever the embeddings came as.
 import numpy as np
 import numpy.typing as npt
 
-from labelwise_server.strategies._types import FloatArray, IntArray, RealArray
+from labelwise_server.strategies._types import (
+    FloatArray,
+    IntArray,
+    RealArray,
+    StopCheck,
+    never_stop,
+)
 
 Float32Array = npt.NDArray[np.float32]
 
@@ -77,6 +83,7 @@ def k_center_greedy(
     seed: int,
     *,
     metric: str = "euclidean",
+    stop: StopCheck = never_stop,
     costs: FloatArray | None = None,
     budget: float | None = None,
 ) -> tuple[IntArray, FloatArray]:
@@ -129,6 +136,7 @@ def k_center_greedy(
 
     cover = LazyCover(x, x_norms, min_d2, picks, centres)
     while len(picks) < k:
+        stop()
         best = cover.argmax()
         if min_d2[best] < 0:
             break  # every candidate is picked or over budget
@@ -367,6 +375,7 @@ def typiclust_select(
     max_clusters: int = 500,
     costs: FloatArray | None = None,
     budget: float | None = None,
+    stop: StopCheck = never_stop,
 ) -> tuple[IntArray, FloatArray]:
     """TypiClust (Hacohen et al. 2022): the most typical item of the largest uncovered clusters.
 
@@ -389,7 +398,8 @@ def typiclust_select(
     count = labeled_x.shape[0]
     clusters = max(1, min(count + k, max_clusters, count + r))
     everything = np.concatenate([labeled_x, x]) if count else x
-    labels = kmeans_labels(everything, clusters, seed)
+    labels = kmeans_labels(everything, clusters, seed)  # one scikit-learn call: not stoppable
+    stop()
     covered = np.bincount(labels[:count], minlength=clusters)
     pool_labels = labels[count:]
     sizes = np.bincount(pool_labels, minlength=clusters)
@@ -404,6 +414,7 @@ def typiclust_select(
     picks: list[int] = []
     scores: list[float] = []
     while len(picks) < k and open_clusters.any():
+        stop()
         keys = np.lexsort((np.arange(clusters), -sizes, covered))
         cluster = int(next(c for c in keys.tolist() if open_clusters[c]))
         if cluster not in ranked:

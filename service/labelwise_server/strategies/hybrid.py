@@ -12,7 +12,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from labelwise_server.strategies._types import FloatArray, IntArray, RealArray
+from labelwise_server.strategies._types import (
+    FloatArray,
+    IntArray,
+    RealArray,
+    StopCheck,
+    never_stop,
+)
 from labelwise_server.strategies.diversity import (
     Float32Array,
     as_float32,
@@ -49,6 +55,7 @@ def badge_select(
     costs: FloatArray | None = None,
     budget: float | None = None,
     origin_centre: bool = False,
+    stop: StopCheck = never_stop,
 ) -> tuple[IntArray, FloatArray]:
     """BADGE: k-means++ seeding on gradient embeddings (Ash et al. 2020).
 
@@ -79,6 +86,7 @@ def badge_select(
     picks: list[int] = []
     scores: list[float] = []
     while len(picks) < k:
+        stop()
         fits = _fits(item_costs, remaining)
         if fits is not None:
             d2[~fits & (d2 >= 0)] = -1.0  # the budget only shrinks
@@ -229,6 +237,7 @@ def ranked_batch_select(
     metric: str = "euclidean",
     costs: FloatArray | None = None,
     budget: float | None = None,
+    stop: StopCheck = never_stop,
 ) -> tuple[IntArray, FloatArray]:
     """Ranked batch-mode sampling (Cardoso et al. 2017), as modAL's ranked_batch.
 
@@ -257,6 +266,7 @@ def ranked_batch_select(
     picks: list[int] = []
     scores: list[float] = []
     while len(picks) < k:
+        stop()
         if item_costs is not None:
             alive &= item_costs <= remaining
         left = int(alive.sum())

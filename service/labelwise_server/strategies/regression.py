@@ -13,7 +13,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from labelwise_server.strategies._types import FloatArray, IntArray, RealArray
+from labelwise_server.strategies._types import (
+    FloatArray,
+    IntArray,
+    RealArray,
+    StopCheck,
+    never_stop,
+)
 
 _GONE = -1.0  # the min-distance of an item that may no longer be picked
 # Rows per block when distances to many labeled items are computed at once.
@@ -94,6 +100,7 @@ def _greedy(
     costs: FloatArray | None,
     budget: float | None,
     first_order: IntArray | None = None,
+    stop: StopCheck = never_stop,
 ) -> tuple[IntArray, FloatArray]:
     """Farthest-first: pick argmax min_distance, score it, fold in its distances, repeat.
 
@@ -120,6 +127,7 @@ def _greedy(
         np.minimum(min_distance, distances_to(first), out=min_distance)
         min_distance[first] = _GONE
     while len(picks) < k:
+        stop()
         best = int(np.argmax(min_distance)) if min_distance.size else -1
         if best < 0 or min_distance[best] < 0:
             break  # every candidate is picked or over budget
@@ -149,6 +157,7 @@ def gsx_select(
     *,
     costs: FloatArray | None = None,
     budget: float | None = None,
+    stop: StopCheck = never_stop,
 ) -> tuple[IntArray, FloatArray]:
     """GSx: greedy sampling on the inputs (Wu, Lin & Huang 2019).
 
@@ -173,7 +182,13 @@ def gsx_select(
         first_order = np.argsort(((x - centroid) ** 2).sum(axis=1), kind="stable")
     item_costs = None if costs is None else costs[candidates]
     picks, scores = _greedy(
-        min_distance, lambda j: _distances_to_row(x, norms, j), k, item_costs, budget, first_order
+        min_distance,
+        lambda j: _distances_to_row(x, norms, j),
+        k,
+        item_costs,
+        budget,
+        first_order,
+        stop,
     )
     return candidates[picks], scores
 
@@ -186,6 +201,7 @@ def gsy_select(
     *,
     costs: FloatArray | None = None,
     budget: float | None = None,
+    stop: StopCheck = never_stop,
 ) -> tuple[IntArray, FloatArray]:
     """GSy: greedy sampling on the outputs (Wu, Lin & Huang 2019).
 
@@ -200,7 +216,9 @@ def gsy_select(
     left = (right - 1).clip(0, targets.shape[0] - 1)
     min_distance = np.minimum(np.abs(f - targets[left]), np.abs(f - targets[right]))
     item_costs = None if costs is None else costs[candidates]
-    picks, scores = _greedy(min_distance, lambda j: np.abs(f - f[j]), k, item_costs, budget)
+    picks, scores = _greedy(
+        min_distance, lambda j: np.abs(f - f[j]), k, item_costs, budget, stop=stop
+    )
     return candidates[picks], scores
 
 
@@ -214,6 +232,7 @@ def igs_select(
     *,
     costs: FloatArray | None = None,
     budget: float | None = None,
+    stop: StopCheck = never_stop,
 ) -> tuple[IntArray, FloatArray]:
     """iGS: improved greedy sampling on inputs and outputs (Wu, Lin & Huang 2019).
 
@@ -241,5 +260,6 @@ def igs_select(
         k,
         item_costs,
         budget,
+        stop=stop,
     )
     return candidates[picks], scores
