@@ -8,13 +8,14 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labelwise.tensors import encode_tensor
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
 from labelwise_server.strategies import STRATEGIES, Input
+from tests.grpc.test_fuzz import answer_or_invalid_argument
 
 TASK_NAMES = [name for name, s in STRATEGIES.items() if s.task != "classification"]
 # The fields that satisfy each input kind, in one or two consistent ways.
@@ -108,17 +109,9 @@ def stub(channel: grpc.Channel) -> Any:
 def test_random_task_requests_answer_ok_or_invalid_argument(
     stub: Any, message: pb.SelectQueriesRequest
 ) -> None:
-    try:
-        response = stub.SelectQueries(message, timeout=10)
-    except grpc.RpcError as error:
-        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (error.code(), error.details())
-        event(f"rejected: {error.details().split(':')[0]}")
-        return
-    event("answered")
-    for result in response.results:
-        assert 0 < len(result.indices) <= message.k and len(result.indices) == len(result.scores)
-        assert not set(result.indices) & set(message.exclude)
-        assert np.isfinite(result.scores).all()
+    response = answer_or_invalid_argument(stub, message)
+    if response is not None:
+        assert all(len(result.indices) > 0 for result in response.results)
 
 
 @st.composite
