@@ -1,5 +1,6 @@
 package dev.labelwise.client;
 
+import dev.labelwise.v1.CheckStoppingResponse;
 import dev.labelwise.v1.ListStrategiesRequest;
 import dev.labelwise.v1.ParamValue;
 import dev.labelwise.v1.QuerySelectionServiceGrpc;
@@ -27,13 +28,16 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
@@ -50,12 +54,19 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>A request whose message would exceed the maximum message size goes through the
  * streaming call, split along the pool axis; both calls give the same answer.
+ *
+ * <p>Model mode: the first call with a model sends its bytes; later calls on this client send
+ * only its SHA-256, and when the server no longer holds the model (NOT_FOUND with reason
+ * {@value #MODEL_NOT_CACHED}: evicted, restarted, another replica) the call is repeated once
+ * with the bytes.
  */
 public final class LabelwiseClient implements AutoCloseable {
   /** The largest message sent or received by default: the server's default, 256 MiB. */
   public static final int DEFAULT_MAX_MESSAGE_BYTES = 256 << 20;
   /** About how many bytes of rows each stream chunk carries by default. */
   public static final int DEFAULT_CHUNK_BYTES = 4 << 20;
+  /** The ErrorInfo reason of a model sent by hash that the server does not hold. */
+  public static final String MODEL_NOT_CACHED = "MODEL_NOT_CACHED";
   // Kept free of tensor bytes in a unary request, for framing and headers.
   private static final int HEADER_ROOM = 64 << 10;
 
@@ -65,6 +76,8 @@ public final class LabelwiseClient implements AutoCloseable {
   private final Duration defaultDeadline;
   private final int maxMessageBytes;
   private final int chunkBytes;
+  // SHA-256 of the models this client has sent the server in full: later calls send the hash.
+  private final Set<String> sentModels = ConcurrentHashMap.newKeySet();
 
   private LabelwiseClient(Builder builder) {
     ManagedChannelBuilder<?> channelBuilder = Grpc.newChannelBuilder(builder.target, builder.credentials())
@@ -102,25 +115,84 @@ public final class LabelwiseClient implements AutoCloseable {
    *     name the fields at fault
    */
   public SelectResponse select(SelectRequest request, Duration deadline) {
-    SelectQueriesRequest whole = request.toMessage();
-    SelectQueriesResponse response;
-    try {
-      if (whole.getSerializedSize() <= (long) maxMessageBytes - HEADER_ROOM) {
-        response = withDeadline(blocking, deadline).selectQueries(whole);
-      } else {
-        response = stream(new Chunks(request, chunkBytes), deadline);
-      }
-    } catch (StatusRuntimeException error) {
-      throw LabelwiseException.from(error);
-    }
+    SelectQueriesResponse response = callWithModels(request, deadline);
     List<Selection> selections = new ArrayList<>(response.getResultsCount());
     for (StrategyResult result : response.getResultsList()) {
       selections.add(new Selection(result.getName(),
           result.getIndicesList().stream().mapToLong(Long::longValue).toArray(),
           result.getScoresList().stream().mapToDouble(Double::doubleValue).toArray(),
-          fromParams(result.getParamsMap()), result.getTotalCost()));
+          fromParams(result.getParamsMap()), result.getTotalCost(),
+          result.hasAdversarialPoints() ? Tensor.fromMessage(result.getAdversarialPoints()) : null,
+          result.getCandidatesConsidered()));
     }
     return new SelectResponse(response.getPoolSize(), selections);
+  }
+
+  /** Should labeling stop? Within the default deadline; see {@link StoppingRequest}. */
+  public StoppingVerdict checkStopping(StoppingRequest request) {
+    return checkStopping(request, defaultDeadline);
+  }
+
+  /**
+   * Should labeling stop? Every criterion whose input the request carries, and the combined
+   * verdict; {@code deadline} null for none.
+   *
+   * @throws LabelwiseException when the call fails; for a rejected request its violations
+   *     name the fields at fault
+   */
+  public StoppingVerdict checkStopping(StoppingRequest request, Duration deadline) {
+    CheckStoppingResponse response;
+    try {
+      response = withDeadline(blocking, deadline).checkStopping(request.toMessage());
+    } catch (StatusRuntimeException error) {
+      throw LabelwiseException.from(error);
+    }
+    List<StoppingCriterion> criteria = new ArrayList<>(response.getCriteriaCount());
+    for (dev.labelwise.v1.StoppingCriterion c : response.getCriteriaList()) {
+      criteria.add(new StoppingCriterion(c.getName(), c.getValue(), c.getThreshold(), c.getStop(),
+          c.getEvaluated(), c.getDetail()));
+    }
+    return new StoppingVerdict(response.getStop(), criteria,
+        response.getKappasList().stream().mapToDouble(Double::doubleValue).toArray());
+  }
+
+  /** Sends models the server has seen by hash; on MODEL_NOT_CACHED, once more with bytes. */
+  private SelectQueriesResponse callWithModels(SelectRequest request, Duration deadline) {
+    List<SelectRequest.OnnxModel> models = request.models();
+    List<Boolean> hashed = new ArrayList<>(models.size());
+    for (SelectRequest.OnnxModel model : models) {
+      hashed.add(sentModels.contains(model.sha256()));
+    }
+    SelectQueriesResponse response;
+    try {
+      response = call(request, hashed, deadline);
+    } catch (LabelwiseException error) {
+      boolean stale = hashed.contains(true) && error.code() == Status.Code.NOT_FOUND
+          && MODEL_NOT_CACHED.equals(error.reason());
+      if (!stale) {
+        throw error;
+      }
+      models.forEach(model -> sentModels.remove(model.sha256()));
+      response = call(request, Collections.nCopies(models.size(), false), deadline);
+    }
+    models.forEach(model -> sentModels.add(model.sha256()));
+    return response;
+  }
+
+  /** One call, unary or streamed by size; models.get(i) goes as its hash when hashed.get(i). */
+  private SelectQueriesResponse call(SelectRequest request, List<Boolean> hashed, Duration deadline) {
+    SelectQueriesRequest first = request.header(hashed);
+    SelectQueriesRequest.Builder whole = first.toBuilder();
+    request.tensors().forEach((input, tensor) -> input.set(whole, tensor));
+    SelectQueriesRequest message = whole.build();
+    try {
+      if (message.getSerializedSize() <= (long) maxMessageBytes - HEADER_ROOM) {
+        return withDeadline(blocking, deadline).selectQueries(message);
+      }
+      return stream(new Chunks(first, request.tensors(), chunkBytes), deadline);
+    } catch (StatusRuntimeException error) {
+      throw LabelwiseException.from(error);
+    }
   }
 
   /** Every strategy the server offers, with its parameters and needed inputs. */
@@ -239,12 +311,15 @@ public final class LabelwiseClient implements AutoCloseable {
 
   /**
    * The request as stream chunks of about chunkBytes of rows each: the first carries the
-   * header (strategies, k, seed, ...) and the first block of pool rows; then more pool rows,
-   * then blocks of each labeled-set tensor's rows, then exclude in blocks (the server
-   * concatenates exclude lists).
+   * header (strategies, k, seed, models, ...) and the first block of pool rows (none when its
+   * models make the header alone larger than chunkBytes); then more pool rows, then blocks of
+   * each labeled-set tensor's rows, then exclude in blocks (the server concatenates exclude
+   * lists).
    */
   static final class Chunks implements Iterator<SelectQueriesRequest> {
-    private final SelectRequest request;
+    private final SelectQueriesRequest header;
+    private final Map<SelectRequest.Input, Tensor> tensors;
+    private final boolean headerAlone;
     private final List<SelectRequest.Input> pool = new ArrayList<>();
     private final long n;
     private final long poolStep;
@@ -258,12 +333,21 @@ public final class LabelwiseClient implements AutoCloseable {
     private int excludeStart;
     private boolean first = true;
 
+    /** The chunks of a request whose models all go as their bytes. */
     Chunks(SelectRequest request, long chunkBytes) {
-      this.request = request;
+      this(request.header(Collections.nCopies(request.models().size(), false)), request.tensors(), chunkBytes);
+    }
+
+    /** The chunks of header (every field but the tensors, models included) and tensors. */
+    Chunks(SelectQueriesRequest header, Map<SelectRequest.Input, Tensor> tensors, long chunkBytes) {
+      this.header = header;
+      this.tensors = tensors;
       this.chunkBytes = chunkBytes;
+      // Models may be megabytes: a header whose models outgrow a chunk goes without rows.
+      this.headerAlone = header.getModelsCount() > 0 && header.getSerializedSize() > chunkBytes;
       long rowBytes = 0;
       long size = 0;
-      for (Map.Entry<SelectRequest.Input, Tensor> entry : request.tensors().entrySet()) {
+      for (Map.Entry<SelectRequest.Input, Tensor> entry : tensors.entrySet()) {
         SelectRequest.Input input = entry.getKey();
         Tensor tensor = entry.getValue();
         if (input.labeled) {
@@ -280,7 +364,7 @@ public final class LabelwiseClient implements AutoCloseable {
       }
       n = pool.isEmpty() ? 0 : Math.max(size, 1);
       poolStep = step(rowBytes);
-      exclude = request.header().getExcludeList();
+      exclude = header.getExcludeList();
       excludeStep = (int) Math.max(1, Math.min(Integer.MAX_VALUE, chunkBytes / 10)); // <= 10 bytes a varint
     }
 
@@ -303,13 +387,17 @@ public final class LabelwiseClient implements AutoCloseable {
         throw new NoSuchElementException();
       }
       SelectQueriesRequest.Builder chunk = first
-          ? request.header().toBuilder().clearExclude()
+          ? header.toBuilder().clearExclude()
           : SelectQueriesRequest.newBuilder();
+      boolean rowsToo = !(first && headerAlone);
       first = false;
+      if (!rowsToo) {
+        return chunk.build();
+      }
       if (poolStart < n) {
         long end = poolStart + poolStep;
         for (SelectRequest.Input input : pool) {
-          Tensor tensor = request.tensors().get(input);
+          Tensor tensor = tensors.get(input);
           if (!splittable(input, tensor)) {
             if (poolStart == 0) {
               input.set(chunk, tensor); // a scalar: sent whole, once, for the server to judge
@@ -322,7 +410,7 @@ public final class LabelwiseClient implements AutoCloseable {
         poolStart = end;
       } else if (labeledIndex < labeled.size()) {
         SelectRequest.Input input = labeled.get(labeledIndex);
-        Tensor tensor = request.tensors().get(input);
+        Tensor tensor = tensors.get(input);
         if (tensor.rank() == 0) {
           input.set(chunk, tensor);
           labeledIndex++;

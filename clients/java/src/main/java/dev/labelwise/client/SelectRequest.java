@@ -1,10 +1,23 @@
 package dev.labelwise.client;
 
+import com.google.protobuf.ByteString;
+import dev.labelwise.v1.Model;
+import dev.labelwise.v1.ModelOutput;
 import dev.labelwise.v1.ParamValue;
 import dev.labelwise.v1.SelectQueriesRequest;
 import dev.labelwise.v1.StrategySpec;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumMap;
+import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.function.BiConsumer;
@@ -23,6 +36,19 @@ import java.util.function.BiConsumer;
  *     .exclude(3, 17)
  *     .build();
  * }</pre>
+ *
+ * <p>Model mode: instead of the model's outputs, send the ONNX model itself and the pool's
+ * inputs, and the server runs it.
+ *
+ * <pre>{@code
+ * SelectRequest request = SelectRequest.builder()
+ *     .strategy("entropy")
+ *     .strategy("deepfool", Map.of("return_points", true))
+ *     .k(20)
+ *     .model(Path.of("classifier.onnx")) // once per model; several form an ensemble
+ *     .modelInputs(Tensor.float32(features, n, d))
+ *     .build();
+ * }</pre>
  */
 public final class SelectRequest {
   /**
@@ -36,6 +62,7 @@ public final class SelectRequest {
     COMMITTEE_LOGITS(1, SelectQueriesRequest.Builder::setCommitteeLogits),
     EMBEDDINGS(0, SelectQueriesRequest.Builder::setEmbeddings),
     COSTS(0, SelectQueriesRequest.Builder::setCosts),
+    MODEL_INPUTS(0, SelectQueriesRequest.Builder::setModelInputs),
     MULTILABEL_PROBABILITIES(0, SelectQueriesRequest.Builder::setMultilabelProbabilities),
     MULTILABEL_LOGITS(0, SelectQueriesRequest.Builder::setMultilabelLogits),
     MULTILABEL_COMMITTEE(1, SelectQueriesRequest.Builder::setMultilabelCommittee),
@@ -66,21 +93,57 @@ public final class SelectRequest {
     }
   }
 
+  /** An ONNX model's bytes and their SHA-256 (lowercase hex), by which it is sent once cached. */
+  record OnnxModel(ByteString onnx, String sha256) {
+    static OnnxModel of(byte[] onnx) {
+      try {
+        String digest = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(onnx));
+        return new OnnxModel(ByteString.copyFrom(onnx), digest);
+      } catch (NoSuchAlgorithmException impossible) {
+        throw new IllegalStateException("every Java platform has SHA-256", impossible);
+      }
+    }
+
+    Model bytes() {
+      return Model.newBuilder().setOnnx(onnx).build();
+    }
+
+    Model hash() {
+      return Model.newBuilder().setSha256(sha256).build();
+    }
+  }
+
   private final SelectQueriesRequest header;
   private final Map<Input, Tensor> tensors;
+  private final List<OnnxModel> models;
 
-  private SelectRequest(SelectQueriesRequest header, Map<Input, Tensor> tensors) {
+  private SelectRequest(SelectQueriesRequest header, Map<Input, Tensor> tensors, List<OnnxModel> models) {
     this.header = header;
     this.tensors = Collections.unmodifiableMap(new EnumMap<>(tensors));
+    this.models = List.copyOf(models);
   }
 
   public static Builder builder() {
     return new Builder();
   }
 
-  /** Every field but the tensors. */
+  /** Every field but the tensors and the models. */
   SelectQueriesRequest header() {
     return header;
+  }
+
+  /** Every field but the tensors, with model i as its hash when hashed.get(i), else its bytes. */
+  SelectQueriesRequest header(List<Boolean> hashed) {
+    SelectQueriesRequest.Builder message = header.toBuilder();
+    for (int i = 0; i < models.size(); i++) {
+      message.addModels(hashed.get(i) ? models.get(i).hash() : models.get(i).bytes());
+    }
+    return message.build();
+  }
+
+  /** The models, in the order added (empty: no model mode). */
+  List<OnnxModel> models() {
+    return models;
   }
 
   /** The tensors given, in field order. */
@@ -88,9 +151,13 @@ public final class SelectRequest {
     return tensors;
   }
 
-  /** The whole request as one message (the tensors' bytes are shared, not copied). */
+  /**
+   * The whole request as one message, every model as its bytes (the tensors' and models' bytes
+   * are shared, not copied).
+   */
   public SelectQueriesRequest toMessage() {
     SelectQueriesRequest.Builder message = header.toBuilder();
+    models.forEach(model -> message.addModels(model.bytes()));
     tensors.forEach((input, tensor) -> input.set(message, tensor));
     return message.build();
   }
@@ -99,6 +166,7 @@ public final class SelectRequest {
   public static final class Builder {
     private final SelectQueriesRequest.Builder header = SelectQueriesRequest.newBuilder();
     private final Map<Input, Tensor> tensors = new EnumMap<>(Input.class);
+    private final List<OnnxModel> models = new ArrayList<>();
 
     private Builder() {}
 
@@ -262,8 +330,68 @@ public final class SelectRequest {
       return put(Input.STRUCTURED_MASK, tensor);
     }
 
+    /**
+     * Model mode: adds an ONNX model (its serialized ModelProto) for the server to run on
+     * {@link #modelInputs} (or, without them, on {@link #embeddings}). One model gives the
+     * pool's probabilities; two or more form an ensemble whose members give the committee.
+     * The client sends a model's bytes on its first call and only its SHA-256 afterwards (see
+     * {@link LabelwiseClient#select(SelectRequest)}). The bytes are copied.
+     */
+    public Builder model(byte[] onnx) {
+      models.add(OnnxModel.of(Objects.requireNonNull(onnx)));
+      return this;
+    }
+
+    /** Model mode: adds the ONNX model in this file, as {@link #model(byte[])}. */
+    public Builder model(Path onnxFile) {
+      try {
+        return model(Files.readAllBytes(onnxFile));
+      } catch (IOException unreadable) {
+        throw new UncheckedIOException(unreadable);
+      }
+    }
+
+    /**
+     * What the models' class output holds: {@code MODEL_OUTPUT_PROBABILITIES} (the default,
+     * whose rows are checked to sum to 1) or {@code MODEL_OUTPUT_LOGITS} (softmax at
+     * temperature).
+     */
+    public Builder modelOutput(ModelOutput output) {
+      header.setModelOutput(Objects.requireNonNull(output));
+      return this;
+    }
+
+    /** The name of a second model output holding penultimate-layer embeddings [n, d']. */
+    public Builder embeddingsOutput(String outputName) {
+      header.setEmbeddingsOutput(Objects.requireNonNull(outputName));
+      return this;
+    }
+
+    /** MC dropout: run the one model this many times (2 to 64) with dropout on; 0 runs it once. */
+    public Builder mcDropoutSamples(int samples) {
+      header.setMcDropoutSamples(samples);
+      return this;
+    }
+
+    /** The models' input [n, d]: the pool's raw features, or whatever the models take. */
+    public Builder modelInputs(Tensor tensor) {
+      return put(Input.MODEL_INPUTS, tensor);
+    }
+
+    /** Pool rows per inference call; 0 (the default) lets the server choose. */
+    public Builder inferenceBatchRows(long rows) {
+      header.setInferenceBatchRows(rows);
+      return this;
+    }
+
+    /** A limit on the time the server spends running the models (DEADLINE_EXCEEDED past it). */
+    public Builder inferenceTimeout(Duration timeout) {
+      header.setInferenceTimeoutSeconds(timeout.toNanos() / 1e9);
+      return this;
+    }
+
     public SelectRequest build() {
-      return new SelectRequest(header.build(), tensors);
+      return new SelectRequest(header.build(), tensors, models);
     }
 
     private Builder put(Input input, Tensor tensor) {

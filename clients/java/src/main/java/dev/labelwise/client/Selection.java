@@ -11,6 +11,17 @@ import java.util.Map;
  * @param params every parameter the strategy ran with, defaults filled in (Long, Double, String
  *     or Boolean values)
  * @param totalCost the summed cost of the selected items (their count without costs)
+ * @param adversarialPoints for {@code deepfool} with {@code return_points}: the adversarial point
+ *     of each selected item, float64 [indices.length, d] aligned with indices (read it with
+ *     {@link Tensor#toDoubleArray()}); null otherwise
+ * @param candidatesConsidered how many candidate items the strategy chose among (n minus the
+ *     excluded items, or fewer after a batch strategy's pre-filter)
  */
 public record Selection(
-    String name, long[] indices, double[] scores, Map<String, Object> params, double totalCost) {}
+    String name, long[] indices, double[] scores, Map<String, Object> params, double totalCost,
+    Tensor adversarialPoints, long candidatesConsidered) {
+  /** A selection without adversarial points whose candidate count is unknown (0). */
+  public Selection(String name, long[] indices, double[] scores, Map<String, Object> params, double totalCost) {
+    this(name, indices, scores, params, totalCost, null, 0);
+  }
+}

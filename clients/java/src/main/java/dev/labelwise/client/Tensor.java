@@ -7,12 +7,15 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
 import java.util.Arrays;
 
 /**
  * A dense array ready for the wire: its elements little-endian in C (row-major) order,
- * whatever the host's byte order. Immutable; build one with {@link #float32} or
- * {@link #float64}, for example {@code Tensor.float32(probabilities, n, c)}.
+ * whatever the host's byte order. Immutable; build one with {@link #float32},
+ * {@link #float64} or {@link #int64} (class labels), for example
+ * {@code Tensor.float32(probabilities, n, c)}. Tensors the server answers with (such as
+ * {@link Selection#adversarialPoints()}) read back with {@link #toDoubleArray()}.
  */
 public final class Tensor {
   private final DataType dtype;
@@ -55,6 +58,69 @@ public final class Tensor {
     ByteBuffer bytes = ByteBuffer.allocate(Math.multiplyExact(8, data.remaining()));
     bytes.order(ByteOrder.LITTLE_ENDIAN).asDoubleBuffer().put(data.duplicate());
     return new Tensor(DataType.DATA_TYPE_FLOAT64, dims, UnsafeByteOperations.unsafeWrap(bytes.array()));
+  }
+
+  /** An int64 tensor of {@code data} (class labels, say), laid out row-major, with the given shape. */
+  public static Tensor int64(long[] data, long... shape) {
+    return int64(LongBuffer.wrap(data), shape);
+  }
+
+  /**
+   * An int64 tensor of the {@code remaining()} elements of {@code data} (any byte order,
+   * heap or direct); the buffer's position is left unchanged.
+   */
+  public static Tensor int64(LongBuffer data, long... shape) {
+    long[] dims = checkShape(data.remaining(), shape);
+    ByteBuffer bytes = ByteBuffer.allocate(Math.multiplyExact(8, data.remaining()));
+    bytes.order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().put(data.duplicate());
+    return new Tensor(DataType.DATA_TYPE_INT64, dims, UnsafeByteOperations.unsafeWrap(bytes.array()));
+  }
+
+  /**
+   * The tensor of a wire message, as the server sent it (its bytes are shared, not copied).
+   *
+   * @throws IllegalArgumentException when the message's bytes do not match its dtype and shape
+   */
+  static Tensor fromMessage(dev.labelwise.v1.Tensor message) {
+    long[] dims = message.getShapeList().stream().mapToLong(Long::longValue).toArray();
+    long elements = 1;
+    for (long size : dims) {
+      if (size < 0) {
+        throw new IllegalArgumentException("tensor shape " + Arrays.toString(dims) + " has a negative size");
+      }
+      elements = Math.multiplyExact(elements, size);
+    }
+    int itemBytes = elementBytes(message.getDtype());
+    if (itemBytes == 0 || message.getRawData().size() != Math.multiplyExact(elements, itemBytes)) {
+      throw new IllegalArgumentException("tensor " + message.getDtype() + Arrays.toString(dims)
+          + " must have " + elements + " elements of " + itemBytes + " bytes; got "
+          + message.getRawData().size() + " bytes");
+    }
+    return new Tensor(message.getDtype(), dims, message.getRawData());
+  }
+
+  /**
+   * The elements as doubles, row-major (a new array).
+   *
+   * @throws IllegalStateException for a tensor that is neither float32 nor float64
+   */
+  public double[] toDoubleArray() {
+    ByteBuffer bytes = raw.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    if (dtype == DataType.DATA_TYPE_FLOAT64) {
+      double[] out = new double[bytes.remaining() / 8];
+      bytes.asDoubleBuffer().get(out);
+      return out;
+    }
+    if (dtype == DataType.DATA_TYPE_FLOAT32) {
+      float[] values = new float[bytes.remaining() / 4];
+      bytes.asFloatBuffer().get(values);
+      double[] out = new double[values.length];
+      for (int i = 0; i < values.length; i++) {
+        out[i] = values[i];
+      }
+      return out;
+    }
+    throw new IllegalStateException("toDoubleArray needs a float32 or float64 tensor; this is " + dtype);
   }
 
   /** The element type. */
@@ -102,7 +168,7 @@ public final class Tensor {
   Tensor slice(int axis, long start, long end) {
     long[] dims = shape.clone();
     dims[axis] = end - start;
-    long inner = elementBytes();
+    long inner = elementBytes(dtype);
     for (int i = axis + 1; i < shape.length; i++) {
       inner *= shape[i];
     }
@@ -119,8 +185,14 @@ public final class Tensor {
     return new Tensor(dtype, dims, joined);
   }
 
-  private long elementBytes() {
-    return dtype == DataType.DATA_TYPE_FLOAT64 ? 8 : 4;
+  /** Bytes per element of a dtype; 0 for one not on the wire. */
+  private static int elementBytes(DataType dtype) {
+    return switch (dtype) {
+      case DATA_TYPE_FLOAT16, DATA_TYPE_BFLOAT16 -> 2;
+      case DATA_TYPE_FLOAT32, DATA_TYPE_INT32 -> 4;
+      case DATA_TYPE_FLOAT64, DATA_TYPE_INT64 -> 8;
+      default -> 0;
+    };
   }
 
   private static long[] checkShape(int elements, long[] shape) {

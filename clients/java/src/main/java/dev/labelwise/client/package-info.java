@@ -13,6 +13,8 @@
  *
  * <p>{@link LabelwiseClient} wraps the generated stubs of {@code dev.labelwise.v1}; pools whose
  * request would exceed the maximum message size go through the streaming call on their own.
- * A failed call throws the unchecked {@link LabelwiseException}.
+ * Requests may carry ONNX models instead ({@link SelectRequest.Builder#model(byte[])}: model
+ * mode), and {@link LabelwiseClient#checkStopping} asks whether labeling should stop. A failed
+ * call throws the unchecked {@link LabelwiseException}.
  */
 package dev.labelwise.client;

@@ -226,6 +226,27 @@ class LabelwiseClientTest {
   }
 
   @Test
+  void aBadStoppingRequestNamesTheField() {
+    Tensor labels = Tensor.int64(new long[] {0, 1, 1, 0, 1, 1}, 2, 3);
+    try (LabelwiseClient client = client(new MethodLog())) {
+      LabelwiseException threshold = assertThrows(LabelwiseException.class, () -> client.checkStopping(
+          StoppingRequest.builder().stopSetPredictions(labels).kappaThreshold(1.5).build()));
+      assertEquals(Status.Code.INVALID_ARGUMENT, threshold.code());
+      assertEquals("kappa_threshold", threshold.field());
+      assertTrue(threshold.violations().get(0).description().contains("1.5"), threshold.violations().toString());
+      LabelwiseException negative = assertThrows(LabelwiseException.class, () -> client.checkStopping(
+          StoppingRequest.builder().stopSetPredictions(Tensor.int64(new long[] {0, -1}, 1, 2)).build(),
+          Duration.ofSeconds(10)));
+      assertEquals("stop_set_predictions", negative.field());
+      // And the server still answers a good one.
+      StoppingVerdict verdict = client.checkStopping(StoppingRequest.builder().stopSetPredictions(labels).build());
+      assertEquals(List.of("classification_change"), verdict.criteria().stream()
+          .filter(StoppingCriterion::evaluated).map(StoppingCriterion::name).toList());
+      assertEquals(1, verdict.kappas().length);
+    }
+  }
+
+  @Test
   void listsTheStrategies() {
     try (LabelwiseClient client = client(new MethodLog())) {
       List<StrategyInfo> strategies = client.listStrategies();

@@ -10,6 +10,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -36,6 +37,52 @@ class TensorTest {
     assertEquals(DataType.DATA_TYPE_FLOAT64, t.dtype());
     assertArrayEquals(new byte[] {0, 0, 0, 0, 0, 0, (byte) 0xf0, 0x3f}, t.rawData().toByteArray());
     assertEquals(List.of(1L, 1L), t.toMessage().getShapeList());
+  }
+
+  @Test
+  void int64IsLittleEndian() {
+    Tensor t = Tensor.int64(new long[] {1, -2}, 1, 2);
+    assertEquals(DataType.DATA_TYPE_INT64, t.dtype());
+    assertArrayEquals(new byte[] {1, 0, 0, 0, 0, 0, 0, 0, -2, -1, -1, -1, -1, -1, -1, -1},
+        t.rawData().toByteArray());
+    LongBuffer bigEndian = ByteBuffer.allocateDirect(16).order(ByteOrder.BIG_ENDIAN).asLongBuffer();
+    bigEndian.put(1).put(-2).flip();
+    assertEquals(t.rawData(), Tensor.int64(bigEndian, 2).rawData());
+  }
+
+  @Test
+  void aServerTensorReadsBackAsDoubles() {
+    Tensor sent = Tensor.float64(new double[] {1.5, -2, 3e300, 0}, 2, 2);
+    Tensor back = Tensor.fromMessage(sent.toMessage());
+    assertArrayEquals(new long[] {2, 2}, back.shape());
+    assertArrayEquals(new double[] {1.5, -2, 3e300, 0}, back.toDoubleArray());
+    assertArrayEquals(new double[] {0.5, -1}, Tensor.float32(new float[] {0.5f, -1}, 2).toDoubleArray());
+    assertThrows(IllegalStateException.class, () -> Tensor.int64(new long[] {1}, 1).toDoubleArray());
+    dev.labelwise.v1.Tensor truncated = sent.toMessage().toBuilder()
+        .setRawData(sent.rawData().substring(0, 8)).build();
+    assertThrows(IllegalArgumentException.class, () -> Tensor.fromMessage(truncated));
+  }
+
+  @Test
+  void modelsTravelInTheFirstChunkAloneWhenTheyOutgrowIt() {
+    byte[] model = new byte[100];
+    SelectRequest request = SelectRequest.builder().strategy("entropy").k(1).model(model)
+        .modelInputs(Tensor.float32(new float[] {1, 2, 3, 4}, 2, 2)).exclude(1).build();
+    List<SelectQueriesRequest> chunks = new ArrayList<>();
+    new LabelwiseClient.Chunks(request, 8).forEachRemaining(chunks::add);
+    // The header with its 100-byte model, then one 8-byte row a chunk, then exclude.
+    assertEquals(4, chunks.size(), chunks.toString());
+    assertEquals(1, chunks.get(0).getModelsCount());
+    assertEquals(false, chunks.get(0).hasModelInputs());
+    assertEquals(List.of(1L, 2L), chunks.get(1).getModelInputs().getShapeList());
+    assertEquals(0, chunks.get(1).getModelsCount());
+    assertEquals(List.of(1L), chunks.get(3).getExcludeList());
+    // A small model shares the first chunk with the first rows.
+    List<SelectQueriesRequest> roomy = new ArrayList<>();
+    new LabelwiseClient.Chunks(request, 1024).forEachRemaining(roomy::add);
+    assertEquals(2, roomy.size());
+    assertEquals(List.of(2L, 2L), roomy.get(0).getModelInputs().getShapeList());
+    assertEquals(1, roomy.get(0).getModelsCount());
   }
 
   @Test

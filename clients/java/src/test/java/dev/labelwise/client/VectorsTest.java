@@ -9,11 +9,15 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.labelwise.v1.ModelOutput;
+import dev.labelwise.v1.StoppingRule;
+import dev.labelwise.v1.UncertaintyAggregate;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -25,7 +29,11 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** Replays tests/vectors/*.json, made by the Python reference, through both calls. */
+/**
+ * Replays tests/vectors/*.json, made by the Python reference, through both calls; then the
+ * model-mode vectors (tests/vectors/model/) through both calls and the CheckStopping ones
+ * (tests/vectors/stopping/).
+ */
 @ExtendWith(LabelwiseServer.class)
 class VectorsTest {
   private static final Path VECTORS = LabelwiseServer.REPOSITORY.resolve("tests/vectors");
@@ -50,22 +58,79 @@ class VectorsTest {
     streaming.close();
   }
 
-  static Stream<Path> vectors() throws IOException {
-    try (Stream<Path> files = Files.list(VECTORS)) {
+  /** The JSON files directly in dir, sorted. */
+  private static Stream<Path> jsonIn(Path dir) throws IOException {
+    try (Stream<Path> files = Files.list(dir)) {
       return files.filter(f -> f.toString().endsWith(".json")).sorted().toList().stream();
     }
+  }
+
+  static Stream<Path> vectors() throws IOException {
+    return jsonIn(VECTORS);
+  }
+
+  static Stream<Path> modelVectors() throws IOException {
+    return jsonIn(VECTORS.resolve("model"));
+  }
+
+  static Stream<Path> stoppingVectors() throws IOException {
+    return jsonIn(VECTORS.resolve("stopping"));
+  }
+
+  static JsonObject read(Path file) throws IOException {
+    return JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8)).getAsJsonObject();
   }
 
   @Test
   void thereAreVectorsToReplay() throws IOException {
     assertFalse(vectors().toList().isEmpty(), "no vectors in " + VECTORS);
+    assertFalse(modelVectors().toList().isEmpty(), "no model-mode vectors");
+    assertFalse(stoppingVectors().toList().isEmpty(), "no CheckStopping vectors");
   }
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("vectors")
   void replaysTheVectorThroughBothCalls(Path file) throws IOException {
-    JsonObject vector = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8))
-        .getAsJsonObject();
+    replayThroughBothCalls(read(file));
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("modelVectors")
+  void replaysTheModelVectorThroughBothCalls(Path file) throws IOException {
+    JsonObject vector = read(file);
+    assertTrue(vector.getAsJsonObject("request").getAsJsonArray("models").size() > 0, "no models");
+    replayThroughBothCalls(vector);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("stoppingVectors")
+  void replaysTheStoppingVector(Path file) throws IOException {
+    JsonObject vector = read(file);
+    StoppingVerdict got = unary.checkStopping(stoppingRequest(vector.getAsJsonObject("request")));
+    JsonObject want = vector.getAsJsonObject("response");
+    assertEquals(want.get("stop").getAsBoolean(), got.stop(), "stop");
+    JsonArray criteria = want.getAsJsonArray("criteria");
+    assertEquals(criteria.size(), got.criteria().size(), got.criteria().toString());
+    for (int i = 0; i < criteria.size(); i++) {
+      JsonObject w = criteria.get(i).getAsJsonObject();
+      StoppingCriterion g = got.criteria().get(i);
+      String name = w.get("name").getAsString();
+      assertEquals(name, g.name());
+      assertEquals(w.get("stop").getAsBoolean(), g.stop(), name + " stop");
+      assertEquals(w.get("evaluated").getAsBoolean(), g.evaluated(), name + " evaluated");
+      assertEquals(w.get("detail").getAsString(), g.detail(), name + " detail");
+      assertClose(w.get("value").getAsDouble(), g.value(), name + " value");
+      assertClose(w.get("threshold").getAsDouble(), g.threshold(), name + " threshold");
+      assertEquals(g, got.criterion(name).orElseThrow());
+    }
+    double[] kappas = doubles(want.getAsJsonArray("kappas"));
+    assertEquals(kappas.length, got.kappas().length, "kappa count");
+    for (int i = 0; i < kappas.length; i++) {
+      assertClose(kappas[i], got.kappas()[i], "kappa " + i);
+    }
+  }
+
+  private static void replayThroughBothCalls(JsonObject vector) {
     SelectRequest request = request(vector.getAsJsonObject("request"));
     JsonObject expected = vector.getAsJsonObject("response");
 
@@ -78,7 +143,7 @@ class VectorsTest {
     assertEquals(List.of(MethodLog.STREAM), STREAM_CALLS.names.subList(streamBefore, STREAM_CALLS.names.size()));
   }
 
-  private static SelectRequest request(JsonObject in) {
+  static SelectRequest request(JsonObject in) {
     SelectRequest.Builder request = SelectRequest.builder()
         .k(in.get("k").getAsLong())
         .seed(in.get("seed").getAsBigInteger().longValue())
@@ -96,6 +161,18 @@ class VectorsTest {
     if (!in.get("temperature").isJsonNull()) {
       request.temperature(in.get("temperature").getAsDouble());
     }
+    if (in.has("models")) {
+      for (JsonElement model : in.getAsJsonArray("models")) {
+        request.model(Base64.getDecoder().decode(model.getAsString()));
+      }
+      request.modelOutput(switch (in.get("model_output").getAsString()) {
+        case "probabilities" -> ModelOutput.MODEL_OUTPUT_PROBABILITIES;
+        case "logits" -> ModelOutput.MODEL_OUTPUT_LOGITS;
+        default -> throw new AssertionError("unknown model_output " + in.get("model_output"));
+      });
+      request.embeddingsOutput(in.get("embeddings_output").getAsString());
+      request.mcDropoutSamples(in.get("mc_dropout_samples").getAsInt());
+    }
     for (Map.Entry<String, JsonElement> entry : in.getAsJsonObject("tensors").entrySet()) {
       Tensor tensor = tensor(entry.getValue().getAsJsonObject());
       switch (entry.getKey()) {
@@ -106,6 +183,7 @@ class VectorsTest {
         case "embeddings" -> request.embeddings(tensor);
         case "labeled_embeddings" -> request.labeledEmbeddings(tensor);
         case "costs" -> request.costs(tensor);
+        case "model_inputs" -> request.modelInputs(tensor);
         default -> throw new AssertionError(
             "vector tensor " + entry.getKey() + " is not a request field this client knows");
       }
@@ -113,10 +191,50 @@ class VectorsTest {
     return request.build();
   }
 
-  private static Tensor tensor(JsonObject t) {
+  private static StoppingRequest stoppingRequest(JsonObject in) {
+    StoppingRequest.Builder request = StoppingRequest.builder();
+    if (!in.get("stop_set_predictions").isJsonNull()) {
+      request.stopSetPredictions(tensor(in.getAsJsonObject("stop_set_predictions")));
+    }
+    if (!in.get("pool_probabilities").isJsonNull()) {
+      request.poolProbabilities(tensor(in.getAsJsonObject("pool_probabilities")));
+    }
+    if (!in.get("kappa_threshold").isJsonNull()) {
+      request.kappaThreshold(in.get("kappa_threshold").getAsDouble());
+    }
+    if (!in.get("kappa_window").isJsonNull()) {
+      request.kappaWindow(in.get("kappa_window").getAsLong());
+    }
+    if (!in.get("uncertainty_threshold").isJsonNull()) {
+      request.uncertaintyThreshold(in.get("uncertainty_threshold").getAsDouble());
+    }
+    if (!in.get("max_change_fraction").isJsonNull()) {
+      request.maxChangeFraction(in.get("max_change_fraction").getAsDouble());
+    }
+    if (!in.get("uncertainty_aggregate").isJsonNull()) {
+      request.uncertaintyAggregate(switch (in.get("uncertainty_aggregate").getAsString()) {
+        case "mean" -> UncertaintyAggregate.UNCERTAINTY_AGGREGATE_MEAN;
+        case "max" -> UncertaintyAggregate.UNCERTAINTY_AGGREGATE_MAX;
+        default -> throw new AssertionError("unknown aggregate " + in.get("uncertainty_aggregate"));
+      });
+    }
+    if (!in.get("rule").isJsonNull()) {
+      request.rule(switch (in.get("rule").getAsString()) {
+        case "all" -> StoppingRule.STOPPING_RULE_ALL;
+        case "any" -> StoppingRule.STOPPING_RULE_ANY;
+        default -> throw new AssertionError("unknown rule " + in.get("rule"));
+      });
+    }
+    return request.build();
+  }
+
+  static Tensor tensor(JsonObject t) {
     long[] shape = longs(t.getAsJsonArray("shape"));
     JsonArray data = t.getAsJsonArray("data");
     String dtype = t.get("dtype").getAsString();
+    if (dtype.equals("int64")) {
+      return Tensor.int64(longs(data), shape);
+    }
     if (dtype.equals("float32")) {
       float[] values = new float[data.size()];
       for (int i = 0; i < values.length; i++) {
@@ -156,8 +274,21 @@ class VectorsTest {
     return out;
   }
 
+  private static double[] doubles(JsonArray array) {
+    double[] out = new double[array.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = array.get(i).getAsDouble();
+    }
+    return out;
+  }
+
   static boolean closeRelative(double got, double want) {
     return got == want || Math.abs(got - want) <= 1e-6 * Math.max(Math.abs(got), Math.abs(want));
+  }
+
+  /** Within 1e-6 relative, or 1e-9 absolute for values near zero (NumPy's allclose). */
+  private static void assertClose(double want, double got, String what) {
+    assertTrue(closeRelative(got, want) || Math.abs(got - want) <= 1e-9, what + " is " + got + "; want " + want);
   }
 
   private static void check(SelectResponse got, JsonObject want) {
@@ -179,6 +310,25 @@ class VectorsTest {
             name + " score " + j + " is " + g.scores()[j] + "; want " + expected);
       }
       assertTrue(closeRelative(g.totalCost(), w.get("total_cost").getAsDouble()), name + " total cost");
+      if (w.has("candidates_considered")) {
+        assertEquals(w.get("candidates_considered").getAsLong(), g.candidatesConsidered(), name + " candidates");
+      }
+      if (w.has("adversarial_points")) {
+        if (w.get("adversarial_points").isJsonNull()) {
+          assertEquals(null, g.adversarialPoints(), name + " adversarial points");
+        } else {
+          JsonObject points = w.getAsJsonObject("adversarial_points");
+          assertTrue(g.adversarialPoints() != null, name + " has no adversarial points");
+          assertEquals(dev.labelwise.v1.DataType.DATA_TYPE_FLOAT64, g.adversarialPoints().dtype());
+          assertArrayEquals(longs(points.getAsJsonArray("shape")), g.adversarialPoints().shape(), name + " point shape");
+          double[] wantPoints = doubles(points.getAsJsonArray("data"));
+          double[] gotPoints = g.adversarialPoints().toDoubleArray();
+          assertEquals(wantPoints.length, gotPoints.length);
+          for (int j = 0; j < wantPoints.length; j++) {
+            assertClose(wantPoints[j], gotPoints[j], name + " adversarial point element " + j);
+          }
+        }
+      }
     }
   }
 }
