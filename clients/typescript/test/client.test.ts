@@ -330,7 +330,7 @@ function modelLog(): { sent: string[][]; methods: string[]; interceptor: Interce
   return { sent, methods, interceptor };
 }
 
-describe("model mode's hash-first protocol", () => {
+describe("model mode: the hash-first protocol and the settings", () => {
   // One worker caching at most 700 bytes of models: model_linear's (305 bytes) fits, and
   // model_embeddings_output's (674) then evicts it.
   let tiny = "";
@@ -365,6 +365,23 @@ describe("model mode's hash-first protocol", () => {
     assert.deepEqual(log.methods, ["SelectQueriesStream", "SelectQueriesStream", "SelectQueriesStream"]);
     assert.deepEqual(log.sent, [["onnx"], ["sha256"], ["onnx"]]);
     assert.deepEqual(second, first);
+  });
+
+  it("sends the inference settings, which the server checks", async () => {
+    for (const [settings, field] of [
+      [{ inferenceBatchRows: -1 }, "inference_batch_rows"],
+      [{ inferenceTimeoutMs: -5 }, "inference_timeout_seconds"],
+      [{ mcDropoutSamples: 1 }, "mc_dropout_samples"],
+    ] as const) {
+      const error = await client()
+        .selectQueries({ ...linear(), ...settings }, { timeoutMs: 30_000 })
+        .then(() => assert.fail(`${field} was not checked`), (e: unknown) => e);
+      assert.ok(error instanceof LabelwiseError, String(error));
+      assert.equal(error.code, Code.InvalidArgument);
+      assert.equal(error.field, field);
+    }
+    const ok = await client().selectQueries({ ...linear(), inferenceBatchRows: 7, inferenceTimeoutMs: 20_000 });
+    assert.deepEqual(ok.results[0].indices, readVector<ModelVector>("model", "model_linear.json").response.results[0].indices);
   });
 
   it("fails a refused model once, with its reason and field", async () => {
