@@ -227,3 +227,42 @@ func TestAnInferenceTimeoutIsDeadlineExceeded(t *testing.T) {
 		t.Fatalf("got %v; want DEADLINE_EXCEEDED", err)
 	}
 }
+
+func TestConcurrentCallsShareTheSentModels(t *testing.T) {
+	// One client from several goroutines: every call succeeds, and once the bytes have gone
+	// through the calls after them go by hash (run with -race to check the digest set).
+	v := loadModelVectors(t)["model_linear"]
+	var log modelLog
+	client := dial(t, log.options())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := v.request(t) // shared too: a call only reads its request
+	if _, err := client.SelectQueries(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			got, err := client.SelectQueries(ctx, req)
+			if err == nil && !reflect.DeepEqual(got.Results[0].Indices, v.Response.Results[0].Indices) {
+				err = errors.New("a concurrent call ranked differently")
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := [][]string{{"onnx"}}
+	for range 8 {
+		want = append(want, []string{"sha256"})
+	}
+	if !reflect.DeepEqual(log.calls, want) {
+		t.Fatalf("models sent %v; want the bytes once, then the hash", log.calls)
+	}
+}
