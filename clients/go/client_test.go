@@ -56,7 +56,8 @@ func TestMain(m *testing.M) {
 
 // startServer runs `python -m labelwise_server.cli serve --port 0 --port-file F` (plus
 // flags) from the repository ($LABELWISE_PYTHON, else python3), waits until F names the
-// bound port and returns the server's address and how to stop it.
+// bound port and returns the server's address and how to stop it. One worker process: each
+// worker has its own model cache, and the tests count when a model goes by hash.
 func startServer(flags ...string) (string, func(), error) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -73,7 +74,7 @@ func startServer(flags ...string) (string, func(), error) {
 	}
 	cmd := exec.Command(python, append([]string{"-m", "labelwise_server.cli", "serve",
 		"--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--compute-threads", "1",
-		"--port-file", portFile, "--grace-seconds", "1"}, flags...)...)
+		"--port-file", portFile, "--grace-seconds", "1", "--workers", "1"}, flags...)...)
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root, "service")+
 		string(os.PathListSeparator)+filepath.Join(root, "clients/python/src"))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -266,3 +266,26 @@ func TestConcurrentCallsShareTheSentModels(t *testing.T) {
 		t.Fatalf("models sent %v; want the bytes once, then the hash", log.calls)
 	}
 }
+
+func TestModelSettingsOutOfRangeNameTheirFields(t *testing.T) {
+	// Each setting reaches the server, unary and in the stream's first chunk alike.
+	v := loadModelVectors(t)["model_linear"]
+	cases := map[string]func(*Request){
+		"mc_dropout_samples":        func(r *Request) { r.MCDropoutSamples = 1 },
+		"inference_batch_rows":      func(r *Request) { r.InferenceBatchRows = -1 },
+		"inference_timeout_seconds": func(r *Request) { r.InferenceTimeout = -time.Second },
+		"embeddings_output":         func(r *Request) { r.EmbeddingsOutput = "no_such_output" },
+	}
+	clients := []*Client{dial(t), dial(t, WithMaxMessageBytes(headerRoom+1), WithChunkBytes(256))}
+	for field, change := range cases {
+		for _, client := range clients {
+			req := v.request(t)
+			change(req)
+			_, err := client.SelectQueries(context.Background(), req)
+			var lwErr *Error
+			if !errors.As(err, &lwErr) || lwErr.Code != codes.InvalidArgument || lwErr.Field() != field {
+				t.Errorf("%s: got %v; want INVALID_ARGUMENT on %s", field, err, field)
+			}
+		}
+	}
+}
