@@ -29,6 +29,8 @@ class Metrics:
     request_bytes: Histogram
     in_flight: Gauge
     worker_rpcs: Gauge
+    model_lookups: Counter
+    model_cache_bytes: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> "Metrics":
@@ -107,6 +109,20 @@ class Metrics:
                 registry=registry,
                 multiprocess_mode="liveall",
             ),
+            model_lookups=Counter(
+                "labelwise_model_lookups",
+                "Models a request named, by how (source: bytes or sha256) and whether the cache "
+                "held them (result: hit, or miss: bytes checked and loaded, a hash answered "
+                "NOT_FOUND / MODEL_NOT_CACHED).",
+                ["source", "result"],
+                registry=registry,
+            ),
+            model_cache_bytes=Gauge(
+                "labelwise_model_cache_bytes",
+                "Model bytes held in the cache (summed over workers: each has its own).",
+                registry=registry,
+                multiprocess_mode="livesum",
+            ),
         )
 
     def initialize(self, service: str, methods: dict[str, str]) -> None:
@@ -119,3 +135,6 @@ class Metrics:
             self.handling_seconds.labels(**labels)
             for code in grpc.StatusCode:
                 self.handled.labels(**labels, grpc_code=code.name)
+        for source in ("bytes", "sha256"):
+            for result in ("hit", "miss"):
+                self.model_lookups.labels(source=source, result=result)

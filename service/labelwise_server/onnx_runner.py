@@ -23,7 +23,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -345,21 +345,35 @@ class ModelCache:
         return len(self._models)
 
 
+def _no_lookup_observer(source: str, hit: bool, cache_bytes: int) -> None:
+    return None
+
+
+# Told of every lookup: how the model came (bytes, sha256), whether the cache held it, and
+# the cache's size in bytes after it.
+LookupObserver = Callable[[str, bool, int], None]
+
+
 class ModelStore:
     """Resolves a request's Model messages (bytes or hash) to checked models, via the cache."""
 
-    def __init__(self, limits: ModelLimits, cache_bytes: int) -> None:
+    def __init__(
+        self, limits: ModelLimits, cache_bytes: int, observe: LookupObserver = _no_lookup_observer
+    ) -> None:
         self.limits = limits
         self.cache = ModelCache(cache_bytes)
+        self._observe = observe
 
     def resolve(self, onnx_bytes: bytes | None, sha256: str | None, field: str) -> OnnxModel:
         if onnx_bytes is not None:
             digest = sha256_hex(onnx_bytes)
             cached = self.cache.get(digest)
             if cached is not None:
+                self._observe("bytes", True, self.cache.nbytes)
                 return cached
             model = load_model(onnx_bytes, self.limits, f"{field}.onnx", digest)
             self.cache.put(model)
+            self._observe("bytes", False, self.cache.nbytes)
             return model
         if sha256 is None:
             raise _reject(field, "must set onnx or sha256; got neither", "MODEL_MISSING")
@@ -370,6 +384,7 @@ class ModelStore:
                 "INVALID_FIELD",
             )
         cached = self.cache.get(sha256)
+        self._observe("sha256", cached is not None, self.cache.nbytes)
         if cached is None:
             raise ModelNotCached(f"{field}.sha256", sha256)
         return cached

@@ -207,6 +207,31 @@ def test_a_model_sent_once_is_then_found_by_its_hash(stub: Any) -> None:
     assert rankings(stub.SelectQueries(message, timeout=30)) == rankings(by_bytes)
 
 
+def test_model_lookups_are_counted_by_source_and_result(server: ServerThread, stub: Any) -> None:
+    def lookups(source: str, result: str) -> float:
+        name = "labelwise_model_lookups_total"
+        labels = {"source": source, "result": result}
+        return server.registry.get_sample_value(name, labels) or 0.0
+
+    kinds = [(s, r) for s in ("bytes", "sha256") for r in ("hit", "miss")]
+    before = {kind: lookups(*kind) for kind in kinds}
+    data = om.Linear.random(_rng(31), 3, 2).onnx()  # never sent before
+    x = _rng(32).normal(size=(10, 3)).astype(np.float32)
+    stub.SelectQueries(request(["entropy"], 2, [data], x), timeout=30)  # loaded: a miss
+    stub.SelectQueries(request(["entropy"], 2, [data], x), timeout=30)  # cached: a hit
+    by_hash = request(["entropy"], 2, [], x)
+    by_hash.models.append(pb.Model(sha256=hashlib.sha256(data).hexdigest()))
+    stub.SelectQueries(by_hash, timeout=30)
+    unknown = request(["entropy"], 2, [], x)
+    unknown.models.append(pb.Model(sha256=hashlib.sha256(b"not this one").hexdigest()))
+    call_error(lambda: stub.SelectQueries(unknown, timeout=30))
+    added = {kind: lookups(*kind) - before[kind] for kind in kinds}
+    assert added == {("bytes", "hit"): 1, ("bytes", "miss"): 1,
+                     ("sha256", "hit"): 1, ("sha256", "miss"): 1}  # fmt: skip
+    cached = server.registry.get_sample_value("labelwise_model_cache_bytes")
+    assert cached is not None and cached >= len(data)
+
+
 def test_an_unknown_hash_is_not_found_with_model_not_cached(
     stub: Any, channel: grpc.Channel
 ) -> None:

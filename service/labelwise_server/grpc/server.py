@@ -152,9 +152,15 @@ async def start_server(
         options=server_options(config, reuse_port),
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
+
+    def observe_lookup(source: str, hit: bool, cache_bytes: int) -> None:
+        metrics.model_lookups.labels(source=source, result="hit" if hit else "miss").inc()
+        metrics.model_cache_bytes.set(cache_bytes)
+
     models = ModelStore(
         ModelLimits(max_bytes=config.max_model_bytes, intra_op_threads=config.inference_threads),
         config.model_cache_bytes,
+        observe_lookup,
     )
     servicer = QuerySelectionServicer(metrics, executor, config.max_pool_elements, models)
     server.add_generic_rpc_handlers((service_handler(servicer),))
