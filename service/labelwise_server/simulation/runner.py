@@ -4,7 +4,6 @@ Loops run in this process (jobs=1) or in spawned worker processes, each with its
 own client channel to the same service; the results do not depend on jobs.
 """
 
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -17,6 +16,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from labelwise import Client
+from labelwise_server.config import available_cores
 from labelwise_server.simulation.data import Data, DataSource, Split, load, split
 from labelwise_server.simulation.defaults import Protocol
 from labelwise_server.simulation.loop import (
@@ -200,7 +200,5 @@ def _run_all(jobs: list[_Job], settings: Settings, total_rounds: int) -> list[Cu
 
 
 def default_jobs() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return os.cpu_count() or 1
+    """One loop per core this process may use (its affinity, capped by a cgroup CPU limit)."""
+    return available_cores()
