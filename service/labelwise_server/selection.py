@@ -23,7 +23,7 @@ from labelwise_server.strategies._types import (
     Task,
     never_stop,
 )
-from labelwise_server.strategies.intermediates import Intermediates
+from labelwise_server.strategies.intermediates import pool_blocks
 from labelwise_server.strategies.ranking import merge_top_k, rank, top_k, within_budget
 from labelwise_server.validation import Selection, StrategyCall
 
@@ -131,15 +131,6 @@ def _apply_budget(
     return indices[kept], scores[kept], spent
 
 
-def _block_rows(pool: Pool) -> int:
-    row_bytes = 0
-    if pool.probabilities is not None:
-        row_bytes += pool.probabilities.shape[1] * pool.probabilities.itemsize
-    if pool.committee is not None:
-        row_bytes += pool.committee.shape[0] * pool.committee.shape[2] * pool.committee.itemsize
-    return max(1024, BLOCK_BYTES // max(row_bytes, 1))
-
-
 def _run_block_scores(
     pool: Pool,
     task: Task,
@@ -157,14 +148,8 @@ def _run_block_scores(
         i: (np.empty(0, np.int64), np.empty(0, np.float64)) for i, _ in calls
     }
     all_scores = {i: np.empty(pool.n) for i, _ in calls} if full else {}
-    step = _block_rows(pool)
-    for start in range(0, pool.n, step):
+    for start, end, block in pool_blocks(pool, BLOCK_BYTES):
         stop()
-        end = min(start + step, pool.n)
-        block = Intermediates(
-            None if pool.probabilities is None else pool.probabilities[start:end],
-            None if pool.committee is None else pool.committee[:, start:end],
-        )
         positions = np.arange(start, end, dtype=np.int64)
         if excluded:
             positions = positions[keep[start:end]]

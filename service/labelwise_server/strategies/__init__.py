@@ -36,7 +36,7 @@ from labelwise_server.strategies._types import (
     Task,
     never_stop,
 )
-from labelwise_server.strategies.intermediates import Intermediates
+from labelwise_server.strategies.intermediates import Intermediates, pool_blocks
 from labelwise_server.strategies.random import random_scores
 
 PROBABILITIES = frozenset({Input.PROBABILITIES})
@@ -215,20 +215,9 @@ def _row_scores(strategy: Strategy, pool: Pool, stop: StopCheck = never_stop) ->
     """A row-wise strategy's scores of the whole pool [n], block by block, default params."""
     assert strategy.block_score is not None
     params = {name: param.default for name, param in strategy.params.items()}
-    row_bytes = 1
-    if pool.probabilities is not None:
-        row_bytes += pool.probabilities.shape[1] * pool.probabilities.itemsize
-    if pool.committee is not None:
-        row_bytes += pool.committee.shape[0] * pool.committee.shape[2] * pool.committee.itemsize
-    step = max(1024, _ROW_BLOCK_BYTES // row_bytes)
     scores = np.empty(pool.n)
-    for start in range(0, pool.n, step):
+    for start, end, block in pool_blocks(pool, _ROW_BLOCK_BYTES):
         stop()
-        end = min(start + step, pool.n)
-        block = Intermediates(
-            None if pool.probabilities is None else pool.probabilities[start:end],
-            None if pool.committee is None else pool.committee[:, start:end],
-        )
         scores[start:end] = strategy.block_score(block, params)
     return scores
 

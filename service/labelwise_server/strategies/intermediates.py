@@ -5,11 +5,12 @@ top two once; one that asks for BALD, consensus entropy and KL to consensus
 averages the committee and takes its entropy once.
 """
 
+from collections.abc import Iterator
 from functools import cached_property
 
 from labelwise_server.strategies import committee as qbc
 from labelwise_server.strategies import uncertainty
-from labelwise_server.strategies._types import FloatArray, RealArray
+from labelwise_server.strategies._types import FloatArray, Pool, RealArray
 
 
 class Intermediates:
@@ -62,3 +63,21 @@ class Intermediates:
     @cached_property
     def votes(self) -> FloatArray:
         return qbc.vote_counts(self.committee)
+
+
+def pool_blocks(pool: Pool, block_bytes: int) -> Iterator[tuple[int, int, Intermediates]]:
+    """(start, end, Intermediates) of consecutive row blocks of the pool's probabilities and
+    committee, each about block_bytes of them (at least 1024 rows)."""
+    row_bytes = 0
+    if pool.probabilities is not None:
+        row_bytes += pool.probabilities.shape[1] * pool.probabilities.itemsize
+    if pool.committee is not None:
+        row_bytes += pool.committee.shape[0] * pool.committee.shape[2] * pool.committee.itemsize
+    step = max(1024, block_bytes // max(row_bytes, 1))
+    for start in range(0, pool.n, step):
+        end = min(start + step, pool.n)
+        block = Intermediates(
+            None if pool.probabilities is None else pool.probabilities[start:end],
+            None if pool.committee is None else pool.committee[:, start:end],
+        )
+        yield start, end, block
