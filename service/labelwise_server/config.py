@@ -49,18 +49,41 @@ def available_cores() -> int:
     return max(1, cores)
 
 
+def memory_limit(root: Path = Path("/sys/fs/cgroup")) -> int:
+    """Bytes of memory this process may use: the cgroup's limit (v2 memory.max, v1
+    memory.limit_in_bytes) when lower than the machine's memory, else the machine's."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    for candidate in (root / "memory.max", root / "memory" / "memory.limit_in_bytes"):
+        try:
+            text = candidate.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < total:
+            return int(text)
+    return total
+
+
 @dataclass(frozen=True)
 class Config:
     host: str = "[::]"
     port: int = 50051
     metrics_port: int = 9090
+    metrics_host: str = "127.0.0.1"
     max_message_bytes: int = 256 * 1024 * 1024
     max_pool_elements: int = 1 << 28
     max_concurrent_rpcs: int = 64
+    max_watch_streams: int = 16
+    max_streams_per_connection: int = 32
+    stream_idle_seconds: float = 10.0
+    max_stream_chunks: int = 65536
     compute_threads: int = 0  # 0: one per available core
     grace_seconds: float = 20.0
     drain_seconds: float = 0.0
     reflection: bool = True
+    reflection_auth: bool = False
     max_connection_age_seconds: float = 0.0  # 0: connections live as long as clients keep them
     log_level: str = "INFO"
     port_file: str = ""  # "": write none
@@ -76,9 +99,26 @@ class Config:
     def worker_count(self) -> int:
         return self.workers or available_cores()
 
+    sandbox: bool = True
+    work_processes: int = 0  # 0: max(2, compute threads)
+    work_memory_bytes: int = 0  # 0: a share of the machine's or the cgroup's memory
+    work_stop_grace_seconds: float = 0.25
     max_model_bytes: int = 64 * 1024 * 1024
     model_cache_bytes: int = 512 * 1024 * 1024
     model_threads: int = 0  # 0: one per available core
+
+    @property
+    def work_process_count(self) -> int:
+        """Work processes of one server process (each worker has its own)."""
+        return self.work_processes or max(2, self.threads)
+
+    def work_memory_limit(self, processes_in_all: int) -> int:
+        """RLIMIT_DATA of each work process: the flag, or 80% of the memory this container may
+        use (cgroup limit, else the machine's) shared among every work process, at least
+        512 MiB."""
+        if self.work_memory_bytes:
+            return self.work_memory_bytes
+        return max(512 << 20, int(memory_limit() * 0.8) // max(1, processes_in_all))
 
     @property
     def inference_threads(self) -> int:
@@ -99,19 +139,46 @@ HELP = {
     "host": "Address to listen on for gRPC.",
     "port": "gRPC port (0 picks a free one).",
     "metrics_port": "Port of the Prometheus /metrics HTTP endpoint (0 disables it).",
+    "metrics_host": "Address of the /metrics endpoint. Loopback by default: the endpoint has "
+    "no TLS and no token, so it is opened to the network only on purpose (the image and the "
+    "Kubernetes manifests set [::] so Prometheus can scrape the pod).",
     "max_message_bytes": "Largest gRPC message accepted or sent, in bytes; bigger pools use "
     "the streaming call.",
     "max_pool_elements": "Largest number of elements one request's tensor (or reassembled "
     "stream) may hold.",
-    "max_concurrent_rpcs": "RPCs served at once; more are refused with RESOURCE_EXHAUSTED.",
+    "max_concurrent_rpcs": "QuerySelectionService calls served at once per worker; more are "
+    "refused with RESOURCE_EXHAUSTED (reason TOO_MANY_REQUESTS). Health and reflection do not "
+    "count: they have --max-watch-streams.",
+    "max_watch_streams": "Streaming health (Health.Watch) and reflection calls open at once per "
+    "worker; more are refused with RESOURCE_EXHAUSTED. Health.Check is always answered.",
+    "max_streams_per_connection": "HTTP/2 streams (calls) one client connection may have open "
+    "at once (SETTINGS_MAX_CONCURRENT_STREAMS); a client queues the rest, so one connection "
+    "cannot take every --max-concurrent-rpcs slot.",
+    "stream_idle_seconds": "A SelectQueriesStream that sends no chunk for this long (from its "
+    "start or its previous chunk) ends with DEADLINE_EXCEEDED (reason STREAM_IDLE).",
+    "max_stream_chunks": "Most chunks one SelectQueriesStream may send; more end it with "
+    "INVALID_ARGUMENT (reason TOO_MANY_CHUNKS).",
     "compute_threads": "Threads that run strategies (0: one per available core).",
     "grace_seconds": "On SIGTERM, how long in-flight calls may take to finish.",
     "drain_seconds": "On SIGTERM, how long to report NOT_SERVING before refusing new calls, "
     "so load balancers stop routing here first.",
     "reflection": "Serve gRPC server reflection (grpcurl, grpcui).",
+    "reflection_auth": "With bearer tokens configured, reflection too needs `authorization: "
+    "Bearer TOKEN` (health never does: probes carry no token).",
     "max_connection_age_seconds": "Close client connections after this age so clients "
     "re-resolve and spread over new replicas (0: never).",
     "log_level": "Logging level: DEBUG, INFO, WARNING or ERROR.",
+    "sandbox": "Run each request's work (decoding, models, strategies) in a work process that "
+    "is killed when the call's deadline passes or it is cancelled, under a memory limit. "
+    "--no-sandbox runs work on in-process threads: only for trusted callers and debugging.",
+    "work_processes": "Work processes per server process (0: two, or one per compute thread "
+    "if more); a call waits for a free one.",
+    "work_memory_bytes": "Memory one work process may map (RLIMIT_DATA, the interpreter "
+    "included); a request that needs more fails alone with RESOURCE_EXHAUSTED "
+    "(WORK_MEMORY_EXCEEDED). 0: 80%% of the container's (cgroup) or machine's memory shared "
+    "among every work process of the server, at least 512 MiB.",
+    "work_stop_grace_seconds": "After a call's deadline or cancellation, how long its work "
+    "process may take to stop by itself before it is killed and replaced.",
     "max_model_bytes": "Largest ONNX model a request may carry, in bytes (model mode); bigger "
     "ones are refused before parsing.",
     "model_cache_bytes": "Bytes of models kept by SHA-256 for requests that send only the hash "

@@ -37,3 +37,25 @@ class ModelNotCached(Exception):
         super().__init__(f"{field}: no cached model has SHA-256 {sha256}; resend its bytes")
         self.field = field
         self.sha256 = sha256
+
+
+class StreamIdle(Exception):
+    """A client stream sent no chunk for `idle_seconds`; maps to DEADLINE_EXCEEDED."""
+
+    def __init__(self, idle_seconds: float, chunks: int) -> None:
+        super().__init__(
+            f"the stream sent no chunk for {idle_seconds:g} s after {chunks} chunks "
+            "(--stream-idle-seconds); it was ended"
+        )
+        self.idle_seconds = idle_seconds
+        self.chunks = chunks
+
+
+class WorkFailed(Exception):
+    """The request's work ran out of a server resource (its work process's memory, or the
+    process died under it); maps to RESOURCE_EXHAUSTED with an ErrorInfo giving the reason."""
+
+    def __init__(self, reason: str, description: str) -> None:
+        super().__init__(description)
+        self.reason = reason
+        self.description = description

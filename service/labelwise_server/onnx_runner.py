@@ -20,6 +20,8 @@ from __future__ import annotations  # onnx and onnxruntime types without importi
 
 import hashlib
 import math
+import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -49,6 +51,24 @@ MAX_MC_SAMPLES = 64
 TRAINING_MODE_INPUT = "training_mode"
 # Bytes of model input per inference call when the request does not say.
 DEFAULT_CHUNK_BYTES = 4 << 20
+# Models per request (an ensemble of more is refused: TOO_MANY_MODELS).
+MAX_MODELS = 64
+# Largest tensor a model may compute independently of the pool (shape inference on load),
+# and largest bytes of outputs (or of one intermediate) one inference chunk may hold;
+# the default chunk shrinks below it, a requested inference_batch_rows over it is refused.
+MAX_STATIC_TENSOR_BYTES = 256 << 20
+MAX_CHUNK_OUTPUT_BYTES = 256 << 20
+# Rows of the probe run that measures a model's actual output widths before the pool runs;
+# one row when shape inference found sizes that depend on the input's values.
+PROBE_ROWS = 16
+# Elements a request's model outputs may hold when the caller passes no limit (the default
+# of --max-pool-elements).
+DEFAULT_MAX_ELEMENTS = 1 << 28
+# The batch size symbol given to the model input for shape inference.
+_BATCH = "__labelwise_n__"
+# Initializers bigger than this are left out of shape inference (as typed inputs): weights,
+# not shapes, and copying them would double a large model's memory.
+_INFERENCE_INITIALIZER_BYTES = 64 << 10
 # onnx.TensorProto.DataType numbers (FLOAT, DOUBLE, FLOAT16, BOOL) and DataLocation.EXTERNAL.
 _FLOAT_TYPES: dict[int, np.dtype[Any]] = {
     1: np.dtype(np.float32),
@@ -56,6 +76,8 @@ _FLOAT_TYPES: dict[int, np.dtype[Any]] = {
     10: np.dtype(np.float16),
 }
 _BOOL = 9
+# Bytes per element by onnx.TensorProto.DataType number (8 for any other).
+_ITEM_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
 _EXTERNAL = 1
 _SHA256_HEX = frozenset("0123456789abcdef")
 
@@ -84,11 +106,25 @@ class OnnxModel:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _gradient: GradientModel | None = None
 
+    session_bytes: int = 0  # resident memory the session took when made (measured)
+    # From shape inference on load: each output's static width (its [n, w] w), the bytes per
+    # pool row of the largest intermediate, and whether some size depends on input values.
+    output_widths: dict[str, int] = field(default_factory=dict)
+    row_bytes: int = 0
+    data_dependent: bool = True
+
     def session(self, field: str) -> ort.InferenceSession:
         with self._lock:
             if self._session is None:
+                before = resident_bytes()
                 self._session = _make_session(self.proto.SerializeToString(), self.limits, field)
+                self.session_bytes = max(0, resident_bytes() - before)
             return self._session
+
+    @property
+    def cost(self) -> int:
+        """What keeping this model costs: its bytes and its session's measured memory."""
+        return self.nbytes + self.session_bytes
 
     def gradient(self, field: str, output: str, output_is_probabilities: bool) -> GradientModel:
         with self._lock:
@@ -99,6 +135,39 @@ class OnnxModel:
 
 def _reject(field: str, description: str, reason: str) -> ModelRejected:
     return ModelRejected(field, description, reason=reason)
+
+
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*")
+_SOURCE_PATH = re.compile(r"(?:[\w.+-]*/)+[\w.+-]+\.(?:cc|cpp|cxx|c|h|hpp|cu|py)(?::\d+)?")
+_CPP_SIGNATURE = re.compile(r"(?:[\w~<>*&]+::)+[\w~<>]+\s*\([^()]*\)(?:\s*const)?")
+_ENFORCE = re.compile(r"[^.]*\bwas false\.")  # ORT_ENFORCE's condition: source, not a reason
+_CONTROL = re.compile(r"\x1b\[[0-9;]*m|[\x00-\x1f\x7f]+")
+MAX_MESSAGE_CHARS = 200
+
+
+def runtime_message(err: BaseException) -> str:
+    """What onnx or onnxruntime said, fit for a caller: no source paths, no C++ signatures,
+    no status prefixes, one line, at most MAX_MESSAGE_CHARS characters."""
+    text = _CONTROL.sub(" ", str(err))
+    text = _ORT_PREFIX.sub("", text.strip())
+    running = re.search(r"while running (\w+) node\b", text)
+    if "Status Message:" in text:
+        text = text.split("Status Message:", 1)[1]
+    text = _ENFORCE.sub("", _CPP_SIGNATURE.sub("", _SOURCE_PATH.sub("", text)))
+    if running:
+        text = f"{running.group(1)} node: {text}"
+    text = " ".join(text.split()).strip(" :")
+    if not text:
+        return type(err).__name__
+    if len(text) > MAX_MESSAGE_CHARS:
+        cut = text[:MAX_MESSAGE_CHARS]
+        end = cut.rfind(". ")
+        text = (
+            cut[: end + 1]
+            if end >= MAX_MESSAGE_CHARS // 2
+            else cut[: MAX_MESSAGE_CHARS - 3] + "..."
+        )
+    return text
 
 
 def sha256_hex(data: bytes) -> str:
@@ -200,6 +269,103 @@ def _dims(value: onnx.ValueInfoProto) -> list[int | None] | None:
     return [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
 
 
+@dataclass(frozen=True)
+class _Shapes:
+    """What shape inference says of a model's main graph."""
+
+    output_widths: dict[str, int]  # graph output -> w of its [n, w], where static
+    row_bytes: int  # bytes per pool row of the largest value whose only free size is n
+    data_dependent: bool  # some value has a size inference could not tie to n or a constant
+
+
+def _inference_copy(model: onnx.ModelProto, input_name: str) -> onnx.ModelProto:
+    """The model for shape inference: the batch size named, big initializers as typed inputs
+    (no copy of their bytes)."""
+    import onnx
+
+    slim = onnx.ModelProto()
+    slim.ir_version = model.ir_version
+    slim.opset_import.extend(model.opset_import)
+    slim.functions.extend(model.functions)
+    graph = model.graph
+    target = slim.graph
+    target.name = graph.name
+    target.node.extend(graph.node)
+    for value in graph.output:  # declared shapes are promises: let inference say
+        copy = target.output.add()
+        copy.name = value.name
+        copy.type.tensor_type.elem_type = value.type.tensor_type.elem_type
+    target.sparse_initializer.extend(graph.sparse_initializer)
+    declared = {value.name for value in graph.input}
+    for value in graph.input:
+        copy = target.input.add()
+        copy.CopyFrom(value)
+        if value.name == input_name and len(copy.type.tensor_type.shape.dim):
+            copy.type.tensor_type.shape.dim[0].Clear()
+            copy.type.tensor_type.shape.dim[0].dim_param = _BATCH
+    for tensor in graph.initializer:
+        if tensor.ByteSize() <= _INFERENCE_INITIALIZER_BYTES:
+            target.initializer.append(tensor)
+            continue
+        if tensor.name not in declared:
+            target.input.append(
+                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
+            )
+    return slim
+
+
+def _infer_shapes(model: onnx.ModelProto, input_name: str, field: str) -> _Shapes:
+    """Output widths and working memory from ONNX shape inference; refuse any value that
+    holds more than MAX_STATIC_TENSOR_BYTES whatever the pool."""
+    import onnx
+
+    slim = _inference_copy(model, input_name)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(slim, strict_mode=True, data_prop=True)
+    except Exception:  # inference's own errors: ONNX Runtime has the last word on the model
+        try:
+            inferred = onnx.shape_inference.infer_shapes(slim, data_prop=True)
+        except Exception:
+            return _Shapes({}, 0, True)
+    graph = inferred.graph
+    widths: dict[str, int] = {}
+    row_bytes = 0
+    data_dependent = False
+    for value in [*graph.value_info, *graph.output]:
+        tensor = value.type.tensor_type
+        if not tensor.HasField("shape"):
+            data_dependent = True
+            continue
+        itemsize = _ITEM_BYTES.get(tensor.elem_type, 8)
+        static = 1
+        batch_axes = 0
+        unknown = False
+        for dim in tensor.shape.dim:
+            if dim.HasField("dim_value"):
+                static *= max(dim.dim_value, 0)
+            elif dim.dim_param == _BATCH:
+                batch_axes += 1
+            else:
+                unknown = True
+        if unknown or batch_axes > 1:
+            data_dependent = True
+            continue
+        if batch_axes == 0 and static * itemsize > MAX_STATIC_TENSOR_BYTES:
+            raise _reject(
+                field,
+                f"must compute tensors of at most {MAX_STATIC_TENSOR_BYTES} bytes; shape "
+                f"inference gives a tensor of {static * itemsize} bytes",
+                "MODEL_WORKING_MEMORY_TOO_LARGE",
+            )
+        if batch_axes == 1:
+            row_bytes = max(row_bytes, static * itemsize)
+    for value in graph.output:
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) == 2 and dims[0].dim_param == _BATCH and dims[1].HasField("dim_value"):
+            widths[value.name] = dims[1].dim_value
+    return _Shapes(widths, row_bytes, data_dependent)
+
+
 def load_model(
     data: bytes, limits: ModelLimits, field: str, sha256: str | None = None
 ) -> OnnxModel:
@@ -270,6 +436,10 @@ def load_model(
         dropout_nodes=sum(node.op_type == "Dropout" for node in model.graph.node),
         limits=limits,
     )
+    shapes = _infer_shapes(model, feature.name, field)
+    limits_model.output_widths = shapes.output_widths
+    limits_model.row_bytes = shapes.row_bytes
+    limits_model.data_dependent = shapes.data_dependent
     limits_model.session(field)  # the runtime's own checks, before the model is cached
     return limits_model
 
@@ -306,18 +476,29 @@ def _make_session(
             disabled_optimizers=disabled,
         )
     except Exception as err:  # the runtime's own rejection (type errors, unknown ops, ...)
-        text = str(err).splitlines()[-1] if str(err) else type(err).__name__
-        raise _reject(field, f"was refused by ONNX Runtime: {text[:300]}",
+        raise _reject(field, f"was refused by ONNX Runtime: {runtime_message(err)}",
                       "MODEL_REJECTED") from err  # fmt: skip
 
 
+def resident_bytes() -> int:
+    """This process's resident memory (Linux /proc/self/statm; 0 where there is none)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
 class ModelCache:
-    """Checked models by SHA-256, least recently used out first, bounded in model bytes."""
+    """Checked models by SHA-256, least recently used out first, bounded by their cost: model
+    bytes plus the measured memory of their sessions (OnnxModel.cost)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._models: OrderedDict[str, OnnxModel] = OrderedDict()
-        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, sha256: str) -> OnnxModel | None:
@@ -329,17 +510,28 @@ class ModelCache:
 
     def put(self, model: OnnxModel) -> None:
         with self._lock:
-            if model.sha256 in self._models or model.nbytes > self.max_bytes:
+            if model.sha256 in self._models or model.cost > self.max_bytes:
                 return
             self._models[model.sha256] = model
-            self._bytes += model.nbytes
-            while self._bytes > self.max_bytes:
-                _, evicted = self._models.popitem(last=False)
-                self._bytes -= evicted.nbytes
+            self._evict()
+
+    def settle(self) -> None:
+        """Evict by the costs measured since put (a session made after put counts now)."""
+        with self._lock:
+            self._evict()
+
+    def _evict(self) -> None:
+        while self._models and sum(m.cost for m in self._models.values()) > self.max_bytes:
+            self._models.popitem(last=False)
+
+    def digests(self) -> list[str]:
+        with self._lock:
+            return list(self._models)
 
     @property
     def nbytes(self) -> int:
-        return self._bytes
+        with self._lock:
+            return sum(m.cost for m in self._models.values())
 
     def __len__(self) -> int:
         return len(self._models)
@@ -355,7 +547,12 @@ LookupObserver = Callable[[str, bool, int], None]
 
 
 class ModelStore:
-    """Resolves a request's Model messages (bytes or hash) to checked models, via the cache."""
+    """Resolves a request's Model messages (bytes or hash) to checked models, via the cache.
+
+    In a work process the worker provides, for each call, the bytes of models sent by hash
+    that this process has not cached (provide); `resolved` lists the digests of the call's
+    models in request order, for the worker's own cache of model bytes.
+    """
 
     def __init__(
         self, limits: ModelLimits, cache_bytes: int, observe: LookupObserver = _no_lookup_observer
@@ -363,8 +560,20 @@ class ModelStore:
         self.limits = limits
         self.cache = ModelCache(cache_bytes)
         self._observe = observe
+        self._provided: dict[str, bytes] = {}
+        self.resolved: list[str] = []
+
+    def provide(self, models: dict[str, bytes]) -> None:
+        """Bytes by SHA-256 for this call's models sent by hash; clears the call's state."""
+        self._provided = models
+        self.resolved = []
 
     def resolve(self, onnx_bytes: bytes | None, sha256: str | None, field: str) -> OnnxModel:
+        model = self._resolve(onnx_bytes, sha256, field)
+        self.resolved.append(model.sha256)
+        return model
+
+    def _resolve(self, onnx_bytes: bytes | None, sha256: str | None, field: str) -> OnnxModel:
         if onnx_bytes is not None:
             digest = sha256_hex(onnx_bytes)
             cached = self.cache.get(digest)
@@ -384,6 +593,10 @@ class ModelStore:
                 "INVALID_FIELD",
             )
         cached = self.cache.get(sha256)
+        if cached is None and sha256 in self._provided:
+            cached = load_model(self._provided[sha256], self.limits, f"{field}.sha256", sha256)
+            self.cache.put(cached)
+            return cached
         self._observe("sha256", cached is not None, self.cache.nbytes)
         if cached is None:
             raise ModelNotCached(f"{field}.sha256", sha256)
@@ -446,8 +659,18 @@ def run_models(
     batch_rows: int,
     stop: StopCheck,
     deadline: float | None,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> ModelOutputs:
-    """Run every model (or one model mc_samples times with dropout on) over x [n, d] in chunks."""
+    """Run every model (or one model mc_samples times with dropout on) over x [n, d] in chunks.
+
+    Before the pool runs, each model's output widths (from shape inference, else from a
+    probe run on a few rows) are held to max_elements ([n, c] per output, [m, n, c] for a
+    committee) and the chunk to MAX_CHUNK_OUTPUT_BYTES of outputs and working memory.
+    """
+    if len(models) > MAX_MODELS:
+        raise ModelRejected(
+            "models", f"must be at most {MAX_MODELS}; got {len(models)}", reason="TOO_MANY_MODELS"
+        )
     n, d = x.shape
     for model, name in zip(models, fields, strict=True):
         if model.input_width is not None and model.input_width != d:
@@ -472,19 +695,19 @@ def run_models(
         runs = [(m, f, m.session(f), False) for m, f in zip(models, fields, strict=True)]
 
     step = chunk_rows(batch_rows, d, max(x.itemsize, models[0].input_dtype.itemsize))
+    probed: set[int] = set()
+    for r, (model, name, _, _) in enumerate(runs):
+        if id(model) not in probed:
+            probed.add(id(model))
+            wanted = _wanted(model, name, embeddings_output, r)
+            widths = _output_widths(model, name, wanted, x)
+            step = _bounded_step(
+                model, name, wanted, widths, n, len(runs), step, batch_rows, max_elements
+            )
     scores: npt.NDArray[Any] | None = None
     embeddings: npt.NDArray[Any] | None = None
     for r, (model, name, session, training) in enumerate(runs):
-        wanted = [class_output(model, embeddings_output)]
-        if embeddings_output and r == 0:
-            if embeddings_output not in model.outputs:
-                raise ModelRejected(
-                    "embeddings_output",
-                    f"must name a floating-point output of {name}; its outputs are "
-                    f"{model.outputs}, got {embeddings_output!r}",
-                    reason="MODEL_SIGNATURE",
-                )
-            wanted.append(embeddings_output)
+        wanted = _wanted(model, name, embeddings_output, r)
         for start in range(0, n, step):
             stop()
             if deadline is not None and time.monotonic() > deadline:
@@ -497,12 +720,12 @@ def run_models(
             try:
                 got = session.run(wanted, feed)
             except Exception as err:  # shape errors inside the graph, and the like
-                text = str(err).splitlines()[-1] if str(err) else type(err).__name__
-                raise ModelRejected(name, f"failed to run on the pool: {text[:300]}",
+                raise ModelRejected(name, f"failed to run on the pool: {runtime_message(err)}",
                                     reason="MODEL_RUN_FAILED") from err  # fmt: skip
             rows = min(step, n - start)
             out = _checked(got[0], rows, name, wanted[0], 2)
             if scores is None:
+                _check_elements(name, wanted[0], [len(runs), n, out.shape[1]], max_elements)
                 shape = (len(runs), n, out.shape[1]) if len(runs) > 1 else (n, out.shape[1])
                 scores = np.empty(shape, dtype=np.result_type(out.dtype, np.float32))
             if out.shape[1] != scores.shape[-1]:
@@ -516,6 +739,7 @@ def run_models(
             if len(wanted) > 1:
                 emb = _checked(got[1], rows, name, wanted[1], 1)
                 if embeddings is None:
+                    _check_elements(name, wanted[1], [1, n, emb.shape[1]], max_elements)
                     embeddings = np.empty((n, emb.shape[1]), np.result_type(emb.dtype, np.float32))
                 if emb.shape[1] != embeddings.shape[1]:
                     raise ModelRejected(name, "must give embeddings of one width for every chunk",
@@ -523,6 +747,106 @@ def run_models(
                 embeddings[start : start + rows] = emb
     assert scores is not None
     return ModelOutputs(scores, embeddings)
+
+
+def _wanted(model: OnnxModel, name: str, embeddings_output: str, run: int) -> list[str]:
+    """The outputs to fetch from run number run: the class output, and embeddings from the
+    first."""
+    wanted = [class_output(model, embeddings_output)]
+    if embeddings_output and run == 0:
+        if embeddings_output not in model.outputs:
+            raise ModelRejected(
+                "embeddings_output",
+                f"must name a floating-point output of {name}; its outputs are "
+                f"{_names(model.outputs)}, got {_quoted(embeddings_output)}",
+                reason="MODEL_SIGNATURE",
+            )
+        wanted.append(embeddings_output)
+    return wanted
+
+
+def _quoted(name: str, limit: int = 40) -> str:
+    """A caller's name for a message: quoted, and cut short when long."""
+    return repr(name if len(name) <= limit else name[: limit - 3] + "...")
+
+
+def _names(names: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(_quoted(name) for name in names[:limit])
+    return f"[{shown}{', ...' if len(names) > limit else ''}]"
+
+
+def _output_widths(
+    model: OnnxModel, name: str, wanted: list[str], x: npt.NDArray[Any]
+) -> list[int]:
+    """The widths of the wanted outputs: from shape inference where it fixed them, else from
+    a probe run on the first rows of x (one row when sizes depend on input values)."""
+    known = [model.output_widths.get(output) for output in wanted]
+    if not model.data_dependent and all(width is not None for width in known):
+        return [width for width in known if width is not None]
+    rows = min(x.shape[0], 1 if model.data_dependent else PROBE_ROWS)
+    feed: dict[str, Any] = {model.input_name: np.ascontiguousarray(x[:rows], model.input_dtype)}
+    if model.training_mode_input:
+        feed[TRAINING_MODE_INPUT] = np.array(False)
+    try:
+        got = model.session(name).run(wanted, feed)
+    except Exception as err:  # shape errors inside the graph, and the like
+        raise ModelRejected(name, f"failed to run on the pool: {runtime_message(err)}",
+                            reason="MODEL_RUN_FAILED") from err  # fmt: skip
+    widths = [
+        _checked(out, rows, name, output, 2 if i == 0 else 1).shape[1]
+        for i, (out, output) in enumerate(zip(got, wanted, strict=True))
+    ]
+    del got, feed
+    return widths
+
+
+def _check_elements(name: str, output: str, shape: list[int], max_elements: int) -> None:
+    """Refuse an output whose [m, n, w] for the pool holds more than max_elements."""
+    if math.prod(shape) > max_elements:
+        layout = f"[m, n, c] = {shape}" if shape[0] > 1 else f"[n, w] = {shape[1:]}"
+        raise ModelRejected(
+            name,
+            f"output {_quoted(output)} must hold at most {max_elements} elements for the pool "
+            f"(the server's limit); got {layout} = {math.prod(shape)}",
+            reason="MODEL_OUTPUT_TOO_LARGE",
+        )
+
+
+def _bounded_step(
+    model: OnnxModel,
+    name: str,
+    wanted: list[str],
+    widths: list[int],
+    n: int,
+    members: int,
+    step: int,
+    batch_rows: int,
+    max_elements: int,
+) -> int:
+    """Check the outputs' sizes for the pool; the chunk rows that keep a chunk's outputs and
+    its largest intermediate within MAX_CHUNK_OUTPUT_BYTES."""
+    for i, (output, width) in enumerate(zip(wanted, widths, strict=True)):
+        _check_elements(name, output, [members if i == 0 else 1, n, width], max_elements)
+    row_bytes = 8 * sum(widths) + model.row_bytes  # float64 at most per output element
+    if row_bytes > MAX_CHUNK_OUTPUT_BYTES:
+        raise ModelRejected(
+            name,
+            f"must need at most {MAX_CHUNK_OUTPUT_BYTES} bytes of outputs and working memory "
+            f"per pool row; its outputs and shape inference give {row_bytes}",
+            reason="MODEL_OUTPUT_TOO_LARGE",
+        )
+    fits = MAX_CHUNK_OUTPUT_BYTES // row_bytes
+    if min(step, n) <= fits:
+        return step
+    if batch_rows > 0:
+        raise ModelRejected(
+            "inference_batch_rows",
+            f"must be at most {fits} for {name}, whose outputs and working memory take "
+            f"{row_bytes} bytes a row (a chunk's limit is {MAX_CHUNK_OUTPUT_BYTES}); "
+            f"got {batch_rows}",
+            reason="MODEL_OUTPUT_TOO_LARGE",
+        )
+    return fits
 
 
 def _checked(

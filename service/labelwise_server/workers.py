@@ -144,9 +144,11 @@ class Supervisor:
             signal.signal(sig, self._on_signal)
         try:
             with reserve_port(config.host, config.port) as port:
+                per_worker = config.work_processes or max(2, config.worker_threads)
                 self._worker_config = replace(
                     config, port=port, metrics_port=0, port_file="", workers=1,
-                    compute_threads=config.worker_threads,
+                    compute_threads=config.worker_threads, work_processes=per_worker,
+                    work_memory_bytes=config.work_memory_limit(per_worker * self.count),
                 )  # fmt: skip
                 return self._supervise(port)
         finally:
@@ -236,7 +238,7 @@ class Supervisor:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(self._metrics_dir))  # type: ignore[no-untyped-call]
         start_http_server(
-            self.config.metrics_port, addr=self.config.host.strip("[]"), registry=registry
+            self.config.metrics_port, addr=self.config.metrics_host.strip("[]"), registry=registry
         )
 
     def _stop(self, failed: bool) -> int:

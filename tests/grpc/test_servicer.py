@@ -20,7 +20,7 @@ from labelwise import Client, LabelwiseError
 from labelwise.tensors import encode_tensor
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
-from labelwise_server.grpc import servicer as servicer_module
+from labelwise_server import work as work_module
 from labelwise_server.grpc.server import SERVICE_NAME
 from labelwise_server.strategies import STRATEGIES
 from tests.grpc import test_tasks_wire
@@ -295,10 +295,25 @@ def handled(server: ServerThread, method: str, code: str) -> float:
     return server.registry.get_sample_value("grpc_server_handled_total", labels) or 0.0
 
 
+@pytest.fixture(scope="module")
+def threads_server() -> Iterator[ServerThread]:
+    """A --no-sandbox server: work on in-process threads, where a test can inject faults."""
+    thread = ServerThread(replace(TEST_CONFIG, sandbox=False))
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture()
+def threads_stub(threads_server: ServerThread) -> Iterator[Any]:
+    with grpc.insecure_channel(threads_server.address) as channel:
+        yield pb_grpc.QuerySelectionServiceStub(channel)  # type: ignore[no-untyped-call]
+
+
 def test_expired_deadline_abandons_the_work(
-    server: ServerThread, stub: Any, channel: grpc.Channel, monkeypatch: pytest.MonkeyPatch
+    threads_server: ServerThread, threads_stub: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_select = servicer_module.select
+    server, stub = threads_server, threads_stub
+    real_select = work_module.select
     reached: list[bool] = []
 
     def slow_select(selection: Any, stop: Any, observe: Any) -> Any:
@@ -307,7 +322,7 @@ def test_expired_deadline_abandons_the_work(
         reached.append(True)
         return real_select(selection, stop, observe)
 
-    monkeypatch.setattr(servicer_module, "select", slow_select)
+    monkeypatch.setattr(work_module, "select", slow_select)
     before = handled(server, "SelectQueries", "DEADLINE_EXCEEDED")
     error = call_error(lambda: stub.SelectQueries(with_probabilities(), timeout=0.2))
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -318,22 +333,23 @@ def test_expired_deadline_abandons_the_work(
     assert handled(server, "SelectQueries", "DEADLINE_EXCEEDED") == before + 1
     assert not reached
     monkeypatch.undo()
-    assert_serving(channel)
     assert stub.SelectQueries(with_probabilities(), timeout=10).results
 
 
 def test_unexpected_errors_are_internal_without_details(
-    stub: Any, channel: grpc.Channel, monkeypatch: pytest.MonkeyPatch
+    threads_stub: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    stub = threads_stub
+
     def broken(*args: Any) -> Any:
         raise RuntimeError("secret path /etc/shadow")
 
-    monkeypatch.setattr(servicer_module, "select", broken)
+    monkeypatch.setattr(work_module, "select", broken)
     error = call_error(lambda: stub.SelectQueries(with_probabilities(), timeout=10))
     assert error.code() == grpc.StatusCode.INTERNAL
     assert "secret" not in (error.details() or "")
     monkeypatch.undo()
-    assert_serving(channel)
+    assert stub.SelectQueries(with_probabilities(), timeout=10).results
 
 
 # Streaming: a request cut into chunks along the pool axis gives the unary answer, byte for byte.
@@ -691,7 +707,7 @@ def test_client_stream_chunks_fit_a_tiny_message_limit_with_a_long_exclude(
 
 def _slow_select(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[str]:
     """Make the server's select wait, then honour stop(); returns what became of each call."""
-    real_select = servicer_module.select
+    real_select = work_module.select
     outcomes: list[str] = []
 
     def slow_select(selection: Any, stop: Any, observe: Any) -> Any:
@@ -704,13 +720,14 @@ def _slow_select(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[str]:
         outcomes.append("ran")
         return real_select(selection, stop, observe)
 
-    monkeypatch.setattr(servicer_module, "select", slow_select)
+    monkeypatch.setattr(work_module, "select", slow_select)
     return outcomes
 
 
 def test_a_cancelled_call_is_abandoned(
-    server: ServerThread, stub: Any, channel: grpc.Channel, monkeypatch: pytest.MonkeyPatch
+    threads_server: ServerThread, threads_stub: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    server, stub = threads_server, threads_stub
     outcomes = _slow_select(monkeypatch, 0.4)
     before = handled(server, "SelectQueries", "CANCELLED")
     future = stub.SelectQueries.future(with_probabilities(), timeout=10)
@@ -727,13 +744,12 @@ def test_a_cancelled_call_is_abandoned(
         time.sleep(0.05)
     assert handled(server, "SelectQueries", "CANCELLED") == before + 1
     monkeypatch.undo()
-    assert_serving(channel)
 
 
 def test_calls_over_the_concurrency_limit_are_resource_exhausted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    thread = ServerThread(replace(TEST_CONFIG, max_concurrent_rpcs=1))
+    thread = ServerThread(replace(TEST_CONFIG, max_concurrent_rpcs=1, sandbox=False))
     try:
         outcomes = _slow_select(monkeypatch, 0.5)
         with grpc.insecure_channel(thread.address) as channel:

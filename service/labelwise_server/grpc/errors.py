@@ -10,7 +10,14 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from labelwise_server.errors import Cancelled, DeadlineExceeded, InvalidArgument, ModelNotCached
+from labelwise_server.errors import (
+    Cancelled,
+    DeadlineExceeded,
+    InvalidArgument,
+    ModelNotCached,
+    StreamIdle,
+    WorkFailed,
+)
 
 DOMAIN = "labelwise.dev"
 log = logging.getLogger(__name__)
@@ -63,6 +70,44 @@ def model_not_cached_status(err: ModelNotCached) -> grpc.Status:
     )
 
 
+STREAM_IDLE = "STREAM_IDLE"
+TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
+TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
+
+
+def stream_idle_status(err: StreamIdle) -> grpc.Status:
+    """DEADLINE_EXCEEDED with an ErrorInfo (reason STREAM_IDLE): the client stalled, not us."""
+    return _status(
+        code_pb2.DEADLINE_EXCEEDED,
+        str(err),
+        error_details_pb2.ErrorInfo(
+            reason=STREAM_IDLE,
+            domain=DOMAIN,
+            metadata={"idle_seconds": f"{err.idle_seconds:g}", "chunks": str(err.chunks)},
+        ),
+    )
+
+
+def shed_status(reason: str, message: str, limit: int) -> grpc.Status:
+    """RESOURCE_EXHAUSTED with an ErrorInfo naming the limit: a call refused to keep the
+    server within its budget; the client may retry with backoff."""
+    return _status(
+        code_pb2.RESOURCE_EXHAUSTED,
+        message,
+        error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata={"limit": str(limit)}),
+    )
+
+
+def work_failed_status(err: WorkFailed) -> grpc.Status:
+    """RESOURCE_EXHAUSTED with an ErrorInfo (WORK_MEMORY_EXCEEDED, WORK_PROCESS_DIED): the
+    request's work needed more than a work process may have; the server itself is fine."""
+    return _status(
+        code_pb2.RESOURCE_EXHAUSTED,
+        err.description,
+        error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN),
+    )
+
+
 def translate_errors(
     method: Callable[..., Awaitable[T]],
 ) -> Callable[..., Awaitable[T]]:
@@ -76,6 +121,10 @@ def translate_errors(
             await context.abort_with_status(invalid_argument_status(err))  # type: ignore[attr-defined]
         except ModelNotCached as err:
             await context.abort_with_status(model_not_cached_status(err))  # type: ignore[attr-defined]
+        except WorkFailed as err:
+            await context.abort_with_status(work_failed_status(err))  # type: ignore[attr-defined]
+        except StreamIdle as err:
+            await context.abort_with_status(stream_idle_status(err))  # type: ignore[attr-defined]
         except DeadlineExceeded:
             await context.abort(
                 grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed; the work was abandoned"

@@ -18,8 +18,10 @@ from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.config import Config
 from labelwise_server.grpc.guards import (
     BearerTokenInterceptor,
+    ConcurrencyLimitInterceptor,
     DeadlineCapInterceptor,
     MemoryTrimInterceptor,
+    StreamBudgetInterceptor,
     load_tokens,
     server_credentials,
 )
@@ -27,6 +29,7 @@ from labelwise_server.grpc.interceptors import PrometheusInterceptor
 from labelwise_server.grpc.servicer import QuerySelectionServicer
 from labelwise_server.metrics import Metrics
 from labelwise_server.onnx_runner import ModelLimits, ModelStore
+from labelwise_server.sandbox.pool import PoolSettings, WorkPool
 from labelwise_server.tensors import (
     MalformedMessage,
     WireRequest,
@@ -40,20 +43,33 @@ METHOD_TYPES = {"SelectQueries": "unary", "SelectQueriesStream": "client_stream"
 log = logging.getLogger(__name__)
 
 
-def _request(data: bytes) -> WireRequest | MalformedMessage:
-    # A deserializer that raised would turn into INTERNAL; the servicer answers
-    # INVALID_ARGUMENT for a MalformedMessage instead.
-    try:
-        return parse_request(data)
-    except MalformedMessage as err:
-        return err
+def _request_parsers(
+    max_model_bytes: int,
+) -> tuple[
+    Callable[[bytes], WireRequest | MalformedMessage],
+    Callable[[bytes], WireRequest | MalformedMessage],
+]:
+    """The unary and stream-chunk deserializers; model bytes over max_model_bytes are refused
+    while the wire bytes are walked, before protobuf copies them."""
+
+    def request(data: bytes) -> WireRequest | MalformedMessage:
+        # A deserializer that raised would turn into INTERNAL; the servicer answers
+        # INVALID_ARGUMENT for a MalformedMessage instead.
+        try:
+            return parse_request(data, max_model_bytes)
+        except MalformedMessage as err:
+            return err
+
+    def stream_chunk(data: bytes) -> WireRequest | MalformedMessage:
+        try:
+            return parse_stream_chunk(data, max_model_bytes)
+        except MalformedMessage as err:
+            return err
+
+    return request, stream_chunk
 
 
-def _stream_chunk(data: bytes) -> WireRequest | MalformedMessage:
-    try:
-        return parse_stream_chunk(data)
-    except MalformedMessage as err:
-        return err
+_request, _stream_chunk = _request_parsers(Config.max_model_bytes)
 
 
 def _stopping_request(data: bytes) -> pb.CheckStoppingRequest | MalformedMessage:
@@ -63,20 +79,36 @@ def _stopping_request(data: bytes) -> pb.CheckStoppingRequest | MalformedMessage
         return MalformedMessage(f"CheckStoppingRequest does not parse: {type(err).__name__}")
 
 
-def service_handler(servicer: QuerySelectionServicer) -> "grpc.GenericRpcHandler[Any, Any]":
+def _serializer(message: type[Any]) -> Callable[[Any], bytes]:
+    """The message's serializer, passing through answers a work process encoded already."""
+
+    def serialize(response: Any) -> bytes:
+        if isinstance(response, bytes):
+            return response
+        if not isinstance(response, message):
+            raise TypeError(f"expected {message.__name__}, got {type(response).__name__}")
+        return response.SerializeToString()  # type: ignore[no-any-return]
+
+    return serialize
+
+
+def service_handler(
+    servicer: QuerySelectionServicer, max_model_bytes: int = Config.max_model_bytes
+) -> "grpc.GenericRpcHandler[Any, Any]":
     """The service's method handlers, with the zero-copy request parsers."""
+    _request, _stream_chunk = _request_parsers(max_model_bytes)
     return grpc.method_handlers_generic_handler(
         SERVICE_NAME,
         {
             "SelectQueries": grpc.unary_unary_rpc_method_handler(
                 servicer.SelectQueries,
                 request_deserializer=_request,
-                response_serializer=pb.SelectQueriesResponse.SerializeToString,
+                response_serializer=_serializer(pb.SelectQueriesResponse),
             ),
             "SelectQueriesStream": grpc.stream_unary_rpc_method_handler(
                 servicer.SelectQueriesStream,
                 request_deserializer=_stream_chunk,
-                response_serializer=pb.SelectQueriesStreamResponse.SerializeToString,
+                response_serializer=_serializer(pb.SelectQueriesStreamResponse),
             ),
             "ListStrategies": grpc.unary_unary_rpc_method_handler(
                 servicer.ListStrategies,
@@ -86,7 +118,7 @@ def service_handler(servicer: QuerySelectionServicer) -> "grpc.GenericRpcHandler
             "CheckStopping": grpc.unary_unary_rpc_method_handler(
                 servicer.CheckStopping,
                 request_deserializer=_stopping_request,
-                response_serializer=pb.CheckStoppingResponse.SerializeToString,
+                response_serializer=_serializer(pb.CheckStoppingResponse),
             ),
         },
     )
@@ -98,6 +130,7 @@ class RunningServer:
     port: int
     health: Any  # grpc_health.v1.health.aio.HealthServicer (untyped)
     executor: ThreadPoolExecutor
+    pool: WorkPool | None = None
 
     async def shutdown(self, grace_seconds: float, drain_seconds: float = 0.0) -> None:
         """Report NOT_SERVING, wait drain_seconds, then let in-flight calls finish within grace."""
@@ -106,6 +139,8 @@ class RunningServer:
             await asyncio.sleep(drain_seconds)
         await self.server.stop(grace_seconds)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.pool is not None:
+            await self.pool.close()
 
 
 def server_options(config: Config, reuse_port: bool = False) -> list[tuple[str, int]]:
@@ -116,6 +151,10 @@ def server_options(config: Config, reuse_port: bool = False) -> list[tuple[str, 
         # only the workers of one supervisor share it (labelwise_server.workers).
         ("grpc.so_reuseport", int(reuse_port)),
     ]
+    if config.max_streams_per_connection > 0:
+        # HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: a client queues calls beyond it on that
+        # connection, so one connection cannot take every --max-concurrent-rpcs slot.
+        options.append(("grpc.max_concurrent_streams", config.max_streams_per_connection))
     if config.max_connection_age_seconds > 0:
         age_ms = int(config.max_connection_age_seconds * 1000)
         options += [("grpc.max_connection_age_ms", age_ms),
@@ -124,16 +163,47 @@ def server_options(config: Config, reuse_port: bool = False) -> list[tuple[str, 
     return options
 
 
+# Room in grpc's own limit (backstop_rpcs) for Health.Check and for calls being refused.
+BACKSTOP_MARGIN = 64
+
+
+def backstop_rpcs(config: Config) -> int:
+    """grpc's maximum_concurrent_rpcs, which counts every RPC (health included) and refuses
+    beyond it before any interceptor, unseen by the metrics: only a backstop against floods,
+    above what the interceptors admit (the service's slots, the watch streams) plus room for
+    Health.Check probes and for calls that are being refused at the same moment."""
+    return (
+        config.max_concurrent_rpcs
+        + config.max_watch_streams
+        + max(BACKSTOP_MARGIN, config.max_concurrent_rpcs)
+    )
+
+
 def interceptors(config: Config, metrics: Metrics) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
-    """Outermost first: metrics see every call (refused ones too), the memory trim follows
-    every call's end, then the token, the cap."""
-    chain: list[grpc.aio.ServerInterceptor] = [  # type: ignore[type-arg]
-        PrometheusInterceptor(metrics),
+    """Outermost first: metrics see every call (refused ones too), then the token, the
+    service's concurrency limit and the health/reflection stream budget (so an unauthenticated
+    call takes no slot), the memory trim after every admitted call's end, the deadline cap."""
+    tokens = load_tokens(config)
+    open_services = (health.SERVICE_NAME, reflection.SERVICE_NAME)
+    chain: list[grpc.aio.ServerInterceptor] = [PrometheusInterceptor(metrics)]  # type: ignore[type-arg]
+    if tokens:
+        guarded = (
+            [SERVICE_NAME, reflection.SERVICE_NAME] if config.reflection_auth else [SERVICE_NAME]
+        )
+        chain.append(BearerTokenInterceptor(guarded, tokens))
+    chain += [
+        ConcurrencyLimitInterceptor(
+            [SERVICE_NAME],
+            config.max_concurrent_rpcs,
+            metrics.shed.labels(limit="max_concurrent_rpcs").inc,
+        ),
+        StreamBudgetInterceptor(
+            open_services,
+            config.max_watch_streams,
+            metrics.shed.labels(limit="max_watch_streams").inc,
+        ),
         MemoryTrimInterceptor([SERVICE_NAME]),
     ]
-    tokens = load_tokens(config)
-    if tokens:
-        chain.append(BearerTokenInterceptor([SERVICE_NAME], tokens))
     if config.max_deadline_seconds > 0:
         chain.append(DeadlineCapInterceptor([SERVICE_NAME], config.max_deadline_seconds))
     return chain
@@ -150,7 +220,7 @@ async def start_server(
     server = grpc.aio.server(
         interceptors=interceptors(config, metrics),
         options=server_options(config, reuse_port),
-        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+        maximum_concurrent_rpcs=backstop_rpcs(config),
     )
 
     def observe_lookup(source: str, hit: bool, cache_bytes: int) -> None:
@@ -162,9 +232,29 @@ async def start_server(
         config.model_cache_bytes,
         observe_lookup,
     )
-    servicer = QuerySelectionServicer(metrics, executor, config.max_pool_elements, models)
-    server.add_generic_rpc_handlers((service_handler(servicer),))
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    pool = None
+    if config.sandbox:
+        pool = WorkPool(
+            PoolSettings(
+                processes=config.work_process_count,
+                memory_bytes=config.work_memory_limit(config.work_process_count),
+                max_elements=config.max_pool_elements,
+                max_model_bytes=config.max_model_bytes,
+                model_cache_bytes=config.model_cache_bytes,
+                inference_threads=config.inference_threads,
+                stop_grace=config.work_stop_grace_seconds,
+                log_level=config.log_level,
+            ),
+            on_health=lambda serving: _set_health(health_servicer, serving),
+            observe_lookup=observe_lookup,
+        )
+        await pool.start()
+    servicer = QuerySelectionServicer(metrics, executor, config.max_pool_elements, models,
+                                      pool=pool,
+                                      stream_idle_seconds=config.stream_idle_seconds,
+                                      max_stream_chunks=config.max_stream_chunks)  # fmt: skip
+    server.add_generic_rpc_handlers((service_handler(servicer),))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
         reflection.enable_server_reflection(
@@ -180,7 +270,27 @@ async def start_server(
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, health_servicer, executor)
+    return RunningServer(server, port, health_servicer, executor, pool)
+
+
+def _set_health(health_servicer: Any, serving: bool) -> None:
+    """Health follows the work pool: NOT_SERVING while no work process can run a call."""
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+
+    async def update() -> None:
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, status)
+
+    task = asyncio.get_running_loop().create_task(update())
+    _health_updates.add(task)
+    task.add_done_callback(_health_updates.discard)
+
+
+_health_updates: set["asyncio.Task[None]"] = set()
 
 
 def write_port_file(path: str, port: int) -> None:
@@ -201,14 +311,16 @@ async def serve(
     """
     registry = CollectorRegistry()
     if config.metrics_port:
-        start_http_server(config.metrics_port, addr=config.host.strip("[]"), registry=registry)
+        start_http_server(
+            config.metrics_port, addr=config.metrics_host.strip("[]"), registry=registry
+        )
     running = await start_server(config, registry, reuse_port)
     if config.port_file:
         write_port_file(config.port_file, running.port)
     log.info(
-        "labelwise serving gRPC (%s) on %s:%d, metrics on :%d, %d compute threads, pid %d",
+        "labelwise serving gRPC (%s) on %s:%d, metrics on %s:%d, %d compute threads, pid %d",
         "TLS" if config.tls_cert else "plaintext", config.host, running.port,
-        config.metrics_port, config.threads, os.getpid(),
+        config.metrics_host, config.metrics_port, config.threads, os.getpid(),
     )  # fmt: skip
     if on_ready is not None:
         on_ready(running.port)

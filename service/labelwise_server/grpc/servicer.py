@@ -1,8 +1,12 @@
-"""QuerySelectionService: decode → validate → select → encode, nothing else.
+"""QuerySelectionService: receive, hand the work over, answer; nothing else.
 
 Requests arrive already split by labelwise_server.tensors (see server.py's
-handlers), so pool tensors are views into the received bytes. Strategy work
-runs on a bounded thread pool so the event loop keeps serving.
+handlers), so pool tensors are views into the received bytes. The work itself
+(labelwise_server.work: decode → validate → models → select → encode) runs in a
+work process of the worker's WorkPool, which kills it when the call's deadline
+passes or the call is cancelled; with --no-sandbox, on a bounded thread pool.
+Answers from a work process are encoded already: the handlers' serializers pass
+bytes through (server.py).
 """
 
 import asyncio
@@ -17,23 +21,21 @@ import numpy as np
 
 from labelwise.tensors import POOL_AXIS
 from labelwise.v1 import query_selection_pb2 as pb
-from labelwise_server.errors import Cancelled, DeadlineExceeded, InvalidArgument
+from labelwise_server.errors import Cancelled, DeadlineExceeded, InvalidArgument, StreamIdle
 from labelwise_server.grpc.errors import translate_errors
 from labelwise_server.metrics import Metrics
 from labelwise_server.onnx_runner import GRADIENT_OPS, ModelStore
-from labelwise_server.selection import Result, select
-from labelwise_server.stopping import decode_stopping, encode_verdict, evaluate
+from labelwise_server.sandbox.pool import WorkPool
 from labelwise_server.strategies import STRATEGIES
-from labelwise_server.strategies._types import Input, Param, ParamValue
+from labelwise_server.strategies._types import Input, Param
 from labelwise_server.tensors import (
     ALL_DTYPES,
     MalformedMessage,
     RawTensor,
     WireRequest,
     element_count,
-    encode_tensor,
 )
-from labelwise_server.validation import decode_request
+from labelwise_server.work import param_value, select_response, stopping_response
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -45,16 +47,23 @@ class QuerySelectionServicer:
         executor: Executor,
         max_pool_elements: int,
         models: ModelStore | None = None,
+        *,
+        pool: WorkPool | None = None,
+        stream_idle_seconds: float = 10.0,  # 0: no idle limit (see _assemble)
+        max_stream_chunks: int = 65536,  # 0: no chunk limit
     ) -> None:
+        self._stream_idle_seconds = stream_idle_seconds
+        self._max_stream_chunks = max_stream_chunks
         self._metrics = metrics
         self._executor = executor
         self._max_elements = max_pool_elements
         self._models = models
+        self._pool = pool
 
     @translate_errors
     async def SelectQueries(
         self, request: WireRequest | MalformedMessage, context: Context
-    ) -> pb.SelectQueriesResponse:
+    ) -> pb.SelectQueriesResponse | bytes:
         if isinstance(request, MalformedMessage):
             raise InvalidArgument("request", f"is not a valid SelectQueriesRequest: {request}")
         return await self._select(request, context)
@@ -62,9 +71,12 @@ class QuerySelectionServicer:
     @translate_errors
     async def SelectQueriesStream(
         self, requests: AsyncIterator[WireRequest | MalformedMessage], context: Context
-    ) -> pb.SelectQueriesStreamResponse:
+    ) -> pb.SelectQueriesStreamResponse | bytes:
         request = await self._assemble(requests)
-        return pb.SelectQueriesStreamResponse(response=await self._select(request, context))
+        response = await self._select(request, context)
+        if isinstance(response, bytes):
+            return stream_response_bytes(response)
+        return pb.SelectQueriesStreamResponse(response=response)
 
     @translate_errors
     async def ListStrategies(
@@ -75,19 +87,33 @@ class QuerySelectionServicer:
     @translate_errors
     async def CheckStopping(
         self, request: pb.CheckStoppingRequest | MalformedMessage, context: Context
-    ) -> pb.CheckStoppingResponse:
+    ) -> pb.CheckStoppingResponse | bytes:
         if isinstance(request, MalformedMessage):
             raise InvalidArgument("request", f"is not a valid CheckStoppingRequest: {request}")
+        if self._pool is not None:
+            return await self._pool.stopping(request, _deadline(context))
 
         def work() -> pb.CheckStoppingResponse:
-            return encode_verdict(evaluate(decode_stopping(request, self._max_elements)))
+            return stopping_response(request, self._max_elements)
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
-    async def _select(self, request: WireRequest, context: Context) -> pb.SelectQueriesResponse:
+    async def _select(
+        self, request: WireRequest, context: Context
+    ) -> pb.SelectQueriesResponse | bytes:
         self._metrics.request_bytes.observe(request.wire_bytes)
-        remaining = context.time_remaining()
-        deadline = None if remaining is None else time.monotonic() + remaining
+        deadline = _deadline(context)
+        if self._pool is not None:
+            self._metrics.in_flight.inc()
+            try:
+                reply = await self._pool.select(request, deadline)
+            finally:
+                self._metrics.in_flight.dec()
+            self._metrics.pool_rows.observe(reply.rows)
+            for strategy, seconds in reply.timings:
+                self._observe(strategy, seconds)
+            self._metrics.model_cache_bytes.set(self._pool.models.nbytes)
+            return reply.body
         cancelled = threading.Event()
         context.add_done_callback(lambda _: cancelled.set())  # type: ignore[arg-type]
         if context.done():  # it ended before the callback was added (a stream whose client left)
@@ -100,11 +126,11 @@ class QuerySelectionServicer:
                 raise Cancelled()
 
         def work() -> pb.SelectQueriesResponse:
-            stop()
-            selection = decode_request(request, self._max_elements, self._models, stop)
-            self._metrics.pool_rows.observe(selection.pool.n)
-            results = select(selection, stop, self._observe)
-            return encode_response(results, selection.pool.n)
+            response, rows = select_response(
+                request, self._max_elements, self._models, stop, self._observe
+            )
+            self._metrics.pool_rows.observe(rows)
+            return response
 
         self._metrics.in_flight.inc()
         try:
@@ -119,14 +145,35 @@ class QuerySelectionServicer:
     async def _assemble(
         self, requests: AsyncIterator[WireRequest | MalformedMessage]
     ) -> WireRequest:
-        """Reassemble a stream's chunks into one request, checking each as it arrives."""
+        """Reassemble a stream's chunks into one request, checking each as it arrives.
+
+        A stream that stalls (no chunk for stream_idle_seconds) or sends more than
+        max_stream_chunks chunks ends at once, so it holds a --max-concurrent-rpcs slot and
+        its memory only while it makes progress within bounds.
+        """
         first: WireRequest | None = None
         parts: dict[str, list[RawTensor]] = {}
         exclude: list[int] = []
         wire_bytes = 0
         elements: dict[str, int] = {}  # tensor field -> elements received so far
         i = 0
-        async for chunk in requests:
+        idle = self._stream_idle_seconds if self._stream_idle_seconds > 0 else None
+        chunks = aiter(requests)
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise StreamIdle(self._stream_idle_seconds, i) from None
+            if 0 < self._max_stream_chunks <= i:
+                raise InvalidArgument(
+                    f"chunks[{i}].chunk",
+                    f"a stream may send at most {self._max_stream_chunks} chunks (the server's "
+                    "limit, --max-stream-chunks); send bigger chunks",
+                    reason="TOO_MANY_CHUNKS",
+                )
             if isinstance(chunk, MalformedMessage):
                 raise InvalidArgument(
                     f"chunks[{i}]", f"is not a valid SelectQueriesStreamRequest: {chunk}"
@@ -211,32 +258,25 @@ def _concatenate(name: str, chunks: list[RawTensor]) -> RawTensor:
     return RawTensor(first.dtype, list(joined.shape), raw)
 
 
-def _param_value(value: ParamValue) -> pb.ParamValue:
-    if isinstance(value, bool):
-        return pb.ParamValue(bool_value=value)
-    if isinstance(value, int):
-        return pb.ParamValue(int_value=value)
-    if isinstance(value, float):
-        return pb.ParamValue(double_value=value)
-    return pb.ParamValue(string_value=value)
+def _deadline(context: Context) -> float | None:
+    """The call's deadline on the monotonic clock (shared by the work processes)."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
 
 
-def _result(result: Result) -> pb.StrategyResult:
-    message = pb.StrategyResult(
-        name=result.name,
-        params={name: _param_value(v) for name, v in result.params.items()},
-        indices=result.indices.tolist(),
-        scores=result.scores.tolist(),
-        total_cost=result.total_cost,
-        candidates_considered=result.candidates_considered,
-    )
-    if result.points is not None:
-        message.adversarial_points.CopyFrom(encode_tensor(result.points, pb.DATA_TYPE_FLOAT64))
-    return message
-
-
-def encode_response(results: list[Result], n: int) -> pb.SelectQueriesResponse:
-    return pb.SelectQueriesResponse(pool_size=n, results=[_result(r) for r in results])
+def stream_response_bytes(response: bytes) -> bytes:
+    """SelectQueriesStreamResponse{response} encoded around an encoded SelectQueriesResponse
+    (field 1, length-delimited), without parsing it again."""
+    size, length = bytearray(), len(response)
+    while True:
+        byte = length & 0x7F
+        length >>= 7
+        if length:
+            size.append(byte | 0x80)
+        else:
+            size.append(byte)
+            break
+    return b"\x0a" + bytes(size) + response
 
 
 _PARAM_TYPES: Mapping[type, int] = {
@@ -251,8 +291,8 @@ def _param_info(name: str, param: Param) -> pb.ParamInfo:
     info = pb.ParamInfo(
         name=name,
         type=_PARAM_TYPES[param.type],  # type: ignore[arg-type]
-        default_value=_param_value(param.default),
-        allowed_values=[_param_value(choice) for choice in param.choices],
+        default_value=param_value(param.default),
+        allowed_values=[param_value(choice) for choice in param.choices],
         description=param.description,
         exclusive_minimum=param.exclusive_minimum,
     )
