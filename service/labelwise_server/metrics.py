@@ -15,6 +15,7 @@ _SIZE_BUCKETS = tuple(float(4**i) for i in range(1, 16))  # 4 .. 4**15 (~1e9)
 _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+SHED_LIMITS = ("max_concurrent_rpcs", "max_watch_streams")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Metrics:
     worker_rpcs: Gauge
     model_lookups: Counter
     model_cache_bytes: Gauge
+    shed: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> "Metrics":
@@ -123,6 +125,14 @@ class Metrics:
                 registry=registry,
                 multiprocess_mode="livesum",
             ),
+            shed=Counter(
+                "labelwise_requests_shed",
+                "Calls refused with RESOURCE_EXHAUSTED because a concurrency budget was full "
+                "(limit: max_concurrent_rpcs for the service, max_watch_streams for health "
+                "Watch and reflection streams).",
+                ["limit"],
+                registry=registry,
+            ),
         )
 
     def initialize(self, service: str, methods: dict[str, str]) -> None:
@@ -138,3 +148,5 @@ class Metrics:
         for source in ("bytes", "sha256"):
             for result in ("hit", "miss"):
                 self.model_lookups.labels(source=source, result=result)
+        for limit in SHED_LIMITS:
+            self.shed.labels(limit=limit)

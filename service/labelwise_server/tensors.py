@@ -27,6 +27,18 @@ TENSOR_FIELDS: dict[int, str] = {
     if fd.message_type is not None and fd.message_type.full_name == "labelwise.v1.Tensor"
 }
 _STREAM_CHUNK_FIELD = pb.SelectQueriesStreamRequest.DESCRIPTOR.fields_by_name["chunk"].number
+_MODELS_FIELD = pb.SelectQueriesRequest.DESCRIPTOR.fields_by_name["models"].number
+_ONNX_FIELD = pb.Model.DESCRIPTOR.fields_by_name["onnx"].number
+# A Model whose onnx bytes are over the limit is replaced in the header by a Model holding
+# only these two unknown fields (its size and the limit), so no copy of the bytes is made
+# and validation still reports it, for unary and stream requests alike.
+_OVERSIZE_FIELD, _OVERSIZE_LIMIT_FIELD = 536_870_900, 536_870_901
+
+# Tensors have at most this many dimensions (TOO_MANY_DIMENSIONS beyond).
+MAX_DIMENSIONS = 8
+# The walker keeps at most this many sizes of a shape; more are skipped, not decoded
+# (a shape of millions of sizes would otherwise cost seconds of Python).
+_MAX_SHAPE_KEPT = 1024
 
 _WIRE_VARINT, _WIRE_I64, _WIRE_LEN, _WIRE_I32 = 0, 1, 2, 5
 _MAX_FIELD_NUMBER = (1 << 29) - 1  # protobuf rejects larger numbers, so the walker does too
@@ -128,24 +140,94 @@ def _merge_tensor(buf: memoryview, start: int, end: int, tensor: RawTensor) -> N
         elif number == 2 and wire == _WIRE_LEN:  # packed repeated int64
             while pos < value_end:
                 value, pos = _varint(buf, pos, value_end)
+                if len(tensor.shape) > _MAX_SHAPE_KEPT:
+                    break  # already too many: element_count refuses it
                 tensor.shape.append(_signed(value))
         elif number == 2 and wire == _WIRE_VARINT:
-            tensor.shape.append(_signed(_varint(buf, pos, value_end)[0]))
+            if len(tensor.shape) <= _MAX_SHAPE_KEPT:
+                tensor.shape.append(_signed(_varint(buf, pos, value_end)[0]))
         elif number == 3 and wire == _WIRE_LEN:
             tensor.raw_data = buf[pos:value_end]
 
 
-def _split_request(buf: memoryview, regions: list[tuple[int, int]]) -> WireRequest:
-    """The request encoded in regions of buf; several regions merge as protobuf merges them."""
+def _key(number: int, wire: int) -> bytes:
+    return _encode_varint(number << 3 | wire)
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _oversize_marker(size: int, limit: int) -> bytes:
+    """A models field holding a Model that says only: its onnx was size bytes, over limit."""
+    body = (
+        _key(_OVERSIZE_FIELD, _WIRE_VARINT)
+        + _encode_varint(size)
+        + _key(_OVERSIZE_LIMIT_FIELD, _WIRE_VARINT)
+        + _encode_varint(limit)
+    )
+    return _key(_MODELS_FIELD, _WIRE_LEN) + _encode_varint(len(body)) + body
+
+
+def _largest_onnx(buf: memoryview, start: int, end: int) -> int:
+    """The length of the longest onnx field of the Model encoded in buf[start:end]."""
+    return max(
+        (
+            value_end - pos
+            for number, wire, pos, value_end, _ in _fields(buf, start, end)
+            if number == _ONNX_FIELD and wire == _WIRE_LEN
+        ),
+        default=0,
+    )
+
+
+def oversize_model(model: pb.Model) -> tuple[int, int] | None:
+    """(size, limit) when the walker dropped this Model's onnx bytes for being over the limit."""
+    if model.WhichOneof("source") is not None:
+        return None
+    data = model.SerializeToString()  # unknown fields only: a few bytes
+    found = {
+        number: _varint(memoryview(data), pos, value_end)[0]
+        for number, wire, pos, value_end, _ in _fields(memoryview(data), 0, len(data))
+        if wire == _WIRE_VARINT
+    }
+    if _OVERSIZE_FIELD in found and _OVERSIZE_LIMIT_FIELD in found:
+        return found[_OVERSIZE_FIELD], found[_OVERSIZE_LIMIT_FIELD]
+    return None
+
+
+def _split_request(
+    buf: memoryview, regions: list[tuple[int, int]], max_model_bytes: int | None = None
+) -> WireRequest:
+    """The request encoded in regions of buf; several regions merge as protobuf merges them.
+
+    A Model whose onnx bytes exceed max_model_bytes is replaced by an oversize marker
+    (see oversize_model) before protobuf copies anything.
+    """
     tensors: dict[str, RawTensor] = {}
-    rest: list[memoryview] = []
+    rest: list[memoryview | bytes] = []
     for start, end in regions:
         for number, wire, pos, value_end, field_start in _fields(buf, start, end):
             name = TENSOR_FIELDS.get(number)
             if name is not None and wire == _WIRE_LEN:
                 _merge_tensor(buf, pos, value_end, tensors.setdefault(name, RawTensor()))
-            else:
-                rest.append(buf[field_start:value_end])
+                continue
+            if (
+                number == _MODELS_FIELD
+                and wire == _WIRE_LEN
+                and max_model_bytes is not None
+                and value_end - pos > max_model_bytes
+            ):
+                size = _largest_onnx(buf, pos, value_end)
+                if size > max_model_bytes:
+                    rest.append(_oversize_marker(size, max_model_bytes))
+                    continue
+            rest.append(buf[field_start:value_end])
     try:
         header = pb.SelectQueriesRequest.FromString(b"".join(rest))
     except Exception as err:  # protobuf raises DecodeError, or others on hostile bytes
@@ -153,26 +235,38 @@ def _split_request(buf: memoryview, regions: list[tuple[int, int]]) -> WireReque
     return WireRequest(header, tensors, sum(end - start for start, end in regions))
 
 
-def parse_request(data: bytes) -> WireRequest:
-    """Split an encoded SelectQueriesRequest; tensors stay views into data."""
-    return _split_request(memoryview(data), [(0, len(data))])
+def parse_request(data: bytes, max_model_bytes: int | None = None) -> WireRequest:
+    """Split an encoded SelectQueriesRequest; tensors stay views into data.
+
+    Model bytes over max_model_bytes (None: no limit) are dropped, not copied; validation
+    refuses the model (oversize_model).
+    """
+    return _split_request(memoryview(data), [(0, len(data))], max_model_bytes)
 
 
-def parse_stream_chunk(data: bytes) -> WireRequest:
-    """Split an encoded SelectQueriesStreamRequest (its chunk field, merged if repeated)."""
+def parse_stream_chunk(data: bytes, max_model_bytes: int | None = None) -> WireRequest:
+    """Split an encoded SelectQueriesStreamRequest (its chunk field, merged if repeated);
+    max_model_bytes as in parse_request."""
     buf = memoryview(data)
     chunks = [
         (pos, value_end)
         for number, wire, pos, value_end, _ in _fields(buf, 0, len(buf))
         if number == _STREAM_CHUNK_FIELD and wire == _WIRE_LEN
     ]
-    request = _split_request(buf, chunks)
+    request = _split_request(buf, chunks, max_model_bytes)
     request.wire_bytes = len(data)
     return request
 
 
 def element_count(shape: list[int], field_name: str, max_elements: int) -> int:
-    """The product of shape, checked for negative sizes and the server's element limit."""
+    """The product of shape, checked for its rank, negative sizes and the server's element
+    limit."""
+    if len(shape) > MAX_DIMENSIONS:
+        raise InvalidArgument(
+            f"{field_name}.shape",
+            f"must have at most {MAX_DIMENSIONS} dimensions; got {_rank(shape)}",
+            reason="TOO_MANY_DIMENSIONS",
+        )
     if any(size < 0 for size in shape):
         raise InvalidArgument(f"{field_name}.shape", f"must have no negative sizes; got {shape}")
     count = math.prod(shape)  # Python ints: no overflow
@@ -187,6 +281,10 @@ def element_count(shape: list[int], field_name: str, max_elements: int) -> int:
             reason="TOO_MANY_ELEMENTS",
         )
     return count
+
+
+def _rank(shape: list[int]) -> str:
+    return f"more than {_MAX_SHAPE_KEPT}" if len(shape) > _MAX_SHAPE_KEPT else str(len(shape))
 
 
 def decode_tensor(

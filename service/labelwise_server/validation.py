@@ -15,9 +15,11 @@ import numpy as np
 import numpy.typing as npt
 
 from labelwise.v1 import query_selection_pb2 as pb
+from labelwise_server.config import Config
 from labelwise_server.errors import DeadlineExceeded, InvalidArgument, ModelRejected
 from labelwise_server.onnx_runner import (
     MAX_MC_SAMPLES,
+    MAX_MODELS,
     ModelStore,
     OnnxModel,
     class_output,
@@ -35,7 +37,7 @@ from labelwise_server.strategies._types import (
     Strategy,
     Task,
 )
-from labelwise_server.tensors import RawTensor, WireRequest, decode_tensor
+from labelwise_server.tensors import RawTensor, WireRequest, decode_tensor, oversize_model
 
 # Row sums of probabilities must be within this of 1, by the wire dtype.
 SUM_TOLERANCE: dict[int, float] = {
@@ -46,6 +48,12 @@ SUM_TOLERANCE: dict[int, float] = {
 }
 # Bytes of rows checked per block, so the checks' temporaries stay small.
 _CHECK_BYTES = 1 << 22
+# Strategies per request (TOO_MANY_STRATEGIES beyond).
+MAX_STRATEGIES = 64
+# Estimated response bytes: per selected item its index (varint) and score (double), per
+# strategy its name and parameters, per adversarial point coordinate a double.
+_ITEM_BYTES = 10 + 8
+_STRATEGY_BYTES = 512
 
 
 @dataclass(frozen=True)
@@ -75,22 +83,70 @@ def decode_request(
     max_elements: int,
     models: ModelStore | None = None,
     stop: Callable[[], None] = _no_stop,
+    max_response_bytes: int = Config.max_message_bytes,
 ) -> Selection:
     """Decode and check every field of request; raise InvalidArgument on the first bad one.
 
     In model mode (request.models) the models run here, on model_inputs or embeddings, and
     their outputs go through the same checks as probabilities, logits and committee sent
-    by the caller.
+    by the caller. Counts that cost work (strategies, models) and the estimated response
+    size (against max_response_bytes) are checked before any tensor is decoded.
     """
     header = request.header
+    if len(header.strategies) > MAX_STRATEGIES:
+        raise InvalidArgument(
+            "strategies",
+            f"must name at most {MAX_STRATEGIES} strategies; got {len(header.strategies)}",
+            reason="TOO_MANY_STRATEGIES",
+        )
+    if len(header.models) > MAX_MODELS:
+        raise InvalidArgument(
+            "models",
+            f"must be at most {MAX_MODELS} models; got {len(header.models)}",
+            reason="TOO_MANY_MODELS",
+        )
+    for i, spec in enumerate(header.models):
+        oversize = oversize_model(spec)  # its bytes were dropped unread (tensors.py)
+        if oversize is not None:
+            size, limit = oversize
+            raise ModelRejected(
+                f"models[{i}].onnx",
+                f"must be at most {limit} bytes (the server's model size limit); got {size}",
+                reason="MODEL_TOO_LARGE",
+            )
     calls = tuple(_strategy_call(spec, i) for i, spec in enumerate(header.strategies))
     if not calls:
         raise InvalidArgument("strategies", "must name at least one strategy; got none")
+    if not header.clamp_k and header.k > 0:  # k stays as sent: refuse before any work
+        _check_response_size(calls, header.k, None, max_response_bytes)
     needs_model = any(Input.MODEL in call.strategy.needs for call in calls)
     pool = _decode_pool(request.tensors, header, max_elements, models, stop, needs_model)
     for call in calls:
         _check_inputs(call, pool)
-    return Selection(pool, calls, _task(header, pool))
+    task = _task(header, pool)
+    width = None if pool.model is None else pool.model.inputs.shape[1]
+    _check_response_size(calls, task.k, width, max_response_bytes)
+    return Selection(pool, calls, task)
+
+
+def _check_response_size(
+    calls: tuple[StrategyCall, ...], k: int, width: int | None, max_bytes: int
+) -> None:
+    """Refuse a request whose response (k items per strategy, adversarial points of width
+    coordinates where asked for; width None: not known yet) would pass max_bytes."""
+    total = 0
+    for call in calls:
+        item = _ITEM_BYTES
+        if call.strategy.points is not None and call.params.get("return_points") and width:
+            item += 8 * width
+        total += _STRATEGY_BYTES + k * item
+    if total > max_bytes:
+        raise InvalidArgument(
+            "k",
+            f"must keep the response within {max_bytes} bytes (the server's message limit); "
+            f"{len(calls)} strategies of k = {k} would take about {total}",
+            reason="RESPONSE_TOO_LARGE",
+        )
 
 
 def _decode_pool(
@@ -119,7 +175,9 @@ def _decode_pool(
     probabilities: RealArray | None
     committee: RealArray | None
     if len(header.models):
-        outputs = _model_mode(tensors, header, get, models, stop, temperature, needs_model)
+        outputs = _model_mode(
+            tensors, header, get, models, stop, temperature, needs_model, max_elements
+        )
         probabilities, committee, model_embeddings, model_access, input_field = outputs
         sizes[input_field] = probabilities.shape[0]
         if model_embeddings is not None:
@@ -526,6 +584,7 @@ def _model_mode(
     stop: Callable[[], None],
     temperature: float,
     needs_model: bool,
+    max_elements: int,
 ) -> tuple[RealArray, RealArray | None, RealArray | None, ModelAccess | None, str]:
     """Run the request's models: probabilities, committee, embeddings, the model for deepfool."""
     for name in _CALLER_OUTPUTS:
@@ -600,6 +659,7 @@ def _model_mode(
         batch_rows=header.inference_batch_rows,
         stop=stop,
         deadline=deadline,
+        max_elements=max_elements,
     )
     scores = outputs.scores
     if logits_out:

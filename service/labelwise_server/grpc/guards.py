@@ -1,24 +1,30 @@
-"""What stands in front of the service: TLS credentials, bearer tokens, the deadline cap.
+"""What stands in front of the service: TLS credentials, bearer tokens, the concurrency
+limits, the deadline cap.
 
-Health and reflection stay open (no token, no cap): probes and tools must reach them, and
-the health Watch stream is meant to stay open.
+Health stays open (no token, no deadline cap): probes must reach it, and the health Watch
+stream is meant to stay open. Health and reflection have a budget of their own
+(StreamBudgetInterceptor): Health.Check is always answered, their streams are capped, and
+neither counts against the service's --max-concurrent-rpcs.
 """
 
 import asyncio
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import grpc
 
 from labelwise_server.config import Config
+from labelwise_server.grpc.errors import TOO_MANY_REQUESTS, TOO_MANY_STREAMS, shed_status
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Behavior: TypeAlias = Callable[[Any, Any], Awaitable[Any]]
 # around(behavior, request, context) runs the behavior, or aborts instead.
 Around: TypeAlias = Callable[[Behavior, Any, Any], Awaitable[Any]]
+# The same for a response-streaming behavior: its responses, or an abort instead.
+AroundStream: TypeAlias = Callable[[Any, Any, Any], AsyncIterator[Any]]
 
 
 class ConfigError(ValueError):
@@ -81,13 +87,46 @@ def wrap_unary_response(handler: Handler, around: Around) -> Handler:
     return make(guarded, handler.request_deserializer, handler.response_serializer)
 
 
-class _Guard(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Guards the unary-response methods of the given services; others pass untouched."""
+def wrap_streaming_response(handler: Handler, around: AroundStream) -> Handler:
+    """The response-streaming handler with its responses passed through around(...)."""
+    behavior: Any = handler.unary_stream or handler.stream_stream
 
-    def __init__(self, services: Collection[str]) -> None:
+    async def guarded(request: Any, context: Any) -> AsyncIterator[Any]:
+        async for response in around(behavior, request, context):
+            yield response
+
+    make = (
+        grpc.unary_stream_rpc_method_handler
+        if handler.unary_stream
+        else grpc.stream_stream_rpc_method_handler
+    )
+    return make(guarded, handler.request_deserializer, handler.response_serializer)
+
+
+async def responses(behavior: Any, request: Any, context: Any) -> AsyncIterator[Any]:
+    """A streaming behavior's responses, whether it yields them or writes them itself
+    (the aio health servicer's Watch calls context.write)."""
+    result = behavior(request, context)
+    if hasattr(result, "__anext__"):
+        async for response in result:
+            yield response
+    else:
+        await result
+
+
+class _Guard(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Guards the methods of the given services: the unary-response ones through around(),
+    with streams=True the response-streaming ones too, through around_stream()."""
+
+    def __init__(self, services: Collection[str], unary: bool = True, streams: bool = False):
         self._services = frozenset(services)
+        self._unary = unary
+        self._streams = streams
 
     async def around(self, behavior: Behavior, request: Any, context: Any) -> Any:
+        raise NotImplementedError
+
+    def around_stream(self, behavior: Any, request: Any, context: Any) -> AsyncIterator[Any]:
         raise NotImplementedError
 
     async def intercept_service(
@@ -96,50 +135,149 @@ class _Guard(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.response_streaming:
+        if handler is None:
             return handler
         service = handler_call_details.method.split("/")[1]
         if service not in self._services:
             return handler
-        return wrap_unary_response(handler, self.around)
+        if handler.response_streaming:
+            return (
+                wrap_streaming_response(handler, self.around_stream) if self._streams else handler
+            )
+        return wrap_unary_response(handler, self.around) if self._unary else handler
+
+
+INVALID_TOKEN = "missing or invalid bearer token (metadata `authorization: Bearer TOKEN`)"
+SEVERAL_TOKENS = "exactly one authorization header, please; the call carried several"
 
 
 class BearerTokenInterceptor(_Guard):
-    """UNAUTHENTICATED unless the call carries `authorization: Bearer <one of the tokens>`.
+    """UNAUTHENTICATED unless the call carries exactly one `authorization` header, and it is
+    `Bearer <one of the tokens>`.
 
     Tokens are compared by SHA-256 digest with hmac.compare_digest against every token, so the
-    time taken says nothing about how much of a token matched, nor which.
+    time taken says nothing about how much of a token matched, nor which. Two headers are
+    refused rather than one picked: a proxy and the client could each think theirs counts.
     """
 
     def __init__(self, services: Collection[str], tokens: Collection[str]) -> None:
-        super().__init__(services)
+        super().__init__(services, streams=True)
         self._digests = [_digest(t) for t in tokens]
 
-    def accepts(self, metadata: Any) -> bool:
-        presented = None
-        for key, value in metadata or ():
-            if key == "authorization":
-                presented = value
-        if not isinstance(presented, (str, bytes)):
-            return False
-        if isinstance(presented, bytes):
-            presented = presented.decode("latin-1")
-        scheme, _, token = presented.strip().partition(" ")
+    def refusal(self, metadata: Any) -> str | None:
+        """Why the call is refused, or None when it carries one known token."""
+        presented = [value for key, value in metadata or () if key == "authorization"]
+        if len(presented) > 1:
+            return SEVERAL_TOKENS
+        if not presented or not isinstance(presented[0], (str, bytes)):
+            return INVALID_TOKEN
+        value = presented[0]
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        scheme, _, token = value.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return False
+            return INVALID_TOKEN
         digest = _digest(token.strip())
         match = False
         for known in self._digests:
             match |= hmac.compare_digest(digest, known)
-        return match
+        return None if match else INVALID_TOKEN
+
+    def accepts(self, metadata: Any) -> bool:
+        return self.refusal(metadata) is None
 
     async def around(self, behavior: Behavior, request: Any, context: Any) -> Any:
-        if not self.accepts(context.invocation_metadata()):
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "missing or invalid bearer token (metadata `authorization: Bearer TOKEN`)",
-            )
+        refusal = self.refusal(context.invocation_metadata())
+        if refusal is not None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, refusal)
         return await behavior(request, context)
+
+    async def around_stream(self, behavior: Any, request: Any, context: Any) -> AsyncIterator[Any]:
+        refusal = self.refusal(context.invocation_metadata())
+        if refusal is not None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, refusal)
+        async for response in responses(behavior, request, context):
+            yield response
+
+
+class _Budget(_Guard):
+    """At most `limit` guarded calls of this worker at once; the next is refused at once with
+    RESOURCE_EXHAUSTED and an ErrorInfo (reason, limit), and on_shed() is called.
+
+    Calls run on the one event loop of the server, so the count needs no lock.
+    """
+
+    def __init__(
+        self,
+        services: Collection[str],
+        limit: int,
+        status: grpc.Status,
+        on_shed: Callable[[], None],
+        unary: bool,
+    ) -> None:
+        if limit < 1:
+            raise ConfigError(f"a concurrency limit must be 1 or more; got {limit}")
+        super().__init__(services, unary=unary, streams=True)
+        self.limit = limit
+        self.active = 0
+        self._status = status
+        self._on_shed = on_shed
+
+    async def _shed(self, context: Any) -> None:
+        self._on_shed()
+        await context.abort_with_status(self._status)
+
+    async def around(self, behavior: Behavior, request: Any, context: Any) -> Any:
+        if self.active >= self.limit:
+            await self._shed(context)
+        self.active += 1
+        try:
+            return await behavior(request, context)
+        finally:
+            self.active -= 1
+
+    async def around_stream(self, behavior: Any, request: Any, context: Any) -> AsyncIterator[Any]:
+        if self.active >= self.limit:
+            await self._shed(context)
+        self.active += 1
+        try:
+            async for response in responses(behavior, request, context):
+                yield response
+        finally:
+            self.active -= 1
+
+
+class ConcurrencyLimitInterceptor(_Budget):
+    """The service's own --max-concurrent-rpcs: only its calls count, so health and reflection
+    neither take its slots nor are refused for want of one (grpc's maximum_concurrent_rpcs
+    counts every RPC; the server keeps it only as a larger backstop, see server.py)."""
+
+    def __init__(
+        self, services: Collection[str], limit: int, on_shed: Callable[[], None] = lambda: None
+    ) -> None:
+        status = shed_status(
+            TOO_MANY_REQUESTS,
+            f"the server is busy: {limit} calls are running (--max-concurrent-rpcs); "
+            "retry with backoff",
+            limit,
+        )
+        super().__init__(services, limit, status, on_shed, unary=True)
+
+
+class StreamBudgetInterceptor(_Budget):
+    """Health.Watch and reflection streams of their own budget (--max-watch-streams): beyond
+    it they are refused; Health.Check (unary) always passes."""
+
+    def __init__(
+        self, services: Collection[str], limit: int, on_shed: Callable[[], None] = lambda: None
+    ) -> None:
+        status = shed_status(
+            TOO_MANY_STREAMS,
+            f"{limit} health watch and reflection streams are open (--max-watch-streams); "
+            "use Health.Check, or retry later",
+            limit,
+        )
+        super().__init__(services, limit, status, on_shed, unary=False)
 
 
 class DeadlineCapInterceptor(_Guard):
