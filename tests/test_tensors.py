@@ -1,5 +1,7 @@
 """The zero-copy wire walker against protobuf's own parse, and the tensor codec round trip."""
 
+import time
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -11,10 +13,12 @@ from labelwise.tensors import encode_tensor, raw_bytes, tensor_field, varint, wi
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.errors import InvalidArgument
 from labelwise_server.tensors import (
+    MAX_DIMENSIONS,
     TENSOR_FIELDS,
     MalformedMessage,
     RawTensor,
     decode_tensor,
+    oversize_model,
     parse_request,
     parse_stream_chunk,
 )
@@ -365,3 +369,76 @@ def test_element_count_at_the_limit_is_accepted(shape: list[int]) -> None:
         RawTensor(pb.DATA_TYPE_FLOAT32, shape, memoryview(bytes(4 * count))), "x", 100
     )
     assert list(array.shape) == shape
+
+
+# ---- Limits checked before allocation (issue 13) -------------------------------------------
+
+
+@pytest.mark.parametrize("rank", [MAX_DIMENSIONS + 1, 100, 10_000])
+def test_too_many_dimensions_are_refused_briefly(rank: int) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        decode_tensor(RawTensor(pb.DATA_TYPE_FLOAT32, [1] * rank, memoryview(bytes(4))), "x", 100)
+    assert (caught.value.field, caught.value.reason) == ("x.shape", "TOO_MANY_DIMENSIONS")
+    assert len(caught.value.description) < 100  # the shape is not echoed
+
+
+def test_a_rank_8_tensor_is_accepted() -> None:
+    array = decode_tensor(RawTensor(pb.DATA_TYPE_FLOAT32, [1] * 8, memoryview(bytes(4))), "x", 1)
+    assert array.shape == (1,) * 8
+
+
+def test_a_shape_of_a_million_sizes_is_walked_quickly_and_refused() -> None:
+    # 1 MB of packed sizes: the walker stops decoding them past the kept maximum.
+    body = key(1, 0) + varint(pb.DATA_TYPE_FLOAT32) + length_delimited(2, b"\x01" * 1_000_000)
+    data = length_delimited(FIELD_NUMBERS["probabilities"], body)
+    started = time.perf_counter()
+    parsed = parse_request(data)
+    assert time.perf_counter() - started < 1.0
+    with pytest.raises(InvalidArgument) as caught:
+        decode_tensor(parsed.tensors["probabilities"], "probabilities", 100)
+    assert caught.value.reason == "TOO_MANY_DIMENSIONS"
+    assert "more than" in caught.value.description
+
+
+def _model_request(onnx_size: int) -> bytes:
+    request = pb.SelectQueriesRequest(k=1, strategies=[pb.StrategySpec(name="entropy")])
+    request.models.add(sha256="ab" * 32)
+    request.models.add(onnx=bytes(onnx_size))
+    request.models.add(onnx=b"small")
+    return request.SerializeToString()
+
+
+@pytest.mark.parametrize("parse", [parse_request, "stream"])
+def test_model_bytes_over_the_limit_are_dropped_before_protobuf_copies_them(parse: Any) -> None:
+    size, limit = 8 << 20, 1 << 20
+    data = _model_request(size)
+    if parse == "stream":
+        data = length_delimited(1, data)
+        parse = parse_stream_chunk
+    tracemalloc.start()
+    try:
+        parsed = parse(data, limit)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < limit  # no copy of the 8 MiB model was made
+    models = parsed.header.models
+    assert [m.WhichOneof("source") for m in models] == ["sha256", None, "onnx"]
+    assert oversize_model(models[1]) == (size, limit)
+    assert oversize_model(models[0]) is None and oversize_model(models[2]) is None
+    assert models[2].onnx == b"small"
+    copied = pb.SelectQueriesRequest()
+    copied.CopyFrom(parsed.header)  # as the stream reassembly copies the first chunk's header
+    assert oversize_model(copied.models[1]) == (size, limit)
+
+
+def test_model_bytes_within_the_limit_parse_as_protobuf_does() -> None:
+    data = _model_request(1000)
+    assert parse_request(data, 1000).header == pb.SelectQueriesRequest.FromString(data)
+    assert parse_request(data).header == pb.SelectQueriesRequest.FromString(data)
+
+
+def test_a_callers_own_unknown_fields_in_a_model_are_no_oversize_marker() -> None:
+    model = pb.Model()
+    model.MergeFromString(key(536_870_900, 0) + varint(5))
+    assert oversize_model(model) is None

@@ -254,7 +254,7 @@ async def start_server(
                                       pool=pool,
                                       stream_idle_seconds=config.stream_idle_seconds,
                                       max_stream_chunks=config.max_stream_chunks)  # fmt: skip
-    server.add_generic_rpc_handlers((service_handler(servicer),))
+    server.add_generic_rpc_handlers((service_handler(servicer, config.max_model_bytes),))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
         reflection.enable_server_reflection(
