@@ -24,7 +24,8 @@ COPY --from=build /opt/labelwise /opt/labelwise
 # the workers' Prometheus values live (see README, Deployment). A fixed glibc mmap threshold
 # hands every freed request buffer over 1 MiB back to the kernel, and two malloc arenas keep
 # gRPC's many threads from each holding its own, so memory returns to its baseline after big
-# requests instead of ratcheting up (tests/test_faults.py).
+# requests instead of ratcheting up (tests/test_faults.py). /metrics listens on every
+# interface, as gRPC does: the server's own default is loopback only.
 ENV PATH=/opt/labelwise/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -33,7 +34,8 @@ ENV PATH=/opt/labelwise/bin:$PATH \
     PROMETHEUS_MULTIPROC_DIR=/tmp/labelwise-metrics \
     LABELWISE_HOST=[::] \
     LABELWISE_PORT=50051 \
-    LABELWISE_METRICS_PORT=9090
+    LABELWISE_METRICS_PORT=9090 \
+    LABELWISE_METRICS_HOST=[::]
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 50051 9090

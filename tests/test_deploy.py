@@ -111,7 +111,7 @@ def test_the_entrypoint_serves_and_the_health_check_follows_it(tmp_path: Path) -
     env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
     port, metrics_port = free_port(), free_port()
     env.update(  # what `docker run -p` would map; loopback only here
-        LABELWISE_HOST="127.0.0.1", LABELWISE_PORT=str(port),
+        LABELWISE_HOST="127.0.0.1", LABELWISE_METRICS_HOST="127.0.0.1", LABELWISE_PORT=str(port),
         LABELWISE_METRICS_PORT=str(metrics_port), LABELWISE_WORKERS="2",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"), LABELWISE_DRAIN_SECONDS="0",
     )  # fmt: skip
@@ -288,3 +288,11 @@ def test_checkov_skips_carry_reasons() -> None:
             if key.startswith("checkov.io/skip"):
                 check, _, reason = value.partition("=")
                 assert re.fullmatch(r"CKV2?_K8S_\d+", check) and len(reason) > 20, value
+
+
+def test_metrics_are_loopback_by_default_and_open_where_prometheus_scrapes() -> None:
+    # /metrics has no TLS and no token: the server opens it only on loopback unless told;
+    # the image and the ConfigMap open it on every address, for the ServiceMonitor.
+    assert Config.metrics_host == "127.0.0.1"
+    config_map = by_kind()["ConfigMap"]["data"]
+    assert config_map["LABELWISE_METRICS_HOST"] == docker_env()["LABELWISE_METRICS_HOST"] == "[::]"
