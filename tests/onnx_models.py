@@ -224,3 +224,92 @@ def unsupported_gradient_model(d: int, c: int) -> bytes:
              helper.make_node("Abs", ["z"], ["logits"]),
              helper.make_node("Softmax", ["logits"], ["p"], axis=-1)]  # fmt: skip
     return serialize(nodes, [_input(d)], [_output("p", c)], [w])
+
+
+# ---- Hostile sizes (issue 13): outputs and intermediates far larger than the input ----------
+
+
+def _softmax_of(node_output: str) -> onnx.NodeProto:
+    return helper.make_node("Softmax", [node_output], ["probabilities"], axis=-1)
+
+
+def wide_output_model(d: int, c: int) -> bytes:
+    """[n, c] class scores for any c from a few bytes: ReduceSum(x) [n, 1] expanded to [1, c]."""
+    nodes = [
+        helper.make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=1),
+        helper.make_node("Expand", ["s", "shape"], ["z"]),
+        _softmax_of("z"),
+    ]
+    init = [numpy_helper.from_array(np.array([1], np.int64), "axes"),
+            numpy_helper.from_array(np.array([1, c], np.int64), "shape")]  # fmt: skip
+    return serialize(nodes, [_input(d)], [_output("probabilities", c)], init)
+
+
+def tile_model(d: int, repeats: int) -> bytes:
+    """Tile x [n, d] to [n, d * repeats]: the output grows with the rows."""
+    nodes = [helper.make_node("Tile", ["x", "repeats"], ["z"]), _softmax_of("z")]
+    init = [numpy_helper.from_array(np.array([1, repeats], np.int64), "repeats")]
+    return serialize(nodes, [_input(d)], [_output("probabilities", "c")], init)
+
+
+def resize_model(d: int, scale: float) -> bytes:
+    """Resize x [n, d] by [1, scale] (nearest): the output widens by scale."""
+    nodes = [helper.make_node("Resize", ["x", "", "scales"], ["z"], mode="nearest"),
+             _softmax_of("z")]  # fmt: skip
+    init = [numpy_helper.from_array(np.array([1.0, scale], np.float32), "scales")]
+    return serialize(nodes, [_input(d)], [_output("probabilities", "c")], init)
+
+
+def constant_bomb_model(d: int, shape: list[int], in_if: bool = False) -> bytes:
+    """A ConstantOfShape of a constant shape (bytes: 4 * prod(shape)) added to the pool's
+    scores, so it is live in every run; in_if puts it in both branches of an If."""
+    shape_init = numpy_helper.from_array(np.array(shape, np.int64), "big_shape")
+    bomb = helper.make_node("ConstantOfShape", ["big_shape"], ["big"])
+    reduce = helper.make_node("ReduceSum", ["big"], ["total"], keepdims=0)
+    nodes: list[onnx.NodeProto] = []
+    if in_if:
+
+        def branch(name: str) -> onnx.GraphProto:
+            return helper.make_graph(
+                [helper.make_node("ConstantOfShape", ["big_shape"], ["big_" + name])], name, [],
+                [helper.make_tensor_value_info("big_" + name, TensorProto.FLOAT, shape)],
+            )  # fmt: skip
+
+        nodes += [
+            helper.make_node("ReduceSum", ["x"], ["xsum"], keepdims=0),
+            helper.make_node("Greater", ["xsum", "zero"], ["cond"]),
+            helper.make_node("If", ["cond"], ["big"], then_branch=branch("a"),
+                             else_branch=branch("b")),
+        ]  # fmt: skip
+    else:
+        nodes.append(bomb)
+    nodes += [reduce, helper.make_node("Add", ["x", "total"], ["z"]), _softmax_of("z")]
+    init = [shape_init, numpy_helper.from_array(np.array(0.0, np.float32), "zero")]
+    return serialize(nodes, [_input(d)], [_output("probabilities", d)], init)
+
+
+def value_sized_model(d: int) -> bytes:
+    """[n, w] scores where w = max(x): a width only the input's values decide
+    (ConstantOfShape of a shape computed from x), so only a run can tell it."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["xshape"]),
+        helper.make_node("Slice", ["xshape", "s0", "s1"], ["rows"]),
+        helper.make_node("ReduceMax", ["x"], ["peak"], keepdims=0),
+        helper.make_node("Cast", ["peak"], ["peak_int"], to=TensorProto.INT64),
+        helper.make_node("Reshape", ["peak_int", "one"], ["width"]),
+        helper.make_node("Concat", ["rows", "width"], ["out_shape"], axis=0),
+        helper.make_node("ConstantOfShape", ["out_shape"], ["z"],
+                         value=numpy_helper.from_array(np.array([1.0], np.float32))),
+        _softmax_of("z"),
+    ]  # fmt: skip
+    init = [numpy_helper.from_array(np.array([0], np.int64), "s0"),
+            numpy_helper.from_array(np.array([1], np.int64), "s1"),
+            numpy_helper.from_array(np.array([1], np.int64), "one")]  # fmt: skip
+    return serialize(nodes, [_input(d)], [_output("probabilities", "w")], init)
+
+
+def reshape_failure_model(d: int) -> bytes:
+    """A model ONNX Runtime accepts but cannot run: Reshape [n, d] to [-1, d + 1]."""
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["z"]), _softmax_of("z")]
+    init = [numpy_helper.from_array(np.array([-1, d + 1], np.int64), "shape")]
+    return serialize(nodes, [_input(d)], [_output("probabilities", d + 1)], init)

@@ -1,6 +1,8 @@
 """onnx_runner: hostile models are refused before a session exists; good ones run in chunks,
 cache by hash, give MC-dropout committees, and differentiate like finite differences."""
 
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -8,8 +10,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from labelwise_server import onnx_runner
 from labelwise_server.errors import DeadlineExceeded, ModelNotCached, ModelRejected
 from labelwise_server.onnx_runner import (
+    MAX_MODELS,
     ModelCache,
     ModelLimits,
     ModelStore,
@@ -149,6 +153,8 @@ def test_the_cache_is_lru_and_bounded_in_bytes() -> None:
     rng = np.random.default_rng(7)
     blobs = [om.Linear.random(rng, 30, 10).onnx() for _ in range(3)]
     models = [load_model(b, LIMITS, "m") for b in blobs]
+    for model in models:  # the measured session memory varies with the process: bytes only here
+        model.session_bytes = 0
     cache = ModelCache(max_bytes=len(blobs[0]) + len(blobs[1]) + 10)
     cache.put(models[0])
     cache.put(models[1])
@@ -224,3 +230,160 @@ def test_deepfool_refuses_an_operator_it_cannot_differentiate() -> None:
     with pytest.raises(ModelRejected) as caught:
         model.gradient("models[0]", "p", output_is_probabilities=True)
     assert caught.value.reason == "UNSUPPORTED_GRADIENT_OP" and "Abs" in caught.value.description
+
+
+# ---- Limits checked before allocation (issue 13) -------------------------------------------
+
+
+def _refused(model_bytes: bytes | list[bytes], x: npt.NDArray[Any], **kwargs: Any) -> ModelRejected:
+    with pytest.raises(ModelRejected) as caught:
+        _run(model_bytes, x, **kwargs)
+    return caught.value
+
+
+def _peak_mib(setup: str, call: str) -> tuple[str, float]:
+    """Run setup, then call, in a fresh interpreter: what call raised (its reason, or "ok")
+    and how far the process's peak resident memory rose during call, in MiB."""
+    code = "\n".join([
+        "import resource, sys, time", "import numpy as np",
+        "from labelwise_server.errors import ModelRejected",
+        "from labelwise_server.onnx_runner import ModelLimits, load_model, run_models",
+        "from tests import onnx_models as om", setup,
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss",
+        "try:", f"    {call}", "    outcome = 'ok'",
+        "except ModelRejected as err:", "    outcome = err.reason",
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss",
+        "print(outcome, (after - before) / 1024)",
+    ])  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    outcome, peak = done.stdout.split()
+    return outcome, float(peak)
+
+
+_RUN = (
+    "run_models([model], ['models[0]'], x, embeddings_output='', mc_samples=0, seed=0, "
+    "batch_rows=0, stop=lambda: None, deadline=None)"
+)
+
+
+def test_a_static_class_width_too_large_for_the_pool_is_refused_before_running() -> None:
+    # 2^20 classes on 400 rows: 3.3 GB before this check; refused with no run at all.
+    outcome, peak = _peak_mib(
+        "model = load_model(om.wide_output_model(4, 1 << 20), ModelLimits(), 'models[0]')\n"
+        "x = np.ones((400, 4), np.float32)",
+        _RUN,
+    )
+    assert outcome == "MODEL_OUTPUT_TOO_LARGE"
+    assert peak < 64
+
+
+def test_a_value_sized_output_is_measured_on_one_row_and_refused() -> None:
+    # Width = max(x) = 100,000 on 4,000 rows: 1.6 GB of scores; the one-row probe takes 0.4 MB.
+    outcome, peak = _peak_mib(
+        "model = load_model(om.value_sized_model(4), ModelLimits(), 'models[0]')\n"
+        "x = np.full((4000, 4), 100000.0, np.float32)",
+        _RUN,
+    )
+    assert outcome == "MODEL_OUTPUT_TOO_LARGE"
+    assert peak < 64
+
+
+@pytest.mark.parametrize(
+    "data",
+    [om.tile_model(4, 1000), om.resize_model(4, 1000.0)],
+    ids=["tile", "resize"],
+)
+def test_outputs_growing_with_the_rows_are_refused_on_the_probe(data: bytes) -> None:
+    err = _refused(data, np.ones((100, 4), np.float32), max_elements=100_000)
+    assert err.reason == "MODEL_OUTPUT_TOO_LARGE"
+    assert err.field == "models[0]"
+    assert "100000" in err.description and "400000" in err.description
+
+
+def test_a_committee_is_held_to_the_limit_as_m_n_c() -> None:
+    rng = np.random.default_rng(3)
+    data = om.Linear.random(rng, 4, 50).onnx()
+    x = np.ones((100, 4), np.float32)
+    assert _run([data] * 2, x, max_elements=10_000).scores.shape == (2, 100, 50)
+    err = _refused([data] * 3, x, max_elements=10_000)  # 3 * 100 * 50 = 15,000
+    assert (err.reason, err.field) == ("MODEL_OUTPUT_TOO_LARGE", "models[0]")
+    assert "[m, n, c] = [3, 100, 50]" in err.description
+
+
+def test_mc_dropout_samples_count_as_committee_members() -> None:
+    data = om.dropout_model(np.random.default_rng(1), 4, 25, training_input=False)
+    x = np.ones((100, 4), np.float32)
+    err = _refused(data, x, mc_samples=5, max_elements=10_000)  # 5 * 100 * 25
+    assert err.reason == "MODEL_OUTPUT_TOO_LARGE"
+
+
+def test_the_embeddings_output_is_held_to_the_limit_too() -> None:
+    rng = np.random.default_rng(4)
+    data = om.Mlp.random(rng, 4, 64, 3).onnx()
+    x = np.ones((100, 4), np.float32)
+    err = _refused(data, x, embeddings_output="hidden", max_elements=5_000)  # 100 * 64
+    assert err.reason == "MODEL_OUTPUT_TOO_LARGE"
+    assert "'hidden'" in err.description
+
+
+def test_more_than_max_models_are_refused() -> None:
+    data = om.Linear.random(np.random.default_rng(5), 4, 3).onnx()
+    model = load_model(data, LIMITS, "models[0]")
+    with pytest.raises(ModelRejected) as caught:
+        run_models([model] * (MAX_MODELS + 1), [f"models[{i}]" for i in range(MAX_MODELS + 1)],
+                   np.ones((2, 4), np.float32), embeddings_output="", mc_samples=0, seed=0,
+                   batch_rows=0, stop=_never, deadline=None)  # fmt: skip
+    assert caught.value.reason == "TOO_MANY_MODELS"
+
+
+def test_a_chunk_over_the_byte_budget_is_refused_when_asked_for_and_shrunk_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(onnx_runner, "MAX_CHUNK_OUTPUT_BYTES", 64 * 1024)
+    rng = np.random.default_rng(6)
+    data = om.Linear.random(rng, 4, 1000).onnx()  # 8,000 bytes of output a row at most
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    err = _refused(data, x, batch_rows=20)
+    assert (err.field, err.reason) == ("inference_batch_rows", "MODEL_OUTPUT_TOO_LARGE")
+    expected = _run(data, x, batch_rows=4).scores
+    np.testing.assert_array_equal(_run(data, x).scores, expected)  # default chunk shrank
+
+
+@pytest.mark.parametrize("in_if", [False, True], ids=["main graph", "inside If"])
+def test_a_constant_tensor_over_the_limit_is_refused_on_load(in_if: bool) -> None:
+    data = om.constant_bomb_model(4, [1 << 16, 1 << 14], in_if=in_if)  # 4 GiB of float
+    with pytest.raises(ModelRejected) as caught:
+        load_model(data, LIMITS, "models[0].onnx")
+    assert caught.value.reason == "MODEL_WORKING_MEMORY_TOO_LARGE"
+    small = load_model(om.constant_bomb_model(4, [8, 8], in_if=in_if), LIMITS, "models[0].onnx")
+    assert _run_loaded(small, np.ones((3, 4), np.float32)).scores.shape == (3, 4)
+
+
+def _run_loaded(model: Any, x: npt.NDArray[Any]) -> Any:
+    return run_models([model], ["models[0]"], x, embeddings_output="", mc_samples=0, seed=0,
+                      batch_rows=0, stop=_never, deadline=None)  # fmt: skip
+
+
+def test_runtime_errors_reach_callers_without_source_paths_or_signatures() -> None:
+    err = _refused(om.reshape_failure_model(4), np.ones((3, 4), np.float32))
+    assert err.reason == "MODEL_RUN_FAILED"
+    assert "/" not in err.description and "::" not in err.description
+    assert "onnxruntime" not in err.description.lower().replace("onnx runtime", "")
+    assert "Reshape node" in err.description
+    assert len(err.description) < 260
+
+
+def test_runtime_message_keeps_one_bounded_sentence() -> None:
+    raw = (
+        "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Tile node."
+        " Name:'t' Status Message: /onnxruntime_src/onnxruntime/core/framework/op_kernel.cc:83 "
+        "onnxruntime::MLDataType onnxruntime::OpKernelContext::OutputMLValue(int, const "
+        "onnxruntime::TensorShape&) status.IsOK() was false. Failed to allocate memory for "
+        "requested buffer of size 4000000000\n" + "x" * 5000
+    )
+    text = onnx_runner.runtime_message(RuntimeError(raw))
+    assert text.startswith("Tile node: Failed to allocate memory")
+    assert "/" not in text and "::" not in text and "was false" not in text
+    assert len(text) <= onnx_runner.MAX_MESSAGE_CHARS

@@ -236,3 +236,67 @@ def test_softmax_never_mutates_the_logits() -> None:
     logits = np.arange(6.0).reshape(2, 3)
     logits.flags.writeable = False  # decoded tensors are read-only views
     softmax(logits, 0.5)
+
+
+# ---- Limits checked before allocation (issue 13) -------------------------------------------
+
+PROBS = np.full((4, 2), 0.5)
+
+
+def test_more_than_max_strategies_are_refused_before_anything_is_decoded() -> None:
+    err = rejected(strategies=("random",) * (validation.MAX_STRATEGIES + 1), probabilities=PROBS)
+    assert (err.field, err.reason) == ("strategies", "TOO_MANY_STRATEGIES")
+    assert decode(strategies=("random",) * validation.MAX_STRATEGIES, probabilities=PROBS)
+
+
+def test_more_than_max_models_are_refused_before_any_is_resolved() -> None:
+    # 50,000 references to one cached model made a 10^9-element committee before this check.
+    message = pb.SelectQueriesRequest(strategies=[pb.StrategySpec(name="entropy")], k=1)
+    for _ in range(50_000):
+        message.models.add(sha256="ab" * 32)
+    with pytest.raises(InvalidArgument) as caught:
+        decode_request(parse_request(message.SerializeToString()), 1 << 28)
+    assert (caught.value.field, caught.value.reason) == ("models", "TOO_MANY_MODELS")
+
+
+def test_a_response_larger_than_the_message_limit_is_refused() -> None:
+    pool = np.full((2000, 2), 0.5)
+    with pytest.raises(InvalidArgument) as caught:
+        decode_request(_request(("random",) * 64, 1000, probabilities=pool), 1 << 28,
+                       max_response_bytes=1 << 20)  # fmt: skip
+    assert (caught.value.field, caught.value.reason) == ("k", "RESPONSE_TOO_LARGE")
+    assert decode_request(_request(("random",) * 4, 1000, probabilities=pool), 1 << 28,
+                          max_response_bytes=1 << 20)  # fmt: skip
+
+
+def test_the_response_estimate_uses_k_after_clamping() -> None:
+    request = _request(("random",), 10**9, probabilities=PROBS)
+    request.header.clamp_k = True
+    assert decode_request(request, 1 << 28, max_response_bytes=4096).task.k == 4
+
+
+def test_a_model_whose_bytes_the_walker_dropped_is_refused_with_its_field() -> None:
+    message = pb.SelectQueriesRequest(strategies=[pb.StrategySpec(name="entropy")], k=1)
+    message.models.add(sha256="ab" * 32)
+    message.models.add(onnx=bytes(3 << 20))
+    request = parse_request(message.SerializeToString(), max_model_bytes=1 << 20)
+    with pytest.raises(InvalidArgument) as caught:
+        decode_request(request, 1 << 28)
+    err = caught.value
+    assert (err.field, err.reason) == ("models[1].onnx", "MODEL_TOO_LARGE")
+    assert str(3 << 20) in err.description and str(1 << 20) in err.description
+
+
+def test_a_10000_dimension_tensor_is_an_invalid_argument() -> None:
+    tensor = pb.Tensor(dtype=pb.DATA_TYPE_FLOAT32, shape=[1] * 10_000, raw_data=bytes(4))
+    err = rejected(probabilities=tensor)
+    assert (err.field, err.reason) == ("probabilities.shape", "TOO_MANY_DIMENSIONS")
+
+
+def _request(strategies: tuple[str, ...], k: int, **tensors: Any) -> Any:
+    message = pb.SelectQueriesRequest(
+        strategies=[pb.StrategySpec(name=name) for name in strategies], k=k
+    )
+    for name, value in tensors.items():
+        getattr(message, name).CopyFrom(encode_tensor(value))
+    return parse_request(message.SerializeToString())

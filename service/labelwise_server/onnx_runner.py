@@ -140,7 +140,8 @@ def _reject(field: str, description: str, reason: str) -> ModelRejected:
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*")
 _SOURCE_PATH = re.compile(r"(?:[\w.+-]*/)+[\w.+-]+\.(?:cc|cpp|cxx|c|h|hpp|cu|py)(?::\d+)?")
 _CPP_SIGNATURE = re.compile(r"(?:[\w~<>*&]+::)+[\w~<>]+\s*\([^()]*\)(?:\s*const)?")
-_ENFORCE = re.compile(r"[^.]*\bwas false\.")  # ORT_ENFORCE's condition: source, not a reason
+_CPP_NAME = re.compile(r"(?:\w+::)+[\w~]+(?:<[^<>]*>)?[&*]?")
+_ENFORCE = " was false."  # ORT_ENFORCE's condition comes before it: source, not a reason
 _CONTROL = re.compile(r"\x1b\[[0-9;]*m|[\x00-\x1f\x7f]+")
 MAX_MESSAGE_CHARS = 200
 
@@ -153,7 +154,9 @@ def runtime_message(err: BaseException) -> str:
     running = re.search(r"while running (\w+) node\b", text)
     if "Status Message:" in text:
         text = text.split("Status Message:", 1)[1]
-    text = _ENFORCE.sub("", _CPP_SIGNATURE.sub("", _SOURCE_PATH.sub("", text)))
+    text = _CPP_NAME.sub("", _CPP_SIGNATURE.sub("", _SOURCE_PATH.sub("", text)))
+    if _ENFORCE in text:
+        text = text.split(_ENFORCE, 1)[1]
     if running:
         text = f"{running.group(1)} node: {text}"
     text = " ".join(text.split()).strip(" :")
