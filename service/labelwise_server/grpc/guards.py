@@ -118,7 +118,9 @@ class _Guard(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Guards the methods of the given services: the unary-response ones through around(),
     with streams=True the response-streaming ones too, through around_stream()."""
 
-    def __init__(self, services: Collection[str], unary: bool = True, streams: bool = False):
+    def __init__(
+        self, services: Collection[str], unary: bool = True, streams: bool = False
+    ) -> None:
         self._services = frozenset(services)
         self._unary = unary
         self._streams = streams
