@@ -387,3 +387,14 @@ def test_runtime_message_keeps_one_bounded_sentence() -> None:
     assert text.startswith("Tile node: Failed to allocate memory")
     assert "/" not in text and "::" not in text and "was false" not in text
     assert len(text) <= onnx_runner.MAX_MESSAGE_CHARS
+
+
+def test_runtime_message_unwraps_a_status_inside_a_status() -> None:
+    raw = (
+        "[ONNXRuntimeError] : 10 : INVALID_GRAPH : /onnxruntime_src/onnxruntime/core/graph/"
+        "model.cc:340 onnxruntime::Model::Model(onnx::ModelProto&&, const "
+        "onnxruntime::PathString&, const onnxruntime::logging::Logger&) [ONNXRuntimeError] : 10 :"
+        " INVALID_GRAPH : Model local function definitions must not be recursive.\n"
+    )
+    text = onnx_runner.runtime_message(RuntimeError(raw))
+    assert text == "Model local function definitions must not be recursive."

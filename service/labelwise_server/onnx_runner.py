@@ -137,7 +137,7 @@ def _reject(field: str, description: str, reason: str) -> ModelRejected:
     return ModelRejected(field, description, reason=reason)
 
 
-_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*")
+_ORT_PREFIX = re.compile(r"\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*")
 _SOURCE_PATH = re.compile(r"(?:[\w.+-]*/)+[\w.+-]+\.(?:cc|cpp|cxx|c|h|hpp|cu|py)(?::\d+)?")
 _CPP_SIGNATURE = re.compile(r"(?:[\w~<>*&]+::)+[\w~<>]+\s*\([^()]*\)(?:\s*const)?")
 _CPP_NAME = re.compile(r"(?:\w+::)+[\w~]+(?:<[^<>]*>)?[&*]?")
@@ -150,11 +150,12 @@ def runtime_message(err: BaseException) -> str:
     """What onnx or onnxruntime said, fit for a caller: no source paths, no C++ signatures,
     no status prefixes, one line, at most MAX_MESSAGE_CHARS characters."""
     text = _CONTROL.sub(" ", str(err))
-    text = _ORT_PREFIX.sub("", text.strip())
+    text = text.strip()
     running = re.search(r"while running (\w+) node\b", text)
     if "Status Message:" in text:
         text = text.split("Status Message:", 1)[1]
     text = _CPP_NAME.sub("", _CPP_SIGNATURE.sub("", _SOURCE_PATH.sub("", text)))
+    text = _ORT_PREFIX.sub("", text)  # once per status ORT wrapped in another
     if _ENFORCE in text:
         text = text.split(_ENFORCE, 1)[1]
     if running:
