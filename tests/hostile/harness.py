@@ -9,6 +9,7 @@ Everything here talks to 127.0.0.1 only and every call carries a deadline.
 import contextlib
 import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -513,3 +514,20 @@ def idle_requests(stop: threading.Event) -> Iterator[pb.SelectQueriesStreamReque
     stop.wait()
     return
     yield  # a generator
+
+
+def health_probe(address: str) -> str | None:
+    """grpc-health-probe's output (scripts/bootstrap --dev builds it into .tools/bin), or
+    None where it is not installed."""
+    found = shutil.which("grpc-health-probe")
+    for local in (ROOT / ".tools/bin/grpc-health-probe", ROOT / ".venv/bin/grpc-health-probe"):
+        found = found or (str(local) if local.exists() else None)
+    if found is None:
+        return None
+    done = subprocess.run(
+        [found, f"-addr={address}", "-connect-timeout=2s", "-rpc-timeout=2s"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return (done.stdout + done.stderr).strip()

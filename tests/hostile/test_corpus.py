@@ -9,8 +9,6 @@ CPU idle (< 5 % of a core over 200 ms) within 1 s of it.
 """
 
 import hashlib
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,12 +31,12 @@ from tests.hostile.harness import (
     CHANNEL_OPTIONS,
     GRACE_SECONDS,
     MAX_STREAM_CHUNKS,
-    ROOT,
     STREAM_IDLE_SECONDS,
     MiB,
     Outcome,
     RssSampler,
     Server,
+    health_probe,
     idle_requests,
     model_request,
     outcome,
@@ -355,22 +353,6 @@ def open_streams(
     for thread in threads:
         thread.start()
     return threads, outcomes
-
-
-def health_probe(address: str) -> str | None:
-    """grpc-health-probe's verdict, if the binary is installed (engineer G's addition)."""
-    probe = shutil.which("grpc-health-probe") or shutil.which("grpc_health_probe")
-    local = ROOT / ".venv/bin/grpc-health-probe"
-    probe = probe or (str(local) if local.exists() else None)
-    if probe is None:
-        return None
-    done = subprocess.run(
-        [probe, f"-addr={address}", "-connect-timeout=2s", "-rpc-timeout=2s"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
-    return (done.stdout + done.stderr).strip()
 
 
 @pytest.mark.slow
