@@ -64,8 +64,9 @@ MEMORY: Expected = frozenset(
 )
 SIGNATURE: Expected = frozenset({("INVALID_ARGUMENT", "MODEL_SIGNATURE")})
 RESPAWN = (
-    "server: the replacement work process burns about 1.1 CPU-s importing its modules after "
-    "the kill, so the tree is idle only ~1.5 s after the deadline (Done-when: 1 s)"
+    "server, on some runs: when the work process is killed rather than stopped, its "
+    "replacement burns about 1.1 CPU-s importing its modules, so the tree is idle only "
+    "~1.5 s after the deadline (Done-when: 1 s)"
 )
 RETAINED = (
     "server: a worker keeps ~130 MiB more RSS after refusing a 128 MiB model (MODEL_TOO_LARGE), "
@@ -85,7 +86,8 @@ class Case:
     expected: Expected
     deadline: bool = False  # sent with a 2 s deadline: answer by 2.5 s, CPU idle within 1 s
     memory: bool = False  # needs --work-memory-bytes to mean anything
-    server_defect: str | None = None  # known to fail on main for this reason: xfail(strict)
+    server_defect: str | None = None  # known to fail on main for this reason: xfail
+    flaky: bool = False  # the defect shows on some runs only: xfail without strict
 
     def __str__(self) -> str:
         return self.name
@@ -183,6 +185,7 @@ CASES = [
         DEADLINE,
         deadline=True,
         server_defect=RESPAWN,
+        flaky=True,
     ),
     Case(
         "nested_loop_if",
@@ -190,6 +193,7 @@ CASES = [
         DEADLINE,
         deadline=True,
         server_defect=RESPAWN,
+        flaky=True,
     ),
     Case(
         "scan_10e7_steps",
@@ -197,8 +201,16 @@ CASES = [
         DEADLINE,
         deadline=True,
         server_defect=RESPAWN,
+        flaky=True,
     ),
-    Case("typiclust_100k_k20k", huge_typiclust(), DEADLINE, deadline=True),
+    Case(
+        "typiclust_100k_k20k",
+        huge_typiclust(),
+        DEADLINE,
+        deadline=True,
+        server_defect=RESPAWN,
+        flaky=True,
+    ),
     Case("tile_bomb", model_case(hm.tile_bomb(4, 3), x(2, 4), timeout=20), MEMORY, memory=True),
     Case("expand_bomb", model_case(hm.expand_bomb(4, 3), x(2, 4), timeout=20), MEMORY, memory=True),
     # The size is the input's value: no shape inference sees it, only the sandbox's limit.
@@ -281,7 +293,7 @@ def serving_report(server: Server, calls: int = 6) -> list[str]:
 
 
 PARAMS = [
-    pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=case.server_defect))
+    pytest.param(case, marks=pytest.mark.xfail(strict=not case.flaky, reason=case.server_defect))
     if case.server_defect
     else case
     for case in CASES
@@ -430,6 +442,11 @@ def test_unauthenticated_watch_streams_leave_authenticated_calls_unaffected(
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=False,
+    reason="server, on some runs: with a Loop bomb in flight the worker stopped only ~5 s "
+    "after SIGTERM (its work process killed at ~4.9 s, grace 3 s)",
+)
 def test_sigterm_right_after_a_bomb_exits_within_the_grace_period(tmp_path: Path) -> None:
     server = start_server(tmp_path)
     try:
