@@ -6,8 +6,10 @@ Side by side in one run, interleaved repeat by repeat, on 100,000 × 768 float32
     about 4 MiB of input, the session options the server uses, intra-op threads = cores);
   - the NumPy forward pass of the same float32 weights over the whole array at once
     (x W + b, softmax), the floor a caller computing probabilities itself would pay;
-  - end to end through an in-process server: the model-mode request (inputs streamed,
-    the model sent by hash) against sending the NumPy probabilities, entropy top-100.
+  - end to end through a server started in this process: the model-mode request (inputs
+    streamed, the model sent by hash) run in the server's work processes (the default), the
+    same on in-process threads (--no-sandbox, how every request ran before work processes),
+    and sending the NumPy probabilities instead, entropy top-100.
 Then deepfool per 1,000 items through each model (its NumPy float64 Jacobian).
 
 Usage: python bench/model_mode.py [--repeats 5] [--rows 100000]
@@ -61,14 +63,15 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 class Server:
-    def __init__(self) -> None:
+    def __init__(self, sandbox: bool) -> None:
         from prometheus_client import CollectorRegistry
 
         from labelwise_server.grpc.server import start_server
 
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        config = Config(host="127.0.0.1", port=0, metrics_port=0)
+        config = Config(host="127.0.0.1", port=0, metrics_port=0, sandbox=sandbox,
+                        max_deadline_seconds=0)  # fmt: skip
         future = asyncio.run_coroutine_threadsafe(start_server(config, CollectorRegistry()),
                                                   self.loop)  # fmt: skip
         self.running = future.result(60)
@@ -100,8 +103,10 @@ def main() -> None:
         ours = onnx_run(name).scores
         np.testing.assert_allclose(ours, forward(x), rtol=1e-3, atol=1e-5)
 
-    server = Server()
+    server = Server(sandbox=True)  # the default: work processes
     client = Client(server.address)
+    threads_server = Server(sandbox=False)  # --no-sandbox: the in-process figure of before
+    threads_client = Client(threads_server.address)
     times: dict[str, list[float]] = {}
     for _ in range(args.repeats):
         for name, (blob, forward) in models.items():
@@ -114,7 +119,11 @@ def main() -> None:
             def via_probabilities(f: Any = forward) -> Any:
                 return client.select(strategies=["entropy"], k=K, probabilities=f(x))
 
+            def via_threads(b: bytes = blob) -> Any:
+                return threads_client.select(strategies=["entropy"], k=K, model=b, model_inputs=x)
+
             times.setdefault(f"{name}|e2e-model", []).append(timed(via_model))
+            times.setdefault(f"{name}|e2e-threads", []).append(timed(via_threads))
             times.setdefault(f"{name}|e2e-probs", []).append(timed(via_probabilities))
 
     print(f"{n:,} × {D} float32 rows; {available_cores()} cores; ONNX Runtime intra-op threads "
@@ -123,20 +132,25 @@ def main() -> None:
     print()
     print(
         "| model | ONNX Runtime, chunked (server path) | NumPy forward, one pass | ratio | "
-        "rows/s (ORT) | end to end: model mode | end to end: NumPy probs sent |"
+        "rows/s (ORT) | end to end: model mode (work process) | end to end: model mode "
+        "(in-process threads, --no-sandbox) | work process / in-process | end to end: "
+        "NumPy probs sent |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in models:
         ort_s = statistics.median(times[f"{name}|onnx"])
         np_s = statistics.median(times[f"{name}|numpy"])
         e2e_m = statistics.median(times[f"{name}|e2e-model"])
         e2e_p = statistics.median(times[f"{name}|e2e-probs"])
+        e2e_t = statistics.median(times[f"{name}|e2e-threads"])
         cells = [
             f"{ort_s * 1e3:.0f} ms",
             f"{np_s * 1e3:.0f} ms",
             f"{ort_s / np_s:.2f}×",
             f"{n / ort_s / 1e6:.2f} M",
             f"{e2e_m * 1e3:.0f} ms",
+            f"{e2e_t * 1e3:.0f} ms",
+            f"{e2e_m / e2e_t:.2f}×",
             f"{e2e_p * 1e3:.0f} ms",
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")
@@ -166,6 +180,7 @@ def main() -> None:
         print(f"| {name} | {statistics.median(runs) * 1e3:.0f} ms | {mean_steps:.2f} | "
               f"{distances.mean():.3g} |")  # fmt: skip
     client.close()
+    threads_client.close()
 
 
 if __name__ == "__main__":

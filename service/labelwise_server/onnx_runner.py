@@ -133,6 +133,13 @@ class OnnxModel:
             return self._gradient
 
 
+def import_runtime() -> None:
+    """Import onnx and onnxruntime now (a work process does, before its limits, once its
+    worker has seen a model), so that the first call with a model does not pay for it."""
+    import onnx  # noqa: F401
+    import onnxruntime  # noqa: F401
+
+
 def _reject(field: str, description: str, reason: str) -> ModelRejected:
     return ModelRejected(field, description, reason=reason)
 

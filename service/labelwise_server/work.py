@@ -23,10 +23,13 @@ def select_response(
     models: ModelStore | None,
     stop: Callable[[], None],
     observe: Observe,
+    max_response_bytes: int,
 ) -> tuple[pb.SelectQueriesResponse, int]:
     """The response to a SelectQueries request, and the pool's row count."""
     stop()
-    selection = decode_request(request, max_elements, models, stop)
+    selection = decode_request(
+        request, max_elements, models, stop, max_response_bytes=max_response_bytes
+    )
     results = select(selection, stop, observe)
     return encode_response(results, selection.pool.n), selection.pool.n
 

@@ -242,6 +242,7 @@ async def start_server(
                 max_elements=config.max_pool_elements,
                 max_model_bytes=config.max_model_bytes,
                 model_cache_bytes=config.model_cache_bytes,
+                max_response_bytes=config.max_message_bytes,
                 inference_threads=config.inference_threads,
                 stop_grace=config.work_stop_grace_seconds,
                 log_level=config.log_level,
@@ -251,7 +252,7 @@ async def start_server(
         )
         await pool.start()
     servicer = QuerySelectionServicer(metrics, executor, config.max_pool_elements, models,
-                                      pool=pool,
+                                      pool=pool, max_response_bytes=config.max_message_bytes,
                                       stream_idle_seconds=config.stream_idle_seconds,
                                       max_stream_chunks=config.max_stream_chunks)  # fmt: skip
     server.add_generic_rpc_handlers((service_handler(servicer, config.max_model_bytes),))

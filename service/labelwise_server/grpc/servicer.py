@@ -49,6 +49,7 @@ class QuerySelectionServicer:
         models: ModelStore | None = None,
         *,
         pool: WorkPool | None = None,
+        max_response_bytes: int = 256 << 20,
         stream_idle_seconds: float = 10.0,  # 0: no idle limit (see _assemble)
         max_stream_chunks: int = 65536,  # 0: no chunk limit
     ) -> None:
@@ -59,6 +60,7 @@ class QuerySelectionServicer:
         self._max_elements = max_pool_elements
         self._models = models
         self._pool = pool
+        self._max_response_bytes = max_response_bytes
 
     @translate_errors
     async def SelectQueries(
@@ -127,7 +129,12 @@ class QuerySelectionServicer:
 
         def work() -> pb.SelectQueriesResponse:
             response, rows = select_response(
-                request, self._max_elements, self._models, stop, self._observe
+                request,
+                self._max_elements,
+                self._models,
+                stop,
+                self._observe,
+                self._max_response_bytes,
             )
             self._metrics.pool_rows.observe(rows)
             return response

@@ -97,6 +97,7 @@ class Child:
         self.cancel = mmap.mmap(args.cancel_fd, mmap.PAGESIZE, mmap.MAP_SHARED, mmap.PROT_READ)
         os.close(args.cancel_fd)
         self.max_elements: int = args.max_elements
+        self.max_response_bytes: int = args.max_response_bytes
         self.store = ModelStore(
             ModelLimits(max_bytes=args.max_model_bytes, intra_op_threads=args.inference_threads),
             args.model_cache_bytes,
@@ -185,6 +186,7 @@ class Child:
             response, rows = select_response(
                 request, self.max_elements, self.store, stop,
                 lambda name, seconds: timings.append((name, seconds)),
+                self.max_response_bytes,
             )  # fmt: skip
             digests = list(self.store.resolved)
         finally:
@@ -202,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-bytes", type=int, default=0)
     parser.add_argument("--max-elements", type=int, required=True)
     parser.add_argument("--max-model-bytes", type=int, required=True)
+    parser.add_argument("--max-response-bytes", type=int, required=True)
     parser.add_argument("--model-cache-bytes", type=int, required=True)
     parser.add_argument("--inference-threads", type=int, default=1)
     parser.add_argument("--preload-onnx", action="store_true")
@@ -211,13 +214,16 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(),
         format=f"%(asctime)s %(levelname)s sandbox-{os.getpid()} %(name)s: %(message)s",
     )
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when this process ends
+    # The worker decides when this process ends (SIGKILL, or its socket closing), so a
+    # SIGTERM or Ctrl-C sent to the whole process group does not end calls in their grace.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import labelwise_server.work  # noqa: F401 - every strategy, before the limits
 
     if args.preload_onnx:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
+        from labelwise_server.onnx_runner import import_runtime
+
+        import_runtime()
     child = Child(args)
     limit_self(args.memory_bytes)
     gc.collect()

@@ -64,6 +64,7 @@ class PoolSettings:
     max_elements: int
     max_model_bytes: int
     model_cache_bytes: int
+    max_response_bytes: int
     inference_threads: int = 1
     stop_grace: float = 0.25  # seconds a process may take to stop by itself before the kill
     start_timeout: float = 60.0
@@ -142,6 +143,7 @@ class WorkProcess:
                 "--memory-bytes", str(settings.memory_bytes),
                 "--max-elements", str(settings.max_elements),
                 "--max-model-bytes", str(settings.max_model_bytes),
+                "--max-response-bytes", str(settings.max_response_bytes),
                 "--model-cache-bytes", str(settings.model_cache_bytes),
                 "--inference-threads", str(settings.inference_threads),
                 "--log-level", settings.log_level,
@@ -287,6 +289,7 @@ class WorkPool:
             await self._reap(proc)
         self._all.clear()
         self._idle.clear()
+        self._set_health()
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_exception(RuntimeError("the server is stopping"))
