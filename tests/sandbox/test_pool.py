@@ -79,7 +79,7 @@ def deadline(seconds: float) -> float:
 
 
 def pids(pool: WorkPool) -> set[int]:
-    return {p.pid for p in pool._all}  # noqa: SLF001 - the test looks inside
+    return {p.pid for p in pool._all}  # the test looks inside
 
 
 def running(pid: int) -> bool:
@@ -160,8 +160,8 @@ def test_a_process_that_dies_while_idle_is_replaced(loop: Loop, pool: WorkPool) 
 def test_a_model_known_to_the_worker_reaches_every_process(loop: Loop, pool: WorkPool) -> None:
     model = om.Linear.random(np.random.default_rng(3), D, C).onnx()
     x = np.random.default_rng(4).normal(size=(20, D)).astype(np.float32)
-    by_bytes = indices(loop.run(pool.select(
-        request(models=[pb.Model(onnx=model)], model_inputs=encode_tensor(x)), deadline(30))))  # fmt: skip
+    sent = request(models=[pb.Model(onnx=model)], model_inputs=encode_tensor(x))
+    by_bytes = indices(loop.run(pool.select(sent, deadline(30))))
     by_hash = request(models=[pb.Model(sha256=hashlib.sha256(model).hexdigest())],
                       model_inputs=encode_tensor(x))  # fmt: skip
     for victim in list(pids(pool)):  # no process holds the session any more
