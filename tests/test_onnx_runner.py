@@ -398,3 +398,16 @@ def test_runtime_message_unwraps_a_status_inside_a_status() -> None:
     )
     text = onnx_runner.runtime_message(RuntimeError(raw))
     assert text == "Model local function definitions must not be recursive."
+
+
+def test_a_graph_that_loops_past_the_deadline_is_terminated_by_onnx_runtime() -> None:
+    """RunOptions.terminate ends the run, in process, within a poll of the deadline."""
+    from tests.hostile.models import loop_bomb
+
+    model = load_model(loop_bomb(4, 3), LIMITS, "models[0]")
+    x = np.ones((8, 4), np.float32)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        run_models([model], ["models[0]"], x, embeddings_output="", mc_samples=0, seed=0,
+                   batch_rows=0, stop=lambda: None, deadline=started + 0.5)  # fmt: skip
+    assert time.monotonic() - started < 1.0

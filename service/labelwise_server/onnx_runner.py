@@ -711,7 +711,7 @@ def run_models(
         if id(model) not in probed:
             probed.add(id(model))
             wanted = _wanted(model, name, embeddings_output, r)
-            widths = _output_widths(model, name, wanted, x)
+            widths = _output_widths(model, name, wanted, x, stop, deadline)
             step = _bounded_step(
                 model, name, wanted, widths, n, len(runs), step, batch_rows, max_elements
             )
@@ -728,11 +728,7 @@ def run_models(
             }
             if model.training_mode_input:
                 feed[TRAINING_MODE_INPUT] = np.array(training)
-            try:
-                got = session.run(wanted, feed)
-            except Exception as err:  # shape errors inside the graph, and the like
-                raise ModelRejected(name, f"failed to run on the pool: {runtime_message(err)}",
-                                    reason="MODEL_RUN_FAILED") from err  # fmt: skip
+            got = run_stoppable(session, name, wanted, feed, stop, deadline)
             rows = min(step, n - start)
             out = _checked(got[0], rows, name, wanted[0], 2)
             if scores is None:
@@ -786,8 +782,58 @@ def _names(names: Sequence[str], limit: int = 8) -> str:
     return f"[{shown}{', ...' if len(names) > limit else ''}]"
 
 
+STOP_POLL_SECONDS = 0.02
+
+
+def run_stoppable(
+    session: ort.InferenceSession,
+    name: str,
+    wanted: list[str],
+    feed: dict[str, Any],
+    stop: StopCheck,
+    deadline: float | None,
+) -> list[Any]:
+    """session.run, ended by ONNX Runtime's RunOptions.terminate within STOP_POLL_SECONDS of
+    the deadline or of stop() raising (a graph with a Loop of 10^12 trips stops too); then
+    the stop's own exception (DeadlineExceeded, Cancelled) is raised. A graph that ignores
+    terminate is ended by the work process's kill."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(STOP_POLL_SECONDS):
+            try:
+                stop()
+                if deadline is not None and time.monotonic() > deadline:
+                    raise DeadlineExceeded()
+            except Exception:
+                options.terminate = True
+                return
+
+    watcher = threading.Thread(target=watch, name="labelwise-run-watch", daemon=True)
+    watcher.start()
+    try:
+        return session.run(wanted, feed, options)  # type: ignore[no-any-return]
+    except Exception as err:  # shape errors inside the graph, and the like
+        if options.terminate:
+            stop()
+            raise DeadlineExceeded() from None
+        raise ModelRejected(name, f"failed to run on the pool: {runtime_message(err)}",
+                            reason="MODEL_RUN_FAILED") from err  # fmt: skip
+    finally:
+        finished.set()
+        watcher.join()
+
+
 def _output_widths(
-    model: OnnxModel, name: str, wanted: list[str], x: npt.NDArray[Any]
+    model: OnnxModel,
+    name: str,
+    wanted: list[str],
+    x: npt.NDArray[Any],
+    stop: StopCheck,
+    deadline: float | None,
 ) -> list[int]:
     """The widths of the wanted outputs: from shape inference where it fixed them, else from
     a probe run on the first rows of x (one row when sizes depend on input values)."""
@@ -798,11 +844,7 @@ def _output_widths(
     feed: dict[str, Any] = {model.input_name: np.ascontiguousarray(x[:rows], model.input_dtype)}
     if model.training_mode_input:
         feed[TRAINING_MODE_INPUT] = np.array(False)
-    try:
-        got = model.session(name).run(wanted, feed)
-    except Exception as err:  # shape errors inside the graph, and the like
-        raise ModelRejected(name, f"failed to run on the pool: {runtime_message(err)}",
-                            reason="MODEL_RUN_FAILED") from err  # fmt: skip
+    got = run_stoppable(model.session(name), name, wanted, feed, stop, deadline)
     widths = [
         _checked(out, rows, name, output, 2 if i == 0 else 1).shape[1]
         for i, (out, output) in enumerate(zip(got, wanted, strict=True))

@@ -10,6 +10,7 @@ few bytes left. tests/test_tensors.py checks the walk against protobuf's own
 parse on random messages.
 """
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,15 @@ class WireRequest:
     header: pb.SelectQueriesRequest  # every field but the tensors
     tensors: dict[str, RawTensor]
     wire_bytes: int
+
+    def release(self) -> None:
+        """Let go of the received message once the call is over: its tensors' views are
+        released, so the message's bytes are freed even while something (an exception's
+        traceback that gRPC keeps) still refers to this request or to a view."""
+        for tensor in self.tensors.values():
+            with contextlib.suppress(BufferError):  # an array made from it is still alive
+                tensor.raw_data.release()
+        self.tensors = {}
 
 
 def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:

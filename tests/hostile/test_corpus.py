@@ -63,15 +63,6 @@ MEMORY: Expected = frozenset(
     }
 )
 SIGNATURE: Expected = frozenset({("INVALID_ARGUMENT", "MODEL_SIGNATURE")})
-RESPAWN = (
-    "server, on some runs: when the work process is killed rather than stopped, its "
-    "replacement burns about 1.1 CPU-s importing its modules, so the tree is idle only "
-    "~1.5 s after the deadline (Done-when: 1 s)"
-)
-RETAINED = (
-    "server: a worker keeps ~130 MiB more RSS after refusing a 128 MiB model (MODEL_TOO_LARGE), "
-    "still there 5 s later"
-)
 RNG = np.random.default_rng(13)
 
 
@@ -86,8 +77,6 @@ class Case:
     expected: Expected
     deadline: bool = False  # sent with a 2 s deadline: answer by 2.5 s, CPU idle within 1 s
     memory: bool = False  # needs --work-memory-bytes to mean anything
-    server_defect: str | None = None  # known to fail on main for this reason: xfail
-    flaky: bool = False  # the defect shows on some runs only: xfail without strict
 
     def __str__(self) -> str:
         return self.name
@@ -184,32 +173,24 @@ CASES = [
         model_case(hm.loop_bomb(4, 3), x(10, 4)),
         DEADLINE,
         deadline=True,
-        server_defect=RESPAWN,
-        flaky=True,
     ),
     Case(
         "nested_loop_if",
         model_case(hm.nested_loop_if_bomb(4, 3), x(10, 4)),
         DEADLINE,
         deadline=True,
-        server_defect=RESPAWN,
-        flaky=True,
     ),
     Case(
         "scan_10e7_steps",
         model_case(hm.scan_bomb(4, 3), x(10, 4)),
         DEADLINE,
         deadline=True,
-        server_defect=RESPAWN,
-        flaky=True,
     ),
     Case(
         "typiclust_100k_k20k",
         huge_typiclust(),
         DEADLINE,
         deadline=True,
-        server_defect=RESPAWN,
-        flaky=True,
     ),
     Case("tile_bomb", model_case(hm.tile_bomb(4, 3), x(2, 4), timeout=20), MEMORY, memory=True),
     Case("expand_bomb", model_case(hm.expand_bomb(4, 3), x(2, 4), timeout=20), MEMORY, memory=True),
@@ -239,7 +220,6 @@ CASES = [
         "initializer_128mib",
         model_case(hm.padded_initializer_model(4, 3, 128 * MiB), x(10, 4), timeout=20),
         frozenset({("INVALID_ARGUMENT", "MODEL_TOO_LARGE")}),
-        server_defect=RETAINED,
     ),
     Case(
         "recursive_function",
@@ -292,12 +272,7 @@ def serving_report(server: Server, calls: int = 6) -> list[str]:
     ]
 
 
-PARAMS = [
-    pytest.param(case, marks=pytest.mark.xfail(strict=not case.flaky, reason=case.server_defect))
-    if case.server_defect
-    else case
-    for case in CASES
-]
+PARAMS = CASES
 
 
 @pytest.mark.slow
@@ -442,11 +417,6 @@ def test_unauthenticated_watch_streams_leave_authenticated_calls_unaffected(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="server, on some runs: with a Loop bomb in flight the worker stopped only ~5 s "
-    "after SIGTERM (its work process killed at ~4.9 s, grace 3 s)",
-)
 def test_sigterm_right_after_a_bomb_exits_within_the_grace_period(tmp_path: Path) -> None:
     server = start_server(tmp_path)
     try:

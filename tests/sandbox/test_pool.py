@@ -112,7 +112,10 @@ def test_answers_equal_the_in_process_answer(loop: Loop, pool: WorkPool) -> None
         assert reply.rows == rows
 
 
-def test_a_loop_bomb_is_killed_at_its_deadline_and_replaced(loop: Loop, pool: WorkPool) -> None:
+def test_a_loop_bomb_stops_at_its_deadline_and_its_process_stays(
+    loop: Loop, pool: WorkPool
+) -> None:
+    """ONNX Runtime's terminate flag ends the graph: no kill, the process keeps serving."""
     x = np.ones((4, D), np.float32)
     bomb = request(models=[pb.Model(onnx=hostile.loop_bomb(D, C))], model_inputs=encode_tensor(x))
     kills, before = pool.kills, pids(pool)
@@ -120,13 +123,32 @@ def test_a_loop_bomb_is_killed_at_its_deadline_and_replaced(loop: Loop, pool: Wo
     with pytest.raises(DeadlineExceeded):
         loop.run(pool.select(bomb, deadline(1.0)))
     assert time.monotonic() - started < 1.2
+    loop.run(asyncio.sleep(0.5))  # past the stop grace: a kill would have happened by now
+    assert pool.kills == kills and pids(pool) == before
+    assert indices(loop.run(pool.select(probabilities(), deadline(30))))
+
+
+def test_work_that_cannot_stop_is_killed_at_its_deadline_and_replaced(
+    loop: Loop, pool: WorkPool
+) -> None:
+    """scikit-learn's k-means (typiclust) checks no stop flag: its process is killed."""
+    embeddings = np.random.default_rng(2).normal(size=(60_000, 32)).astype(np.float32)
+    spec = pb.StrategySpec(
+        name="typiclust", params={"max_clusters": pb.ParamValue(int_value=60_000)}
+    )
+    message = pb.SelectQueriesRequest(strategies=[spec], k=10_000,
+                                      embeddings=encode_tensor(embeddings))  # fmt: skip
+    wire = parse_request(message.SerializeToString())
+    kills, before = pool.kills, pids(pool)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        loop.run(pool.select(wire, deadline(1.0)))
+    assert time.monotonic() - started < 1.2
     wait_for(loop, lambda: pool.kills == kills + 1 and pool.live == 2)
     assert len(pids(pool) - before) == 1  # one fresh process in place of the killed one
-    for pid in before - pids(pool):
-        assert not running(pid)  # gone (or a zombie until reaped), not left spinning
-    assert indices(loop.run(pool.select(probabilities(), deadline(30)))) == indices(
-        loop.run(pool.select(probabilities(), deadline(30)))
-    )
+    for pid in before - pids(pool):  # gone within moments, not left spinning
+        wait_for(loop, lambda pid=pid: not running(pid), 2.0)
+    assert indices(loop.run(pool.select(probabilities(), deadline(30))))
 
 
 def test_a_call_over_the_memory_limit_fails_alone(loop: Loop) -> None:

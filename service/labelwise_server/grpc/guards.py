@@ -319,19 +319,26 @@ def _malloc_trim() -> Callable[[], None]:
 
 
 class MemoryTrimInterceptor(_Guard):
-    """When the last call in flight ends, hand the heap's free pages back to the kernel.
+    """When the last call in flight has ended, hand the heap's free pages back to the kernel.
 
     glibc keeps what a big request freed in its arenas (one per thread that allocated), so
-    RSS would stay at its high-water mark; malloc_trim(0) releases it. It runs at most once
-    per min_interval seconds, off the event loop, and only when no call is running.
+    RSS would stay at its high-water mark; malloc_trim(0) releases it. gRPC frees a call's
+    message buffers only after the handler returns, so the trim runs `delay` seconds after
+    the last call ends (one pending trim at a time), off the event loop, and only if no call
+    is running by then.
     """
 
-    def __init__(self, services: Collection[str], min_interval: float = 1.0) -> None:
+    def __init__(self, services: Collection[str], delay: float = 0.2) -> None:
         super().__init__(services)
         self._active = 0
-        self._last = 0.0
-        self._interval = min_interval
+        self._delay = delay
+        self._pending = False
         self._trim = _malloc_trim()
+
+    def _run(self) -> None:
+        self._pending = False
+        if self._active == 0:
+            asyncio.get_running_loop().run_in_executor(None, self._trim)
 
     async def around(self, behavior: Behavior, request: Any, context: Any) -> Any:
         self._active += 1
@@ -339,7 +346,6 @@ class MemoryTrimInterceptor(_Guard):
             return await behavior(request, context)
         finally:
             self._active -= 1
-            loop = asyncio.get_running_loop()
-            if self._active == 0 and loop.time() - self._last >= self._interval:
-                self._last = loop.time()
-                loop.run_in_executor(None, self._trim)
+            if self._active == 0 and not self._pending:
+                self._pending = True
+                asyncio.get_running_loop().call_later(self._delay, self._run)

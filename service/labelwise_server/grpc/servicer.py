@@ -10,6 +10,7 @@ bytes through (server.py).
 """
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -68,14 +69,20 @@ class QuerySelectionServicer:
     ) -> pb.SelectQueriesResponse | bytes:
         if isinstance(request, MalformedMessage):
             raise InvalidArgument("request", f"is not a valid SelectQueriesRequest: {request}")
-        return await self._select(request, context)
+        try:
+            return await self._select(request, context)
+        finally:
+            request.release()
 
     @translate_errors
     async def SelectQueriesStream(
         self, requests: AsyncIterator[WireRequest | MalformedMessage], context: Context
     ) -> pb.SelectQueriesStreamResponse | bytes:
         request = await self._assemble(requests)
-        response = await self._select(request, context)
+        try:
+            response = await self._select(request, context)
+        finally:
+            request.release()
         if isinstance(response, bytes):
             return stream_response_bytes(response)
         return pb.SelectQueriesStreamResponse(response=response)
@@ -166,51 +173,59 @@ class QuerySelectionServicer:
         i = 0
         idle = self._stream_idle_seconds if self._stream_idle_seconds > 0 else None
         chunks = aiter(requests)
-        while True:
-            try:
-                async with asyncio.timeout(idle):
-                    chunk = await anext(chunks)
-            except StopAsyncIteration:
-                break
-            except TimeoutError:
-                raise StreamIdle(self._stream_idle_seconds, i) from None
-            if 0 < self._max_stream_chunks <= i:
-                raise InvalidArgument(
-                    f"chunks[{i}].chunk",
-                    f"a stream may send at most {self._max_stream_chunks} chunks (the server's "
-                    "limit, --max-stream-chunks); send bigger chunks",
-                    reason="TOO_MANY_CHUNKS",
-                )
-            if isinstance(chunk, MalformedMessage):
-                raise InvalidArgument(
-                    f"chunks[{i}]", f"is not a valid SelectQueriesStreamRequest: {chunk}"
-                )
-            if first is None:
-                first = chunk
-            else:
-                for descriptor, _ in chunk.header.ListFields():
-                    if descriptor.name != "exclude":
-                        raise InvalidArgument(
-                            f"chunks[{i}].chunk.{descriptor.name}",
-                            "must be set only in the first chunk of a stream",
-                        )
-            exclude.extend(chunk.header.exclude)
-            for name, tensor in chunk.tensors.items():
-                field = f"chunks[{i}].chunk.{name}"
-                # The limit is per tensor, as in the unary call: the chunks of one add up.
-                total = elements.get(name, 0)
-                total += element_count(tensor.shape, field, self._max_elements)
-                if total > self._max_elements:
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(idle):
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise StreamIdle(self._stream_idle_seconds, i) from None
+                if 0 < self._max_stream_chunks <= i:
                     raise InvalidArgument(
-                        f"{field}.shape",
-                        f"the stream's chunks of {name} must hold at most {self._max_elements} "
-                        f"elements in all (the server's limit); got {total} so far",
-                        reason="TOO_MANY_ELEMENTS",
+                        f"chunks[{i}].chunk",
+                        f"a stream may send at most {self._max_stream_chunks} chunks (the server's "
+                        "limit, --max-stream-chunks); send bigger chunks",
+                        reason="TOO_MANY_CHUNKS",
                     )
-                elements[name] = total
-                parts.setdefault(name, []).append(tensor)
-            wire_bytes += chunk.wire_bytes
-            i += 1
+                if isinstance(chunk, MalformedMessage):
+                    raise InvalidArgument(
+                        f"chunks[{i}]", f"is not a valid SelectQueriesStreamRequest: {chunk}"
+                    )
+                if first is None:
+                    first = chunk
+                else:
+                    for descriptor, _ in chunk.header.ListFields():
+                        if descriptor.name != "exclude":
+                            raise InvalidArgument(
+                                f"chunks[{i}].chunk.{descriptor.name}",
+                                "must be set only in the first chunk of a stream",
+                            )
+                exclude.extend(chunk.header.exclude)
+                for name, tensor in chunk.tensors.items():
+                    field = f"chunks[{i}].chunk.{name}"
+                    # The limit is per tensor, as in the unary call: the chunks of one add up.
+                    total = elements.get(name, 0)
+                    total += element_count(tensor.shape, field, self._max_elements)
+                    if total > self._max_elements:
+                        raise InvalidArgument(
+                            f"{field}.shape",
+                            f"the stream's chunks of {name} must hold at most {self._max_elements} "
+                            f"elements in all (the server's limit); got {total} so far",
+                            reason="TOO_MANY_ELEMENTS",
+                        )
+                    elements[name] = total
+                    parts.setdefault(name, []).append(tensor)
+                wire_bytes += chunk.wire_bytes
+                i += 1
+        except BaseException:
+            # A refused stream lets go of the chunks it received (see WireRequest.release).
+            for received in parts.values():
+                for tensor in received:
+                    with contextlib.suppress(BufferError):
+                        tensor.raw_data.release()
+            raise
         if first is None:
             raise InvalidArgument("chunks", "must hold at least one chunk; the stream was empty")
         header = pb.SelectQueriesRequest()

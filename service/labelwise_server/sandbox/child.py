@@ -1,8 +1,10 @@
 """A work process: runs one request at a time for its worker, under OS limits.
 
-Started by labelwise_server.sandbox.pool as `python -m labelwise_server.sandbox.child`
-with one end of a socketpair and a one-byte shared cancel flag (a memfd). After its
-imports it limits itself (RLIMIT_DATA: the memory it may map; RLIMIT_FSIZE 0: it can
+`python -m labelwise_server.sandbox.child --zygote` is started by the worker's pool
+(labelwise_server.sandbox.pool): it imports everything once, then forks a work process for
+each fork request, handing it one end of a socketpair and a one-byte shared cancel flag
+(a memfd), both sent by the worker over the zygote's socket. A work process limits
+itself (RLIMIT_DATA: the memory it may map; RLIMIT_FSIZE 0: it can
 create no file data; RLIMIT_CORE 0; no new privileges; SIGKILL when its worker dies),
 reports ready, then answers requests until its socket closes. A request past its deadline,
 or whose flag the worker raised, stops at the next check of the stop callback; one that
@@ -89,13 +91,13 @@ def error_meta(err: BaseException) -> dict[str, Any]:
 
 
 class Child:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, fd: int, cancel_fd: int) -> None:
         from labelwise_server.onnx_runner import ModelLimits, ModelStore
 
-        self.sock = socket.socket(fileno=args.fd)
+        self.sock = socket.socket(fileno=fd)
         self.sock.setblocking(True)
-        self.cancel = mmap.mmap(args.cancel_fd, mmap.PAGESIZE, mmap.MAP_SHARED, mmap.PROT_READ)
-        os.close(args.cancel_fd)
+        self.cancel = mmap.mmap(cancel_fd, mmap.PAGESIZE, mmap.MAP_SHARED, mmap.PROT_READ)
+        os.close(cancel_fd)
         self.max_elements: int = args.max_elements
         self.max_response_bytes: int = args.max_response_bytes
         self.store = ModelStore(
@@ -197,6 +199,47 @@ class Child:
                 **self._state()}, body  # fmt: skip
 
 
+def zygote(args: argparse.Namespace) -> None:
+    """Fork a work process for each request on the zygote's socket; reply with its pid."""
+    from labelwise_server.sandbox.protocol import ProtocolError, recv_frame, send_frame
+
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the work processes
+    sock = socket.socket(fileno=args.fd)
+    sock.setblocking(True)
+    gc.collect()
+    gc.freeze()  # the imported objects stay shared with every fork
+    send_frame(sock, {"ready": True, "pid": os.getpid()})
+    while True:
+        try:
+            meta, _, fds = recv_frame(sock)
+        except (ProtocolError, OSError):
+            return
+        if meta.get("op") != "fork" or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            send_frame(sock, {"error": "expected a fork request with two descriptors"})
+            continue
+        pid = os.fork()
+        if pid == 0:  # the work process
+            status = 1
+            try:
+                sock.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                gc.unfreeze()
+                child = Child(args, fds[0], fds[1])
+                limit_self(args.memory_bytes)
+                child.serve()
+                status = 0
+            except BaseException:
+                log.exception("a work process failed")
+            finally:
+                os._exit(status)
+        for fd in fds:
+            os.close(fd)
+        send_frame(sock, {"pid": pid})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labelwise-sandbox")
     parser.add_argument("--fd", type=int, required=True)
@@ -207,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-response-bytes", type=int, required=True)
     parser.add_argument("--model-cache-bytes", type=int, required=True)
     parser.add_argument("--inference-threads", type=int, default=1)
-    parser.add_argument("--preload-onnx", action="store_true")
+    parser.add_argument("--zygote", action="store_true")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -219,12 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import labelwise_server.work  # noqa: F401 - every strategy, before the limits
+    from labelwise_server.onnx_runner import import_runtime
 
-    if args.preload_onnx:
-        from labelwise_server.onnx_runner import import_runtime
-
-        import_runtime()
-    child = Child(args)
+    import_runtime()
+    if args.zygote:
+        zygote(args)
+        return 0
+    child = Child(args, args.fd, args.cancel_fd)
     limit_self(args.memory_bytes)
     gc.collect()
     _trim()
