@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from labelwise_server import selection
 from labelwise_server.errors import DeadlineExceeded
+from labelwise_server.request import Selection, StrategyCall
 from labelwise_server.selection import select
 from labelwise_server.strategies import STRATEGIES, Pool, Task
-from labelwise_server.validation import Selection, StrategyCall
 from tests.strategies.support import scores_of, with_defaults
 
 

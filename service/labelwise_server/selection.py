@@ -14,18 +14,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from labelwise_server.request import Pool, Selection, StrategyCall, Task
 from labelwise_server.strategies._types import (
     FloatArray,
     IntArray,
     ParamValue,
-    Pool,
     StopCheck,
-    Task,
     never_stop,
 )
 from labelwise_server.strategies.intermediates import pool_blocks
 from labelwise_server.strategies.ranking import merge_top_k, rank, top_k, within_budget
-from labelwise_server.validation import Selection, StrategyCall
 
 # Target bytes of pool rows per block: large enough to amortise NumPy call
 # overhead, small enough that a block's temporaries stay in cache.

@@ -25,6 +25,7 @@ from labelwise_server.onnx_runner import (
     class_output,
     run_models,
 )
+from labelwise_server.request import MAX_STRATEGIES, Selection, StrategyCall
 from labelwise_server.strategies import STRATEGIES
 from labelwise_server.strategies._types import (
     FloatArray,
@@ -34,7 +35,6 @@ from labelwise_server.strategies._types import (
     ParamValue,
     Pool,
     RealArray,
-    Strategy,
     Task,
 )
 from labelwise_server.tensors import RawTensor, WireRequest, decode_tensor, oversize_model
@@ -48,30 +48,10 @@ SUM_TOLERANCE: dict[int, float] = {
 }
 # Bytes of rows checked per block, so the checks' temporaries stay small.
 _CHECK_BYTES = 1 << 22
-# Strategies per request (TOO_MANY_STRATEGIES beyond).
-MAX_STRATEGIES = 64
 # Estimated response bytes: per selected item its index (varint) and score (double), per
 # strategy its name and parameters, per adversarial point coordinate a double.
 _ITEM_BYTES = 10 + 8
 _STRATEGY_BYTES = 512
-
-
-@dataclass(frozen=True)
-class StrategyCall:
-    """One validated StrategySpec: the registry entry and its parameters with defaults."""
-
-    strategy: Strategy
-    params: Mapping[str, ParamValue]
-    field: str
-
-
-@dataclass(frozen=True)
-class Selection:
-    """A validated request: the pool, what to run on it, and how many to pick."""
-
-    pool: Pool
-    calls: tuple[StrategyCall, ...]
-    task: Task
 
 
 def _no_stop() -> None:
