@@ -1393,9 +1393,10 @@ func (x *StrategyResult) GetAdversarialPoints() *Tensor {
 // exclude. Each pool tensor (probabilities, logits, committee,
 // committee_logits, embeddings, model_inputs, costs and the multi-label,
 // regression and structured outputs) is split along its pool axis (axis 1
-// for committee and sample tensors, axis 0 otherwise) and labeled_embeddings
-// and labeled_targets along axis 0; the server concatenates the chunks in the
-// order sent. Every chunk of one tensor must have the same dtype and the same
+// for committee and sample tensors, axis 0 otherwise: the field's pool_axis
+// option, see options.proto) and labeled_embeddings and labeled_targets along
+// axis 0 (their labeled_axis option); the server concatenates the chunks in
+// the order sent. Every chunk of one tensor must have the same dtype and the same
 // sizes on the other axes. exclude lists are concatenated and index the
 // whole pool.
 type SelectQueriesStreamRequest struct {
@@ -2108,7 +2109,7 @@ var File_labelwise_v1_query_selection_proto protoreflect.FileDescriptor
 
 const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\n" +
-	"\"labelwise/v1/query_selection.proto\x12\flabelwise.v1\"g\n" +
+	"\"labelwise/v1/query_selection.proto\x12\flabelwise.v1\x1a\x1alabelwise/v1/options.proto\"g\n" +
 	"\x06Tensor\x12,\n" +
 	"\x05dtype\x18\x01 \x01(\x0e2\x16.labelwise.v1.DataTypeR\x05dtype\x12\x14\n" +
 	"\x05shape\x18\x02 \x03(\x03R\x05shape\x12\x19\n" +
@@ -2126,7 +2127,7 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x06params\x18\x02 \x03(\v2&.labelwise.v1.StrategySpec.ParamsEntryR\x06params\x1aS\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
-	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"\xa0\x10\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"\x9e\x11\n" +
 	"\x14SelectQueriesRequest\x12:\n" +
 	"\n" +
 	"strategies\x18\x01 \x03(\v2\x1a.labelwise.v1.StrategySpecR\n" +
@@ -2135,37 +2136,37 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x04seed\x18\x03 \x01(\x04R\x04seed\x12\x18\n" +
 	"\aexclude\x18\x04 \x03(\x03R\aexclude\x12\x17\n" +
 	"\aclamp_k\x18\x05 \x01(\bR\x06clampK\x12\x1b\n" +
-	"\x06budget\x18\x06 \x01(\x01H\x00R\x06budget\x88\x01\x01\x12:\n" +
+	"\x06budget\x18\x06 \x01(\x01H\x00R\x06budget\x88\x01\x01\x12@\n" +
 	"\rprobabilities\x18\n" +
-	" \x01(\v2\x14.labelwise.v1.TensorR\rprobabilities\x12,\n" +
-	"\x06logits\x18\v \x01(\v2\x14.labelwise.v1.TensorR\x06logits\x12%\n" +
-	"\vtemperature\x18\f \x01(\x01H\x01R\vtemperature\x88\x01\x01\x122\n" +
-	"\tcommittee\x18\r \x01(\v2\x14.labelwise.v1.TensorR\tcommittee\x12?\n" +
-	"\x10committee_logits\x18\x0e \x01(\v2\x14.labelwise.v1.TensorR\x0fcommitteeLogits\x124\n" +
+	" \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\rprobabilities\x122\n" +
+	"\x06logits\x18\v \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x06logits\x12%\n" +
+	"\vtemperature\x18\f \x01(\x01H\x01R\vtemperature\x88\x01\x01\x128\n" +
+	"\tcommittee\x18\r \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01R\tcommittee\x12E\n" +
+	"\x10committee_logits\x18\x0e \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01R\x0fcommitteeLogits\x12:\n" +
 	"\n" +
-	"embeddings\x18\x0f \x01(\v2\x14.labelwise.v1.TensorR\n" +
-	"embeddings\x12C\n" +
-	"\x12labeled_embeddings\x18\x10 \x01(\v2\x14.labelwise.v1.TensorR\x11labeledEmbeddings\x12*\n" +
-	"\x05costs\x18\x11 \x01(\v2\x14.labelwise.v1.TensorR\x05costs\x12O\n" +
-	"\x18multilabel_probabilities\x18\x1e \x01(\v2\x14.labelwise.v1.TensorR\x17multilabelProbabilities\x12A\n" +
-	"\x11multilabel_logits\x18\x1f \x01(\v2\x14.labelwise.v1.TensorR\x10multilabelLogits\x12G\n" +
-	"\x14multilabel_committee\x18  \x01(\v2\x14.labelwise.v1.TensorR\x13multilabelCommittee\x12T\n" +
-	"\x1bmultilabel_committee_logits\x18! \x01(\v2\x14.labelwise.v1.TensorR\x19multilabelCommitteeLogits\x12?\n" +
-	"\x19labeled_label_cardinality\x18\" \x01(\x01H\x02R\x17labeledLabelCardinality\x88\x01\x01\x12=\n" +
-	"\x0fregression_mean\x18( \x01(\v2\x14.labelwise.v1.TensorR\x0eregressionMean\x12;\n" +
-	"\x0eregression_std\x18) \x01(\v2\x14.labelwise.v1.TensorR\rregressionStd\x12C\n" +
-	"\x12regression_samples\x18* \x01(\v2\x14.labelwise.v1.TensorR\x11regressionSamples\x12=\n" +
-	"\x0flabeled_targets\x18+ \x01(\v2\x14.labelwise.v1.TensorR\x0elabeledTargets\x12O\n" +
-	"\x18structured_probabilities\x182 \x01(\v2\x14.labelwise.v1.TensorR\x17structuredProbabilities\x12A\n" +
-	"\x11structured_logits\x183 \x01(\v2\x14.labelwise.v1.TensorR\x10structuredLogits\x12G\n" +
-	"\x14structured_committee\x184 \x01(\v2\x14.labelwise.v1.TensorR\x13structuredCommittee\x12T\n" +
-	"\x1bstructured_committee_logits\x185 \x01(\v2\x14.labelwise.v1.TensorR\x19structuredCommitteeLogits\x12=\n" +
-	"\x0fstructured_mask\x186 \x01(\v2\x14.labelwise.v1.TensorR\x0estructuredMask\x12+\n" +
+	"embeddings\x18\x0f \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\n" +
+	"embeddings\x12I\n" +
+	"\x12labeled_embeddings\x18\x10 \x01(\v2\x14.labelwise.v1.TensorB\x04\x90\xb5\x18\x00R\x11labeledEmbeddings\x120\n" +
+	"\x05costs\x18\x11 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x05costs\x12U\n" +
+	"\x18multilabel_probabilities\x18\x1e \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x17multilabelProbabilities\x12G\n" +
+	"\x11multilabel_logits\x18\x1f \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x10multilabelLogits\x12M\n" +
+	"\x14multilabel_committee\x18  \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01R\x13multilabelCommittee\x12Z\n" +
+	"\x1bmultilabel_committee_logits\x18! \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01R\x19multilabelCommitteeLogits\x12?\n" +
+	"\x19labeled_label_cardinality\x18\" \x01(\x01H\x02R\x17labeledLabelCardinality\x88\x01\x01\x12C\n" +
+	"\x0fregression_mean\x18( \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x0eregressionMean\x12A\n" +
+	"\x0eregression_std\x18) \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\rregressionStd\x12I\n" +
+	"\x12regression_samples\x18* \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01R\x11regressionSamples\x12C\n" +
+	"\x0flabeled_targets\x18+ \x01(\v2\x14.labelwise.v1.TensorB\x04\x90\xb5\x18\x00R\x0elabeledTargets\x12U\n" +
+	"\x18structured_probabilities\x182 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x17structuredProbabilities\x12G\n" +
+	"\x11structured_logits\x183 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x10structuredLogits\x12M\n" +
+	"\x14structured_committee\x184 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01R\x13structuredCommittee\x12Z\n" +
+	"\x1bstructured_committee_logits\x185 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01R\x19structuredCommitteeLogits\x12C\n" +
+	"\x0fstructured_mask\x186 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x0estructuredMask\x12+\n" +
 	"\x06models\x18\x14 \x03(\v2\x13.labelwise.v1.ModelR\x06models\x12<\n" +
 	"\fmodel_output\x18\x15 \x01(\x0e2\x19.labelwise.v1.ModelOutputR\vmodelOutput\x12+\n" +
 	"\x11embeddings_output\x18\x16 \x01(\tR\x10embeddingsOutput\x12,\n" +
-	"\x12mc_dropout_samples\x18\x17 \x01(\rR\x10mcDropoutSamples\x127\n" +
-	"\fmodel_inputs\x18\x18 \x01(\v2\x14.labelwise.v1.TensorR\vmodelInputs\x120\n" +
+	"\x12mc_dropout_samples\x18\x17 \x01(\rR\x10mcDropoutSamples\x12=\n" +
+	"\fmodel_inputs\x18\x18 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\vmodelInputs\x120\n" +
 	"\x14inference_batch_rows\x18\x19 \x01(\x03R\x12inferenceBatchRows\x12?\n" +
 	"\x19inference_timeout_seconds\x18\x1a \x01(\x01H\x03R\x17inferenceTimeoutSeconds\x88\x01\x01B\t\n" +
 	"\a_budgetB\x0e\n" +
@@ -2404,6 +2405,7 @@ func file_labelwise_v1_query_selection_proto_init() {
 	if File_labelwise_v1_query_selection_proto != nil {
 		return
 	}
+	file_labelwise_v1_options_proto_init()
 	file_labelwise_v1_query_selection_proto_msgTypes[1].OneofWrappers = []any{
 		(*ParamValue_IntValue)(nil),
 		(*ParamValue_DoubleValue)(nil),
