@@ -31,6 +31,8 @@ log = logging.getLogger("labelwise_server.sandbox")
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
+# After a call that left this much more resident memory, hand free heap pages back.
+TRIM_ABOVE_BYTES = 16 << 20
 MEMORY_WORDS = ("bad_alloc", "failed to allocate", "out of memory", "cannot allocate")
 
 
@@ -106,6 +108,7 @@ class Child:
         )
 
     def serve(self) -> None:
+        from labelwise_server.onnx_runner import resident_bytes
         from labelwise_server.sandbox.protocol import ProtocolError, recv_frame, send_frame
 
         send_frame(self.sock, {"ready": True, "pid": os.getpid()})
@@ -114,11 +117,14 @@ class Child:
                 meta, payload, fds = recv_frame(self.sock)
             except (ProtocolError, OSError):
                 return
+            before = resident_bytes()
             reply, body = self.handle(meta, payload, fds)
             del payload
             send_frame(self.sock, reply, body)
-            gc.collect()
-            _trim()
+            del body
+            gc.collect()  # the young objects only: the imported ones stay frozen (zygote)
+            if resident_bytes() > before + TRIM_ABOVE_BYTES:
+                _trim()
 
     def handle(
         self, meta: dict[str, Any], payload: bytearray, fds: list[int]
@@ -128,8 +134,9 @@ class Child:
             if meta.get("memfd"):
                 if len(fds) != 1:
                     raise RuntimeError(f"expected one memfd, got {len(fds)}")
-                buffer = mmap.mmap(fds[0], max(1, int(meta["size"])), mmap.MAP_SHARED,
-                                   mmap.PROT_READ)  # fmt: skip
+                # MAP_POPULATE: the pages are mapped in one go, not faulted one by one.
+                flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+                buffer = mmap.mmap(fds[0], max(1, int(meta["size"])), flags, mmap.PROT_READ)
                 view = memoryview(buffer)
             else:
                 view = memoryview(payload)
@@ -226,7 +233,6 @@ def zygote(args: argparse.Namespace) -> None:
             try:
                 sock.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                gc.unfreeze()
                 child = Child(args, fds[0], fds[1])
                 limit_self(args.memory_bytes)
                 child.serve()

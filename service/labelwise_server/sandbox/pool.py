@@ -172,8 +172,8 @@ class WorkProcess:
 
     async def send(self, meta: dict[str, Any], parts: list[Any], size: int) -> None:
         loop = asyncio.get_running_loop()
-        if size >= MEMFD_MIN_BYTES:
-            fd = payload_memfd(parts, size)
+        if size >= MEMFD_MIN_BYTES:  # written off the event loop: other calls go on
+            fd = await loop.run_in_executor(None, payload_memfd, parts, size)
             try:
                 head = encode_head({**meta, "memfd": True, "size": size}, 0)
                 sent = socket.send_fds(self.sock, [head], [fd])

@@ -8,7 +8,6 @@ a work process runs hostile models, and what it sends back is parsed as JSON and
 """
 
 import json
-import mmap
 import os
 import socket
 import struct
@@ -19,6 +18,7 @@ HEAD = struct.Struct("<II")
 MEMFD_MIN_BYTES = 1 << 20
 # A reply's metadata is small (an error, timings, model digests); anything larger is a fault.
 MAX_META_BYTES = 1 << 20
+WRITE_BYTES = 64 << 20  # per write(2) call into a memfd
 
 
 class ProtocolError(Exception):
@@ -41,16 +41,15 @@ def decode_meta(data: bytes) -> dict[str, Any]:
 
 
 def payload_memfd(parts: list[memoryview | bytes], size: int) -> int:
-    """A memfd holding the parts back to back, sealed against growth; the caller closes it."""
+    """A memfd holding the parts back to back; the caller closes it. Written with write(2)
+    (half the time of copying into a mapping, which faults page by page)."""
     fd = os.memfd_create("labelwise-request", os.MFD_CLOEXEC)
     try:
-        os.ftruncate(fd, max(size, 1))
-        with mmap.mmap(fd, max(size, 1), mmap.MAP_SHARED, mmap.PROT_WRITE) as view:
+        for part in parts:
+            view = memoryview(part).cast("B")
             offset = 0
-            for part in parts:
-                n = len(part) if isinstance(part, bytes) else part.nbytes
-                view[offset : offset + n] = part
-                offset += n
+            while offset < len(view):
+                offset += os.write(fd, view[offset : offset + WRITE_BYTES])
     except BaseException:
         os.close(fd)
         raise
