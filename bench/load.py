@@ -164,19 +164,21 @@ class Server:
             os.environ, PYTHONPATH=f"{ROOT / 'service'}{os.pathsep}{ROOT / 'clients/python/src'}"
         )
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        if kind == "labelwise":
-            port_file = tmp / f"port-{workers}"
+        if kind.startswith("labelwise"):
+            port_file = tmp / f"port-{kind}-{workers}"
             port_file.unlink(missing_ok=True)
             command = [sys.executable, "-m", "labelwise_server.cli", "serve",
                        "--host", "127.0.0.1", "--port", str(self.port), "--metrics-port", "0",
                        "--workers", str(workers), "--max-concurrent-rpcs", "1024",
                        "--port-file", str(port_file), "--log-level", "WARNING"]  # fmt: skip
+            if kind == "labelwise-threads":
+                command.append("--no-sandbox")
         else:
             command = [sys.executable, str(HERE / "echo_server.py"), "--port", str(self.port),
                        "--workers", str(workers)]  # fmt: skip
         self.process = subprocess.Popen(command, env=env)
         deadline = time.monotonic() + 120
-        if kind == "labelwise":
+        if kind.startswith("labelwise"):
             while not port_file.exists():
                 assert self.process.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
@@ -286,7 +288,8 @@ def main() -> None:
         # Every server up at once (idle ones cost nothing), each row run against each in
         # turn, --repeats times, the median kept: background load falls on all alike.
         modes = sorted({1, args.workers})
-        servers = {(kind, w): Server(kind, w, tmp) for w in modes for kind in ("echo", "labelwise")}
+        kinds = ("echo", "labelwise", "labelwise-threads")
+        servers = {(kind, w): Server(kind, w, tmp) for w in modes for kind in kinds}
         samplers = {key: Sampler(server.process.pid) for key, server in servers.items()}
         try:
             for size, data in payloads.items():
@@ -352,11 +355,15 @@ def render(results: list[dict[str, Any]], all_workers: int, seconds: float, repe
         f"{available_cores()} cores shared by {client} and the server. Ratio: labelwise req/s over "
         "the echo ceiling's (plain grpcio, same payload, same workers). RSS: the server's "
         "process tree before → peak → after the row, MiB. CPU: the cores labelwise's processes "
-        f"and {client} used during the row (load average at the end: {os.getloadavg()[0]:.1f}).",
+        f"and {client} used during the row (load average at the end: {os.getloadavg()[0]:.1f}). "
+        "Threads: the same server with --no-sandbox (work on in-process threads, as before "
+        "work processes); work processes / threads: the cost of running every call in a "
+        "killable work process.",
         "",
         "| request | conc. | workers | echo req/s | labelwise req/s | ratio | p50 ms | p99 ms "
-        "| errors | server CPU | client CPU | RSS MiB | vs 1 worker |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| errors | server CPU | client CPU | RSS MiB | vs 1 worker | threads req/s "
+        "| work processes / threads |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for size in SIZES:
         levels = sorted({r["concurrency"] for r in results if r["size"] == size})
@@ -364,13 +371,15 @@ def render(results: list[dict[str, Any]], all_workers: int, seconds: float, repe
             for workers in modes:
                 echo, lw = find("echo", workers, size, c), find("labelwise", workers, size, c)
                 one = find("labelwise", 1, size, c)
+                threads = find("labelwise-threads", workers, size, c)
                 lines.append(
                     f"| {size} | {c} | {workers} | {echo['rps']:,.0f} | {lw['rps']:,.0f} "
                     f"| {lw['rps'] / echo['rps']:.2f} | {lw['p50_ms']:.2f} | {lw['p99_ms']:.2f} "
                     f"| {lw['errors']} | {lw['server_cpu_cores']:.2f} "
                     f"| {lw['client_cpu_cores']:.2f} "
                     f"| {lw['rss_before_mib']:.0f} → {lw['rss_peak_mib']:.0f} → "
-                    f"{lw['rss_after_mib']:.0f} | {lw['rps'] / one['rps']:.2f}× |"
+                    f"{lw['rss_after_mib']:.0f} | {lw['rps'] / one['rps']:.2f}× "
+                    f"| {threads['rps']:,.0f} | {lw['rps'] / threads['rps']:.2f}× |"
                 )
     return "\n".join(lines) + "\n"
 
