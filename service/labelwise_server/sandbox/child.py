@@ -122,8 +122,8 @@ class Child:
             del payload
             send_frame(self.sock, reply, body)
             del body
-            gc.collect()  # the young objects only: the imported ones stay frozen (zygote)
-            if resident_bytes() > before + TRIM_ABOVE_BYTES:
+            if resident_bytes() > before + TRIM_ABOVE_BYTES:  # a big call: free what it left
+                gc.collect()  # cycles holding arrays; the zygote's objects stay frozen
                 _trim()
 
     def handle(
