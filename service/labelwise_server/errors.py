@@ -1,5 +1,7 @@
 """The exceptions the core raises; grpc/errors.py maps each to a status once."""
 
+from labelwise_server import reasons
+
 
 class InvalidArgument(ValueError):
     """A request field is wrong; maps to INVALID_ARGUMENT with a BadRequest detail.
@@ -8,7 +10,7 @@ class InvalidArgument(ValueError):
     says what it must be and what it got.
     """
 
-    def __init__(self, field: str, description: str, reason: str = "INVALID_FIELD") -> None:
+    def __init__(self, field: str, description: str, reason: str = reasons.INVALID_FIELD) -> None:
         super().__init__(f"{field}: {description}")
         self.field = field
         self.description = description

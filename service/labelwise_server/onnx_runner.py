@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from labelwise_server import reasons
 from labelwise_server.errors import DeadlineExceeded, ModelNotCached, ModelRejected
+from labelwise_server.request import MAX_MODELS
 from labelwise_server.strategies._types import StopCheck
 
 if TYPE_CHECKING:
@@ -47,12 +49,9 @@ ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
 MAX_OPSET = {"": 23, "ai.onnx": 23, "ai.onnx.ml": 5}
 MIN_IR_VERSION, MAX_IR_VERSION = 3, 11
 MAX_NODES = 100_000
-MAX_MC_SAMPLES = 64
 TRAINING_MODE_INPUT = "training_mode"
 # Bytes of model input per inference call when the request does not say.
 DEFAULT_CHUNK_BYTES = 4 << 20
-# Models per request (an ensemble of more is refused: TOO_MANY_MODELS).
-MAX_MODELS = 64
 # Largest tensor a model may compute independently of the pool (shape inference on load),
 # and largest bytes of outputs (or of one intermediate) one inference chunk may hold;
 # the default chunk shrinks below it, a requested inference_batch_rows over it is refused.
@@ -230,7 +229,7 @@ def _check_structure(model: onnx.ModelProto, field: str) -> None:
             field,
             f"must have an IR version in [{MIN_IR_VERSION}, {MAX_IR_VERSION}]; "
             f"got {model.ir_version}",
-            "MODEL_VERSION",
+            reasons.MODEL_VERSION,
         )
     for opset in model.opset_import:
         if opset.domain not in ALLOWED_DOMAINS:
@@ -238,14 +237,14 @@ def _check_structure(model: onnx.ModelProto, field: str) -> None:
                 field,
                 f"must import only the standard operator domains {sorted(ALLOWED_DOMAINS)} "
                 f"(custom operators are not loaded); got domain {opset.domain!r}",
-                "MODEL_CUSTOM_OP",
+                reasons.MODEL_CUSTOM_OP,
             )
         if opset.version > MAX_OPSET[opset.domain]:
             raise _reject(
                 field,
                 f"must use opset <= {MAX_OPSET[opset.domain]} for domain {opset.domain!r}; "
                 f"got {opset.version}",
-                "MODEL_VERSION",
+                reasons.MODEL_VERSION,
             )
     count = 0
     walks = [_walk_graph(model.graph)] + [_walk_nodes(f.node) for f in model.functions]
@@ -257,7 +256,7 @@ def _check_structure(model: onnx.ModelProto, field: str) -> None:
                     field,
                     f"must use only standard operators; node {node.name or node.op_type!r} "
                     f"is {node.op_type} from domain {node.domain!r}",
-                    "MODEL_CUSTOM_OP",
+                    reasons.MODEL_CUSTOM_OP,
                 )
             for tensor in tensors:
                 if tensor.data_location == _EXTERNAL or len(tensor.external_data):
@@ -267,10 +266,12 @@ def _check_structure(model: onnx.ModelProto, field: str) -> None:
                         "must hold all its weights inline; tensor "
                         f"{tensor.name!r} refers to external data "
                         f"{where.get('location', '')!r}, which the server never reads",
-                        "MODEL_EXTERNAL_DATA",
+                        reasons.MODEL_EXTERNAL_DATA,
                     )
     if count > MAX_NODES:
-        raise _reject(field, f"must have at most {MAX_NODES} nodes; got {count}", "MODEL_TOO_LARGE")
+        raise _reject(
+            field, f"must have at most {MAX_NODES} nodes; got {count}", reasons.MODEL_TOO_LARGE
+        )
 
 
 def _dims(value: onnx.ValueInfoProto) -> list[int | None] | None:
@@ -366,7 +367,7 @@ def _infer_shapes(model: onnx.ModelProto, input_name: str, field: str) -> _Shape
                 field,
                 f"must compute tensors of at most {MAX_STATIC_TENSOR_BYTES} bytes; shape "
                 f"inference gives a tensor of {static * itemsize} bytes",
-                "MODEL_WORKING_MEMORY_TOO_LARGE",
+                reasons.MODEL_WORKING_MEMORY_TOO_LARGE,
             )
         if batch_axes == 1:
             row_bytes = max(row_bytes, static * itemsize)
@@ -388,16 +389,16 @@ def load_model(
             field,
             f"must be at most {limits.max_bytes} bytes (the server's model size limit); "
             f"got {len(data)}",
-            "MODEL_TOO_LARGE",
+            reasons.MODEL_TOO_LARGE,
         )
     try:
         model = onnx.ModelProto.FromString(data)  # protobuf only: reads no files
     except Exception as err:  # DecodeError, or others on hostile bytes
         raise _reject(field, "must be a serialized ONNX ModelProto; it does not parse",
-                      "MODEL_MALFORMED") from err  # fmt: skip
+                      reasons.MODEL_MALFORMED) from err  # fmt: skip
     if not model.HasField("graph") or not len(model.graph.output):
         raise _reject(field, "must be an ONNX model with a graph and outputs; got none",
-                      "MODEL_MALFORMED")  # fmt: skip
+                      reasons.MODEL_MALFORMED)  # fmt: skip
     _check_structure(model, field)
 
     initializers = {t.name for t in model.graph.initializer}
@@ -409,7 +410,7 @@ def load_model(
             field,
             "must have exactly one input for the pool rows (plus an optional boolean "
             f"{TRAINING_MODE_INPUT!r}); got {[v.name for v in inputs]}",
-            "MODEL_SIGNATURE",
+            reasons.MODEL_SIGNATURE,
         )
     feature = features[0]
     dtype = _FLOAT_TYPES.get(feature.type.tensor_type.elem_type)
@@ -419,22 +420,22 @@ def load_model(
             field,
             f"input {feature.name!r} must be float16, float or double; got "
             f"{onnx.TensorProto.DataType.Name(feature.type.tensor_type.elem_type)}",
-            "MODEL_SIGNATURE",
+            reasons.MODEL_SIGNATURE,
         )
     if dims is not None and (len(dims) != 2 or dims[0] not in (None, 0)):
         raise _reject(
             field,
             f"input {feature.name!r} must be [n, d] with a free batch size n; got "
             f"{['n' if d is None else d for d in dims]}",
-            "MODEL_SIGNATURE",
+            reasons.MODEL_SIGNATURE,
         )
     if training and training[0].type.tensor_type.elem_type != _BOOL:
         raise _reject(field, f"input {TRAINING_MODE_INPUT!r} must be a boolean",
-                      "MODEL_SIGNATURE")  # fmt: skip
+                      reasons.MODEL_SIGNATURE)  # fmt: skip
     outputs = [v.name for v in model.graph.output if v.type.tensor_type.elem_type in _FLOAT_TYPES]
     if not outputs:
         raise _reject(field, "must have a floating-point output with the class scores; got none",
-                      "MODEL_SIGNATURE")  # fmt: skip
+                      reasons.MODEL_SIGNATURE)  # fmt: skip
     limits_model = OnnxModel(
         sha256=sha256 or sha256_hex(data),
         nbytes=len(data),
@@ -488,7 +489,7 @@ def _make_session(
         )
     except Exception as err:  # the runtime's own rejection (type errors, unknown ops, ...)
         raise _reject(field, f"was refused by ONNX Runtime: {runtime_message(err)}",
-                      "MODEL_REJECTED") from err  # fmt: skip
+                      reasons.MODEL_REJECTED) from err  # fmt: skip
 
 
 def resident_bytes() -> int:
@@ -596,12 +597,12 @@ class ModelStore:
             self._observe("bytes", False, self.cache.nbytes)
             return model
         if sha256 is None:
-            raise _reject(field, "must set onnx or sha256; got neither", "MODEL_MISSING")
+            raise _reject(field, "must set onnx or sha256; got neither", reasons.MODEL_MISSING)
         if len(sha256) != 64 or not set(sha256) <= _SHA256_HEX:
             raise _reject(
                 f"{field}.sha256",
                 f"must be 64 lowercase hex digits; got {sha256[:80]!r}",
-                "INVALID_FIELD",
+                reasons.INVALID_FIELD,
             )
         cached = self.cache.get(sha256)
         if cached is None and sha256 in self._provided:
@@ -630,7 +631,7 @@ def class_output(model: OnnxModel, embeddings_output: str) -> str:
     raise ModelRejected(
         "embeddings_output",
         f"must leave a floating-point output for the class scores; the model's are {model.outputs}",
-        reason="MODEL_SIGNATURE",
+        reason=reasons.MODEL_SIGNATURE,
     )
 
 
@@ -680,7 +681,9 @@ def run_models(
     """
     if len(models) > MAX_MODELS:
         raise ModelRejected(
-            "models", f"must be at most {MAX_MODELS}; got {len(models)}", reason="TOO_MANY_MODELS"
+            "models",
+            f"must be at most {MAX_MODELS}; got {len(models)}",
+            reason=reasons.TOO_MANY_MODELS,
         )
     n, d = x.shape
     for model, name in zip(models, fields, strict=True):
@@ -689,7 +692,7 @@ def run_models(
                 "model_inputs.shape",
                 f"must have the width d = {model.input_width} that {name} takes as input "
                 f"{model.input_name!r}; got [n, d] = {[n, d]}",
-                reason="MODEL_INPUT_MISMATCH",
+                reason=reasons.MODEL_INPUT_MISMATCH,
             )
     runs: list[tuple[OnnxModel, str, ort.InferenceSession, bool]] = []
     if mc_samples:
@@ -698,7 +701,7 @@ def run_models(
             raise ModelRejected(
                 "mc_dropout_samples",
                 f"needs a model with Dropout nodes; {name} has none",
-                reason="MODEL_SIGNATURE",
+                reason=reasons.MODEL_SIGNATURE,
             )
         session = _make_session(_dropout_seeded(model, seed), model.limits, name, dropout=True)
         runs = [(model, name, session, True)] * mc_samples
@@ -740,7 +743,7 @@ def run_models(
                     name,
                     f"must give {scores.shape[-1]} classes as the first model does; "
                     f"got {out.shape[1]}",
-                    reason="MODEL_SIGNATURE",
+                    reason=reasons.MODEL_SIGNATURE,
                 )
             (scores[r] if len(runs) > 1 else scores)[start : start + rows] = out
             if len(wanted) > 1:
@@ -750,7 +753,7 @@ def run_models(
                     embeddings = np.empty((n, emb.shape[1]), np.result_type(emb.dtype, np.float32))
                 if emb.shape[1] != embeddings.shape[1]:
                     raise ModelRejected(name, "must give embeddings of one width for every chunk",
-                                        reason="MODEL_SIGNATURE")  # fmt: skip
+                                        reason=reasons.MODEL_SIGNATURE)  # fmt: skip
                 embeddings[start : start + rows] = emb
     assert scores is not None
     return ModelOutputs(scores, embeddings)
@@ -766,7 +769,7 @@ def _wanted(model: OnnxModel, name: str, embeddings_output: str, run: int) -> li
                 "embeddings_output",
                 f"must name a floating-point output of {name}; its outputs are "
                 f"{_names(model.outputs)}, got {_quoted(embeddings_output)}",
-                reason="MODEL_SIGNATURE",
+                reason=reasons.MODEL_SIGNATURE,
             )
         wanted.append(embeddings_output)
     return wanted
@@ -821,7 +824,7 @@ def run_stoppable(
             stop()
             raise DeadlineExceeded() from None
         raise ModelRejected(name, f"failed to run on the pool: {runtime_message(err)}",
-                            reason="MODEL_RUN_FAILED") from err  # fmt: skip
+                            reason=reasons.MODEL_RUN_FAILED) from err  # fmt: skip
     finally:
         finished.set()
         watcher.join()
@@ -861,7 +864,7 @@ def _check_elements(name: str, output: str, shape: list[int], max_elements: int)
             name,
             f"output {_quoted(output)} must hold at most {max_elements} elements for the pool "
             f"(the server's limit); got {layout} = {math.prod(shape)}",
-            reason="MODEL_OUTPUT_TOO_LARGE",
+            reason=reasons.MODEL_OUTPUT_TOO_LARGE,
         )
 
 
@@ -886,7 +889,7 @@ def _bounded_step(
             name,
             f"must need at most {MAX_CHUNK_OUTPUT_BYTES} bytes of outputs and working memory "
             f"per pool row; its outputs and shape inference give {row_bytes}",
-            reason="MODEL_OUTPUT_TOO_LARGE",
+            reason=reasons.MODEL_OUTPUT_TOO_LARGE,
         )
     fits = MAX_CHUNK_OUTPUT_BYTES // row_bytes
     if min(step, n) <= fits:
@@ -897,7 +900,7 @@ def _bounded_step(
             f"must be at most {fits} for {name}, whose outputs and working memory take "
             f"{row_bytes} bytes a row (a chunk's limit is {MAX_CHUNK_OUTPUT_BYTES}); "
             f"got {batch_rows}",
-            reason="MODEL_OUTPUT_TOO_LARGE",
+            reason=reasons.MODEL_OUTPUT_TOO_LARGE,
         )
     return fits
 
@@ -911,18 +914,18 @@ def _checked(
         raise ModelRejected(
             name,
             f"output {output!r} must be {need} for {rows} input rows; got {list(array.shape)}",
-            reason="MODEL_SIGNATURE",
+            reason=reasons.MODEL_SIGNATURE,
         )
     if array.dtype.kind != "f":
         raise ModelRejected(name, f"output {output!r} must be floating-point; got {array.dtype}",
-                            reason="MODEL_SIGNATURE")  # fmt: skip
+                            reason=reasons.MODEL_SIGNATURE)  # fmt: skip
     if not np.isfinite(array).all():
         row = int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])
         raise ModelRejected(
             name,
             f"output {output!r} must be finite; the model gave NaN or Inf for a row in this chunk "
             f"(chunk row {row})",
-            reason="MODEL_NON_FINITE_OUTPUT",
+            reason=reasons.MODEL_NON_FINITE_OUTPUT,
         )
     if array.dtype == np.float16:
         return array.astype(np.float32)
@@ -1010,7 +1013,7 @@ class GradientModel:
                     "must use only operators deepfool can differentiate "
                     f"({', '.join(GRADIENT_OPS)}); node {node.name or node.op_type!r} "
                     f"is {node.op_type}",
-                    reason="UNSUPPORTED_GRADIENT_OP",
+                    reason=reasons.UNSUPPORTED_GRADIENT_OP,
                 )
         self.target = target
 
@@ -1171,7 +1174,7 @@ def _backward(
         if a.ndim < 2 or b.ndim < 2:
             raise ModelRejected("models[0]", "deepfool differentiates MatMul of matrices only; "
                                 f"node {node.name!r} multiplies a vector",
-                                reason="UNSUPPORTED_GRADIENT_OP")  # fmt: skip
+                                reason=reasons.UNSUPPORTED_GRADIENT_OP)  # fmt: skip
         grad_a = grad_b = None
         if need[0] and a.ndim == 2 and b.ndim == 2:  # the usual case: one BLAS call
             grad_a = (g.reshape(-1, g.shape[-1]) @ np.ascontiguousarray(b.T)).reshape(

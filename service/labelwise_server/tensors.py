@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from labelwise.v1 import query_selection_pb2 as pb
+from labelwise_server import reasons
 from labelwise_server.errors import InvalidArgument
 
 # Field numbers of SelectQueriesRequest that hold a Tensor.
@@ -275,7 +276,7 @@ def element_count(shape: list[int], field_name: str, max_elements: int) -> int:
         raise InvalidArgument(
             f"{field_name}.shape",
             f"must have at most {MAX_DIMENSIONS} dimensions; got {_rank(shape)}",
-            reason="TOO_MANY_DIMENSIONS",
+            reason=reasons.TOO_MANY_DIMENSIONS,
         )
     if any(size < 0 for size in shape):
         raise InvalidArgument(f"{field_name}.shape", f"must have no negative sizes; got {shape}")
@@ -288,7 +289,7 @@ def element_count(shape: list[int], field_name: str, max_elements: int) -> int:
             f"{field_name}.shape",
             f"must hold at most {max_elements} elements (the server's limit); "
             f"got {shape} = {count}",
-            reason="TOO_MANY_ELEMENTS",
+            reason=reasons.TOO_MANY_ELEMENTS,
         )
     return count
 

@@ -10,6 +10,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from labelwise_server import reasons
 from labelwise_server.errors import (
     Cancelled,
     DeadlineExceeded,
@@ -49,16 +50,13 @@ def invalid_argument_status(err: InvalidArgument) -> grpc.Status:
     )
 
 
-MODEL_NOT_CACHED = "MODEL_NOT_CACHED"
-
-
 def model_not_cached_status(err: ModelNotCached) -> grpc.Status:
     """NOT_FOUND with an ErrorInfo (reason MODEL_NOT_CACHED) telling the client to send bytes."""
     return _status(
         code_pb2.NOT_FOUND,
         str(err),
         error_details_pb2.ErrorInfo(
-            reason=MODEL_NOT_CACHED,
+            reason=reasons.MODEL_NOT_CACHED,
             domain=DOMAIN,
             metadata={"field": err.field, "sha256": err.sha256},
         ),
@@ -70,18 +68,13 @@ def model_not_cached_status(err: ModelNotCached) -> grpc.Status:
     )
 
 
-STREAM_IDLE = "STREAM_IDLE"
-TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
-TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
-
-
 def stream_idle_status(err: StreamIdle) -> grpc.Status:
     """DEADLINE_EXCEEDED with an ErrorInfo (reason STREAM_IDLE): the client stalled, not us."""
     return _status(
         code_pb2.DEADLINE_EXCEEDED,
         str(err),
         error_details_pb2.ErrorInfo(
-            reason=STREAM_IDLE,
+            reason=reasons.STREAM_IDLE,
             domain=DOMAIN,
             metadata={"idle_seconds": f"{err.idle_seconds:g}", "chunks": str(err.chunks)},
         ),

@@ -17,7 +17,8 @@ from typing import Any, TypeAlias
 import grpc
 
 from labelwise_server.config import Config
-from labelwise_server.grpc.errors import TOO_MANY_REQUESTS, TOO_MANY_STREAMS, shed_status
+from labelwise_server.grpc.errors import shed_status
+from labelwise_server.reasons import TOO_MANY_REQUESTS, TOO_MANY_STREAMS
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Behavior: TypeAlias = Callable[[Any, Any], Awaitable[Any]]

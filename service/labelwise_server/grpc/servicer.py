@@ -22,6 +22,7 @@ import numpy as np
 
 from labelwise.tensors import POOL_AXIS
 from labelwise.v1 import query_selection_pb2 as pb
+from labelwise_server import reasons
 from labelwise_server.errors import Cancelled, DeadlineExceeded, InvalidArgument, StreamIdle
 from labelwise_server.grpc.errors import translate_errors
 from labelwise_server.metrics import Metrics
@@ -187,7 +188,7 @@ class QuerySelectionServicer:
                         f"chunks[{i}].chunk",
                         f"a stream may send at most {self._max_stream_chunks} chunks (the server's "
                         "limit, --max-stream-chunks); send bigger chunks",
-                        reason="TOO_MANY_CHUNKS",
+                        reason=reasons.TOO_MANY_CHUNKS,
                     )
                 if isinstance(chunk, MalformedMessage):
                     raise InvalidArgument(
@@ -213,7 +214,7 @@ class QuerySelectionServicer:
                             f"{field}.shape",
                             f"the stream's chunks of {name} must hold at most {self._max_elements} "
                             f"elements in all (the server's limit); got {total} so far",
-                            reason="TOO_MANY_ELEMENTS",
+                            reason=reasons.TOO_MANY_ELEMENTS,
                         )
                     elements[name] = total
                     parts.setdefault(name, []).append(tensor)

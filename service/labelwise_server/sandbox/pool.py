@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labelwise.v1 import query_selection_pb2 as pb
+from labelwise_server import reasons
 from labelwise_server.errors import (
     Cancelled,
     DeadlineExceeded,
@@ -91,7 +92,7 @@ def raise_error(error: Any) -> None:
         raise Cancelled()
     if kind == "Memory":
         raise WorkFailed(
-            "WORK_MEMORY_EXCEEDED",
+            reasons.WORK_MEMORY_EXCEEDED,
             "the request needs more memory than one work process may use "
             "(--work-memory-bytes); send a smaller pool, fewer models or a smaller k",
         )
@@ -579,7 +580,7 @@ class WorkPool:
             self._discard(proc)
             log.error("work process %d ended during a call (%s)", proc.pid, err)
             raise WorkFailed(
-                "WORK_PROCESS_DIED",
+                reasons.WORK_PROCESS_DIED,
                 "the work process running this request ended under it (a crash, or the "
                 "kernel's OOM killer: most likely over the container's memory); the request "
                 "was abandoned",
