@@ -1,10 +1,11 @@
 """The `labelwise` command line: `labelwise serve` runs the server; `labelwise health` asks a
-server's health service (the container's health check); `labelwise simulate` measures the
-labels it saves."""
+server's health service (the container's health check); `labelwise simulate` runs
+`labelwise-simulate`, the separate tool that measures the labels it saves."""
 
 import argparse
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -12,7 +13,6 @@ from typing import Any
 
 from labelwise_server import __version__
 from labelwise_server.config import HELP, Config, env_name
-from labelwise_server.simulation.command import add_flags as add_simulate_flags
 
 
 def _bool(text: str) -> bool:
@@ -58,14 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         "environment variable; a flag wins over the variable.",
     )
     _add_config_flags(serve)
-    simulate = commands.add_parser(
+    # Listed for --help only: main() hands `simulate ...` to the tool before parsing.
+    commands.add_parser(
         "simulate",
-        help="Measure how many labels active learning saves, through the service.",
-        description="Run pool-based active learning through a labelwise service (one started "
-        "in this process unless --address is given) with every strategy that fits the data "
-        "and random, over several seeds; write learning curves, a savings table and plots.",
+        help="Measure how many labels active learning saves, through the service "
+        "(runs labelwise-simulate; see `labelwise simulate --help`).",
+        add_help=False,
     )
-    add_simulate_flags(simulate)
     health = commands.add_parser(
         "health",
         help="Ask a server's gRPC health service; exit 0 when it is SERVING.",
@@ -121,7 +120,27 @@ def check_health(args: argparse.Namespace) -> int:
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
+SIMULATE = "labelwise-simulate"
+
+
+def simulate(argv: Sequence[str]) -> int:
+    """Exec `labelwise-simulate` (a separate package, a client of this server) with argv."""
+    beside = os.path.join(os.path.dirname(sys.executable), SIMULATE)
+    tool = beside if os.access(beside, os.X_OK) else shutil.which(SIMULATE)
+    if tool is None:
+        print(f"labelwise simulate runs {SIMULATE}, which is not installed: "
+              "pip install ./tools/simulate (from a clone; scripts/bootstrap installs it)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(tool, [tool, *argv])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["simulate"]:
+        return simulate(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -143,10 +162,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_workers(config)
     elif args.command == "health":
         return check_health(args)
-    elif args.command == "simulate":
-        from labelwise_server.simulation.command import run
-
-        return run(args)
     return 0
 
 

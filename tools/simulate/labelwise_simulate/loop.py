@@ -21,8 +21,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 from labelwise import Client
-from labelwise_server.simulation.data import FloatArray, IntArray, Split, initial_labeled
-from labelwise_server.simulation.defaults import Protocol
+from labelwise_simulate.data import FloatArray, IntArray, Split, initial_labeled
+from labelwise_simulate.defaults import Protocol
 
 # Pool inputs this simulation can produce; a strategy needing anything else is skipped.
 SUPPORTED_INPUTS = frozenset(

@@ -16,7 +16,7 @@ from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_cl
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from labelwise_server.simulation.defaults import BUILT_IN, DEFAULT_BUDGETS, USER_DEFAULT_BUDGET
+from labelwise_simulate.defaults import BUILT_IN, DEFAULT_BUDGETS, USER_DEFAULT_BUDGET
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -1,4 +1,4 @@
-"""`labelwise simulate` end to end through the service, and the report's arithmetic."""
+"""`labelwise-simulate` end to end through the service it starts, or one it is given."""
 
 import itertools
 import json
@@ -8,20 +8,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from labelwise import Client, Selection
-from labelwise_server.cli import main
-from labelwise_server.simulation.data import DataSource, load, split
-from labelwise_server.simulation.defaults import Protocol
-from labelwise_server.simulation.loop import SUPPORTED_INPUTS, StrategyPlan
-from labelwise_server.simulation.loop import run as run_loop
-from labelwise_server.simulation.report import aulc, bootstrap_saving, first_reach
-from labelwise_server.simulation.service import InProcessServer
+from labelwise import Client
+from labelwise_simulate.cli import main
+from labelwise_simulate.loop import SUPPORTED_INPUTS
 
 TINY = ["--seeds", "2", "--budget", "36", "--no-progress", "--committee-size", "3"]
 
 
 def _simulate(out: Path, *flags: str) -> dict[str, Any]:
-    assert main(["simulate", *flags, "--out", str(out)]) == 0
+    assert main([*flags, "--out", str(out)]) == 0
     for name in ("results.md", "results.json", "learning_curves.png"):
         assert (out / name).stat().st_size > 0, name
     raw: dict[str, Any] = json.loads((out / "results.json").read_text())
@@ -50,10 +45,11 @@ def _check_curves(dataset: dict[str, Any], strategies: list[str], start: int) ->
             assert np.all(np.diff(run["cost"]) > 0), name
 
 
-def test_a_tiny_run_through_its_own_service_writes_curves_table_and_plots(tmp_path: Path) -> None:
+def test_a_tiny_run_through_its_own_service_writes_curves_table_and_plots(
+    tmp_path: Path, address: str
+) -> None:
     raw = _simulate(tmp_path, "--data", "wine", "--jobs", "1", *TINY)
-    with InProcessServer() as server:
-        strategies = _fitting_strategies(server.address)
+    strategies = _fitting_strategies(address)
     assert {"random", "entropy", "bald"} <= set(strategies)
     (wine,) = raw["datasets"]
     _check_curves(wine, strategies, start=2 * 3)
@@ -68,7 +64,7 @@ def test_a_tiny_run_through_its_own_service_writes_curves_table_and_plots(tmp_pa
 
 @pytest.mark.parametrize("cost_aware", [False, True], ids=["counted", "cost_aware"])
 def test_a_csv_with_costs_through_a_given_address_reports_dollars(
-    tmp_path: Path, cost_aware: bool
+    tmp_path: Path, address: str, cost_aware: bool
 ) -> None:
     rng = np.random.default_rng(0)
     features = rng.normal(size=(150, 4))
@@ -80,14 +76,15 @@ def test_a_csv_with_costs_through_a_given_address_reports_dollars(
     ]
     data = tmp_path / "animals.csv"
     data.write_text("\n".join(rows) + "\n")
-    with InProcessServer() as server:
-        raw = _simulate(
-            tmp_path / "out",
-            *("--data", str(data), "--label-column", "animal", "--cost-column", "cost"),
-            *("--address", server.address, "--jobs", "1", "--strategies", "random", "margin"),
-            *(["--cost-aware"] if cost_aware else []),
-            *TINY,
-        )
+    raw = _simulate(
+        tmp_path / "out",
+        *("--data", str(data), "--label-column", "animal", "--cost-column", "cost"),
+        *("--address", address, "--jobs", "1", "--strategies", "random", "margin"),
+        *(["--cost-aware"] if cost_aware else []),
+        # A given address is used as it is: a command that cannot start anything is never run.
+        *("--serve-command", "/nonexistent/labelwise serve"),
+        *TINY,
+    )
     (animals,) = raw["datasets"]
     table = (tmp_path / "out" / "results.md").read_text()
     assert "acc gained per $1000" in table
@@ -118,69 +115,16 @@ def test_worker_processes_give_the_same_curves_as_one_process(tmp_path: Path) ->
 
 
 def test_bad_flags_are_refused_before_anything_runs(tmp_path: Path, capsys: Any) -> None:
-    assert main(["simulate", "--data", "nope.txt", "--out", str(tmp_path)]) == 2
-    assert main(["simulate", "--batch-size", "0", "--out", str(tmp_path)]) == 2
+    assert main(["--data", "nope.txt", "--out", str(tmp_path)]) == 2
+    assert main(["--batch-size", "0", "--out", str(tmp_path)]) == 2
     assert "--batch-size must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "results.md").exists()
 
 
-def test_first_reach_and_aulc() -> None:
-    labels, accuracy = [4, 14, 24], [0.5, 0.8, 0.9]
-    assert first_reach(labels, accuracy, 0.8) == 14
-    assert first_reach(labels, accuracy, 0.95) is None
-    # Trapezoids: (0.65 * 10 + 0.85 * 10) / 20.
-    assert aulc(np.array(labels, float), np.array(accuracy)) == pytest.approx(0.75)
-
-
-def test_bootstrap_saving_is_zero_for_equal_runs_and_brackets_its_estimate() -> None:
-    rng = np.random.default_rng(0)
-    same = bootstrap_saving(np.array([50.0, 60, 70]), np.array([50.0, 60, 70]), rng, False)
-    assert same.percent == pytest.approx(0) and same.low <= 0 <= same.high
-    half = bootstrap_saving(np.array([40.0, 50, 60]), np.array([100.0, 90, 110]), rng, False)
-    assert half.percent == pytest.approx(50)
-    assert half.low <= half.percent <= half.high and half.low > 0
-
-
-class _RecordingClient:
-    """Stands in for labelwise.Client: records what a round sends, picks the first k items."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def select(self, *, strategies: list[str], k: int, **inputs: Any) -> dict[str, Selection]:
-        self.calls.append({"k": k, **inputs})
-        n = len(inputs["probabilities"])
-        picks = np.arange(min(k, n), dtype=np.int64)
-        return {strategies[0]: Selection(strategies[0], picks, np.zeros(len(picks)), {}, 0.0)}
-
-
-def test_embedding_and_committee_strategies_get_features_and_members_of_the_unlabeled_pool() -> (
-    None
-):
-    data_split = split(load(DataSource("wine")), 0.3, seed=0)
-    client = _RecordingClient()
-    plan = StrategyPlan("a_hybrid", frozenset({"probabilities", "committee", "embeddings"}))
-    curve = run_loop(
-        client, data_split, plan, budget=26, protocol=Protocol(committee_size=3), seed=0
-    )  # type: ignore[arg-type]
-    assert curve.labels == [6, 16, 26]
-    first, second = client.calls
-    n, d = data_split.pool_x.shape
-    assert first["embeddings"].shape == (n - 6, d)
-    assert first["labeled_embeddings"].shape == (6, d)
-    assert second["labeled_embeddings"].shape == (16, d)
-    assert first["committee"].shape == (3, n - 6, 3)
-    assert np.allclose(first["committee"].sum(axis=2), 1.0)
-    assert first["probabilities"].shape == (n - 6, 3)
-    # The first round labeled pool items 0.. of the unlabeled list; they are gone from the next.
-    assert len(second["probabilities"]) == n - 16
-
-
-def test_probability_strategies_send_no_committee_nor_embeddings() -> None:
-    data_split = split(load(DataSource("wine")), 0.3, seed=1)
-    client = _RecordingClient()
-    run_loop(
-        client, data_split, StrategyPlan("margin", frozenset({"probabilities"})), 16, Protocol(), 1
-    )  # type: ignore[arg-type]
-    (call,) = client.calls
-    assert call["committee"] is None and call["embeddings"] is None
+def test_a_service_that_cannot_start_is_a_usage_error(tmp_path: Path, capsys: Any) -> None:
+    flags = ["--data", "wine", "--no-progress", "--out", str(tmp_path)]
+    assert main([*flags, "--serve-command", "/nonexistent/labelwise serve"]) == 2
+    assert "could not start '/nonexistent/labelwise'" in capsys.readouterr().err
+    assert main([*flags, "--serve-command", "false"]) == 2
+    assert "the labelwise service exited with 1" in capsys.readouterr().err
+    assert not (tmp_path / "results.md").exists()

@@ -1,11 +1,28 @@
-"""The `labelwise simulate` flags and their run."""
+"""`labelwise-simulate` (also `labelwise simulate` where the server is installed): its flags
+and their run."""
 
 import argparse
+import shlex
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from labelwise_server.simulation.defaults import BUILT_IN, DEFAULT_BUDGETS, Protocol
+from labelwise_simulate.defaults import BUILT_IN, DEFAULT_BUDGETS, Protocol
+
+PROG = "labelwise-simulate"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Measure how many labels active learning saves, through a labelwise "
+        "service (`labelwise serve` started as a child process unless --address is given): "
+        "run pool-based active learning with every strategy that fits the data and random, "
+        "over several seeds; write learning curves, a savings table and plots.",
+    )
+    add_flags(parser)
+    return parser
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -97,8 +114,16 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add(
         "--address",
         default=None,
-        help="host:port of a running labelwise service (default: start one in this process "
-        "on a free port).",
+        help="host:port of a running labelwise service (default: start `labelwise serve` "
+        "on a free local port).",
+    )
+    add(
+        "--serve-command",
+        default=None,
+        metavar="COMMAND",
+        help="Command that runs `labelwise serve` when no --address is given; the simulation "
+        "adds the port, worker and log flags (default: the `labelwise` installed beside this "
+        "Python, else on PATH, with `serve`).",
     )
     add(
         "--jobs",
@@ -117,36 +142,34 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add("--no-progress", action="store_true", help="Do not show the progress bar.")
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))
+
+
 def run(args: argparse.Namespace) -> int:
-    try:
-        import matplotlib  # noqa: F401
-        import tqdm  # noqa: F401
-    except ImportError as err:
-        print(f"labelwise simulate needs the simulate extra ({err.name} is missing): "
-              "pip install 'labelwise-server[simulate]'", file=sys.stderr)  # fmt: skip
-        return 2
-    from labelwise_server.simulation.data import parse_source
-    from labelwise_server.simulation.report import write
-    from labelwise_server.simulation.runner import Settings, default_jobs, simulate
+    from labelwise_simulate.data import parse_source
+    from labelwise_simulate.report import write
+    from labelwise_simulate.runner import Settings, default_jobs, simulate
+    from labelwise_simulate.service import ServiceError
 
     positive = {"--seeds": args.seeds, "--batch-size": args.batch_size,
                 "--initial-per-class": args.initial_per_class, "--max-iter": args.max_iter,
                 "--committee-size": args.committee_size}  # fmt: skip
     for flag, value in positive.items():
         if value < 1:
-            print(f"labelwise simulate: {flag} must be >= 1; got {value}", file=sys.stderr)
+            print(f"{PROG}: {flag} must be >= 1; got {value}", file=sys.stderr)
             return 2
     if args.budget is not None and args.budget < 1:
-        print(f"labelwise simulate: --budget must be >= 1; got {args.budget}", file=sys.stderr)
+        print(f"{PROG}: --budget must be >= 1; got {args.budget}", file=sys.stderr)
         return 2
     if not 0 < args.test_fraction < 1:
-        print(f"labelwise simulate: --test-fraction must be in (0, 1); got {args.test_fraction}",
+        print(f"{PROG}: --test-fraction must be in (0, 1); got {args.test_fraction}",
               file=sys.stderr)  # fmt: skip
         return 2
     try:
         sources = tuple(parse_source(d, args.label_column, args.cost_column) for d in args.data)
     except ValueError as err:
-        print(f"labelwise simulate: {err}", file=sys.stderr)
+        print(f"{PROG}: {err}", file=sys.stderr)
         return 2
     settings = Settings(
         sources=sources,
@@ -164,14 +187,15 @@ def run(args: argparse.Namespace) -> int:
         ),
         strategies=tuple(args.strategies),
         address=args.address,
+        serve_command=tuple(shlex.split(args.serve_command)) if args.serve_command else None,
         jobs=args.jobs or default_jobs(),
         progress=not args.no_progress,
     )
     started = time.perf_counter()
     try:
         results = simulate(settings)
-    except ValueError as err:
-        print(f"labelwise simulate: {err}", file=sys.stderr)
+    except (ValueError, ServiceError) as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
         return 2
     write(results, args.out, time.perf_counter() - started)
     print(f"wrote {args.out}/results.md, results.json and learning_curves*.png "

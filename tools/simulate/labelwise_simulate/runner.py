@@ -16,10 +16,10 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from labelwise import Client
-from labelwise_server.config import available_cores
-from labelwise_server.simulation.data import Data, DataSource, Split, load, split
-from labelwise_server.simulation.defaults import Protocol
-from labelwise_server.simulation.loop import (
+from labelwise_simulate.cores import available_cores
+from labelwise_simulate.data import Data, DataSource, Split, load, split
+from labelwise_simulate.defaults import Protocol
+from labelwise_simulate.loop import (
     SUPPORTED_INPUTS,
     Curve,
     StrategyPlan,
@@ -28,7 +28,7 @@ from labelwise_server.simulation.loop import (
     rounds,
     run,
 )
-from labelwise_server.simulation.service import InProcessServer, WorkerServer
+from labelwise_simulate.service import ServeProcess
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class Settings:
     budget: int | None = None  # None: each data set's default budget
     protocol: Protocol = field(default_factory=Protocol)
     strategies: tuple[str, ...] = ()  # empty: every strategy the service offers that fits
-    address: str | None = None  # None: start a service in this process
+    address: str | None = None  # None: start `labelwise serve` as a child process
+    serve_command: tuple[str, ...] | None = None  # None: the `labelwise serve` installed here
     jobs: int = 1
     progress: bool = True
 
@@ -128,17 +129,17 @@ def _worker_init() -> None:
 
 
 @contextmanager
-def _service(address: str | None, jobs: int) -> Iterator[str]:
-    if address is not None:
-        yield address
+def _service(settings: Settings) -> Iterator[str]:
+    if settings.address is not None:
+        yield settings.address
         return
     # Loops in parallel need as many server processes, or their calls queue for one core.
-    with InProcessServer() if jobs <= 1 else WorkerServer(jobs) as server:
+    with ServeProcess(max(1, settings.jobs), settings.serve_command) as server:
         yield server.address
 
 
 def simulate(settings: Settings) -> Results:
-    with _service(settings.address, settings.jobs) as address:
+    with _service(settings) as address:
         with Client(address) as client:
             plans, skipped = plan_strategies(client, settings.strategies)
         datasets: list[DatasetResult] = []
@@ -187,7 +188,7 @@ def _run_all(jobs: list[_Job], settings: Settings, total_rounds: int) -> list[Cu
             with threadpool_limits(1):
                 return [_run_job(job, lambda: bar.update(1)) for job in jobs]
         results: list[Curve | None] = [None] * len(jobs)
-        context = get_context("spawn")  # fork would copy the service's gRPC threads
+        context = get_context("spawn")  # fork would copy the gRPC threads of the channel used above
         with ProcessPoolExecutor(
             settings.jobs, mp_context=context, initializer=_worker_init
         ) as pool:

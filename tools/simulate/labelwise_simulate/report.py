@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from labelwise_server.simulation.data import FloatArray
-from labelwise_server.simulation.loop import Curve
-from labelwise_server.simulation.runner import DatasetResult, Results
+from labelwise_simulate.data import FloatArray
+from labelwise_simulate.loop import Curve
+from labelwise_simulate.runner import DatasetResult, Results
 
 TARGETS = (0.90, 0.95, 0.98, 0.99)
 BOOTSTRAP_DRAWS = 2000
