@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from labelwise.v1 import query_selection_pb2 as pb
+from labelwise_server import reasons
 from labelwise_server.errors import InvalidArgument
 from labelwise_server.strategies._types import IntArray, RealArray
 from labelwise_server.strategies.uncertainty import entropy_scores
@@ -226,7 +227,7 @@ def decode_stopping(request: pb.CheckStoppingRequest, max_elements: int) -> Stop
             "stop_set_predictions",
             "the request carries neither stop_set_predictions nor pool_probabilities; "
             "send at least one",
-            reason="MISSING_INPUT",
+            reason=reasons.MISSING_INPUT,
         )
     return StoppingInputs(labels, stop_probabilities, pool_probabilities, _thresholds(request))
 

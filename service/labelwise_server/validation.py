@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from labelwise.v1 import query_selection_pb2 as pb
+from labelwise_server import reasons
 from labelwise_server.config import Config
 from labelwise_server.errors import DeadlineExceeded, InvalidArgument, ModelRejected
 from labelwise_server.onnx_runner import (
@@ -77,13 +78,13 @@ def decode_request(
         raise InvalidArgument(
             "strategies",
             f"must name at most {MAX_STRATEGIES} strategies; got {len(header.strategies)}",
-            reason="TOO_MANY_STRATEGIES",
+            reason=reasons.TOO_MANY_STRATEGIES,
         )
     if len(header.models) > MAX_MODELS:
         raise InvalidArgument(
             "models",
             f"must be at most {MAX_MODELS} models; got {len(header.models)}",
-            reason="TOO_MANY_MODELS",
+            reason=reasons.TOO_MANY_MODELS,
         )
     for i, spec in enumerate(header.models):
         oversize = oversize_model(spec)  # its bytes were dropped unread (tensors.py)
@@ -92,7 +93,7 @@ def decode_request(
             raise ModelRejected(
                 f"models[{i}].onnx",
                 f"must be at most {limit} bytes (the server's model size limit); got {size}",
-                reason="MODEL_TOO_LARGE",
+                reason=reasons.MODEL_TOO_LARGE,
             )
     calls = tuple(_strategy_call(spec, i) for i, spec in enumerate(header.strategies))
     if not calls:
@@ -125,7 +126,7 @@ def _check_response_size(
             "k",
             f"must keep the response within {max_bytes} bytes (the server's message limit); "
             f"{len(calls)} strategies of k = {k} would take about {total}",
-            reason="RESPONSE_TOO_LARGE",
+            reason=reasons.RESPONSE_TOO_LARGE,
         )
 
 
@@ -223,7 +224,7 @@ def _decode_pool(
             "probabilities",
             "the request carries no pool input: send probabilities, logits, committee, "
             "committee_logits, embeddings, or a multi-label, regression or structured output",
-            reason="MISSING_INPUT",
+            reason=reasons.MISSING_INPUT,
         )
     first_field, n = next(iter(sizes.items()))
     for name, size in sizes.items():
@@ -573,14 +574,16 @@ def _model_mode(
                 "models", f"must not be sent together with {name}: the models compute it"
             )
     if store is None:
-        raise InvalidArgument("models", "are not accepted by this server", reason="NO_MODEL_MODE")
+        raise InvalidArgument(
+            "models", "are not accepted by this server", reason=reasons.NO_MODEL_MODE
+        )
     input_field = "model_inputs" if "model_inputs" in tensors else "embeddings"
     x = get(input_field)
     if x is None:
         raise InvalidArgument(
             "model_inputs",
             "model mode needs the models' input rows: send model_inputs or embeddings",
-            reason="MISSING_INPUT",
+            reason=reasons.MISSING_INPUT,
         )
     if input_field == "model_inputs":
         _check_matrix(x, "model_inputs", "[n, d]")
@@ -655,7 +658,7 @@ def _model_mode(
                     where,
                     f"class output {err.description} (model_output is PROBABILITIES; set "
                     "MODEL_OUTPUT_LOGITS if the model returns logits)",
-                    reason="MODEL_OUTPUT_NOT_PROBABILITIES",
+                    reason=reasons.MODEL_OUTPUT_NOT_PROBABILITIES,
                 ) from err
         probabilities_all = scores
     committee: RealArray | None = None
@@ -849,7 +852,7 @@ def _strategy_call(spec: pb.StrategySpec, i: int) -> StrategyCall:
         raise InvalidArgument(
             f"{field}.name",
             f"must be one of {known}; got {spec.name!r}",
-            reason="UNKNOWN_STRATEGY",
+            reason=reasons.UNKNOWN_STRATEGY,
         )
     params: dict[str, ParamValue] = {}
     for name in sorted(spec.params):
@@ -858,7 +861,7 @@ def _strategy_call(spec: pb.StrategySpec, i: int) -> StrategyCall:
             raise InvalidArgument(
                 f"{field}.params[{name}]",
                 f"is not a parameter of {spec.name} (its parameters: {allowed})",
-                reason="UNKNOWN_PARAMETER",
+                reason=reasons.UNKNOWN_PARAMETER,
             )
         params[name] = _param_value(
             strategy.params[name], spec.params[name], f"{field}.params[{name}]"
@@ -938,7 +941,7 @@ def _check_inputs(call: StrategyCall, pool: Pool) -> None:
                 f"{call.field}.name",
                 f"strategy {call.strategy.name}{over} needs {_INPUT_FIELDS[needed]}, "
                 "which the request does not carry",
-                reason="MISSING_INPUT",
+                reason=reasons.MISSING_INPUT,
             )
 
 
