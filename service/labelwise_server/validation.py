@@ -873,30 +873,7 @@ def _strategy_call(spec: pb.StrategySpec, i: int) -> StrategyCall:
 
 def _param_value(param: Param, value: pb.ParamValue, field: str) -> ParamValue:
     kind = value.WhichOneof("kind")
-    got: ParamValue | None = None if kind is None else getattr(value, kind)
-    result: ParamValue
-    if param.type is bool and kind == "bool_value":
-        result = value.bool_value
-    elif param.type is int and kind == "int_value":
-        result = value.int_value
-    elif param.type is float and kind in ("double_value", "int_value"):
-        result = float(getattr(value, kind))
-    elif param.type is str and kind == "string_value":
-        result = value.string_value
-    else:
-        raise InvalidArgument(field, f"must be a {param.type.__name__}; got {kind or 'no value'}")
-    if param.choices and result not in param.choices:
-        raise InvalidArgument(field, f"must be one of {list(param.choices)}; got {got!r}")
-    if isinstance(result, int | float) and not isinstance(result, bool):
-        if not np.isfinite(result):
-            raise InvalidArgument(field, f"must be finite; got {result}")
-        low, high = param.minimum, param.maximum
-        if low is not None and (result < low or (param.exclusive_minimum and result == low)):
-            relation = ">" if param.exclusive_minimum else ">="
-            raise InvalidArgument(field, f"must be {relation} {low}; got {result}")
-        if high is not None and result > high:
-            raise InvalidArgument(field, f"must be <= {high}; got {result}")
-    return result
+    return param.coerce(None if kind is None else getattr(value, kind), field)
 
 
 _INPUT_FIELDS = {

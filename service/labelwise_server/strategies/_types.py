@@ -1,25 +1,28 @@
 """Types shared by every strategy module and the registry.
 
-Shape letters: n pool items, c classes, m committee members, d embedding dims,
-l labeled items, k items to select, b rows in one block of the pool.
+It imports no strategy module (nor the registry), so the request types can be
+imported without building the registry. Shape letters: n pool items, c classes,
+m committee members, d embedding dims, l labeled items, k items to select, b rows
+in one block of the pool.
 """
 
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from labelwise_server.strategies.intermediates import Intermediates
+from labelwise_server.errors import InvalidArgument
+from labelwise_server.strategies.params import Param, ParamValue
+
+__all__ = ["Param", "ParamValue"]  # and the names defined here
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 IntArray: TypeAlias = npt.NDArray[np.int64]
 # Pool tensors stay in the precision they arrived in (float32 or float64).
 RealArray: TypeAlias = npt.NDArray[np.floating[Any]]
-ParamValue: TypeAlias = int | float | str | bool
 Params: TypeAlias = Mapping[str, ParamValue]
 
 
@@ -40,19 +43,6 @@ class Input(enum.Enum):
     STRUCTURED_PROBABILITIES = 16  # [n, c, E...]
     STRUCTURED_COMMITTEE = 17  # [m, n, c, E...]
     MODEL = 6  # a model sent with the request, with its inputs (model mode)
-
-
-@dataclass(frozen=True)
-class Param:
-    """One strategy parameter: its type, default and allowed values."""
-
-    type: type[int] | type[float] | type[str] | type[bool]
-    default: ParamValue
-    description: str
-    choices: tuple[ParamValue, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: bool = False
 
 
 # logits_jacobian(x [b, d]) -> (logits [b, c], d logits / d x [b, c, d]), float64.
@@ -91,6 +81,17 @@ class Pool:
     model: ModelAccess | None = None  # model mode only
 
 
+_T = TypeVar("_T")
+
+
+def needed(value: _T | None, field: str) -> _T:
+    """An input the strategy needs (Strategy.needs), which validation has checked is present;
+    InvalidArgument naming its field if a caller skipped that check."""
+    if value is None:
+        raise InvalidArgument(field, "is needed by the strategy; the request does not carry it")
+    return value
+
+
 # Called between the steps of long loops; raises to abandon the work (a deadline passed,
 # the caller left). What it raises is the caller's business: strategies let it through.
 StopCheck: TypeAlias = Callable[[], None]
@@ -111,8 +112,34 @@ class Task:
     stop: StopCheck = never_stop  # batch strategies call it once per pick
 
 
+class RowBlock(Protocol):
+    """What a row-wise score reads of one block of rows: intermediates.Intermediates, whose
+    values several strategies share (a protocol, so this module imports no strategy math)."""
+
+    @property
+    def probabilities(self) -> RealArray: ...  # [b, c]
+    @property
+    def committee(self) -> RealArray: ...  # [m, b, c]
+    @property
+    def members(self) -> int: ...  # m
+    @property
+    def top2(self) -> RealArray: ...  # [b, 2]: 2nd largest, largest
+    @property
+    def entropy(self) -> FloatArray: ...  # [b]
+    @property
+    def consensus(self) -> RealArray: ...  # [b, c]
+    @property
+    def consensus_entropy(self) -> FloatArray: ...  # [b]
+    @property
+    def mean_member_entropy(self) -> FloatArray: ...  # [b]
+    @property
+    def mutual_information(self) -> FloatArray: ...  # [b]
+    @property
+    def votes(self) -> FloatArray: ...  # [b, c]
+
+
 # A row-wise score: one block of rows in, one score per row out ([b]).
-BlockScore: TypeAlias = Callable[["Intermediates", Params], FloatArray]
+BlockScore: TypeAlias = Callable[[RowBlock, Params], FloatArray]
 # A whole-pool score ([n]), for strategies that are not row-wise.
 PoolScore: TypeAlias = Callable[[Pool, Task, Params], FloatArray]
 # A greedy batch: picks in pick order and the score each had when picked.

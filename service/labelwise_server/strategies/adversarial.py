@@ -9,7 +9,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from labelwise_server.strategies._types import FloatArray
+from labelwise_server.strategies._types import (
+    FloatArray,
+    IntArray,
+    Params,
+    Pool,
+    StopCheck,
+    Task,
+    needed,
+    never_stop,
+)
 
 LogitsJacobian = Callable[[FloatArray], tuple[FloatArray, FloatArray]]
 # Score of an item no gradient step can move (every logit difference has zero gradient).
@@ -73,3 +82,40 @@ def deepfool(
 def deepfool_scores(distance: FloatArray) -> FloatArray:
     """−‖r_i‖: items nearest the decision boundary first (DFAL, Ducoffe & Precioso 2018)."""
     return np.where(np.isfinite(distance), -distance, UNMOVABLE_SCORE)
+
+
+# Registry adapters (strategies/registry.py): the validated pool and task in, the math above
+# called. Validation has checked the inputs each strategy needs are present.
+
+
+def _deepfool_run(
+    pool: Pool, rows: IntArray, params: Params, stop: StopCheck = never_stop
+) -> tuple[FloatArray, FloatArray]:
+    """DeepFool distances [len(rows)] and adversarial points [len(rows), d], chunk by chunk."""
+    model = needed(pool.model, "models")
+    distances = np.empty(rows.shape[0])
+    points = np.empty((rows.shape[0], model.inputs.shape[1]))
+    for start in range(0, rows.shape[0], model.chunk_rows):
+        stop()
+        part = rows[start : start + model.chunk_rows]
+        distances[start : start + part.shape[0]], points[start : start + part.shape[0]] = deepfool(
+            model.logits_jacobian,
+            np.asarray(model.inputs[part], dtype=np.float64),
+            overshoot=float(params["overshoot"]),
+            max_iter=int(params["max_iter"]),
+        )
+    return distances, points
+
+
+def deepfool_adapter(pool: Pool, task: Task, params: Params) -> FloatArray:
+    scores = np.zeros(pool.n)  # only candidates are ranked
+    distances, _ = _deepfool_run(pool, task.candidates, params, task.stop)
+    scores[task.candidates] = deepfool_scores(distances)
+    return scores
+
+
+def deepfool_points(pool: Pool, indices: IntArray, params: Params) -> FloatArray | None:
+    """The adversarial points of the selected items [k, d], when return_points asks."""
+    if not params["return_points"]:
+        return None
+    return _deepfool_run(pool, indices, params)[1]

@@ -9,12 +9,18 @@ Ghahramani (2017); Houlsby et al. (2011); Kirsch et al. (2019, 2023).
 import numpy as np
 
 from labelwise_server.strategies._types import (
+    BatchSelect,
     FloatArray,
     IntArray,
+    Params,
+    Pool,
     RealArray,
     StopCheck,
+    Task,
+    needed,
     never_stop,
 )
+from labelwise_server.strategies.bases import OFFSETS, BaseScores
 from labelwise_server.strategies.committee import consensus, mean_member_entropy, vote_counts
 from labelwise_server.strategies.uncertainty import entropy_scores
 
@@ -363,3 +369,41 @@ def power_sample(
             if len(kept) == k:
                 break
     return np.asarray(kept, dtype=np.int64)
+
+
+# Registry adapters (strategies/registry.py): the validated pool and task in, the math above
+# called. Validation has checked the inputs each strategy needs are present.
+
+
+def batch_bald_adapter(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    return batch_bald_select(
+        needed(pool.committee, "committee"),
+        task.candidates,
+        task.k,
+        task.seed,
+        num_samples=int(params["num_samples"]),
+        max_exact=int(params["max_exact_configurations"]),
+        costs=pool.costs,
+        budget=task.budget,
+        stop=task.stop,
+    )
+
+
+def power_bald_adapter(base_scores: BaseScores) -> BatchSelect:
+    """power_bald over the row-wise base the registry's base_scores computes."""
+
+    def select(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+        base = str(params["base"])
+        scores = base_scores(pool, base, task.stop)
+        picked = power_sample(
+            scores + OFFSETS.get(base, 0.0),
+            task.candidates,
+            task.k,
+            task.seed,
+            beta=float(params["beta"]),
+            costs=pool.costs,
+            budget=task.budget,
+        )
+        return picked, scores[picked]
+
+    return select

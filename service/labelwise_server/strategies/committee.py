@@ -7,7 +7,12 @@ meaning "label this first". Seung et al. (1992); McCallum & Nigam (1998).
 
 import numpy as np
 
-from labelwise_server.strategies._types import FloatArray, RealArray
+from labelwise_server.strategies._types import (
+    FloatArray,
+    Params,
+    RealArray,
+    RowBlock,
+)
 from labelwise_server.strategies.uncertainty import entropy_scores
 
 
@@ -79,3 +84,12 @@ def kl_to_consensus_scores(committee: RealArray, aggregate: str = "mean") -> Flo
     if aggregate == "max":
         return kl_max_to_consensus(committee, mean)
     return entropy_scores(mean) - mean_member_entropy(committee)
+
+
+# Registry adapter (strategies/registry.py): one block of rows' shared values in.
+
+
+def kl_to_consensus_block(block: RowBlock, params: Params) -> FloatArray:
+    if params["aggregate"] == "max":
+        return kl_max_to_consensus(block.committee, block.consensus)
+    return block.mutual_information  # the mean KL to the consensus is the mutual information

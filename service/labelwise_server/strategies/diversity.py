@@ -11,8 +11,12 @@ import numpy.typing as npt
 from labelwise_server.strategies._types import (
     FloatArray,
     IntArray,
+    Params,
+    Pool,
     RealArray,
     StopCheck,
+    Task,
+    needed,
     never_stop,
 )
 
@@ -437,3 +441,36 @@ def typiclust_select(
         if not positions:
             open_clusters[cluster] = False
     return candidates[np.asarray(picks, dtype=np.int64)], np.asarray(scores, dtype=np.float64)
+
+
+# Registry adapters (strategies/registry.py): the validated pool and task in, the math above
+# called. Validation has checked the inputs each strategy needs are present.
+
+
+def core_set_adapter(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    return k_center_greedy(
+        needed(pool.embeddings, "embeddings"),
+        pool.labeled_embeddings,
+        task.candidates,
+        task.k,
+        task.seed,
+        metric=str(params["metric"]),
+        costs=pool.costs,
+        budget=task.budget,
+        stop=task.stop,
+    )
+
+
+def typiclust_adapter(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    return typiclust_select(
+        needed(pool.embeddings, "embeddings"),
+        pool.labeled_embeddings,
+        task.candidates,
+        task.k,
+        task.seed,
+        neighbours=int(params["neighbours"]),
+        max_clusters=int(params["max_clusters"]),
+        costs=pool.costs,
+        budget=task.budget,
+        stop=task.stop,
+    )

@@ -6,19 +6,29 @@ longer fits the budget, going on among what is left. Embedding work is in
 float32 whatever the embeddings came as; ties go to the lower pool index.
 """
 
+import math
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 from scipy.cluster.hierarchy import fcluster, linkage
 
+from labelwise_server.errors import InvalidArgument
+from labelwise_server.strategies import prefilter
 from labelwise_server.strategies._types import (
+    BatchSelect,
     FloatArray,
     IntArray,
+    Params,
+    Pool,
+    PoolScore,
     RealArray,
     StopCheck,
+    Task,
+    needed,
     never_stop,
 )
+from labelwise_server.strategies.bases import BaseScores, shifted
 from labelwise_server.strategies.diversity import (
     Float32Array,
     as_float32,
@@ -297,3 +307,80 @@ def ranked_batch_select(
         np.maximum(d2_new, 0.0, out=d2_new)
         np.minimum(min_d2, d2_new, out=min_d2)
     return candidates[np.asarray(picks, dtype=np.int64)], np.asarray(scores, dtype=np.float64)
+
+
+# Registry adapters (strategies/registry.py): the validated pool and task in, the math above
+# called. Validation has checked the inputs each strategy needs are present.
+
+
+def badge_adapter(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    return badge_select(
+        needed(pool.probabilities, "probabilities"),
+        needed(pool.embeddings, "embeddings"),
+        task.candidates,
+        task.k,
+        np.random.default_rng(task.seed),
+        costs=pool.costs,
+        budget=task.budget,
+        stop=task.stop,
+    )
+
+
+def cluster_margin_candidates(pool: Pool, task: Task, params: Params) -> IntArray:
+    """The k_m = max(k, ⌈margin_multiple · k⌉) lowest-margin candidates, capped."""
+    probabilities = needed(pool.probabilities, "probabilities")
+    cap = CLUSTER_MARGIN_MAX_ITEMS
+    if task.k > cap:
+        raise InvalidArgument(
+            "k",
+            f"must be at most {cap} for cluster_margin, which clusters at most {cap} "
+            f"items (average linkage is quadratic in them); got {task.k}",
+        )
+    size = min(max(task.k, math.ceil(float(params["margin_multiple"]) * task.k)), cap)
+    return prefilter.least_sure(probabilities, task.candidates, size)
+
+
+def cluster_margin_adapter(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    margins = np.zeros(pool.n)
+    probabilities = needed(pool.probabilities, "probabilities")
+    margins[task.candidates] = prefilter.margin_scores_of(probabilities, task.candidates)
+    clusters = int(params["clusters"]) or task.k
+    return cluster_margin_select(
+        margins,
+        needed(pool.embeddings, "embeddings"),
+        task.candidates,
+        task.k,
+        clusters,
+        costs=pool.costs,
+        budget=task.budget,
+    )
+
+
+def information_density_adapter(base_scores: BaseScores) -> PoolScore:
+    """information_density over the row-wise base the registry's base_scores computes."""
+
+    def score(pool: Pool, task: Task, params: Params) -> FloatArray:
+        base = shifted(base_scores, pool, str(params["base"]), never_stop)
+        embeddings = needed(pool.embeddings, "embeddings")
+        return information_density_scores(base, embeddings, float(params["beta"]))
+
+    return score
+
+
+def ranked_batch_adapter(base_scores: BaseScores) -> BatchSelect:
+    """ranked_batch over the row-wise base the registry's base_scores computes."""
+
+    def select(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+        return ranked_batch_select(
+            shifted(base_scores, pool, str(params["base"]), never_stop),
+            needed(pool.embeddings, "embeddings"),
+            pool.labeled_embeddings,
+            task.candidates,
+            task.k,
+            metric=str(params["metric"]),
+            costs=pool.costs,
+            budget=task.budget,
+            stop=task.stop,
+        )
+
+    return select

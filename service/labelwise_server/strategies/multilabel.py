@@ -14,7 +14,14 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import xlogy
 
-from labelwise_server.strategies._types import FloatArray, RealArray
+from labelwise_server.strategies._types import (
+    FloatArray,
+    Params,
+    Pool,
+    RealArray,
+    Task,
+    needed,
+)
 
 AGGREGATES = ("mean", "max")
 # Elements of P per block of rows.
@@ -107,3 +114,30 @@ def multilabel_bald_scores(committee: RealArray, aggregate: str = "sum") -> Floa
     # Mutual information is >= 0; rounding can leave −1e-17 for sure labels.
     information = np.maximum(binary_entropy(mean) - expected, 0.0)
     return _combine(information, aggregate)
+
+
+# Registry adapters (strategies/registry.py): the validated pool and task in, the math above
+# called. Validation has checked the inputs each strategy needs are present.
+
+
+def multilabel_entropy_adapter(pool: Pool, task: Task, params: Params) -> FloatArray:
+    probabilities = needed(pool.multilabel, "multilabel_probabilities")
+    return multilabel_entropy_scores(probabilities, str(params["aggregate"]))
+
+
+def multilabel_least_confidence_adapter(pool: Pool, task: Task, params: Params) -> FloatArray:
+    probabilities = needed(pool.multilabel, "multilabel_probabilities")
+    return multilabel_least_confidence_scores(probabilities, str(params["aggregate"]))
+
+
+def label_cardinality_inconsistency_adapter(pool: Pool, task: Task, params: Params) -> FloatArray:
+    return label_cardinality_inconsistency_scores(
+        needed(pool.multilabel, "multilabel_probabilities"),
+        float(pool.labeled_label_cardinality or 0.0),
+        float(params["threshold"]),
+    )
+
+
+def multilabel_bald_adapter(pool: Pool, task: Task, params: Params) -> FloatArray:
+    committee = needed(pool.multilabel_committee, "multilabel_committee")
+    return multilabel_bald_scores(committee, str(params["aggregate"]))

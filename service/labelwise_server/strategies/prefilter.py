@@ -15,12 +15,13 @@ from labelwise_server.strategies._types import (
     FloatArray,
     Input,
     IntArray,
-    Param,
     Params,
     Pool,
     RealArray,
     Task,
+    needed,
 )
+from labelwise_server.strategies.params import Interval, Options, Param
 from labelwise_server.strategies.ranking import top_k
 
 # Rows of probabilities per block when margins are computed for the filter.
@@ -30,18 +31,16 @@ _STREAM = 0x5052
 
 PARAMS: dict[str, Param] = {
     "prefilter": Param(
-        str,
+        Options(str, ("none", "uncertainty", "random")),
         default="none",
-        choices=("none", "uncertainty", "random"),
         description="Narrow the candidates before the diversity step, for pools too large "
         "for the exact method: 'none'; 'uncertainty', the prefilter_size items with the "
         "smallest top-2 margin (needs probabilities or logits); 'random', a uniform sample "
         "of prefilter_size items by the request's seed.",
     ),
     "prefilter_size": Param(
-        int,
+        Interval(int, 1, None),
         default=10_000,
-        minimum=1,
         description="How many candidates the pre-filter keeps (at least k are kept); "
         "ignored when prefilter is 'none'.",
     ),
@@ -83,8 +82,8 @@ def narrow(pool: Pool, task: Task, params: Params) -> IntArray:
     method = params["prefilter"]
     size = max(int(params["prefilter_size"]), task.k)
     if method == "uncertainty":
-        assert pool.probabilities is not None  # validation checks needs() first
-        return least_sure(pool.probabilities, task.candidates, size)
+        probabilities = needed(pool.probabilities, "probabilities")  # needs() asks for it
+        return least_sure(probabilities, task.candidates, size)
     if method == "random":
         return uniform_sample(task.candidates, size, task.seed)
     return task.candidates

@@ -16,8 +16,12 @@ import numpy as np
 from labelwise_server.strategies._types import (
     FloatArray,
     IntArray,
+    Params,
+    Pool,
     RealArray,
     StopCheck,
+    Task,
+    needed,
     never_stop,
 )
 
@@ -263,3 +267,54 @@ def igs_select(
         stop=stop,
     )
     return candidates[picks], scores
+
+
+# Registry adapters (strategies/registry.py): the validated pool and task in, the math above
+# called. Validation has checked the inputs each strategy needs are present.
+
+
+def regression_variance_adapter(pool: Pool, task: Task, params: Params) -> FloatArray:
+    return variance_scores(needed(pool.regression_std, "regression_std"), str(params["measure"]))
+
+
+def gaussian_bald_adapter(pool: Pool, task: Task, params: Params) -> FloatArray:
+    std = needed(pool.regression_std, "regression_std")
+    return gaussian_bald_scores(std, float(params["noise_std"]))
+
+
+def gsx_adapter(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    return gsx_select(
+        needed(pool.embeddings, "embeddings"),
+        pool.labeled_embeddings,
+        task.candidates,
+        task.k,
+        costs=pool.costs,
+        budget=task.budget,
+        stop=task.stop,
+    )
+
+
+def gsy_adapter(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    return gsy_select(
+        needed(pool.regression_mean, "regression_mean"),
+        needed(pool.labeled_targets, "labeled_targets"),
+        task.candidates,
+        task.k,
+        costs=pool.costs,
+        budget=task.budget,
+        stop=task.stop,
+    )
+
+
+def igs_adapter(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray]:
+    return igs_select(
+        needed(pool.embeddings, "embeddings"),
+        needed(pool.regression_mean, "regression_mean"),
+        needed(pool.labeled_embeddings, "labeled_embeddings"),
+        needed(pool.labeled_targets, "labeled_targets"),
+        task.candidates,
+        task.k,
+        costs=pool.costs,
+        budget=task.budget,
+        stop=task.stop,
+    )

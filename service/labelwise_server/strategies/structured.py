@@ -15,7 +15,15 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from labelwise_server.strategies._types import FloatArray, RealArray
+from labelwise_server.strategies._types import (
+    FloatArray,
+    Params,
+    Pool,
+    PoolScore,
+    RealArray,
+    Task,
+    needed,
+)
 
 REDUCTIONS = ("mean", "max", "sum", "top_q_mean")
 RowScore = Callable[[RealArray], FloatArray]  # [r, c] -> [r], or [m, r, c] -> [r]
@@ -121,3 +129,23 @@ def structured_committee_scores(
             per_element.reshape(end - start, elements), block_mask, reduction, q
         )
     return out
+
+
+# Registry adapters (strategies/registry.py): the validated pool and task in, the math above
+# called. Validation has checked the inputs each strategy needs are present.
+
+
+def structured_adapter(row_score: RowScore, on_committee: bool) -> PoolScore:
+    """The structured-output version of a row-wise score: per element, then reduced."""
+
+    def score(pool: Pool, task: Task, params: Params) -> FloatArray:
+        reduction, q = str(params["reduction"]), float(params["q"])
+        if on_committee:
+            committee = needed(pool.structured_committee, "structured_committee")
+            return structured_committee_scores(
+                row_score, committee, pool.structured_mask, reduction, q
+            )
+        probabilities = needed(pool.structured, "structured_probabilities")
+        return structured_scores(row_score, probabilities, pool.structured_mask, reduction, q)
+
+    return score

@@ -1,0 +1,573 @@
+"""The strategy registry: one explicit table, read by validation, ListStrategies and the tests.
+
+Names are the strings of the proto, the clients, the docs and the metrics;
+definitions are in shared/strategies.md. The table order is the order
+ListStrategies gives. Each entry's adapter (validated pool and task in, the
+math called) lives beside its math in the family module; this module holds the
+table, its shared parameters and the wiring of strategies built on a `base`.
+"""
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from labelwise_server.strategies import (
+    adversarial,
+    bases,
+    bayesian,
+    committee,
+    diversity,
+    hybrid,
+    multilabel,
+    prefilter,
+    regression,
+    structured,
+    uncertainty,
+)
+from labelwise_server.strategies._types import (
+    FloatArray,
+    Input,
+    Params,
+    Pool,
+    StopCheck,
+    Strategy,
+    never_stop,
+)
+from labelwise_server.strategies.intermediates import pool_blocks
+from labelwise_server.strategies.params import AnyOf, Boolean, Interval, Options, Param
+from labelwise_server.strategies.random import random_adapter
+
+PROBABILITIES = frozenset({Input.PROBABILITIES})
+COMMITTEE = frozenset({Input.COMMITTEE})
+EMBEDDINGS = frozenset({Input.EMBEDDINGS})
+MULTILABEL = frozenset({Input.MULTILABEL_PROBABILITIES})
+METRIC = Param(
+    Options(str, ("euclidean", "cosine")),
+    default="euclidean",
+    description="Distance between embeddings: 'euclidean' or 'cosine' (1 − cosine similarity).",
+)
+LABEL_AGGREGATE = Param(
+    Options(str, multilabel.AGGREGATES),
+    default="mean",
+    description="How the per-label scores combine: 'mean' over labels or 'max' (the most "
+    "uncertain label).",
+)
+REDUCTION = Param(
+    Options(str, structured.REDUCTIONS),
+    default="mean",
+    description="How per-element scores become one per item, over its valid (mask) elements: "
+    "'mean', 'max', 'sum', or 'top_q_mean' (the mean of the ⌈q·E⌉ largest).",
+)
+TOP_Q = Param(
+    Interval(float, 0.0, 1.0, closed="right"),
+    default=0.1,
+    description="For reduction 'top_q_mean': the fraction q of an item's valid elements "
+    "averaged, the highest-scoring ones (at least one element).",
+)
+
+# Kept for the names tests and callers use; the facts live in bases.py.
+POWER_BASES = BASES = bases.NAMES
+POWER_OFFSETS = bases.OFFSETS
+# Bytes of pool rows per block when a base's scores are computed.
+_ROW_BLOCK_BYTES = 1 << 22
+
+
+def base_scores(pool: Pool, name: str, stop: StopCheck = never_stop) -> FloatArray:
+    """The row-wise strategy name's scores of the whole pool [n], block by block, with its
+    default params (unshifted: bases.shifted adds bases.OFFSETS)."""
+    strategy = STRATEGIES[name]
+    if strategy.block_score is None:
+        raise ValueError(f"{name} is not a row-wise strategy")
+    params = {param_name: param.default for param_name, param in strategy.params.items()}
+    scores = np.empty(pool.n)
+    for start, end, block in pool_blocks(pool, _ROW_BLOCK_BYTES):
+        stop()
+        scores[start:end] = strategy.block_score(block, params)
+    return scores
+
+
+def _with_prefilter(needs: frozenset[Input]) -> Callable[[Params], frozenset[Input]]:
+    return lambda params: needs | prefilter.needs(params)
+
+
+def _base_needs(params: Params) -> frozenset[Input]:
+    return EMBEDDINGS | STRATEGIES[str(params["base"])].needs | prefilter.needs(params)
+
+
+def _structured(
+    base: str, family: str, summary: str, row_score: structured.RowScore, on_committee: bool
+) -> Strategy:
+    """The structured-output entry of a row-wise strategy: per element, then reduced."""
+    needs = Input.STRUCTURED_COMMITTEE if on_committee else Input.STRUCTURED_PROBABILITIES
+    return Strategy(
+        f"structured_{base}",
+        family=family,
+        summary=f"{base} of every element's class distribution ({summary}), reduced to one "
+        "score per item over its valid elements by `reduction`.",
+        needs=frozenset({needs}),
+        params={"reduction": REDUCTION, "q": TOP_Q},
+        pool_score=structured.structured_adapter(row_score, on_committee),
+        task="structured",
+    )
+
+
+STRATEGIES: Mapping[str, Strategy] = {
+    strategy.name: strategy
+    for strategy in (
+        Strategy(
+            "random",
+            family="baseline",
+            summary="Uniform random sample, seeded by the request's seed (PCG64).",
+            needs=frozenset({Input.ANY}),
+            pool_score=random_adapter,
+            seeded=True,
+        ),
+        Strategy(
+            "least_confidence",
+            family="uncertainty",
+            summary="1 − max_j p_ij: the model's least confident predictions. Lewis & Gale (1994).",
+            needs=PROBABILITIES,
+            block_score=lambda b, _: uncertainty.least_confidence_from_top2(b.top2),
+        ),
+        Strategy(
+            "margin",
+            family="uncertainty",
+            summary="p(2) − p(1): the smallest gap between the two likeliest classes. "
+            "Scheffer et al. (2001).",
+            needs=PROBABILITIES,
+            block_score=lambda b, _: uncertainty.margin_from_top2(b.top2),
+        ),
+        Strategy(
+            "ratio",
+            family="uncertainty",
+            summary="p(2) / p(1): the ratio of the two likeliest classes. Settles (2009).",
+            needs=PROBABILITIES,
+            block_score=lambda b, _: uncertainty.ratio_from_top2(b.top2),
+        ),
+        Strategy(
+            "entropy",
+            family="uncertainty",
+            summary="−Σ_j p_ij log p_ij: the entropy of the predicted distribution. "
+            "Settles (2009).",
+            needs=PROBABILITIES,
+            block_score=lambda b, _: b.entropy,
+        ),
+        Strategy(
+            "vote_entropy",
+            family="committee",
+            summary="−Σ_j (V_ij/m) log(V_ij/m), V_ij = members voting class j. "
+            "Dagan & Engelson (1995).",
+            needs=COMMITTEE,
+            block_score=lambda b, _: committee.vote_entropy_from_votes(b.votes, b.members),
+        ),
+        Strategy(
+            "consensus_entropy",
+            family="committee",
+            summary="H(p̄_i): the entropy of the committee's mean prediction. "
+            "McCallum & Nigam (1998).",
+            needs=COMMITTEE,
+            block_score=lambda b, _: b.consensus_entropy,
+        ),
+        Strategy(
+            "kl_to_consensus",
+            family="committee",
+            summary="KL(P_k ‖ p̄) of each member to the consensus, averaged (or maxed) over "
+            "members. McCallum & Nigam (1998).",
+            needs=COMMITTEE,
+            params={
+                "aggregate": Param(
+                    Options(str, ("mean", "max")),
+                    default="mean",
+                    description="How member divergences combine: 'mean' (the classic "
+                    "definition) or 'max' (modAL's max_disagreement).",
+                )
+            },
+            block_score=committee.kl_to_consensus_block,
+        ),
+        Strategy(
+            "bald",
+            family="bayesian",
+            summary="H(p̄_i) − (1/m) Σ_k H(P_ki): mutual information between label and "
+            "parameters. Houlsby et al. (2011); Gal et al. (2017).",
+            needs=COMMITTEE,
+            block_score=lambda b, _: b.mutual_information,
+        ),
+        Strategy(
+            "variation_ratio",
+            family="bayesian",
+            summary="1 − (max_j V_ij)/m: the share of samples not voting for the mode. "
+            "Freeman (1965); Gal et al. (2017).",
+            needs=COMMITTEE,
+            block_score=lambda b, _: bayesian.variation_ratio_from_votes(b.votes, b.members),
+        ),
+        Strategy(
+            "mean_std",
+            family="bayesian",
+            summary="(1/c) Σ_j std_k(P_kij): the mean standard deviation of the class "
+            "probabilities over samples. Kampffmeyer et al. (2016).",
+            needs=COMMITTEE,
+            block_score=lambda b, _: bayesian.mean_std_scores(b.committee),
+        ),
+        Strategy(
+            "batch_bald",
+            family="bayesian",
+            summary="BatchBALD: greedily grow the batch of largest joint mutual information "
+            "with the parameters; score = the gain in joint mutual information at pick time. "
+            "Kirsch et al. (2019).",
+            needs=COMMITTEE,
+            params={
+                "num_samples": Param(
+                    Interval(int, 1, 100_000),
+                    default=10_000,
+                    description="Joint label configurations sampled (seeded) to estimate the "
+                    "batch's joint entropy once it has more than max_exact_configurations; "
+                    "rounded down to a multiple of m (at least m), and at most 2^24 / m.",
+                ),
+                "max_exact_configurations": Param(
+                    Interval(int, 1, 100_000),
+                    default=10_000,
+                    description="Joint entropies are exact (every label configuration of the "
+                    "batch so far) while the configurations of nonzero probability times c "
+                    "are at most this many; sampled after.",
+                ),
+            },
+            batch_select=bayesian.batch_bald_adapter,
+            seeded=True,
+        ),
+        Strategy(
+            "power_bald",
+            family="bayesian",
+            summary="Stochastic power acquisition: k items drawn without replacement with "
+            "probability ∝ score^β of a row-wise base strategy (seeded Gumbel top-k); score = "
+            "the base score. Kirsch et al. (2023).",
+            needs=COMMITTEE,
+            params={
+                "base": Param(
+                    Options(str, bases.NAMES),
+                    default="bald",
+                    description="The row-wise score strategy to sample over, with its default "
+                    "parameters; power_bald needs what it needs. margin is shifted by +1 to "
+                    "[0, 1]; scores below 1e-12 × the largest are raised to it.",
+                ),
+                "beta": Param(
+                    Interval(float, 0.0, 1e6),
+                    default=1.0,
+                    description="The power β: 0 samples uniformly, large β approaches the "
+                    "base's top k.",
+                ),
+            },
+            batch_select=bayesian.power_bald_adapter(base_scores),
+            seeded=True,
+            needs_of=lambda params: STRATEGIES[str(params["base"])].needs,
+        ),
+        Strategy(
+            "core_set",
+            family="diversity",
+            summary="k-center greedy: repeatedly pick the item farthest from the labeled set and "
+            "the picks so far; score = that distance. Sener & Savarese (2018).",
+            needs=EMBEDDINGS,
+            params={"metric": METRIC, **prefilter.PARAMS},
+            batch_select=diversity.core_set_adapter,
+            seeded=True,
+            narrow=prefilter.narrow,
+            needs_of=_with_prefilter(EMBEDDINGS),
+        ),
+        Strategy(
+            "typiclust",
+            family="diversity",
+            summary="TypiClust: k-means into l + k clusters (at most max_clusters); from each "
+            "of the largest clusters no labeled item covers, the item of highest typicality "
+            "= 1 / mean distance to its K nearest neighbours in the cluster. "
+            "Hacohen et al. (2022).",
+            needs=EMBEDDINGS,
+            params={
+                "neighbours": Param(
+                    Interval(int, 1, 1000),
+                    default=20,
+                    description="K, the nearest neighbours typicality averages over.",
+                ),
+                "max_clusters": Param(
+                    Interval(int, 1, 100_000),
+                    default=500,
+                    description="The most k-means clusters (the paper's cap); past it a "
+                    "cluster gives several picks, the least covered clusters first.",
+                ),
+                **prefilter.PARAMS,
+            },
+            batch_select=diversity.typiclust_adapter,
+            seeded=True,
+            narrow=prefilter.narrow,
+            needs_of=_with_prefilter(EMBEDDINGS),
+        ),
+        Strategy(
+            "badge",
+            family="hybrid",
+            summary="BADGE: k-means++ seeding (D² sampling, seeded) on gradient embeddings "
+            "(p_i − e_ŷ) ⊗ x_i, first pick the largest gradient norm; score = gradient distance "
+            "to the nearest pick. Ash et al. (2020).",
+            needs=PROBABILITIES | EMBEDDINGS,
+            params=dict(prefilter.PARAMS),
+            batch_select=hybrid.badge_adapter,
+            seeded=True,
+            narrow=prefilter.narrow,
+        ),
+        Strategy(
+            "cluster_margin",
+            family="hybrid",
+            summary="Cluster-margin: average-linkage clusters of the k_m lowest-margin items' "
+            "embeddings, visited round-robin from the smallest cluster up; score = the margin "
+            "p(2) − p(1). Citovsky et al. (2021).",
+            needs=PROBABILITIES | EMBEDDINGS,
+            params={
+                "margin_multiple": Param(
+                    Interval(float, 1.0, 1000.0),
+                    default=10.0,
+                    description="k_m = ⌈margin_multiple · k⌉ lowest-margin items are clustered "
+                    f"(at most {hybrid.CLUSTER_MARGIN_MAX_ITEMS}, so k must be at most that).",
+                ),
+                "clusters": Param(
+                    AnyOf((Options(int, (0,)), Interval(int, 1, None))),
+                    default=0,
+                    description="How many clusters to cut the average-linkage tree into; "
+                    "0 means k.",
+                ),
+            },
+            batch_select=hybrid.cluster_margin_adapter,
+            narrow=hybrid.cluster_margin_candidates,
+        ),
+        Strategy(
+            "information_density",
+            family="hybrid",
+            summary="base score × (mean cosine similarity to the pool)^β, computed in O(n·d) "
+            "from the mean of the unit embeddings. Settles & Craven (2008).",
+            needs=EMBEDDINGS,
+            params={
+                "base": bases.param("entropy", "the informativeness"),
+                "beta": Param(
+                    Interval(float, 0.0, 100.0),
+                    default=1.0,
+                    description="β, the weight of density against informativeness.",
+                ),
+            },
+            pool_score=hybrid.information_density_adapter(base_scores),
+            needs_of=lambda params: EMBEDDINGS | STRATEGIES[str(params["base"])].needs,
+        ),
+        Strategy(
+            "ranked_batch",
+            family="hybrid",
+            summary="Ranked batch-mode: greedily α·(1 − similarity to labeled ∪ picked) + "
+            "(1 − α)·uncertainty, similarity = 1 / (1 + distance), α = unlabeled / (unlabeled "
+            "+ labeled). Cardoso et al. (2017), as in modAL.",
+            needs=EMBEDDINGS,
+            params={
+                "base": bases.param("least_confidence", "the uncertainty"),
+                "metric": METRIC,
+                **prefilter.PARAMS,
+            },
+            batch_select=hybrid.ranked_batch_adapter(base_scores),
+            narrow=prefilter.narrow,
+            needs_of=_base_needs,
+        ),
+        Strategy(
+            "multilabel_entropy",
+            family="uncertainty",
+            summary="Binary entropy H_b(p_il) = −p log p − (1−p) log(1−p) of each label, "
+            "averaged (or maxed) over the labels. Brinker (2006); Yang et al. (2009).",
+            needs=MULTILABEL,
+            params={"aggregate": LABEL_AGGREGATE},
+            pool_score=multilabel.multilabel_entropy_adapter,
+            task="multi_label",
+        ),
+        Strategy(
+            "multilabel_least_confidence",
+            family="uncertainty",
+            summary="1 − max(p_il, 1 − p_il) of each label's binary prediction, averaged (or "
+            "maxed) over the labels. Lewis & Gale (1994), label by label.",
+            needs=MULTILABEL,
+            params={"aggregate": LABEL_AGGREGATE},
+            pool_score=multilabel.multilabel_least_confidence_adapter,
+            task="multi_label",
+        ),
+        Strategy(
+            "label_cardinality_inconsistency",
+            family="uncertainty",
+            summary="|Σ_l 1[p_il > threshold] − c̄|: how far the predicted number of labels is "
+            "from the labeled set's mean label cardinality c̄ (labeled_label_cardinality). "
+            "Li & Guo (2013).",
+            needs=frozenset({Input.MULTILABEL_PROBABILITIES, Input.LABELED_LABEL_CARDINALITY}),
+            params={
+                "threshold": Param(
+                    Interval(float, 0.0, 1.0),
+                    default=0.5,
+                    description="A label counts as predicted when its probability is above this.",
+                )
+            },
+            pool_score=multilabel.label_cardinality_inconsistency_adapter,
+            task="multi_label",
+        ),
+        Strategy(
+            "multilabel_bald",
+            family="bayesian",
+            summary="Binary mutual information H_b(p̄_il) − (1/m) Σ_k H_b(P_kil) of each label, "
+            "summed (or averaged) over the labels. Houlsby et al. (2011), label by label.",
+            needs=frozenset({Input.MULTILABEL_COMMITTEE}),
+            params={
+                "aggregate": Param(
+                    Options(str, ("sum", "mean")),
+                    default="sum",
+                    description="How the per-label mutual informations combine: 'sum' (the "
+                    "mutual information of the label vector when labels are independent "
+                    "given the model) or 'mean'.",
+                )
+            },
+            pool_score=multilabel.multilabel_bald_adapter,
+            task="multi_label",
+        ),
+        Strategy(
+            "regression_variance",
+            family="committee",
+            summary="σ_i² (or σ_i) of the prediction: regression_std, or the spread of "
+            "regression_samples. Query-by-committee for regression: RayChaudhuri & Hamey "
+            "(1995); Burbidge et al. (2007).",
+            needs=frozenset({Input.REGRESSION_SPREAD}),
+            params={
+                "measure": Param(
+                    Options(str, ("variance", "std")),
+                    default="variance",
+                    description="Score by the variance or by the standard deviation (the "
+                    "same ranking).",
+                )
+            },
+            pool_score=regression.regression_variance_adapter,
+            task="regression",
+        ),
+        Strategy(
+            "gaussian_bald",
+            family="bayesian",
+            summary="½ log(1 + σ_i²/σ_noise²): the mutual information between the target and "
+            "the model for a Gaussian prediction with Gaussian noise. Houlsby et al. (2011).",
+            needs=frozenset({Input.REGRESSION_SPREAD}),
+            params={
+                "noise_std": Param(
+                    Interval(float, 0.0, None, closed="right"),
+                    default=1.0,
+                    description="σ_noise, the observation noise's standard deviation, in "
+                    "the unit of the targets.",
+                )
+            },
+            pool_score=regression.gaussian_bald_adapter,
+            task="regression",
+        ),
+        Strategy(
+            "gsx",
+            family="diversity",
+            summary="Greedy sampling on inputs: pick the item farthest (euclidean) from the "
+            "labeled items and the picks so far; score = that distance. Without labeled "
+            "items the first pick is the one closest to the centroid. Wu, Lin & Huang (2019).",
+            needs=EMBEDDINGS,
+            batch_select=regression.gsx_adapter,
+            task="regression",
+        ),
+        Strategy(
+            "gsy",
+            family="diversity",
+            summary="Greedy sampling on outputs: pick the item whose prediction is farthest "
+            "from the labeled targets and the picks' predictions; score = that distance. "
+            "Wu, Lin & Huang (2019).",
+            needs=frozenset({Input.REGRESSION_PREDICTION, Input.LABELED_TARGETS}),
+            batch_select=regression.gsy_adapter,
+            task="regression",
+        ),
+        Strategy(
+            "igs",
+            family="diversity",
+            summary="Improved greedy sampling: pick argmax_n min_m ‖x_n − x_m‖·|f(x_n) − y_m| "
+            "over the labeled items and the picks; score = that product. "
+            "Wu, Lin & Huang (2019).",
+            needs=frozenset(
+                {
+                    Input.EMBEDDINGS,
+                    Input.LABELED_EMBEDDINGS,
+                    Input.REGRESSION_PREDICTION,
+                    Input.LABELED_TARGETS,
+                }
+            ),
+            batch_select=regression.igs_adapter,
+            task="regression",
+        ),
+        _structured(
+            "least_confidence",
+            "uncertainty",
+            "1 − max_j p_j",
+            uncertainty.least_confidence_scores,
+            on_committee=False,
+        ),
+        _structured(
+            "margin", "uncertainty", "p(2) − p(1)", uncertainty.margin_scores, on_committee=False
+        ),
+        _structured(
+            "ratio", "uncertainty", "p(2) / p(1)", uncertainty.ratio_scores, on_committee=False
+        ),
+        _structured(
+            "entropy",
+            "uncertainty",
+            "−Σ_j p_j log p_j",
+            uncertainty.entropy_scores,
+            on_committee=False,
+        ),
+        _structured(
+            "bald",
+            "bayesian",
+            "H(p̄) − (1/m) Σ_k H(P_k); Houlsby et al. 2011",
+            bayesian.bald_scores,
+            on_committee=True,
+        ),
+        _structured(
+            "variation_ratio",
+            "bayesian",
+            "1 − max_j V_j / m; Freeman 1965",
+            bayesian.variation_ratio_scores,
+            on_committee=True,
+        ),
+        _structured(
+            "mean_std",
+            "bayesian",
+            "(1/c) Σ_j std_k P_kj; Kampffmeyer et al. 2016",
+            bayesian.mean_std_scores,
+            on_committee=True,
+        ),
+        Strategy(
+            "deepfool",
+            family="adversarial",
+            summary="−‖r_i‖, r_i the DeepFool perturbation (Moosavi-Dezfooli et al. 2016) of the "
+            "model's input that changes its predicted class: items nearest the decision "
+            "boundary first (DFAL, Ducoffe & Precioso 2018). Model mode only.",
+            needs=frozenset({Input.MODEL}),
+            params={
+                "max_iter": Param(
+                    Interval(int, 1, 1000),
+                    default=50,
+                    description="Most DeepFool steps per item; an item not flipped by then "
+                    "scores the distance reached.",
+                ),
+                "overshoot": Param(
+                    Interval(float, 0.0, 1.0),
+                    default=0.02,
+                    description="Each probe moves (1 + overshoot) times the perturbation so far, "
+                    "to step across the boundary; the distance reported is without it.",
+                ),
+                "return_points": Param(
+                    Boolean(),
+                    default=False,
+                    description="Also return the adversarial point of each selected item "
+                    "(StrategyResult.adversarial_points).",
+                ),
+            },
+            pool_score=adversarial.deepfool_adapter,
+            points=adversarial.deepfool_points,
+        ),
+    )
+}
+
+
+__all__ = ["BASES", "POWER_BASES", "POWER_OFFSETS", "STRATEGIES", "base_scores"]
