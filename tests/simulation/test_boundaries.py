@@ -4,12 +4,13 @@ labelwise_server imports nothing of labelwise_simulate; labelwise_simulate impor
 labelwise_server, nor the generated stubs, and only what its own pyproject declares.
 """
 
-import ast
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+
+from tests.test_layout import imported_modules  # absolute imports, lazy ones too
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = ROOT / "service" / "labelwise_server"
@@ -24,19 +25,6 @@ IMPORT_NAMES = {
     "tqdm": "tqdm",
     "threadpoolctl": "threadpoolctl",
 }
-
-
-def imported_modules(path: Path) -> list[str]:
-    """Every absolute import, lazy ones inside functions too; `from a import b` adds a.b."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    names: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.append(node.module)
-            names += [f"{node.module}.{alias.name}" for alias in node.names]
-    return names
 
 
 def _within(module: str, package: str) -> bool:

@@ -1,13 +1,14 @@
 """The service the tool starts: `labelwise serve` found beside this Python or on PATH."""
 
+import inspect
 import sys
 from pathlib import Path
 
 import pytest
 
 from labelwise import Client
-from labelwise_server.config import available_cores as server_cores
-from labelwise_simulate.cores import available_cores
+from labelwise_server import config
+from labelwise_simulate import cores
 from labelwise_simulate.service import ServeProcess, ServiceError, serve_command
 
 
@@ -33,6 +34,8 @@ def test_it_serves_on_a_free_port_and_stops(monkeypatch: pytest.MonkeyPatch) -> 
     assert server._process.poll() is not None
 
 
-def test_default_jobs_follow_the_servers_core_rule() -> None:
-    # The tool keeps its own copy of the rule (it imports nothing from the server).
-    assert available_cores() == server_cores()
+@pytest.mark.parametrize("name", ["cgroup_cpu_limit", "available_cores"])
+def test_default_jobs_follow_the_servers_core_rule(name: str) -> None:
+    # The tool keeps its own copy of the rule (it imports nothing from the server): the same code.
+    assert inspect.getsource(getattr(cores, name)) == inspect.getsource(getattr(config, name))
+    assert getattr(cores, name)() == getattr(config, name)()

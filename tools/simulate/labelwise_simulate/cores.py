@@ -1,7 +1,8 @@
 """How many loops to run at once by default: the cores this process may use.
 
 The same rule as the server's `--workers 0` (labelwise_server.config.available_cores), kept
-here because the tool depends on the client only; tests/simulation checks the two agree.
+here because the tool depends on the client only; tests/simulation/test_service.py checks the
+code is the same.
 """
 
 import math
