@@ -330,7 +330,11 @@ def encode_tensor(array: npt.ArrayLike, dtype: int) -> pb.Tensor:
     values = np.asarray(array)
     if dtype == pb.DATA_TYPE_BFLOAT16:
         bits = np.ascontiguousarray(values, dtype="<f4").view("<u4")
-        raw = (bits >> 16).astype("<u2").tobytes()
+        # Round to nearest even, as the clients and hardware conversions do; NaN stays a quiet
+        # NaN (rounding its payload could carry into the exponent and give ±Inf or 0).
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        nan = np.isnan(values) if values.dtype.kind == "f" else np.zeros(bits.shape, bool)
+        raw = np.where(nan, (bits >> 16) | 0x0040, rounded).astype("<u2").tobytes()
     else:
         raw = np.ascontiguousarray(values, dtype=ALL_DTYPES[dtype]).tobytes()
     return pb.Tensor(dtype=dtype, shape=list(values.shape), raw_data=raw)  # type: ignore[arg-type]

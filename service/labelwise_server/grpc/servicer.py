@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from labelwise.tensors import POOL_AXIS
+from labelwise.tensors import STREAM_AXIS
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server import reasons
 from labelwise_server.errors import Cancelled, DeadlineExceeded, InvalidArgument, StreamIdle
@@ -241,7 +241,7 @@ def _concatenate(name: str, chunks: list[RawTensor]) -> RawTensor:
     """One tensor from its chunks, joined along its pool axis."""
     if len(chunks) == 1:
         return chunks[0]
-    axis = POOL_AXIS.get(name, 0)
+    axis = STREAM_AXIS[name]  # the proto's pool_axis / labeled_axis option
     first = chunks[0]
     if len(first.shape) <= axis:
         raise InvalidArgument(

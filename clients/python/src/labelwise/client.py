@@ -13,7 +13,16 @@ import numpy.typing as npt
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from labelwise.tensors import POOL_AXIS, encode_tensor, raw_bytes, tensor_field, varint, wire_dtype
+from labelwise.tensors import (
+    LABELED_AXIS,
+    POOL_AXIS,
+    encode_tensor,
+    raw_bytes,
+    tensor_field,
+    varint,
+    wire_dtype,
+)
+from labelwise.v1 import error_reason_pb2
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
 
@@ -21,7 +30,8 @@ ParamValue: TypeAlias = int | float | str | bool
 StrategyArg: TypeAlias = str | tuple[str, Mapping[str, ParamValue]]
 # An ONNX model: its bytes, or the path of a .onnx file.
 ModelArg: TypeAlias = bytes | str | os.PathLike[str]
-MODEL_NOT_CACHED = "MODEL_NOT_CACHED"
+# The ErrorInfo reason of a model sent by hash that the server no longer holds.
+MODEL_NOT_CACHED = error_reason_pb2.ErrorReason.Name(error_reason_pb2.MODEL_NOT_CACHED)
 _MODEL_OUTPUTS = {"probabilities": pb.MODEL_OUTPUT_PROBABILITIES, "logits": pb.MODEL_OUTPUT_LOGITS}
 
 _SERVICE = "/labelwise.v1.QuerySelectionService/"
@@ -30,8 +40,6 @@ _TENSOR_FIELDS = {
     for fd in pb.SelectQueriesRequest.DESCRIPTOR.fields
     if fd.message_type is not None and fd.message_type.full_name == "labelwise.v1.Tensor"
 }
-# Tensors about the labeled set, not the pool: streamed in blocks of their own.
-_LABELED = ("labeled_embeddings", "labeled_targets")
 _AGGREGATES = {"mean": pb.UNCERTAINTY_AGGREGATE_MEAN, "max": pb.UNCERTAINTY_AGGREGATE_MAX}
 _RULES = {"all": pb.STOPPING_RULE_ALL, "any": pb.STOPPING_RULE_ANY}
 _PARAM_TYPES = {
@@ -559,24 +567,25 @@ def _encode(request: _Request) -> bytes:
 
 def _split(request: _Request, chunk_bytes: int) -> Iterator[dict[str, npt.NDArray[Any]]]:
     """Row blocks of the pool tensors, then of the labeled-set tensors, each about chunk_bytes."""
-    pool = {name: a for name, a in request.tensors.items() if name not in _LABELED}
+    pool = {name: a for name, a in request.tensors.items() if name in POOL_AXIS}
     if pool:
-        n = next(iter(a.shape[POOL_AXIS.get(name, 0)] for name, a in pool.items()))
+        n = next(iter(a.shape[POOL_AXIS[name]] for name, a in pool.items()))
         row_bytes = sum(
-            max(a.size // max(a.shape[POOL_AXIS.get(name, 0)], 1), 1) * a.itemsize
+            max(a.size // max(a.shape[POOL_AXIS[name]], 1), 1) * a.itemsize
             for name, a in pool.items()
         )
         step = max(1, chunk_bytes // max(row_bytes, 1))
         for start in range(0, max(n, 1), step):
             yield {
-                name: np.take(a, range(start, min(start + step, n)), axis=POOL_AXIS.get(name, 0))
+                name: np.take(a, range(start, min(start + step, n)), axis=POOL_AXIS[name])
                 for name, a in pool.items()
             }
-    for name in _LABELED:
+    for name, axis in LABELED_AXIS.items():
         labeled = request.tensors.get(name)
         if labeled is None:
             continue
-        row_bytes = max(labeled.size // max(labeled.shape[0], 1), 1) * labeled.itemsize
+        rows = labeled.shape[axis]
+        row_bytes = max(labeled.size // max(rows, 1), 1) * labeled.itemsize
         step = max(1, chunk_bytes // row_bytes)
-        for start in range(0, max(labeled.shape[0], 1), step):
-            yield {name: labeled[start : start + step]}
+        for start in range(0, max(rows, 1), step):
+            yield {name: labeled[(slice(None),) * axis + (slice(start, start + step),)]}

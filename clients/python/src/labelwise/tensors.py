@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from labelwise.v1 import options_pb2
 from labelwise.v1 import query_selection_pb2 as pb
 
 DTYPES: dict[int, np.dtype[Any]] = {
@@ -21,18 +22,24 @@ DTYPES: dict[int, np.dtype[Any]] = {
     pb.DATA_TYPE_INT32: np.dtype("<i4"),
     pb.DATA_TYPE_INT64: np.dtype("<i8"),
 }
-# The pool axis of each SelectQueriesRequest tensor that is not split along axis 0: a
-# stream splits it, and the server joins the chunks, along this axis (the proto's
-# SelectQueriesStreamRequest).
-POOL_AXIS = {
-    "committee": 1,
-    "committee_logits": 1,
-    "multilabel_committee": 1,
-    "multilabel_committee_logits": 1,
-    "regression_samples": 1,
-    "structured_committee": 1,
-    "structured_committee_logits": 1,
-}
+
+
+def _axes(option: Any) -> dict[str, int]:
+    """SelectQueriesRequest's tensor fields that carry the field option, with its value."""
+    return {
+        fd.name: fd.GetOptions().Extensions[option]
+        for fd in pb.SelectQueriesRequest.DESCRIPTOR.fields
+        if fd.GetOptions().HasExtension(option)
+    }
+
+
+# The axis along which a stream splits each SelectQueriesRequest tensor, and the server joins
+# its chunks: the proto's pool_axis option (pool tensors: 1 for committee and sample tensors
+# [m, n, ...], 0 otherwise) and labeled_axis option (labeled-set tensors), read from the
+# generated descriptors so every language takes them from labelwise/v1/options.proto.
+POOL_AXIS: dict[str, int] = _axes(options_pb2.pool_axis)
+LABELED_AXIS: dict[str, int] = _axes(options_pb2.labeled_axis)
+STREAM_AXIS: dict[str, int] = POOL_AXIS | LABELED_AXIS
 _NATIVE = {
     np.dtype("float16"): pb.DATA_TYPE_FLOAT16,
     np.dtype("float32"): pb.DATA_TYPE_FLOAT32,
