@@ -1,21 +1,18 @@
-"""Request checks at the boundary: tolerances, positions in messages, parameters, softmax."""
+"""Request checks at the boundary: tolerances, positions in messages, parameters, limits."""
 
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from labelwise.tensors import encode_tensor
 from labelwise.v1 import query_selection_pb2 as pb
-from labelwise_server import validation
+from labelwise_server import checks, validation
 from labelwise_server.errors import InvalidArgument
+from labelwise_server.request import Selection
 from labelwise_server.strategies.params import Boolean, Interval, Param
 from labelwise_server.tensors import parse_request
-from labelwise_server.validation import Selection, decode_request, softmax
+from labelwise_server.validation import decode_request
 
 
 def decode(
@@ -72,7 +69,7 @@ def test_row_sum_tolerance_follows_the_wire_dtype(dtype: int, off: float, ok: bo
 def test_the_first_bad_row_is_named_whatever_the_check_blocks(
     block_bytes: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(validation, "_CHECK_BYTES", block_bytes)
+    monkeypatch.setattr(checks, "_CHECK_BYTES", block_bytes)
     rng = np.random.default_rng(0)
     p = rng.dirichlet(np.ones(3), size=300)
     p[173] = [0.5, 0.6, 0.1]
@@ -106,7 +103,7 @@ def test_embeddings_too_large_for_float32_distances_are_rejected(field: str) -> 
     assert error.description == (
         "must have every |value| <= 1e+15 (distances are computed in float32); got -3e+15 at [1, 0]"
     )
-    fields[field][1, 0] = validation.EMBEDDING_BOUND  # the bound itself is allowed
+    fields[field][1, 0] = checks.EMBEDDING_BOUND  # the bound itself is allowed
     assert decode(strategies=("core_set",), **fields).pool.n == 2
 
 
@@ -212,42 +209,6 @@ def test_parameter_values_breaking_their_rules(
         validation._param_value(param, value, "strategies[0].params[x]")
     assert caught.value.field == "strategies[0].params[x]"
     assert caught.value.description == message
-
-
-def reference_softmax(logits: npt.NDArray[Any], temperature: float) -> npt.NDArray[np.float64]:
-    scaled = logits.astype(np.float64) / temperature
-    e = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)  # type: ignore[no-any-return]
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    hnp.arrays(
-        st.sampled_from([np.float32, np.float64]),
-        hnp.array_shapes(min_dims=2, max_dims=3, min_side=2, max_side=5),
-        elements=st.floats(allow_nan=False, allow_infinity=False, width=32),
-    ),
-    st.one_of(st.floats(1e-300, 1e300), st.sampled_from([1e-46, 5e-324, 1e-38, 1.0])),
-)
-def test_softmax_is_a_distribution_for_any_finite_logits_and_temperature(
-    logits: npt.NDArray[Any], temperature: float
-) -> None:
-    probabilities = softmax(logits, temperature)
-    assert probabilities.dtype == logits.dtype
-    assert np.isfinite(probabilities).all() and (probabilities >= 0).all()
-    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
-    # The largest logit of each row keeps the largest probability.
-    top = np.take_along_axis(probabilities, logits.argmax(axis=-1)[..., None], axis=-1)
-    assert (top[..., 0] >= probabilities.max(axis=-1) - 1e-6).all()
-    if logits.dtype == np.float64 and 1e-100 < temperature < 1e100:
-        np.testing.assert_allclose(probabilities, reference_softmax(logits, temperature),
-                                   rtol=1e-6, atol=1e-12)  # fmt: skip
-
-
-def test_softmax_never_mutates_the_logits() -> None:
-    logits = np.arange(6.0).reshape(2, 3)
-    logits.flags.writeable = False  # decoded tensors are read-only views
-    softmax(logits, 0.5)
 
 
 # ---- Limits checked before allocation (issue 13) -------------------------------------------

@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server import reasons
+from labelwise_server.checks import SUM_TOLERANCE, check_class_probabilities
 from labelwise_server.errors import InvalidArgument
 from labelwise_server.strategies._types import IntArray, RealArray
 from labelwise_server.strategies.uncertainty import entropy_scores
@@ -179,9 +180,6 @@ def _raw(tensor: pb.Tensor) -> RawTensor:
 
 def decode_stopping(request: pb.CheckStoppingRequest, max_elements: int) -> StoppingInputs:
     """Check every field of a CheckStoppingRequest; raise InvalidArgument on the first bad one."""
-    # Imported here: validation imports the strategy registry, which this module need not load.
-    from labelwise_server.validation import SUM_TOLERANCE, check_class_probabilities
-
     labels: IntArray | None = None
     stop_probabilities: RealArray | None = None
     if request.HasField("stop_set_predictions"):

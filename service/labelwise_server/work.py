@@ -1,4 +1,4 @@
-"""One request's work, transport-free: decode → validate → (run models) → select → encode.
+"""One request's work, transport-free: decode and validate → infer → select → encode.
 
 The same functions run in a work process (labelwise_server.sandbox, the default) and on the
 in-process threads of `--no-sandbox`; the gRPC layer only moves bytes to and from them.
@@ -7,6 +7,7 @@ in-process threads of `--no-sandbox`; the gRPC layer only moves bytes to and fro
 from collections.abc import Callable
 
 from labelwise.v1 import query_selection_pb2 as pb
+from labelwise_server.inference import infer
 from labelwise_server.onnx_runner import ModelStore
 from labelwise_server.selection import Result, select
 from labelwise_server.stopping import decode_stopping, encode_verdict, evaluate
@@ -28,8 +29,13 @@ def select_response(
     """The response to a SelectQueries request, and the pool's row count."""
     stop()
     selection = decode_request(
-        request, max_elements, models, stop, max_response_bytes=max_response_bytes
+        request,
+        max_elements,
+        model_mode=models is not None,
+        max_response_bytes=max_response_bytes,
     )
+    if models is not None:
+        selection = infer(selection, models, stop, max_elements)
     results = select(selection, stop, observe)
     return encode_response(results, selection.pool.n), selection.pool.n
 
