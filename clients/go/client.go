@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	labelwisev1 "github.com/labelwise/labelwise/clients/go/gen/labelwise/v1"
 )
@@ -363,58 +364,85 @@ func (c *Client) stream(ctx context.Context, req *Request, header *labelwisev1.S
 type poolTensor struct {
 	tensor *Tensor
 	axis   int
-	set    requestTensor
+	field  protoreflect.FieldDescriptor
 }
 
-type requestTensor = func(*labelwisev1.SelectQueriesRequest, *labelwisev1.Tensor)
+// set puts t in the poolTensor's field of m.
+func (p poolTensor) set(m *labelwisev1.SelectQueriesRequest, t *labelwisev1.Tensor) {
+	m.ProtoReflect().Set(p.field, protoreflect.ValueOfMessage(t.ProtoReflect()))
+}
 
-// poolTensors are the tensors given about the pool, each with its pool axis.
-func (r *Request) poolTensors() []poolTensor {
-	type M = labelwisev1.SelectQueriesRequest
-	type T = labelwisev1.Tensor
-	all := []poolTensor{
-		{r.Probabilities, 0, func(m *M, t *T) { m.Probabilities = t }},
-		{r.Logits, 0, func(m *M, t *T) { m.Logits = t }},
-		{r.Committee, 1, func(m *M, t *T) { m.Committee = t }},
-		{r.CommitteeLogits, 1, func(m *M, t *T) { m.CommitteeLogits = t }},
-		{r.Embeddings, 0, func(m *M, t *T) { m.Embeddings = t }},
-		{r.Costs, 0, func(m *M, t *T) { m.Costs = t }},
-		{r.MultilabelProbabilities, 0, func(m *M, t *T) { m.MultilabelProbabilities = t }},
-		{r.MultilabelLogits, 0, func(m *M, t *T) { m.MultilabelLogits = t }},
-		{r.MultilabelCommittee, 1, func(m *M, t *T) { m.MultilabelCommittee = t }},
-		{r.MultilabelCommitteeLogits, 1, func(m *M, t *T) { m.MultilabelCommitteeLogits = t }},
-		{r.RegressionMean, 0, func(m *M, t *T) { m.RegressionMean = t }},
-		{r.RegressionStd, 0, func(m *M, t *T) { m.RegressionStd = t }},
-		{r.RegressionSamples, 1, func(m *M, t *T) { m.RegressionSamples = t }},
-		{r.StructuredProbabilities, 0, func(m *M, t *T) { m.StructuredProbabilities = t }},
-		{r.StructuredLogits, 0, func(m *M, t *T) { m.StructuredLogits = t }},
-		{r.StructuredCommittee, 1, func(m *M, t *T) { m.StructuredCommittee = t }},
-		{r.StructuredCommitteeLogits, 1, func(m *M, t *T) { m.StructuredCommitteeLogits = t }},
-		{r.StructuredMask, 0, func(m *M, t *T) { m.StructuredMask = t }},
-		{r.ModelInputs, 0, func(m *M, t *T) { m.ModelInputs = t }},
+// tensorFields are the request's tensors by their SelectQueriesRequest field name.
+func (r *Request) tensorFields() map[string]*Tensor {
+	return map[string]*Tensor{
+		"probabilities":               r.Probabilities,
+		"logits":                      r.Logits,
+		"committee":                   r.Committee,
+		"committee_logits":            r.CommitteeLogits,
+		"embeddings":                  r.Embeddings,
+		"labeled_embeddings":          r.LabeledEmbeddings,
+		"costs":                       r.Costs,
+		"multilabel_probabilities":    r.MultilabelProbabilities,
+		"multilabel_logits":           r.MultilabelLogits,
+		"multilabel_committee":        r.MultilabelCommittee,
+		"multilabel_committee_logits": r.MultilabelCommitteeLogits,
+		"regression_mean":             r.RegressionMean,
+		"regression_std":              r.RegressionStd,
+		"regression_samples":          r.RegressionSamples,
+		"labeled_targets":             r.LabeledTargets,
+		"structured_probabilities":    r.StructuredProbabilities,
+		"structured_logits":           r.StructuredLogits,
+		"structured_committee":        r.StructuredCommittee,
+		"structured_committee_logits": r.StructuredCommitteeLogits,
+		"structured_mask":             r.StructuredMask,
+		"model_inputs":                r.ModelInputs,
 	}
-	return present(all)
 }
 
-// labeledTensors are the tensors given about the labeled set, split along axis 0.
-func (r *Request) labeledTensors() []poolTensor {
-	type M = labelwisev1.SelectQueriesRequest
-	type T = labelwisev1.Tensor
-	return present([]poolTensor{
-		{r.LabeledEmbeddings, 0, func(m *M, t *T) { m.LabeledEmbeddings = t }},
-		{r.LabeledTargets, 0, func(m *M, t *T) { m.LabeledTargets = t }},
-	})
+// splitAxis is a SelectQueriesRequest tensor field with the axis a stream splits it along.
+type splitAxis struct {
+	field   protoreflect.FieldDescriptor
+	axis    int
+	labeled bool // about the labeled set (streamed after the pool), not the pool
 }
 
-func present(all []poolTensor) []poolTensor {
+// splitAxes are read from the proto's pool_axis and labeled_axis field options
+// (labelwise/v1/options.proto), in field order, so no client keeps a table of its own.
+var splitAxes = func() []splitAxis {
+	var out []splitAxis
+	fields := (*labelwisev1.SelectQueriesRequest)(nil).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		options := fd.Options()
+		if proto.HasExtension(options, labelwisev1.E_PoolAxis) {
+			axis := proto.GetExtension(options, labelwisev1.E_PoolAxis).(int32)
+			out = append(out, splitAxis{fd, int(axis), false})
+		} else if proto.HasExtension(options, labelwisev1.E_LabeledAxis) {
+			axis := proto.GetExtension(options, labelwisev1.E_LabeledAxis).(int32)
+			out = append(out, splitAxis{fd, int(axis), true})
+		}
+	}
+	return out
+}()
+
+// tensors are the request's tensors given, the pool's (labeled false) or the labeled set's,
+// each with its axis.
+func (r *Request) tensors(labeled bool) []poolTensor {
+	given := r.tensorFields()
 	var out []poolTensor
-	for _, p := range all {
-		if p.tensor != nil {
-			out = append(out, p)
+	for _, split := range splitAxes {
+		if t := given[string(split.field.Name())]; t != nil && split.labeled == labeled {
+			out = append(out, poolTensor{t, split.axis, split.field})
 		}
 	}
 	return out
 }
+
+// poolTensors are the tensors given about the pool, each with its pool axis.
+func (r *Request) poolTensors() []poolTensor { return r.tensors(false) }
+
+// labeledTensors are the tensors given about the labeled set, each with its labeled axis.
+func (r *Request) labeledTensors() []poolTensor { return r.tensors(true) }
 
 // splittable reports whether the tensor has its pool axis (a scalar is sent whole).
 func (p poolTensor) splittable() bool { return len(p.tensor.shape) > p.axis }
@@ -465,12 +493,13 @@ func (r *Request) chunks(chunkBytes int64, first *labelwisev1.SelectQueriesReque
 			out = append(out, chunk)
 			continue
 		}
-		l := labeled.tensor.shape[0]
+		l := labeled.tensor.shape[labeled.axis]
 		rowBytes := int64(len(labeled.tensor.raw)) / max(l, 1)
 		step := max(1, chunkBytes/max(rowBytes, 1))
 		for start := int64(0); start < max(l, 1); start += step {
 			chunk := next()
-			labeled.set(chunk, labeled.tensor.slice(0, min(start, l), min(start+step, l)).message())
+			rows := labeled.tensor.slice(labeled.axis, min(start, l), min(start+step, l))
+			labeled.set(chunk, rows.message())
 			out = append(out, chunk)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	labelwisev1 "github.com/labelwise/labelwise/clients/go/gen/labelwise/v1"
 )
 
 // FieldViolation names a request field the server rejected and why ("must be X; got Y").
@@ -30,7 +32,8 @@ type Error struct {
 
 // ReasonModelNotCached is the ErrorInfo reason of NOT_FOUND for a model sent by its SHA-256
 // that the server no longer holds; SelectQueries then resends the model's bytes on its own.
-const ReasonModelNotCached = "MODEL_NOT_CACHED"
+// Every reason is a value name of the proto's ErrorReason (labelwisev1.ErrorReason).
+var ReasonModelNotCached = labelwisev1.ErrorReason_MODEL_NOT_CACHED.String()
 
 func (e *Error) Error() string {
 	if len(e.Violations) == 0 {
