@@ -140,7 +140,10 @@ class Options(Constraint):
 
     def invalid_values(self) -> Iterator[ParamValue]:
         if self.type is str:
-            yield "_".join(str(v) for v in self.values) + "_other"
+            other = f"not_{self.values[0]}"
+            while other in self.values:
+                other = f"not_{other}"
+            yield other
         elif self.type is not bool:
             numbers = [float(v) for v in self.values]
             yield self.type(min(numbers) - 1)
