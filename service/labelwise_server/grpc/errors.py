@@ -1,12 +1,23 @@
-"""The one mapping from core exceptions to gRPC statuses with google.rpc details."""
+"""The one mapping from core exceptions to gRPC statuses with google.rpc details.
+
+Every status leaves here bounded, whatever the caller sent: a run of characters without a
+space (a quoted name or value) keeps QUOTE_CHARS of them, one string TEXT_CHARS, and the
+status as it goes on the wire (`grpc-message` percent-encoded, `grpc-status-details-bin`
+base64) at most STATUS_BYTES. gRPC refuses metadata over 8 KiB (the call then fails
+RESOURCE_EXHAUSTED) and proxies have smaller buffers (nginx's grpc_buffer_size: 4 KiB or 8 KiB
+by default, beyond which it answers 502 and marks the replica down).
+"""
 
 import functools
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -25,14 +36,71 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+QUOTE_CHARS = 200
+TEXT_CHARS = 1024
+STATUS_BYTES = 4096
+# Tighter (quote, text) bounds, tried in turn while a status is still over STATUS_BYTES.
+_BOUNDS = ((QUOTE_CHARS, TEXT_CHARS), (64, 256), (16, 64))
 
-def _status(code: int, message: str, *details: Any) -> grpc.Status:
-    packed = []
-    for detail in details:
-        holder = any_pb2.Any()
-        holder.Pack(detail)
-        packed.append(holder)
-    return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=packed))
+
+def bounded(text: str, quote: int = QUOTE_CHARS, total: int = TEXT_CHARS) -> str:
+    """text with every run of more than `quote` non-space characters cut to `quote` and the
+    whole to `total`, each cut marked with "…" (a list of names keeps its names, a 100 KB
+    name keeps its first 200 characters)."""
+    if len(text) > quote:
+        text = re.sub(rf"\S{{{quote + 1},}}", lambda run: run[0][:quote] + "…", text)
+    if len(text) > total:
+        text = text[:total] + "…"
+    return text
+
+
+def _bound_strings(message: Message, quote: int, total: int) -> None:
+    """Bound every string field of message and its sub-messages (map keys and values too)."""
+    for field, value in message.ListFields():
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            entries = dict(value)
+            value.clear()
+            for key, item in entries.items():
+                key = bounded(key, quote, total) if isinstance(key, str) else key
+                if isinstance(item, Message):
+                    value[key].CopyFrom(item)
+                    _bound_strings(value[key], quote, total)
+                else:
+                    value[key] = bounded(item, quote, total) if isinstance(item, str) else item
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            if field.is_repeated:
+                value[:] = [bounded(item, quote, total) for item in value]
+            else:
+                setattr(message, field.name, bounded(value, quote, total))
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            for item in value if field.is_repeated else (value,):
+                _bound_strings(item, quote, total)
+
+
+def wire_bytes(status: status_pb2.Status) -> int:
+    """Bytes of grpc-message (percent-encoded) and grpc-status-details-bin (base64)."""
+    message = sum(1 if 0x20 <= b <= 0x7E and b != 0x25 else 3 for b in status.message.encode())
+    details: int = status.ByteSize()
+    return message + 4 * -(-details // 3)
+
+
+def _status(code: int, message: str, *details: Message) -> grpc.Status:
+    for quote, total in _BOUNDS:
+        packed = []
+        for detail in details:
+            detail = type(detail).FromString(detail.SerializeToString())
+            _bound_strings(detail, quote, total)
+            holder = any_pb2.Any()
+            holder.Pack(detail)
+            packed.append(holder)
+        status = status_pb2.Status(
+            code=code, message=bounded(message, quote, total), details=packed
+        )
+        if wire_bytes(status) <= STATUS_BYTES:
+            break
+    else:  # only a status of many details could get here: keep its message alone
+        status = status_pb2.Status(code=code, message=bounded(message, 16, 64))
+    return rpc_status.to_status(status)
 
 
 def invalid_argument_status(err: InvalidArgument) -> grpc.Status:
