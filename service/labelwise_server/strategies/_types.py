@@ -15,9 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from labelwise_server.errors import InvalidArgument
-from labelwise_server.strategies.params import Param, ParamValue
-
-__all__ = ["Param", "ParamValue"]  # and the names defined here
+from labelwise_server.strategies.params import Param as Param  # re-exported
+from labelwise_server.strategies.params import ParamValue as ParamValue
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 IntArray: TypeAlias = npt.NDArray[np.int64]

@@ -7,12 +7,7 @@ meaning "label this first". Seung et al. (1992); McCallum & Nigam (1998).
 
 import numpy as np
 
-from labelwise_server.strategies._types import (
-    FloatArray,
-    Params,
-    RealArray,
-    RowBlock,
-)
+from labelwise_server.strategies._types import FloatArray, Params, RealArray, RowBlock
 from labelwise_server.strategies.uncertainty import entropy_scores
 
 

@@ -2,12 +2,7 @@
 
 import numpy as np
 
-from labelwise_server.strategies._types import (
-    FloatArray,
-    Params,
-    Pool,
-    Task,
-)
+from labelwise_server.strategies._types import FloatArray, Params, Pool, Task
 
 
 def random_scores(n: int, seed: int) -> FloatArray:
