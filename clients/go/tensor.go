@@ -105,8 +105,8 @@ func (t *Tensor) message() *labelwisev1.Tensor {
 	return &labelwisev1.Tensor{Dtype: t.dtype, Shape: t.shape, RawData: t.raw}
 }
 
-// slice returns rows [start, end) of axis (0 or 1) as a new tensor; the raw bytes are shared
-// when axis is 0 and gathered per outer index when it is 1.
+// slice returns rows [start, end) of axis as a new tensor; the raw bytes are shared when axis
+// is 0 and gathered per outer index (over the axes before it) otherwise.
 func (t *Tensor) slice(axis int, start, end int64) *Tensor {
 	shape := append([]int64(nil), t.shape...)
 	shape[axis] = end - start
@@ -117,8 +117,11 @@ func (t *Tensor) slice(axis int, start, end int64) *Tensor {
 	if axis == 0 {
 		return &Tensor{t.dtype, shape, t.raw[start*inner : end*inner]}
 	}
-	outer := t.shape[0]
-	stride := t.shape[1] * inner
+	outer := int64(1)
+	for _, size := range t.shape[:axis] {
+		outer *= size
+	}
+	stride := t.shape[axis] * inner
 	raw := make([]byte, 0, outer*(end-start)*inner)
 	for o := int64(0); o < outer; o++ {
 		raw = append(raw, t.raw[o*stride+start*inner:o*stride+end*inner]...)
