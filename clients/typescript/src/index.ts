@@ -3,7 +3,7 @@
  * what your model says about an unlabeled pool, get back for each strategy the pool
  * indices to label next, best first, with their scores. Node.js, over gRPC (HTTP/2).
  */
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, getOption, hasOption, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createHash } from "node:crypto";
@@ -26,12 +26,15 @@ import {
   type SelectQueriesResponse,
   type StrategyInfo,
 } from "./gen/labelwise/v1/query_selection_pb.js";
+import { ErrorReason } from "./gen/labelwise/v1/error_reason_pb.js";
+import { labeled_axis, pool_axis } from "./gen/labelwise/v1/options_pb.js";
 import { LabelwiseError } from "./errors.js";
 import { fromFloat64Message, slice, tensor, toMessage, type Float64Tensor, type Tensor } from "./tensor.js";
 
 export { LabelwiseError, type FieldViolation } from "./errors.js";
 export { tensor, type Float64Tensor, type Tensor, type TensorData } from "./tensor.js";
 export * as v1 from "./gen/labelwise/v1/query_selection_pb.js";
+export { ErrorReason } from "./gen/labelwise/v1/error_reason_pb.js";
 
 /** A strategy parameter's value: integers travel as int64, other numbers as double. */
 export type ParamValue = number | bigint | string | boolean;
@@ -42,8 +45,11 @@ export type StrategyArg = string | { name: string; params?: Record<string, Param
 /** An ONNX model: its bytes, or the path (or file: URL) of a .onnx file. */
 export type ModelArg = Uint8Array | string | URL;
 
-/** The ErrorInfo reason of a NOT_FOUND for a model sent by hash that the server does not hold. */
-export const MODEL_NOT_CACHED = "MODEL_NOT_CACHED";
+/**
+ * The ErrorInfo reason of a NOT_FOUND for a model sent by hash that the server does not hold:
+ * the name of the proto's ErrorReason value, as every reason is.
+ */
+export const MODEL_NOT_CACHED: string = ErrorReason[ErrorReason.MODEL_NOT_CACHED];
 
 /** One query selection; see proto/labelwise/v1/query_selection.proto for each field's rules. */
 export interface SelectRequest {
@@ -170,30 +176,15 @@ const HEADER_ROOM = 64 * 1024;
 type TensorField = {
   [K in keyof SelectRequest & keyof SelectQueriesRequest]-?: SelectRequest[K] extends Tensor | undefined ? K : never;
 }[keyof SelectRequest & keyof SelectQueriesRequest];
-// Each pool tensor with its pool axis, along which a stream splits it.
-const POOL_TENSORS: [TensorField, 0 | 1][] = [
-  ["probabilities", 0],
-  ["logits", 0],
-  ["committee", 1],
-  ["committeeLogits", 1],
-  ["embeddings", 0],
-  ["modelInputs", 0],
-  ["costs", 0],
-  ["multilabelProbabilities", 0],
-  ["multilabelLogits", 0],
-  ["multilabelCommittee", 1],
-  ["multilabelCommitteeLogits", 1],
-  ["regressionMean", 0],
-  ["regressionStd", 0],
-  ["regressionSamples", 1],
-  ["structuredProbabilities", 0],
-  ["structuredLogits", 0],
-  ["structuredCommittee", 1],
-  ["structuredCommitteeLogits", 1],
-  ["structuredMask", 0],
-];
-// The labeled-set tensors, streamed after the pool's, along axis 0.
-const LABELED_TENSORS: TensorField[] = ["labeledEmbeddings", "labeledTargets"];
+// The axis a stream splits each tensor along, from the proto's pool_axis and labeled_axis
+// field options (labelwise/v1/options.proto) in the generated descriptors: the pool tensors,
+// then the labeled-set tensors, streamed after the pool's.
+const splitAxes = (option: typeof pool_axis): [TensorField, number][] =>
+  SelectQueriesRequestSchema.fields
+    .filter((field) => hasOption(field, option))
+    .map((field) => [field.localName as TensorField, getOption(field, option)]);
+const POOL_TENSORS = splitAxes(pool_axis);
+const LABELED_TENSORS = splitAxes(labeled_axis);
 const MODEL_OUTPUTS = { probabilities: ModelOutput.PROBABILITIES, logits: ModelOutput.LOGITS };
 const AGGREGATES = { mean: UncertaintyAggregate.MEAN, max: UncertaintyAggregate.MAX };
 const RULES = { all: StoppingRule.ALL, any: StoppingRule.ANY };
@@ -302,8 +293,7 @@ export class LabelwiseClient {
   ): Promise<SelectQueriesResponse | undefined> {
     const header = headerMessage(request);
     let tensorBytes = 0;
-    for (const [name] of POOL_TENSORS) tensorBytes += request[name]?.raw.byteLength ?? 0;
-    for (const name of LABELED_TENSORS) tensorBytes += request[name]?.raw.byteLength ?? 0;
+    for (const [name] of [...POOL_TENSORS, ...LABELED_TENSORS]) tensorBytes += request[name]?.raw.byteLength ?? 0;
     // A model costs its bytes plus a few of framing; the header is measured without them.
     const modelBytes = models.reduce((sum, m) => sum + 16 + (m.source.value?.length ?? 0), 0);
     const size = toBinary(SelectQueriesRequestSchema, header).byteLength + modelBytes + tensorBytes;
@@ -360,21 +350,21 @@ export class LabelwiseClient {
         yield create(SelectQueriesStreamRequestSchema, { chunk });
       }
     }
-    for (const name of LABELED_TENSORS) {
+    for (const [name, axis] of LABELED_TENSORS) {
       const labeled = request[name];
       if (!labeled) continue;
-      if (labeled.shape.length === 0) {
+      if (labeled.shape.length <= axis) {
         const chunk = next();
         chunk[name] = toMessage(labeled);
         yield create(SelectQueriesStreamRequestSchema, { chunk });
         continue;
       }
-      const l = labeled.shape[0];
+      const l = labeled.shape[axis];
       const rowBytes = labeled.raw.byteLength / Math.max(l, 1);
       const step = Math.max(1, Math.floor(this.chunkBytes / Math.max(rowBytes, 1)));
       for (let start = 0; start < Math.max(l, 1); start += step) {
         const chunk = next();
-        chunk[name] = toMessage(slice(labeled, 0, Math.min(start, l), Math.min(start + step, l)));
+        chunk[name] = toMessage(slice(labeled, axis, Math.min(start, l), Math.min(start + step, l)));
         yield create(SelectQueriesStreamRequestSchema, { chunk });
       }
     }
@@ -447,7 +437,7 @@ async function modelBytes(model: ModelArg): Promise<Uint8Array> {
 
 function withTensors(header: SelectQueriesRequest, request: SelectRequest): SelectQueriesRequest {
   const whole = header; // tensors are added to the header, which is used once
-  for (const name of [...POOL_TENSORS.map(([name]) => name), ...LABELED_TENSORS]) {
+  for (const [name] of [...POOL_TENSORS, ...LABELED_TENSORS]) {
     const t = request[name];
     if (t) whole[name] = toMessage(t);
   }

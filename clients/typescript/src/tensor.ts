@@ -85,16 +85,16 @@ export function fromFloat64Message(t: TensorMessage, field: string): Float64Tens
   return { ...tensor(data, shape), dtype: DataType.FLOAT64, data };
 }
 
-/** Rows [start, end) along axis 0 or 1 (the committee tensors' pool axis). */
-export function slice(t: Tensor, axis: 0 | 1, start: number, end: number): Tensor {
+/** Rows [start, end) along axis (a tensor field's pool_axis or labeled_axis option). */
+export function slice(t: Tensor, axis: number, start: number, end: number): Tensor {
   const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, itemBytes(t.dtype));
   const shape = [...t.shape];
   shape[axis] = end - start;
   if (axis === 0) {
     return { dtype: t.dtype, shape, raw: t.raw.subarray(start * inner, end * inner) };
   }
-  const outer = t.shape[0];
-  const stride = t.shape[1] * inner;
+  const outer = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const stride = t.shape[axis] * inner;
   const raw = new Uint8Array(outer * (end - start) * inner);
   for (let o = 0; o < outer; o++) {
     raw.set(t.raw.subarray(o * stride + start * inner, o * stride + end * inner), o * (end - start) * inner);
