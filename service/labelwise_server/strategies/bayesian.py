@@ -22,6 +22,7 @@ from labelwise_server.strategies._types import (
 )
 from labelwise_server.strategies.bases import OFFSETS, BaseScores
 from labelwise_server.strategies.committee import consensus, mean_member_entropy, vote_counts
+from labelwise_server.strategies.greedy import Budget
 from labelwise_server.strategies.uncertainty import entropy_scores
 
 
@@ -284,16 +285,14 @@ def batch_bald_select(
     probs: RealArray = np.ascontiguousarray(committee[:, candidates], dtype=dtype)  # [m, n', c]
     _, n, c = probs.shape
     conditional = mean_member_entropy(probs)  # [n'] (1/m) Σ_k H(P_kx)
-    item_costs = None if costs is None else costs[candidates]
-    remaining = np.inf if budget is None else float(budget)
+    spend = Budget(None if costs is None else costs[candidates], budget)
     alive = np.ones(n, dtype=bool)
     joint = _JointLabels(probs, seed, num_samples, max_exact)
     picks: list[int] = []
     gains: list[float] = []
     while len(picks) < k:
         stop()
-        if item_costs is not None:
-            alive &= item_costs <= remaining  # the budget only shrinks
+        spend.narrow(alive)
         positions = np.flatnonzero(alive)
         if positions.size == 0:
             break
@@ -323,8 +322,7 @@ def batch_bald_select(
         picks.append(best)
         gains.append(best_gain)
         alive[best] = False
-        if item_costs is not None:
-            remaining -= float(item_costs[best])
+        spend.take(best)
         if len(picks) < k:
             joint.add(best)
     return candidates[np.asarray(picks, dtype=np.int64)], np.asarray(gains, dtype=np.float64)
@@ -358,17 +356,7 @@ def power_sample(
     if top > 0:
         keys = beta * np.log(np.maximum(values, top * _POWER_FLOOR)) + noise
     order = candidates[np.lexsort((candidates, -keys))]
-    if costs is None or budget is None:
-        return order[:k]
-    kept: list[int] = []
-    remaining = float(budget)
-    for index, cost in zip(order.tolist(), costs[order].tolist(), strict=True):
-        if cost <= remaining:
-            kept.append(index)
-            remaining -= cost
-            if len(kept) == k:
-                break
-    return np.asarray(kept, dtype=np.int64)
+    return Budget(costs, budget).walk(order, k)  # costs [n] by pool index, as order is
 
 
 # Registry adapters (strategies/registry.py): the validated pool and task in, the math above

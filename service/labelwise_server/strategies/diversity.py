@@ -19,12 +19,18 @@ from labelwise_server.strategies._types import (
     needed,
     never_stop,
 )
+from labelwise_server.strategies.distances import (
+    min_squared_distances,
+    min_squared_distances_scaled,
+    pairwise_squared_distances,
+    squared_distances_to,
+    squared_norms,
+    unit_rows,
+)
+from labelwise_server.strategies.greedy import Budget
 
 Float32Array = npt.NDArray[np.float32]
 
-# Rows of X per block when distances to many centres are computed at once, so a
-# block's [rows, centres] distance matrix stays a few MiB.
-_DISTANCE_BLOCK_FLOATS = 1 << 21
 # The min-distance of an item that may no longer be picked (picked, or over budget).
 _GONE = np.float32(-1.0)
 
@@ -39,44 +45,6 @@ def candidate_rows(array: RealArray, candidates: IntArray) -> Float32Array:
     if candidates.shape[0] == array.shape[0]:  # candidates are ascending and distinct
         return as_float32(array)
     return as_float32(array[candidates])
-
-
-def unit_rows(x: Float32Array) -> Float32Array:
-    """Rows scaled to unit euclidean norm; all-zero rows stay zero."""
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    norms[norms == 0] = 1.0
-    scaled: Float32Array = x / norms[:, None]
-    return scaled
-
-
-def squared_norms(x: Float32Array) -> Float32Array:
-    """‖x_i‖² of each row [n], in float32."""
-    norms: Float32Array = np.einsum("ij,ij->i", x, x)
-    return norms
-
-
-def min_squared_distances(
-    x: Float32Array, x_norms: Float32Array, centres: Float32Array
-) -> Float32Array:
-    """min_c ‖x_i − c‖² over the rows c of centres [l, d], for each row of x [n, d].
-
-    Blocked over rows, so memory stays O(block · l); +inf when l = 0.
-    """
-    n, count = x.shape[0], centres.shape[0]
-    out = np.full(n, np.inf, dtype=np.float32)
-    if count == 0:
-        return out
-    centre_norms = squared_norms(centres)
-    step = max(1, _DISTANCE_BLOCK_FLOATS // count)
-    for start in range(0, n, step):
-        block = x[start : start + step]
-        d2 = block @ centres.T  # [b, l]
-        d2 *= -2.0
-        d2 += centre_norms
-        d2 += x_norms[start : start + step, None]
-        out[start : start + step] = d2.min(axis=1)
-    np.maximum(out, 0.0, out=out)
-    return out
 
 
 def k_center_greedy(
@@ -115,27 +83,21 @@ def k_center_greedy(
             centres = unit_rows(centres)
     x_norms = squared_norms(x)
     min_d2 = min_squared_distances(x, x_norms, centres)
-    item_costs = None if costs is None else costs[candidates]
-    remaining = np.inf if budget is None else float(budget)
+    spend = Budget(None if costs is None else costs[candidates], budget)
 
     picks: list[int] = []
     scores: list[float] = []
     first_unscored = False
     if centres.shape[0] == 0 and x.shape[0] > 0:
-        order = np.random.default_rng(seed).permutation(x.shape[0])
-        first = -1
-        for position in order.tolist():  # the first draw that fits the budget
-            if item_costs is None or item_costs[position] <= remaining:
-                first = int(position)
-                break
-        if first < 0:
+        # The first draw that fits the budget.
+        first = spend.first_fitting(np.random.default_rng(seed).permutation(x.shape[0]))
+        if first is None:
             return np.empty(0, np.int64), np.empty(0, np.float64)
-        min_d2 = _update_min_d2(x, x_norms, first, None)
+        min_d2 = squared_distances_to(x, x_norms, first)
         picks.append(first)
         scores.append(0.0)
         first_unscored = True
-        if item_costs is not None:
-            remaining -= float(item_costs[first])
+        spend.take(first)
         min_d2[first] = _GONE
 
     cover = LazyCover(x, x_norms, min_d2, picks, centres)
@@ -144,14 +106,13 @@ def k_center_greedy(
         best = cover.argmax()
         if min_d2[best] < 0:
             break  # every candidate is picked or over budget
-        if item_costs is not None and item_costs[best] > remaining:
-            min_d2[item_costs > remaining] = _GONE  # the budget only shrinks
+        if not spend.fits(best):
+            spend.drop(min_d2, _GONE)
             cover.refresh_bounds()
             continue
         picks.append(best)
         scores.append(float(np.sqrt(np.float64(min_d2[best]))))
-        if item_costs is not None:
-            remaining -= float(item_costs[best])
+        spend.take(best)
         cover.remove(best)  # and it is a centre from now on: picks is the cover's list
 
     picked = np.asarray(picks, dtype=np.int64)
@@ -275,12 +236,12 @@ class LazyCover:
         current = self.min_d2[start:stop]
         for first in range(int(self.applied[block]), len(self.centres), _LAZY_CENTRES):
             last = min(first + _LAZY_CENTRES, len(self.centres))
-            # min_j ‖x_i − c_j‖² = ‖x_i‖² + min_j (‖c_j‖² − 2 x_i·c_j): one product, one add.
-            d2 = rows @ self.scaled[first:last].T  # [b, p]
-            d2 += self.centre_norms[first:last]
-            nearest = d2.min(axis=1)
-            nearest += self.x_norms[start:stop]
-            np.maximum(nearest, 0.0, out=nearest)
+            nearest = min_squared_distances_scaled(
+                rows,
+                self.x_norms[start:stop],
+                self.scaled[first:last],
+                self.centre_norms[first:last],
+            )
             np.minimum(current, nearest, out=current)  # gone rows (< 0) stay gone
         self.applied[block] = len(self.centres)
         self.bounds[block] = current.max()
@@ -300,21 +261,6 @@ class LazyCover:
             offset = self.labeled.shape[0]
             self.exact[offset + self.filled : offset + count] = self.x[new]
             self.filled = count
-
-
-def _update_min_d2(
-    x: Float32Array, x_norms: Float32Array, centre: int, min_d2: Float32Array | None
-) -> Float32Array:
-    """min(min_d2, ‖x_i − x_centre‖²) in place (or fresh when min_d2 is None); skips gone rows."""
-    d2: Float32Array = x @ x[centre]
-    d2 *= -2.0
-    d2 += x_norms
-    d2 += x_norms[centre]
-    np.maximum(d2, 0.0, out=d2)
-    if min_d2 is None:
-        return d2
-    np.minimum(min_d2, d2, out=min_d2)  # gone rows (< 0) stay gone
-    return min_d2
 
 
 # k-means runs as full Lloyd (sklearn KMeans) while rows × clusters stays below this;
@@ -357,10 +303,7 @@ def typicality(x: Float32Array, members: IntArray, neighbours: int) -> FloatArra
     r = members.shape[0]
     if r == 1:
         return np.ones(1)
-    points = x[members].astype(np.float64)
-    norms = np.einsum("ij,ij->i", points, points)
-    d2 = norms[:, None] + norms[None, :] - 2.0 * (points @ points.T)
-    np.maximum(d2, 0.0, out=d2)
+    d2 = pairwise_squared_distances(x[members].astype(np.float64))  # [r, r]
     np.fill_diagonal(d2, np.inf)  # not its own neighbour
     kk = min(neighbours, r - 1)
     nearest = np.partition(d2, kk - 1, axis=1)[:, :kk]
@@ -410,8 +353,7 @@ def typiclust_select(
     order = np.argsort(pool_labels, kind="stable")  # positions grouped by cluster
     starts = np.concatenate([[0], np.cumsum(sizes)])
     rng = np.random.default_rng(seed)
-    item_costs = None if costs is None else costs[candidates]
-    remaining = np.inf if budget is None else float(budget)
+    spend = Budget(None if costs is None else costs[candidates], budget)
     # Per cluster, lazily: its candidate positions and their typicality, best first.
     ranked: dict[int, tuple[list[int], list[float]]] = {}
     open_clusters = sizes > 0
@@ -429,13 +371,12 @@ def typiclust_select(
             best_first = np.lexsort((members, -typical))
             ranked[cluster] = (members[best_first].tolist(), typical[best_first].tolist())
         positions, values = ranked[cluster]
-        while positions:
+        while positions:  # what no longer fits is dropped from the cluster for good
             position, value = positions.pop(0), values.pop(0)
-            if item_costs is None or item_costs[position] <= remaining:
+            if spend.fits(position):
                 picks.append(position)
                 scores.append(value)
-                if item_costs is not None:
-                    remaining -= float(item_costs[position])
+                spend.take(position)
                 covered[cluster] += 1
                 break
         if not positions:

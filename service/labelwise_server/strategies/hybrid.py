@@ -10,7 +10,6 @@ import math
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from labelwise_server.errors import InvalidArgument
@@ -29,14 +28,15 @@ from labelwise_server.strategies._types import (
     never_stop,
 )
 from labelwise_server.strategies.bases import BaseScores, shifted
-from labelwise_server.strategies.diversity import (
-    Float32Array,
-    as_float32,
-    candidate_rows,
+from labelwise_server.strategies.distances import (
     min_squared_distances,
+    squared_distances_from_dots,
+    squared_distances_to,
     squared_norms,
     unit_rows,
 )
+from labelwise_server.strategies.diversity import Float32Array, as_float32, candidate_rows
+from labelwise_server.strategies.greedy import Budget
 
 # Rows per block for the O(n · d) passes over the pool.
 _BLOCK_ROWS = 1 << 15
@@ -49,10 +49,6 @@ class Uniform(Protocol):
     """A source of uniform draws in [0, 1): np.random.Generator, or RandomState."""
 
     def random(self) -> float: ...
-
-
-def _fits(costs: FloatArray | None, remaining: float) -> npt.NDArray[np.bool_] | None:
-    return None if costs is None else costs <= remaining
 
 
 def badge_select(
@@ -91,15 +87,12 @@ def badge_select(
     d2 = g_norms.astype(np.float64)  # before the first pick: ‖g_i‖², to rank it
     # D² to the nearest pick, −1 once gone (set after the first pick).
     first_d2 = d2.copy() if origin_centre else np.full_like(d2, np.inf)
-    item_costs = None if costs is None else costs[candidates]
-    remaining = np.inf if budget is None else float(budget)
+    spend = Budget(None if costs is None else costs[candidates], budget)
     picks: list[int] = []
     scores: list[float] = []
     while len(picks) < k:
         stop()
-        fits = _fits(item_costs, remaining)
-        if fits is not None:
-            d2[~fits & (d2 >= 0)] = -1.0  # the budget only shrinks
+        spend.drop(d2, -1.0)
         alive = d2 >= 0
         if not alive.any():
             break
@@ -117,8 +110,7 @@ def badge_select(
                 best -= 1
         picks.append(best)
         scores.append(float(np.sqrt(max(d2[best], 0.0))))
-        if item_costs is not None:
-            remaining -= float(item_costs[best])
+        spend.take(best)
         if len(picks) == 1:
             first_d2[d2 < 0] = -1.0  # over budget already
             d2 = first_d2
@@ -133,11 +125,8 @@ def _update_gradient_d2(
     """d2 = min(d2, ‖g_i − g_centre‖²) in place; rows already gone (d2 = −1) stay gone."""
     for start in range(0, a.shape[0], _BLOCK_ROWS):
         stop = start + _BLOCK_ROWS
-        dist = (a[start:stop] @ a[centre]) * (x[start:stop] @ x[centre])  # [b]: (a·a)(x·x)
-        dist *= -2.0
-        dist += g_norms[start:stop]
-        dist += g_norms[centre]
-        np.maximum(dist, 0.0, out=dist)
+        dots = (a[start:stop] @ a[centre]) * (x[start:stop] @ x[centre])  # [b]: g_i·g_centre
+        dist = squared_distances_from_dots(dots, g_norms[start:stop], g_norms[centre])
         np.minimum(d2[start:stop], dist, out=d2[start:stop])  # gone rows (−1) stay gone
 
 
@@ -178,8 +167,7 @@ def cluster_margin_select(
         order = np.lexsort((members, -scores[members]))
         groups.append(members[order].tolist())
     groups.sort(key=lambda g: (len(g), min(g)))
-    item_costs = None if costs is None else costs[candidates]
-    remaining = np.inf if budget is None else float(budget)
+    spend = Budget(None if costs is None else costs[candidates], budget)
     picks: list[int] = []
     cursors = [0] * len(groups)
     while len(picks) < k:
@@ -187,13 +175,12 @@ def cluster_margin_select(
         for c, group in enumerate(groups):
             if len(picks) == k:
                 break
-            while cursors[c] < len(group):
+            while cursors[c] < len(group):  # what no longer fits is passed for good
                 position = group[cursors[c]]
                 cursors[c] += 1
-                if item_costs is None or item_costs[position] <= remaining:
+                if spend.fits(position):
                     picks.append(position)
-                    if item_costs is not None:
-                        remaining -= float(item_costs[position])
+                    spend.take(position)
                     took = True
                     break
         if not took:
@@ -270,15 +257,13 @@ def ranked_batch_select(
     min_d2 = min_squared_distances(x, x_norms, centres).astype(np.float64)
     u = uncertainty[candidates].astype(np.float64)
     alive = np.ones(x.shape[0], dtype=bool)
-    item_costs = None if costs is None else costs[candidates]
-    remaining = np.inf if budget is None else float(budget)
+    spend = Budget(None if costs is None else costs[candidates], budget)
     labeled_count = centres.shape[0]
     picks: list[int] = []
     scores: list[float] = []
     while len(picks) < k:
         stop()
-        if item_costs is not None:
-            alive &= item_costs <= remaining
+        spend.narrow(alive)
         left = int(alive.sum())
         if left == 0:
             break
@@ -298,14 +283,8 @@ def ranked_batch_select(
         picks.append(best)
         scores.append(score)
         alive[best] = False
-        if item_costs is not None:
-            remaining -= float(item_costs[best])
-        d2_new = x @ x[best]
-        d2_new *= -2.0
-        d2_new += x_norms
-        d2_new += x_norms[best]
-        np.maximum(d2_new, 0.0, out=d2_new)
-        np.minimum(min_d2, d2_new, out=min_d2)
+        spend.take(best)
+        np.minimum(min_d2, squared_distances_to(x, x_norms, best), out=min_d2)
     return candidates[np.asarray(picks, dtype=np.int64)], np.asarray(scores, dtype=np.float64)
 
 

@@ -24,10 +24,16 @@ from labelwise_server.strategies._types import (
     needed,
     never_stop,
 )
+from labelwise_server.strategies.distances import (
+    min_squared_distances,
+    row_blocks,
+    squared_distances,
+    squared_distances_to,
+    squared_norms,
+)
+from labelwise_server.strategies.greedy import Budget
 
 _GONE = -1.0  # the min-distance of an item that may no longer be picked
-# Rows per block when distances to many labeled items are computed at once.
-_BLOCK_FLOATS = 1 << 21
 
 
 def variance_scores(std: FloatArray, measure: str = "variance") -> FloatArray:
@@ -57,52 +63,11 @@ def gaussian_bald_scores(std: FloatArray, noise_std: float = 1.0) -> FloatArray:
     return scores + 0.0
 
 
-def _squared_norms(x: FloatArray) -> FloatArray:
-    norms: FloatArray = np.einsum("ij,ij->i", x, x)
-    return norms
-
-
-def _distances_to_row(x: FloatArray, norms: FloatArray, j: int) -> FloatArray:
-    """‖x_i − x_j‖ for every row i of x [n, d]."""
-    d2 = x @ x[j]
-    d2 *= -2.0
-    d2 += norms
-    d2 += norms[j]
-    np.maximum(d2, 0.0, out=d2)
-    d2[j] = 0.0  # exact, whatever the rounding
-    distances: FloatArray = np.sqrt(d2)
-    return distances
-
-
-def _pairwise_distances(x: FloatArray, norms: FloatArray, centres: FloatArray) -> FloatArray:
-    """‖x_i − c_m‖ [b, l] for a block x [b, d] and centres [l, d]."""
-    d2 = x @ centres.T
-    d2 *= -2.0
-    d2 += _squared_norms(centres)
-    d2 += norms[:, None]
-    np.maximum(d2, 0.0, out=d2)
-    distances: FloatArray = np.sqrt(d2)
-    return distances
-
-
-def _min_over_labeled(
-    n: int, count: int, block_min: Callable[[int, int], FloatArray]
-) -> FloatArray:
-    """min over the l labeled items of a [b, l] distance block, blocked over the n rows."""
-    out = np.empty(n, dtype=np.float64)
-    step = max(1, _BLOCK_FLOATS // max(count, 1))
-    for start in range(0, n, step):
-        end = min(start + step, n)
-        out[start:end] = block_min(start, end)
-    return out
-
-
 def _greedy(
     min_distance: FloatArray,
     distances_to: Callable[[int], FloatArray],
     k: int,
-    costs: FloatArray | None,
-    budget: float | None,
+    spend: Budget,
     first_order: IntArray | None = None,
     stop: StopCheck = never_stop,
 ) -> tuple[IntArray, FloatArray]:
@@ -115,19 +80,16 @@ def _greedy(
     Ties go to the lower position. An item that no longer fits the budget is
     dropped, with every item costing more than what is left.
     """
-    remaining = np.inf if budget is None else float(budget)
     picks: list[int] = []
     scores: list[float] = []
     first: int | None = None
     if first_order is not None:
-        fits = first_order if costs is None else first_order[costs[first_order] <= remaining]
-        if fits.size == 0:
+        first = spend.first_fitting(first_order)
+        if first is None:
             return np.empty(0, np.int64), np.empty(0, np.float64)
-        first = int(fits[0])
         picks.append(first)
         scores.append(0.0)
-        if costs is not None:
-            remaining -= float(costs[first])
+        spend.take(first)
         np.minimum(min_distance, distances_to(first), out=min_distance)
         min_distance[first] = _GONE
     while len(picks) < k:
@@ -135,13 +97,12 @@ def _greedy(
         best = int(np.argmax(min_distance)) if min_distance.size else -1
         if best < 0 or min_distance[best] < 0:
             break  # every candidate is picked or over budget
-        if costs is not None and costs[best] > remaining:
-            min_distance[costs > remaining] = _GONE  # the budget only shrinks
+        if not spend.fits(best):
+            spend.drop(min_distance, _GONE)
             continue
         picks.append(best)
         scores.append(float(min_distance[best]))
-        if costs is not None:
-            remaining -= float(costs[best])
+        spend.take(best)
         np.minimum(min_distance, distances_to(best), out=min_distance)
         min_distance[best] = _GONE
     score_array = np.asarray(scores, dtype=np.float64)
@@ -171,26 +132,21 @@ def gsx_select(
     the paper, scored with the covering radius it leaves. X [n, d], L [l, d].
     """
     x = np.asarray(embeddings[candidates], dtype=np.float64)
-    norms = _squared_norms(x)
+    norms = squared_norms(x)
     first_order: IntArray | None = None
     if labeled is not None and labeled.shape[0] > 0:
         centres = np.asarray(labeled, dtype=np.float64)
-        min_distance = _min_over_labeled(
-            x.shape[0],
-            centres.shape[0],
-            lambda s, e: _pairwise_distances(x[s:e], norms[s:e], centres).min(axis=1),
-        )
+        # min_m sqrt(d²) = sqrt(min_m d²): the root is monotone and correctly rounded.
+        min_distance = np.sqrt(min_squared_distances(x, norms, centres))
     else:
         min_distance = np.full(x.shape[0], np.inf)
         centroid = x.mean(axis=0)
         first_order = np.argsort(((x - centroid) ** 2).sum(axis=1), kind="stable")
-    item_costs = None if costs is None else costs[candidates]
     picks, scores = _greedy(
         min_distance,
-        lambda j: _distances_to_row(x, norms, j),
+        lambda j: np.sqrt(squared_distances_to(x, norms, j)),
         k,
-        item_costs,
-        budget,
+        Budget(None if costs is None else costs[candidates], budget),
         first_order,
         stop,
     )
@@ -219,10 +175,8 @@ def gsy_select(
     right = np.searchsorted(targets, f).clip(0, targets.shape[0] - 1)
     left = (right - 1).clip(0, targets.shape[0] - 1)
     min_distance = np.minimum(np.abs(f - targets[left]), np.abs(f - targets[right]))
-    item_costs = None if costs is None else costs[candidates]
-    picks, scores = _greedy(
-        min_distance, lambda j: np.abs(f - f[j]), k, item_costs, budget, stop=stop
-    )
+    spend = Budget(None if costs is None else costs[candidates], budget)
+    picks, scores = _greedy(min_distance, lambda j: np.abs(f - f[j]), k, spend, stop=stop)
     return candidates[picks], scores
 
 
@@ -246,24 +200,20 @@ def igs_select(
     """
     x = np.asarray(embeddings[candidates], dtype=np.float64)
     f = np.asarray(predictions[candidates], dtype=np.float64)
-    norms = _squared_norms(x)
+    norms = squared_norms(x)
     centres = np.asarray(labeled, dtype=np.float64)
+    centre_norms = squared_norms(centres)
     targets = np.asarray(labeled_targets, dtype=np.float64)
-
-    def block_min(start: int, end: int) -> FloatArray:
-        dx = _pairwise_distances(x[start:end], norms[start:end], centres)  # [b, l]
-        dx *= np.abs(f[start:end, None] - targets[None, :])
-        result: FloatArray = dx.min(axis=1)
-        return result
-
-    min_distance = _min_over_labeled(x.shape[0], centres.shape[0], block_min)
-    item_costs = None if costs is None else costs[candidates]
+    min_distance = np.empty(x.shape[0], dtype=np.float64)
+    for start, end in row_blocks(x.shape[0], centres.shape[0]):
+        dx = np.sqrt(squared_distances(x[start:end], norms[start:end], centres, centre_norms))
+        dx *= np.abs(f[start:end, None] - targets[None, :])  # [b, l]
+        min_distance[start:end] = dx.min(axis=1)
     picks, scores = _greedy(
         min_distance,
-        lambda j: _distances_to_row(x, norms, j) * np.abs(f - f[j]),
+        lambda j: np.sqrt(squared_distances_to(x, norms, j)) * np.abs(f - f[j]),
         k,
-        item_costs,
-        budget,
+        Budget(None if costs is None else costs[candidates], budget),
         stop=stop,
     )
     return candidates[picks], scores
