@@ -1,6 +1,7 @@
 package dev.labelwise.client;
 
 import dev.labelwise.v1.CheckStoppingResponse;
+import dev.labelwise.v1.ErrorReason;
 import dev.labelwise.v1.ListStrategiesRequest;
 import dev.labelwise.v1.ParamValue;
 import dev.labelwise.v1.QuerySelectionServiceGrpc;
@@ -57,7 +58,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Model mode: the first call with a model sends its bytes; later calls on this client send
  * only its SHA-256, and when the server no longer holds the model (NOT_FOUND with reason
- * {@value #MODEL_NOT_CACHED}: evicted, restarted, another replica) the call is repeated once
+ * {@link #MODEL_NOT_CACHED}: evicted, restarted, another replica) the call is repeated once
  * with the bytes.
  */
 public final class LabelwiseClient implements AutoCloseable {
@@ -65,8 +66,11 @@ public final class LabelwiseClient implements AutoCloseable {
   public static final int DEFAULT_MAX_MESSAGE_BYTES = 256 << 20;
   /** About how many bytes of rows each stream chunk carries by default. */
   public static final int DEFAULT_CHUNK_BYTES = 4 << 20;
-  /** The ErrorInfo reason of a model sent by hash that the server does not hold. */
-  public static final String MODEL_NOT_CACHED = "MODEL_NOT_CACHED";
+  /**
+   * The ErrorInfo reason of a model sent by hash that the server does not hold: the name of
+   * the proto's {@link ErrorReason} value, as every reason is.
+   */
+  public static final String MODEL_NOT_CACHED = ErrorReason.MODEL_NOT_CACHED.name();
   // Kept free of tensor bytes in a unary request, for framing and headers.
   private static final int HEADER_ROOM = 64 << 10;
 
@@ -355,11 +359,11 @@ public final class LabelwiseClient implements AutoCloseable {
           continue;
         }
         if (pool.isEmpty()) {
-          size = splittable(input, tensor) ? tensor.size(input.poolAxis) : 1;
+          size = splittable(input, tensor) ? tensor.size(input.axis) : 1;
         }
         pool.add(input);
-        if (splittable(input, tensor) && tensor.size(input.poolAxis) > 0) {
-          rowBytes += tensor.rawData().size() / tensor.size(input.poolAxis);
+        if (splittable(input, tensor) && tensor.size(input.axis) > 0) {
+          rowBytes += tensor.rawData().size() / tensor.size(input.axis);
         }
       }
       n = pool.isEmpty() ? 0 : Math.max(size, 1);
@@ -373,7 +377,7 @@ public final class LabelwiseClient implements AutoCloseable {
     }
 
     private static boolean splittable(SelectRequest.Input input, Tensor tensor) {
-      return tensor.rank() > input.poolAxis;
+      return tensor.rank() > input.axis;
     }
 
     @Override
@@ -404,20 +408,20 @@ public final class LabelwiseClient implements AutoCloseable {
             }
             continue;
           }
-          long rows = tensor.size(input.poolAxis);
-          input.set(chunk, tensor.slice(input.poolAxis, Math.min(poolStart, rows), Math.min(end, rows)));
+          long rows = tensor.size(input.axis);
+          input.set(chunk, tensor.slice(input.axis, Math.min(poolStart, rows), Math.min(end, rows)));
         }
         poolStart = end;
       } else if (labeledIndex < labeled.size()) {
         SelectRequest.Input input = labeled.get(labeledIndex);
         Tensor tensor = tensors.get(input);
-        if (tensor.rank() == 0) {
+        if (tensor.rank() <= input.axis) {
           input.set(chunk, tensor);
           labeledIndex++;
         } else {
-          long rows = tensor.size(0);
+          long rows = tensor.size(input.axis);
           long step = step(tensor.rawData().size() / Math.max(rows, 1));
-          input.set(chunk, tensor.slice(0, Math.min(labeledStart, rows), Math.min(labeledStart + step, rows)));
+          input.set(chunk, tensor.slice(input.axis, Math.min(labeledStart, rows), Math.min(labeledStart + step, rows)));
           labeledStart += step;
           if (labeledStart >= rows) {
             labeledIndex++;

@@ -1,8 +1,11 @@
 package dev.labelwise.client;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.DescriptorProtos.FieldOptions;
+import com.google.protobuf.Descriptors.FieldDescriptor;
 import dev.labelwise.v1.Model;
 import dev.labelwise.v1.ModelOutput;
+import dev.labelwise.v1.OptionsProto;
 import dev.labelwise.v1.ParamValue;
 import dev.labelwise.v1.SelectQueriesRequest;
 import dev.labelwise.v1.StrategySpec;
@@ -18,9 +21,9 @@ import java.util.Collections;
 import java.util.EnumMap;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import java.util.function.BiConsumer;
 
 /**
  * One query selection: the strategies to run, k, and the pool inputs they need. Immutable;
@@ -52,44 +55,49 @@ import java.util.function.BiConsumer;
  */
 public final class SelectRequest {
   /**
-   * Every tensor field, with its pool axis (along which a stream splits it); the labeled-set
-   * tensors are not the pool's and stream after it, along axis 0.
+   * Every tensor field, each the SelectQueriesRequest field of its lowercase name, with the
+   * axis along which a stream splits it: the proto's pool_axis option, or labeled_axis for the
+   * labeled-set tensors (not the pool's; they stream after it), read from the descriptors.
    */
   enum Input {
-    PROBABILITIES(0, SelectQueriesRequest.Builder::setProbabilities),
-    LOGITS(0, SelectQueriesRequest.Builder::setLogits),
-    COMMITTEE(1, SelectQueriesRequest.Builder::setCommittee),
-    COMMITTEE_LOGITS(1, SelectQueriesRequest.Builder::setCommitteeLogits),
-    EMBEDDINGS(0, SelectQueriesRequest.Builder::setEmbeddings),
-    COSTS(0, SelectQueriesRequest.Builder::setCosts),
-    MODEL_INPUTS(0, SelectQueriesRequest.Builder::setModelInputs),
-    MULTILABEL_PROBABILITIES(0, SelectQueriesRequest.Builder::setMultilabelProbabilities),
-    MULTILABEL_LOGITS(0, SelectQueriesRequest.Builder::setMultilabelLogits),
-    MULTILABEL_COMMITTEE(1, SelectQueriesRequest.Builder::setMultilabelCommittee),
-    MULTILABEL_COMMITTEE_LOGITS(1, SelectQueriesRequest.Builder::setMultilabelCommitteeLogits),
-    REGRESSION_MEAN(0, SelectQueriesRequest.Builder::setRegressionMean),
-    REGRESSION_STD(0, SelectQueriesRequest.Builder::setRegressionStd),
-    REGRESSION_SAMPLES(1, SelectQueriesRequest.Builder::setRegressionSamples),
-    STRUCTURED_PROBABILITIES(0, SelectQueriesRequest.Builder::setStructuredProbabilities),
-    STRUCTURED_LOGITS(0, SelectQueriesRequest.Builder::setStructuredLogits),
-    STRUCTURED_COMMITTEE(1, SelectQueriesRequest.Builder::setStructuredCommittee),
-    STRUCTURED_COMMITTEE_LOGITS(1, SelectQueriesRequest.Builder::setStructuredCommitteeLogits),
-    STRUCTURED_MASK(0, SelectQueriesRequest.Builder::setStructuredMask),
-    LABELED_EMBEDDINGS(-1, SelectQueriesRequest.Builder::setLabeledEmbeddings),
-    LABELED_TARGETS(-1, SelectQueriesRequest.Builder::setLabeledTargets);
+    PROBABILITIES,
+    LOGITS,
+    COMMITTEE,
+    COMMITTEE_LOGITS,
+    EMBEDDINGS,
+    COSTS,
+    MODEL_INPUTS,
+    MULTILABEL_PROBABILITIES,
+    MULTILABEL_LOGITS,
+    MULTILABEL_COMMITTEE,
+    MULTILABEL_COMMITTEE_LOGITS,
+    REGRESSION_MEAN,
+    REGRESSION_STD,
+    REGRESSION_SAMPLES,
+    STRUCTURED_PROBABILITIES,
+    STRUCTURED_LOGITS,
+    STRUCTURED_COMMITTEE,
+    STRUCTURED_COMMITTEE_LOGITS,
+    STRUCTURED_MASK,
+    LABELED_EMBEDDINGS,
+    LABELED_TARGETS;
 
-    final int poolAxis;
+    final FieldDescriptor field;
+    final int axis;
     final boolean labeled;
-    private final BiConsumer<SelectQueriesRequest.Builder, dev.labelwise.v1.Tensor> setter;
 
-    Input(int poolAxis, BiConsumer<SelectQueriesRequest.Builder, dev.labelwise.v1.Tensor> setter) {
-      this.poolAxis = Math.max(poolAxis, 0);
-      this.labeled = poolAxis < 0;
-      this.setter = setter;
+    Input() {
+      field = SelectQueriesRequest.getDescriptor().findFieldByName(name().toLowerCase(Locale.ROOT));
+      FieldOptions options = field.getOptions();
+      labeled = options.hasExtension(OptionsProto.labeledAxis);
+      if (!labeled && !options.hasExtension(OptionsProto.poolAxis)) {
+        throw new IllegalStateException(field.getName() + " declares no pool_axis or labeled_axis");
+      }
+      axis = labeled ? options.getExtension(OptionsProto.labeledAxis) : options.getExtension(OptionsProto.poolAxis);
     }
 
     void set(SelectQueriesRequest.Builder message, Tensor tensor) {
-      setter.accept(message, tensor.toMessage());
+      message.setField(field, tensor.toMessage());
     }
   }
 

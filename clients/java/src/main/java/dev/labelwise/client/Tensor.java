@@ -176,8 +176,12 @@ public final class Tensor {
       return new Tensor(dtype, dims, raw.substring(Math.toIntExact(start * inner), Math.toIntExact(end * inner)));
     }
     long stride = shape[axis] * inner;
+    long outers = 1; // the product of the sizes before axis
+    for (int i = 0; i < axis; i++) {
+      outers *= shape[i];
+    }
     ByteString joined = ByteString.EMPTY;
-    for (long outer = 0; outer < shape[0]; outer++) {
+    for (long outer = 0; outer < outers; outer++) {
       long base = outer * stride;
       joined = joined.concat(raw.substring(
           Math.toIntExact(base + start * inner), Math.toIntExact(base + end * inner)));
