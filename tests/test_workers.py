@@ -7,6 +7,7 @@ no call that was in flight.
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,12 +124,16 @@ class Supervised:
         return samples
 
     def worker_pids(self) -> dict[int, float]:
-        """Live workers and the RPCs each has started, from the pid-labelled gauge."""
-        return {
-            int(dict(labels)["pid"]): value
+        """Live workers (each slot's latest pid, from the log) and the RPCs their slot has
+        started (labelwise_worker_rpcs_total{worker})."""
+        pids = {int(m[1]): int(m[2]) for m in re.finditer(r"worker (\d+) started, pid (\d+)",
+                                                          self.output())}  # fmt: skip
+        counts = {
+            int(dict(labels)["worker"]): value
             for (name, labels), value in self.metrics().items()
-            if name == "labelwise_worker_rpcs"
+            if name == "labelwise_worker_rpcs_total"
         }
+        return {pid: counts.get(slot, 0.0) for slot, pid in pids.items()}
 
 
 def children(pid: int) -> set[int]:

@@ -2,17 +2,36 @@
 
 The grpc_server_* names and labels are those of go-grpc-middleware's
 Prometheus provider, so dashboards built for Go services work unchanged.
+
+One metric set whatever the worker count: prometheus_client's multiprocess collector (several
+workers) has no `_created` series, so they are off in every process; no series is labelled
+by pid, and labelwise_worker_rpcs_total is labelled by worker slot (LABELWISE_WORKER, set by
+labelwise_server.workers; "0" for a lone process), which a restarted worker keeps.
 """
 
+import os
 from dataclasses import dataclass
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from labelwise_server import __version__
 
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+WORKER_ENV = "LABELWISE_WORKER"
 _SIZE_BUCKETS = tuple(float(4**i) for i in range(1, 16))  # 4 .. 4**15 (~1e9)
-_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+                    60, 120, 300)  # fmt: skip
+
+
+def seconds_buckets(max_seconds: float) -> tuple[float, ...]:
+    """Latency buckets up to the longest a call may run (--max-deadline-seconds; 0: no cap,
+    300 s the largest bucket)."""
+    if max_seconds > _SECONDS_BUCKETS[-1]:
+        return (*_SECONDS_BUCKETS, float(max_seconds))
+    return _SECONDS_BUCKETS
+
 
 GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
 SHED_LIMITS = ("max_concurrent_rpcs", "max_watch_streams")
@@ -29,13 +48,14 @@ class Metrics:
     pool_rows: Histogram
     request_bytes: Histogram
     in_flight: Gauge
-    worker_rpcs: Gauge
+    worker_rpcs: Counter
     model_lookups: Counter
     model_cache_bytes: Gauge
     shed: Counter
 
     @classmethod
-    def create(cls, registry: CollectorRegistry) -> "Metrics":
+    def create(cls, registry: CollectorRegistry, max_seconds: float = 300.0) -> "Metrics":
+        buckets = seconds_buckets(max_seconds)
         # multiprocess_mode tells how prometheus_client sums a gauge over worker processes
         # (PROMETHEUS_MULTIPROC_DIR, see labelwise_server.workers); one process ignores it.
         build = Gauge(
@@ -76,14 +96,14 @@ class Metrics:
                 "Histogram of response latency (seconds) of gRPC that had been application-level "
                 "handled by the server.",
                 GRPC_LABELS,
-                buckets=_SECONDS_BUCKETS,
+                buckets=buckets,
                 registry=registry,
             ),
             strategy_seconds=Histogram(
                 "labelwise_strategy_duration_seconds",
                 "Time one strategy spent scoring and ranking one request's pool.",
                 ["strategy"],
-                buckets=_SECONDS_BUCKETS,
+                buckets=buckets,
                 registry=registry,
             ),
             pool_rows=Histogram(
@@ -104,13 +124,13 @@ class Metrics:
                 registry=registry,
                 multiprocess_mode="livesum",
             ),
-            worker_rpcs=Gauge(
+            worker_rpcs=Counter(
                 "labelwise_worker_rpcs",
-                "RPCs started by this worker process; with several workers one series per live "
-                "worker (label pid), showing how connections spread over them.",
+                "RPCs started by each worker process (label worker: its slot, 0 .. --workers - 1, "
+                "kept by a restarted worker), showing how connections spread over them.",
+                ["worker"],
                 registry=registry,
-                multiprocess_mode="liveall",
-            ),
+            ).labels(worker=os.environ.get(WORKER_ENV, "0")),
             model_lookups=Counter(
                 "labelwise_model_lookups",
                 "Models a request named, by how (source: bytes or sha256) and whether the cache "

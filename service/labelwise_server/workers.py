@@ -43,6 +43,7 @@ from typing import Any
 from labelwise_server.config import Config
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+WORKER_ENV = "LABELWISE_WORKER"  # labelwise_server.metrics reads it
 CRASH_LIMIT = 5
 CRASH_WINDOW = 60.0
 START_TIMEOUT = 120.0
@@ -92,6 +93,7 @@ def _exit_with_parent() -> None:
 def _worker_main(config: Config, slot: int, ready: Any, log_level: str) -> None:
     """A worker process: one grpc.aio server on the shared port, until SIGTERM."""
     _exit_with_parent()
+    os.environ[WORKER_ENV] = str(slot)  # labelwise_worker_rpcs_total{worker}
     logging.basicConfig(
         level=log_level.upper(),
         format=f"%(asctime)s %(levelname)s worker-{slot} %(name)s: %(message)s",

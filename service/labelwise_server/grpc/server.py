@@ -11,7 +11,6 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
 from labelwise.v1 import query_selection_pb2 as pb
@@ -26,6 +25,8 @@ from labelwise_server.grpc.guards import (
     server_credentials,
 )
 from labelwise_server.grpc.interceptors import PrometheusInterceptor
+from labelwise_server.grpc.reflection import SERVICE_NAMES as REFLECTION
+from labelwise_server.grpc.reflection import enable_reflection
 from labelwise_server.grpc.servicer import QuerySelectionServicer
 from labelwise_server.metrics import Metrics
 from labelwise_server.onnx_runner import ModelLimits, ModelStore
@@ -184,12 +185,10 @@ def interceptors(config: Config, metrics: Metrics) -> list[grpc.aio.ServerInterc
     service's concurrency limit and the health/reflection stream budget (so an unauthenticated
     call takes no slot), the memory trim after every admitted call's end, the deadline cap."""
     tokens = load_tokens(config)
-    open_services = (health.SERVICE_NAME, reflection.SERVICE_NAME)
+    open_services = (health.SERVICE_NAME, *REFLECTION)
     chain: list[grpc.aio.ServerInterceptor] = [PrometheusInterceptor(metrics)]  # type: ignore[type-arg]
     if tokens:
-        guarded = (
-            [SERVICE_NAME, reflection.SERVICE_NAME] if config.reflection_auth else [SERVICE_NAME]
-        )
+        guarded = [SERVICE_NAME, *REFLECTION] if config.reflection_auth else [SERVICE_NAME]
         chain.append(BearerTokenInterceptor(guarded, tokens))
     chain += [
         ConcurrencyLimitInterceptor(
@@ -214,7 +213,7 @@ async def start_server(
 ) -> RunningServer:
     """Start serving on config.host:config.port; the returned port is the one bound."""
     credentials = server_credentials(config)
-    metrics = Metrics.create(registry)
+    metrics = Metrics.create(registry, config.max_deadline_seconds)
     metrics.initialize(SERVICE_NAME, METHOD_TYPES)
     executor = ThreadPoolExecutor(config.threads, thread_name_prefix="labelwise-compute")
     server = grpc.aio.server(
@@ -258,9 +257,7 @@ async def start_server(
     server.add_generic_rpc_handlers((service_handler(servicer, config.max_model_bytes),))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        enable_reflection((SERVICE_NAME, health.SERVICE_NAME), server)  # v1 and v1alpha
     address = f"{config.host}:{config.port}"
     if credentials is None:
         port = server.add_insecure_port(address)
