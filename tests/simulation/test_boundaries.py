@@ -80,9 +80,12 @@ def test_the_scan_sees_both_packages_and_catches_a_crossing(tmp_path: Path) -> N
     ]
 
 
-def test_the_server_wheel_packages_only_the_server() -> None:
+def test_the_server_wheel_and_image_package_only_the_server() -> None:
     root = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert root["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == [
         "service/labelwise_server"
     ]
     assert "labelwise_simulate" not in {p.name for p in SERVER.iterdir()}
+    # Nor does the image: .dockerignore lets in none of tools/.
+    admitted = [line for line in (ROOT / ".dockerignore").read_text().split() if line[:1] == "!"]
+    assert admitted and not [line for line in admitted if line[1:].startswith("tools")]
