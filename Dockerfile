@@ -3,19 +3,36 @@
 # `docker run -p 50051:50051 -p 9090:9090 labelwise` (flags after the image go to `labelwise serve`).
 
 # Build stage: a virtual environment with the server, the client package and their
-# runtime dependencies only (no dev, test or simulate extras).
+# runtime dependencies only (no dev, test or simulate extras). The dependencies are the
+# locked, hash-checked set of requirements/runtime.txt (scripts/lock updates it), so two
+# builds install the same files; the project's own two packages then go in without deps.
 FROM python:3.11.14-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+COPY requirements/runtime.txt ./requirements/
+RUN python -m venv /opt/labelwise \
+    && /opt/labelwise/bin/pip install --require-hashes --no-deps -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY clients/python ./clients/python
 COPY service ./service
-RUN python -m venv /opt/labelwise \
-    && /opt/labelwise/bin/pip install ./clients/python . \
+RUN /opt/labelwise/bin/pip install --no-deps ./clients/python . \
     && /opt/labelwise/bin/python -m compileall -q /opt/labelwise/lib
 
 # Runtime stage: the same slim base, the environment, an unprivileged user.
 FROM python:3.11.14-slim-bookworm
+# OCI annotations; CI or the release sets the build's own with
+# `--build-arg VERSION=... --build-arg REVISION=$(git rev-parse HEAD) --build-arg CREATED=...`.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="labelwise" \
+      org.opencontainers.image.description="Active-learning query selection as a stateless gRPC service" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="labelwise" \
+      org.opencontainers.image.base.name="docker.io/library/python:3.11.14-slim-bookworm"
 RUN groupadd --system --gid 10001 labelwise \
     && useradd --system --uid 10001 --gid labelwise --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin labelwise
