@@ -7,13 +7,15 @@ in-process threads of `--no-sandbox`; the gRPC layer only moves bytes to and fro
 from collections.abc import Callable
 
 from labelwise.v1 import query_selection_pb2 as pb
+from labelwise_server.grpc.codec import encode_response
 from labelwise_server.inference import infer
 from labelwise_server.onnx_runner import ModelStore
-from labelwise_server.selection import Result, select
+from labelwise_server.selection import select
 from labelwise_server.stopping import decode_stopping, encode_verdict, evaluate
-from labelwise_server.strategies._types import ParamValue
-from labelwise_server.tensors import WireRequest, encode_tensor
+from labelwise_server.tensors import WireRequest
 from labelwise_server.validation import decode_request
+
+__all__ = ["encode_response", "select_response", "stopping_response"]
 
 Observe = Callable[[str, float], None]
 
@@ -44,31 +46,3 @@ def stopping_response(
     request: pb.CheckStoppingRequest, max_elements: int
 ) -> pb.CheckStoppingResponse:
     return encode_verdict(evaluate(decode_stopping(request, max_elements)))
-
-
-def param_value(value: ParamValue) -> pb.ParamValue:
-    if isinstance(value, bool):
-        return pb.ParamValue(bool_value=value)
-    if isinstance(value, int):
-        return pb.ParamValue(int_value=value)
-    if isinstance(value, float):
-        return pb.ParamValue(double_value=value)
-    return pb.ParamValue(string_value=value)
-
-
-def _result(result: Result) -> pb.StrategyResult:
-    message = pb.StrategyResult(
-        name=result.name,
-        params={name: param_value(v) for name, v in result.params.items()},
-        indices=result.indices.tolist(),
-        scores=result.scores.tolist(),
-        total_cost=result.total_cost,
-        candidates_considered=result.candidates_considered,
-    )
-    if result.points is not None:
-        message.adversarial_points.CopyFrom(encode_tensor(result.points, pb.DATA_TYPE_FLOAT64))
-    return message
-
-
-def encode_response(results: list[Result], n: int) -> pb.SelectQueriesResponse:
-    return pb.SelectQueriesResponse(pool_size=n, results=[_result(r) for r in results])

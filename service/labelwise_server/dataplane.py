@@ -1,0 +1,105 @@
+"""The data plane: one request's work under its deadline and cancellation, transport-free.
+
+A transport (labelwise_server.grpc.servicer) converts its messages, then calls DataPlane
+with the call's deadline (monotonic clock) and a cancellation event. The work runs in a
+work process of the WorkPool (labelwise_server.sandbox), which stops it at the deadline or
+on cancellation, or with --no-sandbox on the executor's threads, where the stop check
+raises DeadlineExceeded or Cancelled between steps. Timing, in-flight and size metrics are
+observed here, once.
+"""
+
+import asyncio
+import threading
+import time
+from concurrent.futures import Executor
+
+from labelwise.v1 import query_selection_pb2 as pb
+from labelwise_server.errors import Cancelled, DeadlineExceeded
+from labelwise_server.metrics import Metrics
+from labelwise_server.onnx_runner import ModelStore
+from labelwise_server.sandbox.pool import WorkPool
+from labelwise_server.strategies._types import StopCheck
+from labelwise_server.tensors import WireRequest
+from labelwise_server.work import select_response, stopping_response
+
+
+def stop_check(deadline: float | None, cancelled: threading.Event) -> StopCheck:
+    """Raises DeadlineExceeded past deadline, Cancelled once cancelled is set."""
+
+    def stop() -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineExceeded()
+        if cancelled.is_set():
+            raise Cancelled()
+
+    return stop
+
+
+class DataPlane:
+    def __init__(
+        self,
+        metrics: Metrics,
+        executor: Executor,
+        max_pool_elements: int,
+        models: ModelStore | None = None,
+        *,
+        pool: WorkPool | None = None,
+        max_response_bytes: int = 256 << 20,
+    ) -> None:
+        self._metrics = metrics
+        self._executor = executor
+        self._max_elements = max_pool_elements
+        self._models = models
+        self._pool = pool
+        self._max_response_bytes = max_response_bytes
+
+    async def select(
+        self, request: WireRequest, deadline: float | None, cancelled: threading.Event
+    ) -> pb.SelectQueriesResponse | bytes:
+        """The response, or its encoding when a work process made it."""
+        self._metrics.request_bytes.observe(request.wire_bytes)
+        if self._pool is not None:
+            self._metrics.in_flight.inc()
+            try:
+                reply = await self._pool.select(request, deadline)
+            finally:
+                self._metrics.in_flight.dec()
+            self._metrics.pool_rows.observe(reply.rows)
+            for strategy, seconds in reply.timings:
+                self._observe(strategy, seconds)
+            self._metrics.model_cache_bytes.set(self._pool.models.nbytes)
+            return reply.body
+        stop = stop_check(deadline, cancelled)
+
+        def work() -> pb.SelectQueriesResponse:
+            response, rows = select_response(
+                request,
+                self._max_elements,
+                self._models,
+                stop,
+                self._observe,
+                self._max_response_bytes,
+            )
+            self._metrics.pool_rows.observe(rows)
+            return response
+
+        self._metrics.in_flight.inc()
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, work)
+        finally:
+            self._metrics.in_flight.dec()
+
+    async def stopping(
+        self, request: pb.CheckStoppingRequest, deadline: float | None
+    ) -> pb.CheckStoppingResponse | bytes:
+        if self._pool is not None:
+            return await self._pool.stopping(request, deadline)
+
+        def work() -> pb.CheckStoppingResponse:
+            return stopping_response(request, self._max_elements)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    def _observe(self, strategy: str, seconds: float) -> None:
+        self._metrics.strategy_seconds.labels(strategy=strategy).observe(seconds)

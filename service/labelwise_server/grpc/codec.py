@@ -1,0 +1,251 @@
+"""The gRPC messages from and to the stages: response encoding, ListStrategies, and the
+reassembly of a SelectQueriesStream's chunks into one request.
+
+Chunks arrive split by labelwise_server.tensors (dtype, shape and byte length checked
+there); here they are joined along each tensor's stream axis (the proto's pool_axis /
+labeled_axis option) under the stream's limits: chunk count, idle time, elements per tensor.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelwise.tensors import STREAM_AXIS
+from labelwise.v1 import query_selection_pb2 as pb
+from labelwise_server import reasons
+from labelwise_server.errors import InvalidArgument, StreamIdle
+from labelwise_server.onnx_runner import GRADIENT_OPS
+from labelwise_server.selection import Result
+from labelwise_server.strategies import STRATEGIES
+from labelwise_server.strategies._types import Input, Param, ParamValue
+from labelwise_server.tensors import (
+    ALL_DTYPES,
+    MalformedMessage,
+    RawTensor,
+    WireRequest,
+    element_count,
+    encode_tensor,
+)
+
+
+def param_value(value: ParamValue) -> pb.ParamValue:
+    if isinstance(value, bool):
+        return pb.ParamValue(bool_value=value)
+    if isinstance(value, int):
+        return pb.ParamValue(int_value=value)
+    if isinstance(value, float):
+        return pb.ParamValue(double_value=value)
+    return pb.ParamValue(string_value=value)
+
+
+def _result(result: Result) -> pb.StrategyResult:
+    message = pb.StrategyResult(
+        name=result.name,
+        params={name: param_value(v) for name, v in result.params.items()},
+        indices=result.indices.tolist(),
+        scores=result.scores.tolist(),
+        total_cost=result.total_cost,
+        candidates_considered=result.candidates_considered,
+    )
+    if result.points is not None:
+        message.adversarial_points.CopyFrom(encode_tensor(result.points, pb.DATA_TYPE_FLOAT64))
+    return message
+
+
+def encode_response(results: list[Result], n: int) -> pb.SelectQueriesResponse:
+    return pb.SelectQueriesResponse(pool_size=n, results=[_result(r) for r in results])
+
+
+def stream_response_bytes(response: bytes) -> bytes:
+    """SelectQueriesStreamResponse{response} encoded around an encoded SelectQueriesResponse
+    (field 1, length-delimited), without parsing it again."""
+    size, length = bytearray(), len(response)
+    while True:
+        byte = length & 0x7F
+        length >>= 7
+        if length:
+            size.append(byte | 0x80)
+        else:
+            size.append(byte)
+            break
+    return b"\x0a" + bytes(size) + response
+
+
+_PARAM_TYPES: Mapping[type, int] = {
+    bool: pb.PARAM_TYPE_BOOL,
+    int: pb.PARAM_TYPE_INT,
+    float: pb.PARAM_TYPE_FLOAT,
+    str: pb.PARAM_TYPE_STRING,
+}
+
+
+def _param_info(name: str, param: Param) -> pb.ParamInfo:
+    info = pb.ParamInfo(
+        name=name,
+        type=_PARAM_TYPES[param.type],  # type: ignore[arg-type]
+        default_value=param_value(param.default),
+        allowed_values=[param_value(choice) for choice in param.choices],
+        description=param.description,
+        exclusive_minimum=param.exclusive_minimum,
+    )
+    if param.minimum is not None:
+        info.minimum = param.minimum
+    if param.maximum is not None:
+        info.maximum = param.maximum
+    return info
+
+
+def list_strategies_response() -> pb.ListStrategiesResponse:
+    return pb.ListStrategiesResponse(
+        strategies=[
+            pb.StrategyInfo(
+                name=strategy.name,
+                family=strategy.family,
+                description=strategy.summary,
+                params=[_param_info(name, param) for name, param in strategy.params.items()],
+                required_inputs=[
+                    needed.value  # type: ignore[misc]
+                    for needed in sorted(strategy.needs, key=lambda i: i.value)
+                ],
+                batch=strategy.batch,
+                seeded=strategy.seeded,
+                task=strategy.task,
+                gradient_ops=GRADIENT_OPS if Input.MODEL in strategy.needs else (),
+            )
+            for strategy in STRATEGIES.values()
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    max_elements: int  # per tensor, over all its chunks
+    idle_seconds: float = 10.0  # 0: no idle limit
+    max_chunks: int = 65536  # 0: no chunk limit
+
+
+async def assemble(
+    requests: AsyncIterator[WireRequest | MalformedMessage], limits: StreamLimits
+) -> WireRequest:
+    """Reassemble a stream's chunks into one request, checking each as it arrives.
+
+    A stream that stalls (no chunk for stream_idle_seconds) or sends more than
+    max_stream_chunks chunks ends at once, so it holds a --max-concurrent-rpcs slot and
+    its memory only while it makes progress within bounds.
+    """
+    first: WireRequest | None = None
+    parts: dict[str, list[RawTensor]] = {}
+    exclude: list[int] = []
+    wire_bytes = 0
+    elements: dict[str, int] = {}  # tensor field -> elements received so far
+    i = 0
+    idle = limits.idle_seconds if limits.idle_seconds > 0 else None
+    chunks = aiter(requests)
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise StreamIdle(limits.idle_seconds, i) from None
+            if 0 < limits.max_chunks <= i:
+                raise InvalidArgument(
+                    f"chunks[{i}].chunk",
+                    f"a stream may send at most {limits.max_chunks} chunks (the server's "
+                    "limit, --max-stream-chunks); send bigger chunks",
+                    reason=reasons.TOO_MANY_CHUNKS,
+                )
+            if isinstance(chunk, MalformedMessage):
+                raise InvalidArgument(
+                    f"chunks[{i}]", f"is not a valid SelectQueriesStreamRequest: {chunk}"
+                )
+            if first is None:
+                first = chunk
+            else:
+                for descriptor, _ in chunk.header.ListFields():
+                    if descriptor.name != "exclude":
+                        raise InvalidArgument(
+                            f"chunks[{i}].chunk.{descriptor.name}",
+                            "must be set only in the first chunk of a stream",
+                        )
+            exclude.extend(chunk.header.exclude)
+            for name, tensor in chunk.tensors.items():
+                field = f"chunks[{i}].chunk.{name}"
+                # The limit is per tensor, as in the unary call: the chunks of one add up.
+                total = elements.get(name, 0)
+                total += element_count(tensor.shape, field, limits.max_elements)
+                if total > limits.max_elements:
+                    raise InvalidArgument(
+                        f"{field}.shape",
+                        f"the stream's chunks of {name} must hold at most {limits.max_elements} "
+                        f"elements in all (the server's limit); got {total} so far",
+                        reason=reasons.TOO_MANY_ELEMENTS,
+                    )
+                elements[name] = total
+                parts.setdefault(name, []).append(tensor)
+            wire_bytes += chunk.wire_bytes
+            i += 1
+    except BaseException:
+        # A refused stream lets go of the chunks it received (see WireRequest.release).
+        for received in parts.values():
+            for tensor in received:
+                with contextlib.suppress(BufferError):
+                    tensor.raw_data.release()
+        raise
+    if first is None:
+        raise InvalidArgument("chunks", "must hold at least one chunk; the stream was empty")
+    header = pb.SelectQueriesRequest()
+    header.CopyFrom(first.header)
+    del header.exclude[:]
+    header.exclude.extend(exclude)
+    tensors = {name: _concatenate(name, chunks) for name, chunks in parts.items()}
+    return WireRequest(header, tensors, wire_bytes)
+
+
+def _concatenate(name: str, chunks: list[RawTensor]) -> RawTensor:
+    """One tensor from its chunks, joined along its pool axis."""
+    if len(chunks) == 1:
+        return chunks[0]
+    axis = STREAM_AXIS[name]  # the proto's pool_axis / labeled_axis option
+    first = chunks[0]
+    if len(first.shape) <= axis:
+        raise InvalidArgument(
+            f"{name}.shape", f"must have a pool axis {axis} to split along; got {first.shape}"
+        )
+    arrays = []
+    for i, chunk in enumerate(chunks):
+        where = f"{name} (stream chunk {i})"
+        if chunk.dtype != first.dtype:
+            raise InvalidArgument(
+                f"{name}.dtype", f"must be the same in every chunk; {where} differs from chunk 0"
+            )
+        dtype = ALL_DTYPES.get(chunk.dtype)
+        if dtype is None:
+            raise InvalidArgument(
+                f"{name}.dtype", f"must be one of the float dtypes; got {chunk.dtype}"
+            )
+        rest = chunk.shape[:axis] + chunk.shape[axis + 1 :]
+        if (
+            len(chunk.shape) != len(first.shape)
+            or rest != first.shape[:axis] + first.shape[axis + 1 :]
+        ):
+            raise InvalidArgument(
+                f"{name}.shape",
+                f"chunks must agree on every axis but the pool axis {axis}; "
+                f"chunk 0 is {first.shape}, {where} is {chunk.shape}",
+            )
+        count = element_count(chunk.shape, name, 1 << 62)
+        if len(chunk.raw_data) != count * dtype.itemsize:
+            raise InvalidArgument(
+                f"{name}.raw_data",
+                f"must be {count * dtype.itemsize} bytes in {where}; got {len(chunk.raw_data)}",
+            )
+        arrays.append(np.frombuffer(chunk.raw_data, dtype=dtype).reshape(chunk.shape))
+    joined = np.concatenate(arrays, axis=axis)
+    raw = memoryview(joined.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
+    return RawTensor(first.dtype, list(joined.shape), raw)
