@@ -7,17 +7,21 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from labelwise.tensors import encode_tensor
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
+from labelwise_server.grpc.server import METHOD_TYPES, SERVICE_NAME
 from labelwise_server.metrics import Metrics
+from tests.grpc.conftest import TEST_CONFIG, ServerThread
 from tests.test_cli import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,3 +122,40 @@ def test_counters_are_counters() -> None:
         "labelwise_requests_in_flight",
         "labelwise_model_cache_bytes",
     }
+
+
+def handled(server: ServerThread, method: str, code: str) -> float:
+    value = server.registry.get_sample_value(
+        "grpc_server_handled_total",
+        {"grpc_code": code, "grpc_method": method, "grpc_service": SERVICE_NAME,
+         "grpc_type": METHOD_TYPES[method]},
+    )  # fmt: skip
+    return value or 0.0
+
+
+def test_a_message_over_max_message_bytes_is_counted_with_its_code() -> None:
+    """gRPC refuses it before the handler runs; the interceptor counts the call when its task
+    ends without the handler. (A stream chunk over the limit cannot be told from the stream's
+    end in Python: the call is counted with the code the servicer then answers.)"""
+    server = ServerThread(replace(TEST_CONFIG, max_message_bytes=1 << 20))
+    try:
+        big = pb.SelectQueriesRequest(
+            probabilities=encode_tensor(np.full((200_000, 2), 0.5, np.float32)),
+            strategies=[pb.StrategySpec(name="margin")],
+            k=2,
+        )
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.QuerySelectionServiceStub(channel)  # type: ignore[no-untyped-call]
+            with pytest.raises(grpc.RpcError) as unary:
+                stub.SelectQueries(big, timeout=10)
+            assert unary.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert len(stub.SelectQueries(REQUEST, timeout=10).results[0].indices) == 2
+        assert handled(server, "SelectQueries", "RESOURCE_EXHAUSTED") == 1
+        assert handled(server, "SelectQueries", "OK") == 1
+        started = server.registry.get_sample_value(
+            "grpc_server_started_total",
+            {"grpc_method": "SelectQueries", "grpc_service": SERVICE_NAME, "grpc_type": "unary"},
+        )
+        assert started == 2
+    finally:
+        server.stop()

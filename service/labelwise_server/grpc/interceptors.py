@@ -58,6 +58,19 @@ class PrometheusInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-ar
         _, service, method = handler_call_details.method.split("/", 2)  # "/pkg.Service/Method"
         labels = {"grpc_type": _grpc_type(handler), "grpc_service": service, "grpc_method": method}
         metrics = self._metrics
+        reached = False  # whether the behavior ran: a unary request may never arrive
+        task = asyncio.current_task()  # the call's task, which also runs the behavior
+        if not handler.request_streaming and task is not None:
+
+            def unread(_: object) -> None:
+                # gRPC refuses a message over --max-message-bytes (RESOURCE_EXHAUSTED) before
+                # the behavior runs; the call's task then ends without it. (A client that went
+                # away before its message arrived looks the same, and is counted so too.)
+                if not reached:
+                    metrics.started.labels(**labels).inc()
+                    metrics.handled.labels(**labels, grpc_code="RESOURCE_EXHAUSTED").inc()
+
+            task.add_done_callback(unread)
 
         def finish(context: Any, started: float, error: BaseException | None) -> None:
             metrics.handled.labels(**labels, grpc_code=_code(context, error)).inc()
@@ -69,6 +82,8 @@ class PrometheusInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-ar
                 yield request
 
         async def call(behavior: Any, request: Any, context: Any) -> Any:
+            nonlocal reached
+            reached = True
             metrics.started.labels(**labels).inc()
             metrics.worker_rpcs.inc()
             started = time.perf_counter()
