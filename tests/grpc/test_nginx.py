@@ -24,8 +24,10 @@ from tests.test_cli import free_port
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "docs/proxy/nginx.conf"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+# Skipped without nginx on a developer's machine; in CI (CI set) its absence fails instead.
 pytestmark = pytest.mark.skipif(
-    NGINX is None, reason="nginx is not installed (scripts/bootstrap --dev: apt-get nginx-light)"
+    NGINX is None and not os.environ.get("CI"),
+    reason="nginx is not installed (scripts/bootstrap --dev: apt-get nginx-light)",
 )
 P = np.random.default_rng(0).dirichlet(np.ones(3), size=20).astype(np.float32)
 REQUEST = pb.SelectQueriesRequest(
