@@ -3,8 +3,9 @@
 Squared euclidean distances come from dot products, ‖u − v‖² = ‖u‖² + ‖v‖² − 2 u·v
 (one BLAS product instead of an [n, l, d] difference), clamped at 0 where rounding
 makes them negative. Every kernel works in the dtype it is given (float32 stays
-float32) and keeps one order of operations, so a strategy's answers do not depend
-on which kernel computed a distance. Cosine distance is euclidean on unit rows:
+float32) and keeps the order of operations its strategies have always used, so
+their answers are the same to the bit (typicality's within-set matrix alone sums
+the two norms first). Cosine distance is euclidean on unit rows:
 ‖û − v̂‖² = 2 − 2 cos(u, v).
 """
 
