@@ -277,8 +277,8 @@ const file_labelwise_v1_error_reason_proto_rawDesc = "" +
 	"\x11TOO_MANY_REQUESTS\x103\x12\x14\n" +
 	"\x10TOO_MANY_STREAMS\x104\x12\x18\n" +
 	"\x14WORK_MEMORY_EXCEEDED\x105\x12\x15\n" +
-	"\x11WORK_PROCESS_DIED\x106Bn\n" +
-	"\x10dev.labelwise.v1B\x10ErrorReasonProtoP\x01ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1b\x06proto3"
+	"\x11WORK_PROCESS_DIED\x106B\xaa\x01\n" +
+	"\x10dev.labelwise.v1B\x10ErrorReasonProtoP\x01ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1\xa2\x02\x04LWV1\xaa\x02\fLabelwise.V1\xba\x02\x04LWV1\xca\x02\fLabelwise\\V1\xea\x02\rLabelwise::V1b\x06proto3"
 
 var (
 	file_labelwise_v1_error_reason_proto_rawDescOnce sync.Once

@@ -67,8 +67,8 @@ const file_labelwise_v1_options_proto_rawDesc = "" +
 	"\n" +
 	"\x1alabelwise/v1/options.proto\x12\flabelwise.v1\x1a google/protobuf/descriptor.proto:<\n" +
 	"\tpool_axis\x12\x1d.google.protobuf.FieldOptions\x18ц\x03 \x01(\x05R\bpoolAxis:B\n" +
-	"\flabeled_axis\x12\x1d.google.protobuf.FieldOptions\x18҆\x03 \x01(\x05R\vlabeledAxisBj\n" +
-	"\x10dev.labelwise.v1B\fOptionsProtoP\x01ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1b\x06proto3"
+	"\flabeled_axis\x12\x1d.google.protobuf.FieldOptions\x18҆\x03 \x01(\x05R\vlabeledAxisB\xa6\x01\n" +
+	"\x10dev.labelwise.v1B\fOptionsProtoP\x01ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1\xa2\x02\x04LWV1\xaa\x02\fLabelwise.V1\xba\x02\x04LWV1\xca\x02\fLabelwise\\V1\xea\x02\rLabelwise::V1b\x06proto3"
 
 var file_labelwise_v1_options_proto_goTypes = []any{
 	(*descriptorpb.FieldOptions)(nil), // 0: google.protobuf.FieldOptions

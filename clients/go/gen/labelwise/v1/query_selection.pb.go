@@ -2297,8 +2297,8 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\rSelectQueries\x12\".labelwise.v1.SelectQueriesRequest\x1a#.labelwise.v1.SelectQueriesResponse\x12l\n" +
 	"\x13SelectQueriesStream\x12(.labelwise.v1.SelectQueriesStreamRequest\x1a).labelwise.v1.SelectQueriesStreamResponse(\x01\x12[\n" +
 	"\x0eListStrategies\x12#.labelwise.v1.ListStrategiesRequest\x1a$.labelwise.v1.ListStrategiesResponse\x12X\n" +
-	"\rCheckStopping\x12\".labelwise.v1.CheckStoppingRequest\x1a#.labelwise.v1.CheckStoppingResponseBq\n" +
-	"\x10dev.labelwise.v1B\x13QuerySelectionProtoP\x01ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1b\x06proto3"
+	"\rCheckStopping\x12\".labelwise.v1.CheckStoppingRequest\x1a#.labelwise.v1.CheckStoppingResponseB\xad\x01\n" +
+	"\x10dev.labelwise.v1B\x13QuerySelectionProtoP\x01ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1\xa2\x02\x04LWV1\xaa\x02\fLabelwise.V1\xba\x02\x04LWV1\xca\x02\fLabelwise\\V1\xea\x02\rLabelwise::V1b\x06proto3"
 
 var (
 	file_labelwise_v1_query_selection_proto_rawDescOnce sync.Once

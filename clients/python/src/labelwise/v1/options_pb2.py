@@ -25,12 +25,12 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1alabelwise/v1/options.proto\x12\x0clabelwise.v1\x1a google/protobuf/descriptor.proto:2\n\tpool_axis\x12\x1d.google.protobuf.FieldOptions\x18\xd1\x86\x03 \x01(\x05:5\n\x0clabeled_axis\x12\x1d.google.protobuf.FieldOptions\x18\xd2\x86\x03 \x01(\x05\x42j\n\x10\x64\x65v.labelwise.v1B\x0cOptionsProtoP\x01ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1alabelwise/v1/options.proto\x12\x0clabelwise.v1\x1a google/protobuf/descriptor.proto:2\n\tpool_axis\x12\x1d.google.protobuf.FieldOptions\x18\xd1\x86\x03 \x01(\x05:5\n\x0clabeled_axis\x12\x1d.google.protobuf.FieldOptions\x18\xd2\x86\x03 \x01(\x05\x42\xa6\x01\n\x10\x64\x65v.labelwise.v1B\x0cOptionsProtoP\x01ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1\xa2\x02\x04LWV1\xaa\x02\x0cLabelwise.V1\xba\x02\x04LWV1\xca\x02\x0cLabelwise\\V1\xea\x02\rLabelwise::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'labelwise.v1.options_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.labelwise.v1B\014OptionsProtoP\001ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1'
+  _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.labelwise.v1B\014OptionsProtoP\001ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1\242\002\004LWV1\252\002\014Labelwise.V1\272\002\004LWV1\312\002\014Labelwise\\V1\352\002\rLabelwise::V1'
 # @@protoc_insertion_point(module_scope)
