@@ -203,3 +203,23 @@ def test_health_follows_the_pool(loop: Loop) -> None:
     loop.run(work.start())
     loop.run(work.close())
     assert health == [True, False]
+
+
+def test_a_hash_the_worker_evicted_is_not_cached_whichever_process_holds_it(loop: Loop) -> None:
+    """The worker's model cache alone answers MODEL_NOT_CACHED, so a caller sees one cache."""
+    first = om.Linear.random(np.random.default_rng(5), D, C).onnx()
+    second = om.Linear.random(np.random.default_rng(6), D, C).onnx()
+    work = WorkPool(settings(processes=2, model_cache_bytes=len(first) + len(second) // 2))
+    loop.run(work.start())
+    try:
+        x = encode_tensor(np.random.default_rng(7).normal(size=(20, D)).astype(np.float32))
+        for model in (first, second):  # the second evicts the first from the worker's cache
+            loop.run(work.select(request(models=[pb.Model(onnx=model)], model_inputs=x),
+                                 deadline(30)))  # fmt: skip
+        by_hash = request(models=[pb.Model(sha256=hashlib.sha256(first).hexdigest())],
+                          model_inputs=x)  # fmt: skip
+        for _ in range(4):  # every process gives the same answer
+            with pytest.raises(ModelNotCached):
+                loop.run(work.select(by_hash, deadline(30)))
+    finally:
+        loop.run(work.close())

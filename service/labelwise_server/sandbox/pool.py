@@ -13,10 +13,11 @@ through its pidfd even while idle; health reports NOT_SERVING while the pool has
 process and cannot start one.
 
 Model bytes: the worker keeps the models callers sent, by SHA-256, bounded by
-`--model-cache-bytes` (least recently used out first); each process keeps the sessions it
-made, bounded by their measured memory. A model sent by hash is given to the process that
-runs the call if that process lacks it, so a hash known to the worker never answers
-MODEL_NOT_CACHED however many processes there are.
+`--model-cache-bytes` (least recently used out first), and that cache alone decides whether
+a hash is known: a hash it holds never answers MODEL_NOT_CACHED, one it evicted always
+does, whichever process runs the call. Each process keeps the sessions it made, bounded by
+their measured memory, only to save loading them again; a model sent by hash is given to
+the process that runs the call if that process lacks it.
 """
 
 import asyncio
@@ -497,10 +498,9 @@ class WorkPool:
         try:
             provide: list[tuple[str, bytes]] = []
             for i, sha in enumerate(by_hash):
+                # The worker's cache alone says what is cached (one answer whichever process
+                # runs the call); a process's session only saves loading it again.
                 data = self.models.get(sha)  # keeps it recent
-                if sha in acquired.models:
-                    self._observe_lookup("sha256", True, self.models.nbytes)
-                    continue
                 if data is None:
                     index = [j for j, s in enumerate(sources) if s == "sha256"][i]
                     if len(sha) == 64 and set(sha) <= set("0123456789abcdef"):
@@ -508,7 +508,7 @@ class WorkPool:
                         raise ModelNotCached(f"models[{index}].sha256", sha)
                     continue  # the work process names the malformed hash
                 self._observe_lookup("sha256", True, self.models.nbytes)
-                if all(s != sha for s, _ in provide):
+                if sha not in acquired.models and all(s != sha for s, _ in provide):
                     provide.append((sha, data))
             header_bytes = header.SerializeToString()
             parts: list[Any] = [header_bytes]
