@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.config import Config
+from labelwise_server.dataplane import DataPlane
+from labelwise_server.grpc.codec import StreamLimits
 from labelwise_server.grpc.guards import (
     BearerTokenInterceptor,
     ConcurrencyLimitInterceptor,
@@ -250,10 +252,11 @@ async def start_server(
             observe_lookup=observe_lookup,
         )
         await pool.start()
-    servicer = QuerySelectionServicer(metrics, executor, config.max_pool_elements, models,
-                                      pool=pool, max_response_bytes=config.max_message_bytes,
-                                      stream_idle_seconds=config.stream_idle_seconds,
-                                      max_stream_chunks=config.max_stream_chunks)  # fmt: skip
+    plane = DataPlane(metrics, executor, config.max_pool_elements, models, pool=pool,
+                      max_response_bytes=config.max_message_bytes)  # fmt: skip
+    stream = StreamLimits(config.max_pool_elements, config.stream_idle_seconds,
+                          config.max_stream_chunks)  # fmt: skip
+    servicer = QuerySelectionServicer(plane, stream)
     server.add_generic_rpc_handlers((service_handler(servicer, config.max_model_bytes),))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:

@@ -11,7 +11,6 @@ handlers' serializers pass bytes through (server.py).
 import threading
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor
 from typing import Any
 
 import grpc
@@ -26,9 +25,6 @@ from labelwise_server.grpc.codec import (
     stream_response_bytes,
 )
 from labelwise_server.grpc.errors import translate_errors
-from labelwise_server.metrics import Metrics
-from labelwise_server.onnx_runner import ModelStore
-from labelwise_server.sandbox.pool import WorkPool
 from labelwise_server.tensors import MalformedMessage, WireRequest
 
 __all__ = ["QuerySelectionServicer", "list_strategies_response", "stream_response_bytes"]
@@ -37,27 +33,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class QuerySelectionServicer:
-    def __init__(
-        self,
-        metrics: Metrics,
-        executor: Executor,
-        max_pool_elements: int,
-        models: ModelStore | None = None,
-        *,
-        pool: WorkPool | None = None,
-        max_response_bytes: int = 256 << 20,
-        stream_idle_seconds: float = 10.0,  # 0: no idle limit (see codec.assemble)
-        max_stream_chunks: int = 65536,  # 0: no chunk limit
-    ) -> None:
-        self._plane = DataPlane(
-            metrics,
-            executor,
-            max_pool_elements,
-            models,
-            pool=pool,
-            max_response_bytes=max_response_bytes,
-        )
-        self._stream = StreamLimits(max_pool_elements, stream_idle_seconds, max_stream_chunks)
+    def __init__(self, plane: DataPlane, stream: StreamLimits) -> None:
+        self._plane = plane
+        self._stream = stream
 
     @translate_errors
     async def SelectQueries(
