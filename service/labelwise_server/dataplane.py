@@ -70,6 +70,7 @@ class DataPlane:
             self._metrics.model_cache_bytes.set(self._pool.models.nbytes)
             return reply.body
         stop = stop_check(deadline, cancelled)
+        request = request.joined()  # a stream's chunks, joined here for work in this process
 
         def work() -> pb.SelectQueriesResponse:
             response, rows = select_response(

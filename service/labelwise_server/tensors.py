@@ -64,11 +64,29 @@ class MalformedMessage(ValueError):
 
 @dataclass
 class RawTensor:
-    """A Tensor as it arrived: dtype number, shape, and a view of its bytes."""
+    """A Tensor as it arrived: dtype number, shape, and a view of its bytes.
+
+    A tensor joined from a stream's chunks may come as `parts` instead: byte views that,
+    laid end to end, are its raw_data (a work process gets them written straight into its
+    memfd, one copy); `joined()` makes raw_data from them where the bytes are needed here.
+    """
 
     dtype: int = 0
     shape: list[int] = field(default_factory=list)
     raw_data: memoryview = field(default_factory=lambda: memoryview(b""))
+    parts: list[memoryview] | None = None
+
+    def joined(self) -> "RawTensor":
+        """This tensor with its parts joined into raw_data (itself when there are none)."""
+        if self.parts is None:
+            return self
+        return RawTensor(self.dtype, self.shape, memoryview(b"".join(self.parts)))
+
+    @property
+    def nbytes(self) -> int:
+        if self.parts is None:
+            return self.raw_data.nbytes
+        return sum(part.nbytes for part in self.parts)
 
 
 @dataclass
@@ -84,9 +102,15 @@ class WireRequest:
         released, so the message's bytes are freed even while something (an exception's
         traceback that gRPC keeps) still refers to this request or to a view."""
         for tensor in self.tensors.values():
-            with contextlib.suppress(BufferError):  # an array made from it is still alive
-                tensor.raw_data.release()
+            for view in [tensor.raw_data, *(tensor.parts or ())]:
+                with contextlib.suppress(BufferError):  # an array made from it is still alive
+                    view.release()
         self.tensors = {}
+
+    def joined(self) -> "WireRequest":
+        """This request with every tensor's parts joined (for work done in this process)."""
+        tensors = {name: tensor.joined() for name, tensor in self.tensors.items()}
+        return WireRequest(self.header, tensors, self.wire_bytes)
 
 
 def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:

@@ -429,6 +429,17 @@ def test_stream_equals_unary(stub: Any, rows: int, dtype: Any) -> None:
     assert all(len(r.indices) > 0 for r in unary.results)
 
 
+@pytest.mark.parametrize("rows", [1, 257])
+def test_stream_equals_unary_on_in_process_threads(threads_stub: Any, rows: int) -> None:
+    """--no-sandbox joins the chunks' parts in the worker: the same answer as unary."""
+    message = stream_pool(np.float32)
+    unary = threads_stub.SelectQueries(message, timeout=20)
+    streamed = threads_stub.SelectQueriesStream(iter(stream_chunks(message, rows)), timeout=20)
+    assert streamed.response.SerializeToString(deterministic=True) == unary.SerializeToString(
+        deterministic=True
+    )
+
+
 def test_stream_of_logits_equals_unary(stub: Any) -> None:
     rng = np.random.default_rng(12)
     message = request(["entropy", "bald"], k=5, temperature=0.7,

@@ -8,10 +8,9 @@ labeled_axis option) under the stream's limits: chunk count, idle time, elements
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-
-import numpy as np
 
 from labelwise.tensors import STREAM_AXIS
 from labelwise.v1 import query_selection_pb2 as pb
@@ -217,7 +216,6 @@ def _concatenate(name: str, chunks: list[RawTensor]) -> RawTensor:
         raise InvalidArgument(
             f"{name}.shape", f"must have a pool axis {axis} to split along; got {first.shape}"
         )
-    arrays = []
     for i, chunk in enumerate(chunks):
         where = f"{name} (stream chunk {i})"
         if chunk.dtype != first.dtype:
@@ -245,7 +243,16 @@ def _concatenate(name: str, chunks: list[RawTensor]) -> RawTensor:
                 f"{name}.raw_data",
                 f"must be {count * dtype.itemsize} bytes in {where}; got {len(chunk.raw_data)}",
             )
-        arrays.append(np.frombuffer(chunk.raw_data, dtype=dtype).reshape(chunk.shape))
-    joined = np.concatenate(arrays, axis=axis)
-    raw = memoryview(joined.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
-    return RawTensor(first.dtype, list(joined.shape), raw)
+    # The joined tensor in C order is, for each index of the axes before the pool axis, each
+    # chunk's block in turn: the parts, laid end to end, are its bytes (no copy made here).
+    outer = math.prod(first.shape[:axis])
+    views = [chunk.raw_data.cast("B") for chunk in chunks]
+    blocks = [view.nbytes // outer if outer else 0 for view in views]
+    parts = [
+        view[o * block : (o + 1) * block]
+        for o in range(outer)
+        for view, block in zip(views, blocks, strict=True)
+    ]
+    shape = list(first.shape)
+    shape[axis] = sum(chunk.shape[axis] for chunk in chunks)
+    return RawTensor(first.dtype, shape, memoryview(b""), parts)

@@ -515,9 +515,12 @@ class WorkPool:
             offset = len(header_bytes)
             tensors = []
             for name, tensor in request.tensors.items():
-                size = tensor.raw_data.nbytes
+                size = tensor.nbytes
                 tensors.append([name, tensor.dtype, list(tensor.shape), offset, size])
-                parts.append(tensor.raw_data)
+                if tensor.parts is None:
+                    parts.append(tensor.raw_data)
+                else:  # a stream's chunks, joined by writing them in order
+                    parts.extend(tensor.parts)
                 offset += size
             provided = []
             for sha, data in provide:
