@@ -46,6 +46,13 @@ def test_help_lists_every_setting_with_its_env_var(capsys: pytest.CaptureFixture
     assert "--reflection, --no-reflection" in text
 
 
+def test_help_says_none_for_an_empty_default(capsys: pytest.CaptureFixture[str]) -> None:
+    text = serve_help(capsys)
+    assert "Default: ." not in text
+    assert "Env: LABELWISE_PORT_FILE. Default: none." in text
+    assert "Env: LABELWISE_PORT. Default: 50051." in text
+
+
 def test_env_vars_set_defaults_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABELWISE_PORT", "6000")
     monkeypatch.setenv("LABELWISE_GRACE_SECONDS", "2.5")

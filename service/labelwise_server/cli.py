@@ -35,7 +35,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             except ValueError as err:
                 parser.error(f"{env}={os.environ[env]!r}: {err}")
         flag = "--" + spec.name.replace("_", "-")
-        text = f"{HELP[spec.name]} Env: {env}. Default: %(default)s."
+        # An empty default says "none" rather than "Default: ." (argparse's %(default)s).
+        shown = "%(default)s" if default != "" else "none"
+        text = f"{HELP[spec.name]} Env: {env}. Default: {shown}."
         if kind is bool:
             parser.add_argument(
                 flag, default=default, action=argparse.BooleanOptionalAction, help=text

@@ -168,10 +168,12 @@ class Supervisor:
             from labelwise_server.grpc.server import write_port_file
 
             write_port_file(config.port_file, port)
+        from labelwise_server.grpc.server import metrics_where
+
         log.info(
-            "labelwise serving on %s:%d with %d workers (pids %s), metrics on :%d",
+            "labelwise serving on %s:%d with %d workers (pids %s), %s",
             config.host, port, self.count, ", ".join(str(p.pid) for p in self._procs),
-            config.metrics_port,
+            metrics_where(config),
         )  # fmt: skip
         while not self._stopping:
             self._wait(timeout=1.0)

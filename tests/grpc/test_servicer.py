@@ -809,3 +809,24 @@ def test_the_same_request_gives_the_same_bytes(stub: Any) -> None:
     before = pb.SelectQueriesResponse.FromString(first)
     for old, new in zip(before.results, moved.results, strict=True):
         assert (old.indices == new.indices) == (old.name != "random")
+
+
+def test_a_lone_strategy_name_is_one_strategy(client: Client) -> None:
+    probabilities = np.array([[0.9, 0.1], [0.55, 0.45], [0.7, 0.3]], dtype=np.float32)
+    picks = client.select(strategies="entropy", k=2, probabilities=probabilities, deadline=10)
+    assert list(picks) == ["entropy"]
+    assert picks["entropy"].indices.tolist() == [1, 2]
+    pair = client.select(
+        strategies=("core_set", {"metric": "cosine"}), k=1, embeddings=probabilities, deadline=10
+    )
+    assert list(pair) == ["core_set"]
+    both = client.select(strategies=("entropy", "margin"), k=1, probabilities=probabilities)
+    assert list(both) == ["entropy", "margin"]
+
+
+@pytest.mark.parametrize("strategies", [[1], [("entropy",)], [("entropy", "k")], [None]])
+def test_a_strategy_that_is_neither_name_nor_pair_is_a_type_error(
+    client: Client, strategies: Any
+) -> None:
+    with pytest.raises(TypeError, match=r"strategies\[0\]"):
+        client.select(strategies=strategies, k=1, probabilities=np.eye(2, dtype=np.float32))

@@ -182,6 +182,15 @@ def backstop_rpcs(config: Config) -> int:
     )
 
 
+def metrics_where(config: Config, *, worker: bool = False) -> str:
+    """Where /metrics is served, for the start-up log line."""
+    if worker:
+        return "metrics served by the supervisor"
+    if not config.metrics_port:
+        return "metrics off"
+    return f"metrics on http://{config.metrics_host}:{config.metrics_port}/metrics"
+
+
 def interceptors(config: Config, metrics: Metrics) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
     """Outermost first: metrics see every call (refused ones too), then the token, the
     service's concurrency limit and the health/reflection stream budget (so an unauthenticated
@@ -319,9 +328,9 @@ async def serve(
     if config.port_file:
         write_port_file(config.port_file, running.port)
     log.info(
-        "labelwise serving gRPC (%s) on %s:%d, metrics on %s:%d, %d compute threads, pid %d",
+        "labelwise serving gRPC (%s) on %s:%d, %s, %d compute threads, pid %d",
         "TLS" if config.tls_cert else "plaintext", config.host, running.port,
-        config.metrics_host, config.metrics_port, config.threads, os.getpid(),
+        metrics_where(config, worker=on_ready is not None), config.threads, os.getpid(),
     )  # fmt: skip
     if on_ready is not None:
         on_ready(running.port)

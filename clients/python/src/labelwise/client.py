@@ -191,6 +191,34 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
+def _strategy_list(strategies: StrategyArg | Sequence[StrategyArg]) -> list[StrategyArg]:
+    """One strategy (a name or a (name, params) pair) or a sequence of them, as a list."""
+    if isinstance(strategies, str):
+        return [strategies]  # a lone name is one strategy, never its characters
+    if (
+        isinstance(strategies, tuple)
+        and len(strategies) == 2
+        and isinstance(strategies[0], str)
+        and isinstance(strategies[1], Mapping)
+    ):
+        return [strategies]
+    specs = list(strategies)
+    for i, spec in enumerate(specs):
+        if isinstance(spec, str):
+            continue
+        if not (
+            isinstance(spec, tuple)
+            and len(spec) == 2
+            and isinstance(spec[0], str)
+            and isinstance(spec[1], Mapping)
+        ):
+            raise TypeError(
+                f"strategies[{i}] must be a name or a (name, {{param: value}}) pair; "
+                f"got {type(spec).__name__}"
+            )
+    return specs
+
+
 class Client:
     """labelwise client over one gRPC channel; also a context manager that closes it.
 
@@ -247,7 +275,7 @@ class Client:
     def select(
         self,
         *,
-        strategies: Sequence[StrategyArg],
+        strategies: StrategyArg | Sequence[StrategyArg],
         k: int,
         probabilities: npt.ArrayLike | None = None,
         logits: npt.ArrayLike | None = None,
@@ -286,9 +314,9 @@ class Client:
     ) -> dict[str, Selection]:
         """Rank the pool with each strategy; returns {strategy name: Selection}.
 
-        strategies: names, or (name, {param: value}) pairs. Arrays keep their
-        float16/float32/float64 dtype on the wire (others travel as float64;
-        a boolean structured_mask as int32). Shapes: multilabel_* [n, L] or
+        strategies: a name, a (name, {param: value}) pair, or a list of them.
+        Arrays keep their float16/float32/float64 dtype on the wire (others
+        travel as float64; a boolean structured_mask as int32). Shapes: multilabel_* [n, L] or
         [m, n, L]; regression_mean/std [n], regression_samples [m, n],
         labeled_targets [l]; structured_* [n, c, ...] or [m, n, c, ...] with
         structured_mask [n, ...]. deadline: seconds the call may take. Raises
@@ -302,7 +330,7 @@ class Client:
         """
         header = pb.SelectQueriesRequest(k=k, clamp_k=clamp_k)
         names: list[str] = []
-        for spec in strategies:
+        for spec in _strategy_list(strategies):
             name, params = (spec, {}) if isinstance(spec, str) else spec
             if name in names:
                 raise ValueError(f"strategy {name!r} is named twice; results are keyed by name")
