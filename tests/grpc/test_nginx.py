@@ -1,5 +1,6 @@
 """nginx (the distribution's package) as the gRPC proxy in front of two `labelwise serve`
-replicas, with the config the README shows (docs/proxy/nginx.conf)."""
+replicas, with the config the documentation shows (docs/proxy/nginx.conf, shown in
+docs/operations/proxies.md)."""
 
 import os
 import re
@@ -37,9 +38,9 @@ ENTROPY = -(P * np.log(P)).sum(axis=1)
 EXPECTED = np.argsort(-ENTROPY, kind="stable")[:3].tolist()
 
 
-def test_the_readme_shows_the_tested_recipe() -> None:
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```nginx\n(.*?)```", readme, re.S)
+def test_the_docs_show_the_tested_recipe() -> None:
+    page = (ROOT / "docs/operations/proxies.md").read_text()
+    blocks = re.findall(r"```nginx\n(.*?)```", page, re.S)
     assert RECIPE.read_text() in blocks
 
 

@@ -70,7 +70,7 @@ def test_public_functions_agree_with_the_registry() -> None:
     )
 
 
-# Naive loops over members, rows and classes: the definitions in shared/strategies.md.
+# Naive loops over members, rows and classes: the definitions in the strategies' docstrings.
 def _argmax(row: npt.NDArray[Any]) -> int:
     best = 0
     for j in range(1, len(row)):

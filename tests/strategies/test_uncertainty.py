@@ -67,7 +67,7 @@ def test_functions_never_mutate_their_input() -> None:
     np.testing.assert_array_equal(P, before)
 
 
-# Naive loops, one row and one class at a time: the definitions in shared/strategies.md.
+# Naive loops, one row and one class at a time: the definitions in the strategies' docstrings.
 def naive_least_confidence(p: npt.NDArray[Any]) -> list[float]:
     return [1.0 - max(float(v) for v in row) for row in p]
 

@@ -2,7 +2,7 @@
 
 A batch strategy picks greedily; with per-item costs and a total budget it takes
 the best pick that still fits what is left, spends its cost, and drops what no
-longer fits, going on among the rest (shared/strategies.md, Budgets). What is
+longer fits, going on among the rest (docs/concepts/batches.md, Budgets). What is
 left only shrinks, so an item dropped once never fits again. Without costs every
 item fits and the walk stops at k picks, as without a budget.
 

@@ -1,7 +1,7 @@
 """The strategy registry: one explicit table, read by validation, ListStrategies and the tests.
 
 Names are the strings of the proto, the clients, the docs and the metrics;
-definitions are in shared/strategies.md. The table order is the order
+definitions are in each function's docstring. The table order is the order
 ListStrategies gives. Each entry's adapter (validated pool and task in, the
 math called) lives beside its math in the family module; this module holds the
 table, its shared parameters and the wiring of strategies built on a `base`.
