@@ -8,6 +8,8 @@ Every page written here starts with a GENERATED line naming its source; edit the
   docs/clients/*.md, docs/simulate.md  the client and tool READMEs, links rewritten
   docs/benchmarks/*.md             the committed result files under bench/
   mkdocs.yml (nav)                 NAV below, keeping the pages that exist
+and, in the READMEs, each code block after an `<!-- example: FILE#NAME -->` line: the region
+between `docs:start NAME` and `docs:end NAME` of that example file (run by its client's suite).
 """
 
 import argparse
@@ -382,6 +384,41 @@ def benchmark_page(name: str) -> str:
     return generated(sources) + _INCLUDE.sub(include, rewrite_links(text, notes, target))
 
 
+# --- README code blocks from the clients' example files ----------------------------------
+
+EXAMPLE_PAGES = ["README.md", *(f"clients/{c}/README.md" for c in ("go", "typescript", "java"))]
+_EXAMPLE = re.compile(r"^<!-- example: (\S+)#(\w+) -->\n```(\w+)\n.*?^```$", re.S | re.M)
+# What the example files call to reach the test server, as a reader would write it.
+_SHOWN_AS = {"serverAddress()": '"localhost:50051"', '"../src/index.js"': '"@labelwise/client"'}
+
+
+def region(path: Path, name: str) -> str:
+    """The region NAME of an example file, dedented; several regions of one name are joined
+    (e.g. an import at the top of a file and the code in a test)."""
+    found = re.findall(rf"^[ \t]*// docs:start {name}\n(.*?)^[ \t]*// docs:end {name}$",
+                       path.read_text(), re.S | re.M)  # fmt: skip
+    if not found:
+        raise SystemExit(f"{path.relative_to(ROOT)}: no region {name}")
+    parts = []
+    for text in found:
+        lines = text.rstrip("\n").split("\n")
+        indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+        parts.append("\n".join(line[indent:] for line in lines))
+    body = "\n\n".join(parts)
+    for call, shown in _SHOWN_AS.items():
+        body = body.replace(call, shown)
+    return body
+
+
+def with_examples(page: Path) -> str:
+    def fill(match: re.Match[str]) -> str:
+        file, name, language = match.groups()
+        body = region(page.parent / file, name)
+        return f"<!-- example: {file}#{name} -->\n```{language}\n{body}\n```"
+
+    return _EXAMPLE.sub(fill, page.read_text())
+
+
 # --- nav ----------------------------------------------------------------------------------
 
 # The site's navigation. A page listed here that does not exist (yet) is left out, so pages
@@ -485,6 +522,8 @@ def outputs() -> dict[Path, str | bytes]:
         DOCS / "reference/api.md": api_page(),
         DOCS / "reference/configuration.md": configuration_page(),
     }
+    for page in EXAMPLE_PAGES:  # first: the copies below read them
+        (ROOT / page).write_text(with_examples(ROOT / page))
     for source, target in COPIES.items():
         pages[ROOT / target] = copied_page(source, target)
     for name in BENCHMARKS:
