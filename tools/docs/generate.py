@@ -389,7 +389,11 @@ def benchmark_page(name: str) -> str:
 EXAMPLE_PAGES = ["README.md", *(f"clients/{c}/README.md" for c in ("go", "typescript", "java"))]
 _EXAMPLE = re.compile(r"^<!-- example: (\S+)#(\w+) -->\n```(\w+)\n.*?^```$", re.S | re.M)
 # What the example files call to reach the test server, as a reader would write it.
-_SHOWN_AS = {"serverAddress()": '"localhost:50051"', '"../src/index.js"': '"@labelwise/client"'}
+_SHOWN_AS = {
+    "serverAddress()": '"localhost:50051"',
+    '"../src/index.js"': '"@labelwise/client"',
+    "exampleModelPath()": 'Path.of("classifier.onnx")',
+}
 
 
 def region(path: Path, name: str) -> str:
@@ -404,7 +408,9 @@ def region(path: Path, name: str) -> str:
         lines = text.rstrip("\n").split("\n")
         indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
         parts.append("\n".join(line[indent:] for line in lines))
-    body = "\n\n".join(parts)
+    body = parts[0]
+    for part in parts[1:]:  # a closing brace of its own region stays on the next line
+        body += ("\n" if part.startswith("}") else "\n\n") + part
     for call, shown in _SHOWN_AS.items():
         body = body.replace(call, shown)
     return body
