@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labelwise_server.strategies import STRATEGIES
-from labelwise_server.strategies._types import ModelAccess, Pool
+from labelwise_server.strategies._types import ModelAccess, Pool, Task
 from labelwise_server.strategies.adversarial import UNMOVABLE_SCORE, deepfool, deepfool_scores
 from tests.onnx_models import Linear, Mlp
 from tests.strategies.support import run, with_defaults
@@ -125,8 +125,14 @@ def test_an_item_that_never_flips_stops_after_max_iter_steps() -> None:
 
 
 def _pool(x: FloatArray, jac: Any, chunk_rows: int = 7) -> Pool:
-    return Pool(n=x.shape[0], model=ModelAccess(inputs=x, logits_jacobian=jac,
-                                                chunk_rows=chunk_rows))  # fmt: skip
+    def predict(rows: FloatArray) -> FloatArray:
+        return np.asarray(jac(rows)[0])
+
+    access = ModelAccess(inputs=x, logits_jacobian=jac, chunk_rows=chunk_rows, predict=predict)
+    return Pool(n=x.shape[0], model=access)
+
+
+TASK = Task(k=1, candidates=np.arange(1), seed=0)
 
 
 @settings(max_examples=15, deadline=None)
@@ -171,9 +177,11 @@ def test_points_are_returned_only_when_asked_aligned_with_indices() -> None:
     pool = _pool(x, model.logits_jacobian)
     strategy = STRATEGIES["deepfool"]
     assert strategy.points is not None
-    assert strategy.points(pool, np.arange(3), with_defaults("deepfool")) is None
+    assert strategy.points(pool, TASK, np.arange(3), with_defaults("deepfool")) is None
     indices = np.array([5, 0, 9])
-    points = strategy.points(pool, indices, with_defaults("deepfool", {"return_points": True}))
+    points = strategy.points(
+        pool, TASK, indices, with_defaults("deepfool", {"return_points": True})
+    )
     assert points is not None
     _, expected = deepfool(model.logits_jacobian, x[indices])
     np.testing.assert_allclose(points, expected)
