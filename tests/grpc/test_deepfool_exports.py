@@ -308,8 +308,8 @@ def test_a_cnn_head_runs_on_its_gradient_and_every_point_flips(stub: Any) -> Non
 
 
 def test_gradient_memory_is_bounded_before_allocating_and_auto_falls_back(stub: Any) -> None:
-    data = om.wide_conv_model(8, 4096, 10)
-    x = np.random.default_rng(9).normal(size=(20, 64)).astype(np.float32)
+    data = om.wide_conv_model(8, 400, 100)  # 25,600 values a row, for 100 classes
+    x = np.random.default_rng(9).normal(size=(16, 64)).astype(np.float32)
     message = pb.SelectQueriesRequest(
         strategies=[pb.StrategySpec(name="deepfool",
                                     params={"method": pb.ParamValue(string_value="gradient")})],
