@@ -9,21 +9,25 @@ grid search's.
 """
 
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 import pytest
 
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
 from labelwise_server.tensors import encode_tensor
 from tests import onnx_models as om
+from tests.adversarial_references import (
+    class_output,
+    grid_distance,
+    linear_closed_form,
+    mlp_reference,
+    rbf_svc_reference,
+)
 from tests.grpc.test_servicer import call_error
-from tests.strategies.test_adversarial import naive_deepfool
 
 F32 = pb.DATA_TYPE_FLOAT32
 K = 15
@@ -80,34 +84,16 @@ def _deepfool(
     return result, points
 
 
-def _class_output(data: bytes, rows: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    outputs = session.run(None, {session.get_inputs()[0].name: rows.astype(np.float32)})
-    return np.asarray(next(o for o in outputs if np.asarray(o).dtype.kind == "f"))
-
-
 def _assert_points_flip(
     data: bytes, x: npt.NDArray[np.float32], result: Any, points: FloatArray
 ) -> None:
     indices = np.asarray(result.indices)
     assert points.shape == (len(indices), x.shape[1]) and np.isfinite(points).all()
-    before = _class_output(data, x[indices]).argmax(1)
-    after = _class_output(data, points).argmax(1)
+    before = class_output(data, x[indices]).argmax(1)
+    after = class_output(data, points).argmax(1)
     assert (after != before).all()
     distances = np.linalg.norm(points - x[indices].astype(np.float64), axis=1)
     assert (distances > 0).all()
-
-
-def _linear_closed_form(scores: Callable[[FloatArray], FloatArray], w: FloatArray,
-                        x: FloatArray) -> FloatArray:  # fmt: skip
-    """min_{j≠ŷ} |z_j − z_ŷ| / ‖w_j − w_ŷ‖, z = scores(x) linear with rows w [c, d]."""
-    z = scores(x)
-    y = z.argmax(1)
-    out = []
-    for i in range(x.shape[0]):
-        out.append(min(abs(z[i, j] - z[i, y[i]]) / np.linalg.norm(w[j] - w[y[i]])
-                       for j in range(z.shape[1]) if j != y[i]))  # fmt: skip
-    return np.array(out)
 
 
 def _check_ranking(result: Any, expected: FloatArray, rtol: float) -> None:
@@ -137,13 +123,13 @@ def linear_models() -> dict[str, tuple[bytes, npt.NDArray[np.float32], FloatArra
         lr_multi = LogisticRegression().fit(xm, ym)
         out["logistic_regression_multiclass"] = (
             _export(lr_multi, xm), xm,
-            _linear_closed_form(lr_multi.decision_function, lr_multi.coef_, xm.astype(np.float64)),
+            linear_closed_form(lr_multi.decision_function, lr_multi.coef_, xm.astype(np.float64)),
             False)  # fmt: skip
         svc = LinearSVC().fit(xm, ym)
         out["linear_svc"] = (
             _export(svc, xm),
             xm,
-            _linear_closed_form(svc.decision_function, svc.coef_, xm.astype(np.float64)),
+            linear_closed_form(svc.decision_function, svc.coef_, xm.astype(np.float64)),
             True,
         )
         svc_linear = SVC(kernel="linear").fit(xb, yb)
@@ -180,43 +166,6 @@ def test_the_decision_method_on_a_linear_export_is_near_the_closed_form(
     assert np.median(distance / truth) < 1.02
 
 
-def _rbf_svc_reference(svc: Any, x: FloatArray) -> FloatArray:
-    """DeepFool in float64 on scikit-learn's decision function, its gradient by hand."""
-    vectors, alpha = svc.support_vectors_.astype(np.float64), svc.dual_coef_[0]
-    gamma, bias = svc._gamma, svc.intercept_[0]
-
-    def f(row: FloatArray) -> FloatArray:
-        k = np.exp(-gamma * ((row - vectors) ** 2).sum(1))
-        return np.array([0.0, alpha @ k + bias])
-
-    def grad(row: FloatArray) -> FloatArray:
-        k = np.exp(-gamma * ((row - vectors) ** 2).sum(1))
-        return np.stack([np.zeros_like(row), (alpha * k) @ (-2 * gamma * (row - vectors))])
-
-    return np.array([naive_deepfool(f, grad, row)[0] for row in x])
-
-
-def _mlp_reference(mlp: Any, x: FloatArray) -> FloatArray:
-    """DeepFool in float64 on scikit-learn's weights (ReLU hidden layers, logits out)."""
-
-    def f(row: FloatArray) -> FloatArray:
-        h = row
-        for w, b in zip(mlp.coefs_[:-1], mlp.intercepts_[:-1], strict=True):
-            h = np.maximum(h @ w + b, 0.0)
-        return np.asarray(h @ mlp.coefs_[-1] + mlp.intercepts_[-1])
-
-    def grad(row: FloatArray) -> FloatArray:
-        jac = np.eye(row.shape[0])
-        h = row
-        for w, b in zip(mlp.coefs_[:-1], mlp.intercepts_[:-1], strict=True):
-            pre = h @ w + b
-            jac = (jac @ w) * (pre > 0)
-            h = np.maximum(pre, 0.0)
-        return np.asarray((jac @ mlp.coefs_[-1]).T)
-
-    return np.array([naive_deepfool(f, grad, row)[0] for row in x])
-
-
 def test_svc_rbf_and_mlp_exports_match_a_float64_reference(stub: Any) -> None:
     from sklearn.neural_network import MLPClassifier
     from sklearn.svm import SVC
@@ -228,8 +177,8 @@ def test_svc_rbf_and_mlp_exports_match_a_float64_reference(stub: Any) -> None:
         svc = SVC(kernel="rbf", gamma=0.3).fit(xb, yb)
         mlp = MLPClassifier(hidden_layer_sizes=(12,), max_iter=300, random_state=0).fit(xm, ym)
     for clf, x, reference, logits in (
-        (svc, xb, _rbf_svc_reference, True),
-        (mlp, xm, _mlp_reference, False),
+        (svc, xb, rbf_svc_reference, True),
+        (mlp, xm, mlp_reference, False),
     ):
         data = _export(clf, x)
         result, points = _deepfool(stub, data, x, logits=logits)
@@ -237,24 +186,6 @@ def test_svc_rbf_and_mlp_exports_match_a_float64_reference(stub: Any) -> None:
         expected = reference(clf, x[np.asarray(result.indices)].astype(np.float64))
         np.testing.assert_allclose(-np.asarray(result.scores), expected, rtol=1e-2)
         _assert_points_flip(data, x, result, points)
-
-
-def _grid_distance(data: bytes, x: npt.NDArray[np.float32], radius: FloatArray,
-                   steps: int) -> FloatArray:  # fmt: skip
-    """Brute force: for each row of x, the distance to the nearest point of a grid of steps^d
-    points over the cube of half-width radius around it that the model puts in another class
-    (inf when none). The nearest boundary point is within the service's distance, so the
-    cube holds it, at a spacing of 2 radius / (steps - 1)."""
-    d = x.shape[1]
-    offsets = np.stack(np.meshgrid(*[np.linspace(-1, 1, steps)] * d, indexing="ij"), -1)
-    offsets = offsets.reshape(-1, d)
-    labels = _class_output(data, x).argmax(1)
-    out = []
-    for row, label, r in zip(x.astype(np.float64), labels, radius, strict=True):
-        grid = row + r * offsets
-        other = _class_output(data, grid).argmax(1) != label
-        out.append(np.sqrt(((grid[other] - row) ** 2).sum(1)).min() if other.any() else np.inf)
-    return np.array(out)
 
 
 @pytest.mark.parametrize(("kind", "d"), [("random_forest", 2), ("gradient_boosting", 3)])
@@ -275,7 +206,7 @@ def test_tree_ensembles_use_the_decision_method_within_1_5x_of_a_grid_search(
     indices = np.asarray(result.indices)
     distance = -np.asarray(result.scores)
     np.testing.assert_allclose(distance, np.linalg.norm(points - x[indices], axis=1), rtol=1e-9)
-    grid = _grid_distance(data, x[indices], distance, 201 if d == 2 else 41)
+    grid = grid_distance(data, x[indices], distance, 201 if d == 2 else 41)
     assert np.isfinite(grid).mean() >= 0.8  # the grid resolves most boundaries
     assert (distance <= 1.5 * grid).all(), np.max(distance / grid)
 
@@ -321,3 +252,22 @@ def test_gradient_memory_is_bounded_before_allocating_and_auto_falls_back(stub: 
     result, points = _deepfool(stub, data, x, logits=True, max_queries=200)
     assert result.adversarial_method == "decision"
     _assert_points_flip(data, x, result, points)
+
+
+def test_the_decision_method_honours_the_inference_deadline(stub: Any) -> None:
+    import time
+
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y = _data(3, 2, n=400, seed=6)
+    data = _export(RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y), x)
+    message = pb.SelectQueriesRequest(
+        strategies=[pb.StrategySpec(name="deepfool",
+                                    params={"max_queries": pb.ParamValue(int_value=100_000)})],
+        k=3, models=[pb.Model(onnx=data)], model_inputs=encode_tensor(x, F32),
+        inference_timeout_seconds=1.0,
+    )  # fmt: skip
+    started = time.monotonic()
+    error = call_error(lambda: stub.SelectQueries(message, timeout=120))
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < 20  # 40 million evaluations asked for; stopped at 1 s
