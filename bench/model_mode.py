@@ -12,11 +12,21 @@ Side by side in one run, interleaved repeat by repeat, on 100,000 × 768 float32
     and sending the NumPy probabilities instead, entropy top-100.
 Then deepfool per 1,000 items through each model (its NumPy float64 Jacobian).
 
-Usage: python bench/model_mode.py [--repeats 5] [--rows 100000]
+Then deepfool the way a request runs it (inference._model_access: the gradient pass checked
+against ONNX Runtime, ONNX Runtime for every prediction), per model and method: the two
+models above, a CNN head (Conv, Gelu, MaxPool, LayerNormalization, AveragePool, Gemm) on the
+gradient, and skl2onnx RandomForest and GradientBoosting exports on the decision method:
+items per second and model evaluations per item (Jacobian passes, ONNX Runtime rows).
+`--deepfool-only` runs just that table; `--out FILE` also writes its rows as JSON (the
+committed bench/adversarial/model_mode.json, rendered into docs/adversarial.md by
+bench/adversarial.py --render).
+
+Usage: python bench/model_mode.py [--repeats 5] [--rows 100000] [--deepfool-only] [--out FILE]
 """
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
@@ -34,8 +44,11 @@ sys.path.insert(0, str(ROOT))
 
 from labelwise import Client  # noqa: E402
 from labelwise_server.config import Config, available_cores  # noqa: E402
+from labelwise_server.inference import _model_access  # noqa: E402
 from labelwise_server.onnx_runner import ModelLimits, load_model, run_models  # noqa: E402
-from labelwise_server.strategies.adversarial import deepfool  # noqa: E402
+from labelwise_server.request import ModelRun, ModelSource  # noqa: E402
+from labelwise_server.strategies._types import Pool  # noqa: E402
+from labelwise_server.strategies.adversarial import _deepfool_run, deepfool  # noqa: E402
 from tests import onnx_models as om  # noqa: E402
 
 D, C, H, K = 768, 10, 256, 100
@@ -78,11 +91,127 @@ class Server:
         self.address = f"127.0.0.1:{self.running.port}"
 
 
+def _sklearn(kind: str, d: int, classes: int) -> tuple[bytes, npt.NDArray[np.float32]]:
+    from skl2onnx import to_onnx
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+
+    x, y = make_classification(4000, d, n_informative=d // 2, n_classes=classes, random_state=0)
+    x = x.astype(np.float32)
+    clf: Any = GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0)
+    if kind == "rf":
+        clf = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0)
+    clf.fit(x, y)
+    onx = to_onnx(clf, x[:1], options={id(clf): {"zipmap": False}})
+    return onx.SerializeToString(), x
+
+
+def deepfool_rows(items: int, repeats: int, limits: ModelLimits) -> list[dict[str, Any]]:
+    """deepfool as a request runs it, per model: items/s and evaluations per item."""
+    rng = np.random.default_rng(1)
+    x768 = rng.normal(size=(items, D)).astype(np.float32)
+    cnn = om.Cnn.random(rng, side=16, k=8, c=10)
+    x256 = rng.normal(size=(items, 256)).astype(np.float32)
+    rf, x_rf = _sklearn("rf", 20, 2)
+    gb, x_gb = _sklearn("gb", 20, 3)
+    tree_items = max(1, items // 5)
+    cases = [
+        ("768→10 linear", om.Linear.random(rng, D, C).onnx(), x768, False, "auto", items),
+        ("768→256→10 MLP", om.Mlp.random(rng, D, H, C, activation="Relu").onnx(embeddings=False),
+         x768, False, "auto", items),
+        ("CNN 1×16×16→10 (Conv, Gelu, MaxPool, LayerNorm, AvgPool, Gemm)", cnn.onnx(), x256,
+         True, "auto", items),
+        ("RandomForest, 100 trees, d = 20 (skl2onnx)", rf, x_rf, False, "auto", tree_items),
+        ("GradientBoosting, 100 × 3 trees, d = 20 (skl2onnx)", gb, x_gb, False, "auto",
+         tree_items),
+        ("768→256→10 MLP, decision method", om.Mlp.random(rng, D, H, C, activation="Relu")
+         .onnx(embeddings=False), x768, False, "decision", tree_items),
+    ]  # fmt: skip
+    rows = []
+    for name, blob, pool_x, logits, method, n_items in cases:
+        model = load_model(blob, limits, "models[0]")
+        run = ModelRun(models=(ModelSource(blob, None, "models[0]"),), inputs=pool_x,
+                       input_field="model_inputs", embeddings_output="", mc_samples=0, seed=0,
+                       batch_rows=0, timeout=None, logits=logits, temperature=1.0,
+                       needs_model=True)  # fmt: skip
+        scores = run_models(
+            [model],
+            ["models[0]"],
+            pool_x,
+            embeddings_output="",
+            mc_samples=0,
+            seed=0,
+            batch_rows=0,
+            stop=lambda: None,
+            deadline=None,
+        ).scores
+        access = _model_access(run, model, scores, lambda: None, None)
+        counts = {"jacobian": 0, "ort": 0}
+
+        def jac(v: Any, a: Any = access, c: dict[str, int] = counts) -> Any:
+            c["jacobian"] += v.shape[0]
+            return a.logits_jacobian(v)
+
+        def predict(v: Any, a: Any = access, c: dict[str, int] = counts) -> Any:
+            c["ort"] += v.shape[0]
+            return a.predict(v)
+
+        from dataclasses import replace
+
+        pool = Pool(n=pool_x.shape[0], model=replace(access, logits_jacobian=jac, predict=predict))
+        params = {"method": method, "max_iter": 50, "overshoot": 0.02, "max_queries": 1000,
+                  "return_points": False}  # fmt: skip
+        chosen = np.arange(n_items)
+        times, distances = [], np.empty(0)
+        for _ in range(repeats):
+            counts.update(jacobian=0, ort=0)
+            started = time.perf_counter()
+            distances, _ = _deepfool_run(pool, chosen, params, 0)
+            times.append(time.perf_counter() - started)
+        used = (
+            "gradient"
+            if method == "gradient" or (method == "auto" and access.differentiable)
+            else "decision"
+        )
+        seconds = statistics.median(times)
+        rows.append({
+            "model": name, "method": used, "items": n_items, "seconds": seconds,
+            "items_per_second": n_items / seconds,
+            "jacobian_rows_per_item": counts["jacobian"] / n_items,
+            "ort_rows_per_item": counts["ort"] / n_items,
+            "mean_distance": float(np.mean(distances[np.isfinite(distances)])),
+        })  # fmt: skip
+    return rows
+
+
+def print_deepfool(rows: list[dict[str, Any]]) -> None:
+    print("| model | method | items | items/s | Jacobian passes per item | ONNX Runtime rows "
+          "per item | mean ‖r‖ |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['model']} | {r['method']} | {r['items']} | {r['items_per_second']:,.0f} | "
+              f"{r['jacobian_rows_per_item']:.2f} | {r['ort_rows_per_item']:.0f} | "
+              f"{r['mean_distance']:.3g} |")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--deepfool-only", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.deepfool_only:
+        limits = ModelLimits(max_bytes=64 << 20, intra_op_threads=available_cores())
+        rows = deepfool_rows(1000, max(1, args.repeats // 2), limits)
+        print(f"deepfool as a request runs it; {available_cores()} cores; median of "
+              f"{max(1, args.repeats // 2)} repeats")  # fmt: skip
+        print()
+        print_deepfool(rows)
+        if args.out is not None:
+            settings = {"cores": available_cores(), "repeats": max(1, args.repeats // 2)}
+            args.out.write_text(json.dumps({"settings": settings, "rows": rows}, indent=1) + "\n")
+        return
     n = args.rows
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, D)).astype(np.float32)
@@ -179,6 +308,8 @@ def main() -> None:
         mean_steps = (sum(steps) - 1000) / 1000  # evaluations after the first, per item
         print(f"| {name} | {statistics.median(runs) * 1e3:.0f} ms | {mean_steps:.2f} | "
               f"{distances.mean():.3g} |")  # fmt: skip
+    print()
+    print_deepfool(deepfool_rows(1000, max(1, args.repeats // 2), limits))
     client.close()
     threads_client.close()
 

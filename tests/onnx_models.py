@@ -313,3 +313,75 @@ def reshape_failure_model(d: int) -> bytes:
     nodes = [helper.make_node("Reshape", ["x", "shape"], ["z"]), _softmax_of("z")]
     init = [numpy_helper.from_array(np.array([-1, d + 1], np.int64), "shape")]
     return serialize(nodes, [_input(d)], [_output("probabilities", d + 1)], init)
+
+
+@dataclass(frozen=True)
+class Cnn:
+    """A small vision head as exporters write it: x [n, s*s] -> Reshape [n, 1, s, s] -> Conv
+    (3×3, padded) -> Gelu -> MaxPool 2×2 -> LayerNormalization over [C, H, W] -> AveragePool
+    2×2 -> Flatten -> Gemm -> logits [n, c]."""
+
+    side: int
+    conv: npt.NDArray[np.float32]  # [k, 1, 3, 3]
+    conv_bias: npt.NDArray[np.float32]  # [k]
+    scale: npt.NDArray[np.float32]  # [k, s/2, s/2]
+    bias: npt.NDArray[np.float32]
+    dense: npt.NDArray[np.float32]  # [c, k * (s/4)^2]
+    dense_bias: npt.NDArray[np.float32]  # [c]
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, side: int = 8, k: int = 4, c: int = 3) -> "Cnn":
+        def f32(*shape: int, scale: float = 1.0) -> npt.NDArray[np.float32]:
+            return (scale * rng.normal(size=shape)).astype(np.float32)
+
+        half, quarter = side // 2, side // 4
+        scale = (1.0 + f32(k, half, half, scale=0.1)).astype(np.float32)
+        conv, conv_bias = f32(k, 1, 3, 3, scale=0.5), f32(k, scale=0.1)
+        dense = f32(c, k * quarter * quarter)
+        return cls(side, conv, conv_bias, scale, f32(k, half, half, scale=0.1), dense, f32(c))
+
+    def onnx(self) -> bytes:
+        s = self.side
+        nodes = [
+            helper.make_node("Reshape", ["x", "shape"], ["image"]),
+            helper.make_node("Conv", ["image", "K", "Kb"], ["conv"], pads=[1, 1, 1, 1]),
+            helper.make_node("Gelu", ["conv"], ["act"]),
+            helper.make_node("MaxPool", ["act"], ["pooled"], kernel_shape=[2, 2], strides=[2, 2]),
+            helper.make_node("LayerNormalization", ["pooled", "S", "B"], ["normed"], axis=1),
+            helper.make_node(
+                "AveragePool", ["normed"], ["small"], kernel_shape=[2, 2], strides=[2, 2]
+            ),
+            helper.make_node("Flatten", ["small"], ["flat"], axis=1),
+            helper.make_node("Gemm", ["flat", "W", "b"], ["logits"], transB=1),
+        ]
+        init = [
+            numpy_helper.from_array(np.array([-1, 1, s, s], np.int64), "shape"),
+            numpy_helper.from_array(self.conv, "K"),
+            numpy_helper.from_array(self.conv_bias, "Kb"),
+            numpy_helper.from_array(self.scale, "S"),
+            numpy_helper.from_array(self.bias, "B"),
+            numpy_helper.from_array(self.dense, "W"),
+            numpy_helper.from_array(self.dense_bias, "b"),
+        ]
+        c = self.dense.shape[0]
+        return serialize(nodes, [_input(s * s)], [_output("logits", c)], init,
+                         [helper.make_opsetid("", 20)])  # fmt: skip
+
+
+def wide_conv_model(side: int, channels: int, c: int) -> bytes:
+    """x -> Reshape -> Conv with many channels -> GlobalAveragePool -> Flatten: an intermediate
+    of channels × side² values a row, too many for deepfool's gradient memory bound."""
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Reshape", ["x", "shape"], ["image"]),
+        helper.make_node("Conv", ["image", "K"], ["conv"], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["conv"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "W"], ["logits"], transB=1),
+    ]
+    init = [
+        numpy_helper.from_array(np.array([-1, 1, side, side], np.int64), "shape"),
+        numpy_helper.from_array(rng.normal(size=(channels, 1, 3, 3)).astype(np.float32), "K"),
+        numpy_helper.from_array(rng.normal(size=(c, channels)).astype(np.float32), "W"),
+    ]
+    return serialize(nodes, [_input(side * side)], [_output("logits", c)], init)

@@ -232,6 +232,49 @@ def test_deepfool_refuses_an_operator_it_cannot_differentiate() -> None:
     assert caught.value.reason == "UNSUPPORTED_GRADIENT_OP" and "Abs" in caught.value.description
 
 
+def test_the_gradient_of_a_cnn_head_matches_finite_differences_and_its_forward_ort() -> None:
+    """Reshape, Conv, Gelu, MaxPool, LayerNormalization, AveragePool, Flatten, Gemm."""
+    rng = np.random.default_rng(11)
+    cnn = om.Cnn.random(rng)
+    model = load_model(cnn.onnx(), LIMITS, "models[0]")
+    gradient = model.gradient("models[0]", "logits", output_is_probabilities=False)
+    x = rng.normal(size=(4, 64))
+    logits, jac = gradient(x)
+    ort = _run(cnn.onnx(), x.astype(np.float32)).scores
+    np.testing.assert_allclose(logits, ort, rtol=1e-4, atol=1e-4)
+
+    def forward(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return gradient(v)[0]
+
+    np.testing.assert_allclose(jac, _finite_differences(forward, x), rtol=1e-5, atol=1e-6)
+    assert gradient.chunk_rows(64, 3) >= 100  # its memory bound leaves real chunks
+
+
+def test_a_sklearn_pipeline_with_a_scaler_differentiates_to_the_closed_form() -> None:
+    """StandardScaler + LogisticRegression (Scaler, LinearClassifier, Normalizer) from skl2onnx."""
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(12)
+    x = (rng.normal(size=(120, 4)) * [1.0, 3.0, 0.5, 2.0]).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] / 3 > 0).astype(int) + (x[:, 2] > 0.3)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
+    data = to_onnx(pipe, x[:1], options={id(pipe[-1]): {"zipmap": False}}).SerializeToString()
+    model = load_model(data, LIMITS, "models[0]")
+    gradient = model.gradient("models[0]", "probabilities", output_is_probabilities=True)
+    ops = {node.op for node in gradient.nodes}
+    assert {"ai.onnx.ml.Scaler", "ai.onnx.ml.LinearClassifier"} <= ops
+    distance, _ = deepfool(gradient, x.astype(np.float64))
+    w = pipe[-1].coef_ / pipe[0].scale_  # the decision function in the raw inputs
+    z = pipe.decision_function(x.astype(np.float64))
+    label = z.argmax(1)
+    expected = [min(abs(z[i, j] - z[i, label[i]]) / np.linalg.norm(w[j] - w[label[i]])
+                    for j in range(3) if j != label[i]) for i in range(len(x))]  # fmt: skip
+    np.testing.assert_allclose(distance, expected, rtol=1e-3)
+
+
 # ---- Limits checked before allocation (issue 13) -------------------------------------------
 
 

@@ -11,6 +11,8 @@ that work through it. Model faults are ModelRejected, naming the model's field.
 import time
 from dataclasses import replace
 
+import numpy as np
+
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server import reasons
 from labelwise_server.checks import (
@@ -21,7 +23,13 @@ from labelwise_server.checks import (
 )
 from labelwise_server.decode.embeddings import check_labeled_width
 from labelwise_server.errors import DeadlineExceeded, InvalidArgument, ModelRejected
-from labelwise_server.onnx_runner import ModelStore, OnnxModel, class_output, run_models
+from labelwise_server.onnx_runner import (
+    ModelStore,
+    OnnxModel,
+    class_output,
+    predictor,
+    run_models,
+)
 from labelwise_server.request import ModelAccess, ModelRun, Selection
 from labelwise_server.strategies._types import FloatArray, RealArray, StopCheck, never_stop
 
@@ -87,29 +95,83 @@ def infer(
             )
     access = None
     if run.needs_model:
-        access = _model_access(run, loaded[0], int(probabilities.shape[1]), stop, deadline)
+        first = scores if scores.ndim == 2 else scores[0]
+        access = _model_access(run, loaded[0], first if not run.mc_samples else scores, stop,
+                               deadline)  # fmt: skip
     pool = replace(
         pool, probabilities=probabilities, committee=committee, embeddings=embeddings, model=access
     )
     return replace(selection, pool=pool, models=None)
 
 
-def _model_access(
-    run: ModelRun, model: OnnxModel, classes: int, stop: StopCheck, deadline: float | None
-) -> ModelAccess:
-    """The first model as the callables of ModelAccess (deepfool), under the stop checks."""
-    gradient = model.gradient(
-        run.models[0].field, class_output(model, run.embeddings_output), not run.logits
-    )
+# Pool rows on which the gradient pass must agree with ONNX Runtime before deepfool trusts it.
+AGREEMENT_ROWS = 8
+AGREEMENT_TOLERANCE = 1e-3  # absolute and relative, on the class output (float32 models)
 
-    def logits_jacobian(rows: FloatArray) -> tuple[FloatArray, FloatArray]:
+
+def _model_access(
+    run: ModelRun,
+    model: OnnxModel,
+    scores: RealArray,
+    stop: StopCheck,
+    deadline: float | None,
+) -> ModelAccess:
+    """The first model as the callables of ModelAccess (deepfool), under the stop checks.
+
+    The gradient pass is set up and checked here: it must take every op the class output
+    needs, fit its memory bound, and reproduce ONNX Runtime's class output on the first pool
+    rows. When it cannot, logits_jacobian raises why (UNSUPPORTED_GRADIENT_OP and the like)
+    and differentiable is False, so deepfool's method "auto" uses the decision method.
+    """
+    field = run.models[0].field
+    output = class_output(model, run.embeddings_output)
+    classes = int(scores.shape[-1])
+    d = int(run.inputs.shape[1])
+
+    def check() -> None:
         stop()
         if deadline is not None and time.monotonic() > deadline:
             raise DeadlineExceeded()
-        return gradient(rows)
 
+    refusal: ModelRejected | None = None
+    chunk = 1
+    try:
+        gradient = model.gradient(field, output, not run.logits)
+        chunk = gradient.chunk_rows(d, classes)
+        probe = np.asarray(run.inputs[:AGREEMENT_ROWS], dtype=np.float64)
+        logits, _ = gradient(probe, check)
+        if scores.ndim == 2:  # (MC dropout runs differ from the dropout-free pass by design)
+            ours = gradient.model_output(logits)
+            theirs = np.asarray(scores[: probe.shape[0]], dtype=np.float64)
+            gap = np.abs(ours - theirs)
+            if not (gap <= AGREEMENT_TOLERANCE * (1.0 + np.abs(theirs))).all():
+                raise ModelRejected(
+                    field,
+                    "must compute the same class output in deepfool's gradient pass as in ONNX "
+                    f"Runtime; they differ by up to {float(np.nanmax(gap)):.3g} on the first "
+                    "pool rows (use method 'decision')",
+                    reason=reasons.UNSUPPORTED_GRADIENT_OP,
+                )
+    except ModelRejected as err:
+        if err.reason not in (
+            reasons.UNSUPPORTED_GRADIENT_OP,
+            reasons.MODEL_WORKING_MEMORY_TOO_LARGE,
+        ):
+            raise
+        refusal = err
+
+    def logits_jacobian(rows: FloatArray) -> tuple[FloatArray, FloatArray]:
+        check()
+        if refusal is not None:
+            raise refusal
+        return gradient(rows, check)
+
+    predict, predict_rows = predictor(model, field, output, classes, stop, deadline)
     return ModelAccess(
         inputs=run.inputs,
         logits_jacobian=logits_jacobian,
-        chunk_rows=gradient.chunk_rows(run.inputs.shape[1], classes),
+        chunk_rows=chunk,
+        predict=predict,
+        predict_rows=predict_rows,
+        differentiable=refusal is None,
     )

@@ -13,7 +13,7 @@ ModelRejected naming the request field.
 run_models feeds the pool through the models chunk by chunk, so memory stays
 O(chunk) for any n, and checks the stop callback between chunks. Strategies
 never see this module: deepfool gets a plain logits-and-Jacobian callable
-(GradientModel, a NumPy forward and backward pass over a supported op subset).
+(GradientModel, a NumPy forward and backward pass over the ops of gradients.py).
 """
 
 from __future__ import annotations  # onnx and onnxruntime types without importing them
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from labelwise_server import reasons
+from labelwise_server import gradients, reasons
 from labelwise_server.errors import DeadlineExceeded, ModelNotCached, ModelRejected
 from labelwise_server.request import MAX_MODELS
 from labelwise_server.strategies._types import StopCheck
@@ -759,6 +759,45 @@ def run_models(
     return ModelOutputs(scores, embeddings)
 
 
+def predictor(
+    model: OnnxModel,
+    name: str,
+    output: str,
+    width: int,
+    stop: StopCheck,
+    deadline: float | None,
+) -> tuple[Callable[[npt.NDArray[Any]], npt.NDArray[Any]], int]:
+    """predict(rows [b, d]) -> the class output [b, c] from ONNX Runtime, chunk by chunk as the
+    pool was run (stoppable, past the deadline too), and the rows per chunk."""
+    session = model.session(name)
+    d = model.input_width or 1
+    step = max(1, min(chunk_rows(0, d, model.input_dtype.itemsize),
+                      MAX_CHUNK_OUTPUT_BYTES // max(8 * width + model.row_bytes, 1)))  # fmt: skip
+
+    def predict(rows: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        out = np.empty((rows.shape[0], width))
+        for start in range(0, rows.shape[0], step):
+            stop()
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded()
+            part = np.ascontiguousarray(rows[start : start + step], model.input_dtype)
+            feed: dict[str, Any] = {model.input_name: part}
+            if model.training_mode_input:
+                feed[TRAINING_MODE_INPUT] = np.array(False)
+            got = run_stoppable(session, name, [output], feed, stop, deadline)
+            scores = _checked(got[0], part.shape[0], name, output, 2)
+            if scores.shape[1] != width:
+                raise ModelRejected(
+                    name,
+                    f"must give {width} classes for every input; got {scores.shape[1]}",
+                    reason=reasons.MODEL_SIGNATURE,
+                )
+            out[start : start + part.shape[0]] = scores
+        return out
+
+    return predict, step
+
+
 def _wanted(model: OnnxModel, name: str, embeddings_output: str, run: int) -> list[str]:
     """The outputs to fetch from run number run: the class output, and embeddings from the
     first."""
@@ -932,45 +971,41 @@ def _checked(
     return array
 
 
-# ---- Gradients: a NumPy forward and reverse pass over a supported op subset -----------------
+# ---- Gradients: a NumPy forward and reverse pass over the ops of gradients.OPS ------------
 
-GRADIENT_OPS = (
-    "Add", "BatchNormalization", "Cast", "Constant", "Div", "Dropout", "Exp", "Flatten",
-    "Gemm", "Identity", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "Mul", "Neg", "Relu",
-    "Sigmoid", "Softmax", "Sub", "Tanh",
-)  # fmt: skip
-# Bytes of Jacobian ([c, b, width] float64 per value) per chunk of the gradient pass.
+GRADIENT_OPS = gradients.GRADIENT_OPS
+# Bytes of gradients ([c, b, *value] float64) a chunk of the gradient pass may hold, and the
+# most one pool row may need before deepfool refuses the gradient method.
 _GRADIENT_BYTES = 32 << 20
+MAX_GRADIENT_ROW_BYTES = 64 << 20
+# Gradients alive at once per value (fan-out sums, an op's temporaries): the bound's margin.
+_LIVE_GRADIENTS = 4
 
 
-def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
+def _node_attrs(node: onnx.NodeProto) -> dict[str, Any]:
     import onnx
+    from onnx import numpy_helper
 
+    attrs: dict[str, Any] = {}
     for attr in node.attribute:
-        if attr.name == name:
-            return onnx.helper.get_attribute_value(attr)
-    return default
-
-
-def _unbroadcast(grad: npt.NDArray[np.float64], shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
-    """Sum grad [c, *broadcast] down to [c, *shape] (the inverse of NumPy broadcasting)."""
-    extra = grad.ndim - 1 - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(1, 1 + extra)))
-    axes = tuple(i + 1 for i, size in enumerate(shape) if size == 1 and grad.shape[i + 1] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad
+        if attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+            raise gradients.Unsupported("a subgraph attribute")
+        value = onnx.helper.get_attribute_value(attr)
+        if isinstance(value, onnx.TensorProto):
+            value = numpy_helper.to_array(value)
+        attrs[attr.name] = value
+    return attrs
 
 
 class GradientModel:
     """logits(x) and their Jacobian d logits / d x for one model, in float64 NumPy.
 
-    ONNX Runtime computes no gradients, so this evaluates the nodes the class
-    output depends on for the ops in GRADIENT_OPS and runs reverse mode for all
-    c outputs at once. Dropout is off. When the output is probabilities, the
-    logits are the input of a final Softmax, or log(p) otherwise (the same
-    logit differences either way).
+    ONNX Runtime computes no gradients, so this evaluates the nodes the class output
+    depends on with gradients.OPS and runs reverse mode for all c outputs at once. Dropout
+    is off. When the output is probabilities, the logits are the input of a final Softmax,
+    or log(p) otherwise (the same logit differences either way). A graph with an op outside
+    gradients.OPS, or with a pool-dependent value where an op needs a constant (a Reshape's
+    shape, a Where's mask, a Gather's indices), is refused with UNSUPPORTED_GRADIENT_OP.
     """
 
     def __init__(
@@ -979,8 +1014,10 @@ class GradientModel:
         from onnx import numpy_helper
 
         graph = model.proto.graph
+        self.field = field
         self.output = output
         self.input_name = model.input_name
+        opsets = {o.domain or "": o.version for o in model.proto.opset_import}
         producers = {name: node for node in graph.node for name in node.output}
         self.constants: dict[str, npt.NDArray[Any]] = {
             t.name: numpy_helper.to_array(t) for t in graph.initializer
@@ -989,51 +1026,103 @@ class GradientModel:
         self.take_log = False
         final = producers.get(output)
         if output_is_probabilities:
-            if final is not None and final.op_type == "Softmax":
+            if final is not None and final.op_type == "Softmax" and final.domain in ("", "ai.onnx"):
                 target = final.input[0]
             else:
                 self.take_log = True
         needed: list[onnx.NodeProto] = []
-        seen: set[str] = set()
+        seen: set[int] = set()
         stack = [target]
         while stack:  # the nodes target depends on
-            name = stack.pop()
-            node = producers.get(name)
-            if node is None or node.name + "\0" + node.output[0] in seen:
+            node = producers.get(stack.pop())
+            if node is None or id(node) in seen:
                 continue
-            seen.add(node.name + "\0" + node.output[0])
+            seen.add(id(node))
             needed.append(node)
             stack.extend(i for i in node.input if i)
         order = {id(node): i for i, node in enumerate(graph.node)}
-        self.nodes = sorted(needed, key=lambda node: order[id(node)])
-        for node in self.nodes:
-            if node.op_type not in GRADIENT_OPS or node.domain not in ("", "ai.onnx"):
-                raise ModelRejected(
-                    field,
-                    "must use only operators deepfool can differentiate "
-                    f"({', '.join(GRADIENT_OPS)}); node {node.name or node.op_type!r} "
-                    f"is {node.op_type}",
-                    reason=reasons.UNSUPPORTED_GRADIENT_OP,
-                )
+        self.nodes: list[gradients.Node] = []
+        active = {self.input_name}  # values that depend on the pool rows
+        for proto in sorted(needed, key=lambda node: order[id(node)]):
+            domain = "" if proto.domain == "ai.onnx" else proto.domain
+            item = gradients.Node(gradients.op_key(proto.op_type, domain), tuple(proto.input),
+                                  tuple(proto.output), name=proto.name,
+                                  opset=opsets.get(domain, 1))  # fmt: skip
+            op = gradients.OPS.get(item.op)
+            if op is None:
+                raise gradients.unsupported(item, field, "not a supported operator")
+            try:
+                item = gradients.Node(item.op, item.inputs, item.outputs, _node_attrs(proto),
+                                      item.name, item.opset)  # fmt: skip
+            except gradients.Unsupported as err:
+                raise gradients.unsupported(item, field, str(err)) from err
+            for position, name in enumerate(proto.input):
+                allowed = op.differentiable
+                if name in active and allowed is not None and position not in allowed:
+                    raise gradients.unsupported(
+                        item, field, f"its input {position} depends on the pool rows"
+                    )
+            if op.smooth and any(name in active for name in proto.input):
+                active.update(proto.output)
+            self.nodes.append(item)
+        self.active = active
         self.target = target
+        self.support_vectors = max(
+            [len(n.attrs.get("vectors_per_class", [])) and int(sum(n.attrs["vectors_per_class"]))
+             for n in self.nodes] + [0]
+        )  # fmt: skip
+        self._row_elements: int | None = None
+
+    def model_output(self, logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """What the model's class output is, given the logits this pass computes."""
+        if self.take_log:
+            return np.exp(logits)
+        if self.target != self.output:  # a final Softmax stripped
+            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+            return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
+        return logits
 
     def chunk_rows(self, width: int, classes: int) -> int:
-        return max(1, _GRADIENT_BYTES // max(8 * width * classes, 1))
+        """Rows per call that keep the gradients within _GRADIENT_BYTES: the largest value a
+        pool row makes, measured by a one-row forward pass before any chunk runs."""
+        if self._row_elements is None:
+            values = self._forward(np.zeros((1, width)), lambda: None)
+            sizes = [np.size(v) for name, v in values.items() if name in self.active]
+            self._row_elements = max([width, self.support_vectors, *sizes])
+        per_row = 8 * classes * self._row_elements * _LIVE_GRADIENTS
+        if per_row > MAX_GRADIENT_ROW_BYTES:
+            raise ModelRejected(
+                self.field,
+                f"must need at most {MAX_GRADIENT_ROW_BYTES} bytes of gradients per pool row "
+                f"for deepfool's gradient method; its largest value takes {per_row} "
+                "(use method 'decision')",
+                reason=reasons.MODEL_WORKING_MEMORY_TOO_LARGE,
+            )
+        return max(1, _GRADIENT_BYTES // per_row)
 
-    def __call__(
-        self, x: npt.NDArray[np.float64]
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """logits [b, c] and Jacobian [b, c, d] at x [b, d]."""
+    def _forward(self, x: npt.NDArray[np.float64], check: Callable[[], None]) -> dict[str, Any]:
         values: dict[str, Any] = dict(self.constants)
         values[self.input_name] = np.asarray(x, np.float64)
         values[TRAINING_MODE_INPUT] = np.array(False)
-        active = {self.input_name}
-        for node in self.nodes:
-            result = _forward(node, [values[i] if i else None for i in node.input])
-            for name, value in zip(node.output, result, strict=False):
-                values[name] = value
-            if any(i in active for i in node.input):
-                active.add(node.output[0])
+        with np.errstate(all="ignore"):
+            for node in self.nodes:
+                check()
+                try:
+                    result = gradients.forward(
+                        node, [values[i] if i else None for i in node.inputs]
+                    )
+                except gradients.Unsupported as err:
+                    raise gradients.unsupported(node, self.field, str(err)) from err
+                for name, value in zip(node.outputs, result, strict=False):
+                    if name:
+                        values[name] = value
+        return values
+
+    def __call__(
+        self, x: npt.NDArray[np.float64], check: Callable[[], None] = lambda: None
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """logits [b, c] and Jacobian [b, c, d] at x [b, d]; check() runs between nodes."""
+        values = self._forward(x, check)
         logits = np.asarray(values[self.target], np.float64)
         b, c = logits.shape
         grads: dict[str, npt.NDArray[np.float64]] = {
@@ -1042,169 +1131,25 @@ class GradientModel:
         if self.take_log:
             grads[self.target] /= logits[None]
             logits = np.log(logits)
-        for node in reversed(self.nodes):
-            grad = grads.pop(node.output[0], None)
-            if grad is None:
-                continue
-            inputs = [values[i] if i else None for i in node.input]
-            need = [i in active for i in node.input]
-            back = _backward(node, inputs, values[node.output[0]], grad, need)
-            for name, g, wanted in zip(node.input, back, need, strict=False):
-                if g is None or not wanted:
+        with np.errstate(all="ignore"):
+            for node in reversed(self.nodes):
+                outs = [grads.pop(name, None) for name in node.outputs]
+                if all(g is None for g in outs):
                     continue
-                grads[name] = grads[name] + g if name in grads else g
+                check()
+                inputs = [values.get(i) if i else None for i in node.inputs]
+                need = [i in self.active for i in node.inputs]
+                try:
+                    back = gradients.backward(
+                        node, inputs, [values.get(o) for o in node.outputs], outs, need
+                    )
+                except gradients.Unsupported as err:
+                    raise gradients.unsupported(node, self.field, str(err)) from err
+                for name, g, wanted in zip(node.inputs, back, need, strict=False):
+                    if g is None or not wanted:
+                        continue
+                    grads[name] = grads[name] + g if name in grads else g
         jac = grads.get(self.input_name)
         if jac is None:  # the logits do not depend on the input at all
             jac = np.zeros((c, *np.shape(x)))
         return logits, np.ascontiguousarray(np.moveaxis(jac, 0, 1))  # [b, c, d]
-
-
-def _forward(node: onnx.NodeProto, x: list[Any]) -> list[Any]:
-    op = node.op_type
-    if op in ("Identity", "Dropout"):
-        return [np.asarray(x[0], np.float64)]
-    if op == "Cast":
-        return [np.asarray(x[0]).astype(np.float64)]
-    if op == "Constant":
-        from onnx import numpy_helper
-
-        return [numpy_helper.to_array(_attr(node, "value", None))]
-    if op == "Flatten":
-        axis = _attr(node, "axis", 1)
-        shape = np.shape(x[0])
-        return [np.reshape(x[0], (math.prod(shape[:axis]), -1))]
-    if op == "Relu":
-        return [np.maximum(x[0], 0.0)]
-    if op == "LeakyRelu":
-        alpha = _attr(node, "alpha", 0.01)
-        return [np.where(x[0] > 0, x[0], alpha * x[0])]
-    if op == "Sigmoid":
-        return [0.5 * (1.0 + np.tanh(0.5 * np.asarray(x[0], np.float64)))]
-    if op == "Tanh":
-        return [np.tanh(x[0])]
-    if op == "Exp":
-        return [np.exp(x[0])]
-    if op == "Log":
-        return [np.log(x[0])]
-    if op == "Neg":
-        return [-np.asarray(x[0], np.float64)]
-    if op in ("Softmax", "LogSoftmax"):
-        axis = _attr(node, "axis", -1)
-        shifted = x[0] - np.max(x[0], axis=axis, keepdims=True)
-        log_norm = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-        out = shifted - log_norm
-        return [np.exp(out) if op == "Softmax" else out]
-    if op == "Add":
-        return [np.add(x[0], x[1], dtype=np.float64)]
-    if op == "Sub":
-        return [np.subtract(x[0], x[1], dtype=np.float64)]
-    if op == "Mul":
-        return [np.multiply(x[0], x[1], dtype=np.float64)]
-    if op == "Div":
-        return [np.divide(x[0], x[1], dtype=np.float64)]
-    if op == "MatMul":
-        return [np.matmul(np.asarray(x[0], np.float64), np.asarray(x[1], np.float64))]
-    if op == "Gemm":
-        a = np.asarray(x[0], np.float64)
-        b = np.asarray(x[1], np.float64)
-        a = a.T if _attr(node, "transA", 0) else a
-        b = b.T if _attr(node, "transB", 0) else b
-        y = _attr(node, "alpha", 1.0) * (a @ b)
-        if len(x) > 2 and x[2] is not None:
-            y = y + _attr(node, "beta", 1.0) * np.asarray(x[2], np.float64)
-        return [y]
-    if op == "BatchNormalization":
-        scale, bias, mean, var = (np.asarray(v, np.float64) for v in x[1:5])
-        factor = scale / np.sqrt(var + _attr(node, "epsilon", 1e-5))
-        shape = (1, -1) + (1,) * (np.ndim(x[0]) - 2)
-        return [(x[0] - mean.reshape(shape)) * factor.reshape(shape) + bias.reshape(shape)]
-    raise AssertionError(op)  # GradientModel admits only GRADIENT_OPS
-
-
-def _backward(
-    node: onnx.NodeProto, x: list[Any], y: Any, g: npt.NDArray[np.float64], need: list[bool]
-) -> list[npt.NDArray[np.float64] | None]:
-    """Gradients [c, *input shape] of the inputs that need them, from g [c, *output shape]."""
-    op = node.op_type
-    need = need + [False] * (len(x) - len(need))
-    if op in ("Identity", "Dropout", "Cast"):
-        return [g]
-    if op == "Flatten":
-        return [g.reshape((g.shape[0], *np.shape(x[0])))]
-    if op == "Relu":
-        return [g * (x[0] > 0)]
-    if op == "LeakyRelu":
-        return [g * np.where(x[0] > 0, 1.0, _attr(node, "alpha", 0.01))]
-    if op == "Sigmoid":
-        return [g * (y * (1.0 - y))]
-    if op == "Tanh":
-        return [g * (1.0 - y * y)]
-    if op == "Exp":
-        return [g * y]
-    if op == "Log":
-        return [g / x[0]]
-    if op == "Neg":
-        return [-g]
-    if op == "Softmax":
-        axis = _attr(node, "axis", -1)
-        axis = axis if axis < 0 else axis + 1
-        return [y * (g - (g * y).sum(axis=axis, keepdims=True))]
-    if op == "LogSoftmax":
-        axis = _attr(node, "axis", -1)
-        axis = axis if axis < 0 else axis + 1
-        return [g - np.exp(y) * g.sum(axis=axis, keepdims=True)]
-    if op in ("Add", "Sub"):
-        second = -g if op == "Sub" else g
-        return [
-            _unbroadcast(g, np.shape(x[0])) if need[0] else None,
-            _unbroadcast(second, np.shape(x[1])) if need[1] else None,
-        ]
-    if op == "Mul":
-        return [
-            _unbroadcast(g * x[1], np.shape(x[0])) if need[0] else None,
-            _unbroadcast(g * x[0], np.shape(x[1])) if need[1] else None,
-        ]
-    if op == "Div":
-        return [
-            _unbroadcast(g / x[1], np.shape(x[0])) if need[0] else None,
-            _unbroadcast(-g * x[0] / (np.asarray(x[1]) ** 2), np.shape(x[1])) if need[1] else None,
-        ]
-    if op == "MatMul":
-        a, b = np.asarray(x[0], np.float64), np.asarray(x[1], np.float64)
-        if a.ndim < 2 or b.ndim < 2:
-            raise ModelRejected("models[0]", "deepfool differentiates MatMul of matrices only; "
-                                f"node {node.name!r} multiplies a vector",
-                                reason=reasons.UNSUPPORTED_GRADIENT_OP)  # fmt: skip
-        grad_a = grad_b = None
-        if need[0] and a.ndim == 2 and b.ndim == 2:  # the usual case: one BLAS call
-            grad_a = (g.reshape(-1, g.shape[-1]) @ np.ascontiguousarray(b.T)).reshape(
-                (g.shape[0], *a.shape)
-            )
-        elif need[0]:
-            grad_a = _unbroadcast(g @ np.swapaxes(b, -1, -2), a.shape)
-        if need[1]:
-            grad_b = _unbroadcast(np.swapaxes(a, -1, -2) @ g, b.shape)
-        return [grad_a, grad_b]
-    if op == "Gemm":
-        a, b = np.asarray(x[0], np.float64), np.asarray(x[1], np.float64)
-        alpha = _attr(node, "alpha", 1.0)
-        trans_a, trans_b = _attr(node, "transA", 0), _attr(node, "transB", 0)
-        b_used = b.T if trans_b else b
-        a_used = a.T if trans_a else a
-        grads: list[npt.NDArray[np.float64] | None] = [None, None, None]
-        if need[0]:
-            flat = g.reshape(-1, g.shape[-1]) @ np.ascontiguousarray(b_used.T)  # one BLAS call
-            grad_a_used = alpha * flat.reshape(g.shape[0], g.shape[1], -1)  # [c, rows, k]
-            grads[0] = np.swapaxes(grad_a_used, 1, 2) if trans_a else grad_a_used
-        if need[1]:
-            grad_b_used = alpha * (a_used.T @ g)  # [c, k, h]
-            grads[1] = np.swapaxes(grad_b_used, 1, 2) if trans_b else grad_b_used
-        if len(x) > 2 and x[2] is not None and need[2]:
-            grads[2] = _unbroadcast(_attr(node, "beta", 1.0) * g, np.shape(x[2]))
-        return grads
-    if op == "BatchNormalization":
-        scale, var = np.asarray(x[1], np.float64), np.asarray(x[4], np.float64)
-        factor = scale / np.sqrt(var + _attr(node, "epsilon", 1e-5))
-        shape = (1, 1, -1) + (1,) * (np.ndim(x[0]) - 2)
-        return [g * factor.reshape(shape)]
-    return [None for _ in x]  # Constant: no inputs

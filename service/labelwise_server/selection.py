@@ -43,6 +43,7 @@ class Result:
     total_cost: float
     candidates_considered: int  # after any pre-filter of a batch strategy
     points: FloatArray | None = None  # [len(indices), d] extra per-item output, when asked for
+    method: str = ""  # the way the strategy worked, when it can work more than one way
 
 
 def _no_observe(strategy: str, seconds: float) -> None:
@@ -89,7 +90,8 @@ def select(
         points = None
         if call.strategy.points is not None:
             stop()
-            points = call.strategy.points(pool, indices, call.params)
+            points = call.strategy.points(pool, task, indices, call.params)
+        method = "" if call.strategy.method is None else call.strategy.method(pool, call.params)
         observe(call.strategy.name, seconds.get(i, 0.0))
         results.append(
             Result(
@@ -100,6 +102,7 @@ def select(
                 cost,
                 considered.get(i, int(task.candidates.shape[0])),
                 points,
+                method,
             )
         )
     return results

@@ -363,8 +363,12 @@ HOSTILE = [
      "models[0].onnx", "MODEL_VERSION"),
     ("logits-read-as-probabilities", request(["entropy"], 1, [_linear(softmax=False)], _x()),
      "models[0]", "MODEL_OUTPUT_NOT_PROBABILITIES"),
-    ("deepfool-unsupported-op",
-     request(["deepfool"], 1, [om.unsupported_gradient_model(4, 3)], _x()),
+    ("deepfool-gradient-unsupported-op",
+     pb.SelectQueriesRequest(
+         strategies=[pb.StrategySpec(name="deepfool",
+                                     params={"method": pb.ParamValue(string_value="gradient")})],
+         k=1, models=[pb.Model(onnx=om.unsupported_gradient_model(4, 3))],
+         model_inputs=encode_tensor(_x(), F32)),
      "models[0]", "UNSUPPORTED_GRADIENT_OP"),
     ("no-model-inputs", pb.SelectQueriesRequest(
         strategies=[pb.StrategySpec(name="entropy")], k=1, models=[pb.Model(onnx=_linear())]),

@@ -1,6 +1,7 @@
 """deepfool: the closed form on linear models, a naive per-row reference, and the invariants
 test_common holds every other strategy to, through NumPy models (no onnxruntime)."""
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -10,8 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labelwise_server.strategies import STRATEGIES
-from labelwise_server.strategies._types import ModelAccess, Pool
-from labelwise_server.strategies.adversarial import UNMOVABLE_SCORE, deepfool, deepfool_scores
+from labelwise_server.strategies._types import ModelAccess, Pool, Task, needed
+from labelwise_server.strategies.adversarial import (
+    UNMOVABLE_SCORE,
+    decision_boundary,
+    deepfool,
+    deepfool_scores,
+)
 from tests.onnx_models import Linear, Mlp
 from tests.strategies.support import run, with_defaults
 
@@ -125,8 +131,14 @@ def test_an_item_that_never_flips_stops_after_max_iter_steps() -> None:
 
 
 def _pool(x: FloatArray, jac: Any, chunk_rows: int = 7) -> Pool:
-    return Pool(n=x.shape[0], model=ModelAccess(inputs=x, logits_jacobian=jac,
-                                                chunk_rows=chunk_rows))  # fmt: skip
+    def predict(rows: FloatArray) -> FloatArray:
+        return np.asarray(jac(rows)[0])
+
+    access = ModelAccess(inputs=x, logits_jacobian=jac, chunk_rows=chunk_rows, predict=predict)
+    return Pool(n=x.shape[0], model=access)
+
+
+TASK = Task(k=1, candidates=np.arange(1), seed=0)
 
 
 @settings(max_examples=15, deadline=None)
@@ -171,9 +183,111 @@ def test_points_are_returned_only_when_asked_aligned_with_indices() -> None:
     pool = _pool(x, model.logits_jacobian)
     strategy = STRATEGIES["deepfool"]
     assert strategy.points is not None
-    assert strategy.points(pool, np.arange(3), with_defaults("deepfool")) is None
+    assert strategy.points(pool, TASK, np.arange(3), with_defaults("deepfool")) is None
     indices = np.array([5, 0, 9])
-    points = strategy.points(pool, indices, with_defaults("deepfool", {"return_points": True}))
+    points = strategy.points(
+        pool, TASK, indices, with_defaults("deepfool", {"return_points": True})
+    )
     assert points is not None
     _, expected = deepfool(model.logits_jacobian, x[indices])
     np.testing.assert_allclose(points, expected)
+
+
+# ---- The decision-based method: predictions only -------------------------------------------
+
+
+def _counting(predict: Any) -> tuple[Any, list[int]]:
+    rows: list[int] = []
+
+    def counted(x: FloatArray) -> FloatArray:
+        rows.append(x.shape[0])
+        return np.asarray(predict(x))
+
+    return counted, rows
+
+
+def test_decision_points_flip_and_sit_just_past_a_linear_boundary() -> None:
+    rng = np.random.default_rng(20)
+    model = Linear.random(rng, d=6, c=4)
+    x = rng.normal(size=(60, 6))
+    labels = model.logits(x).argmax(1)
+    predict, rows = _counting(model.logits)
+    distance, points, used = decision_boundary(
+        predict, x, labels, x, labels, np.arange(60), max_queries=1000, seed=3
+    )
+    truth = closed_form(model, x)
+    assert (model.logits(points).argmax(1) != labels).all()
+    np.testing.assert_allclose(distance, np.linalg.norm(points - x, axis=1), rtol=1e-12)
+    assert (distance >= truth * (1 - 1e-9)).all()  # a flipped point is never inside the boundary
+    assert np.median(distance / truth) < 1.01 and np.quantile(distance / truth, 0.9) < 1.05
+    assert (used <= 1000).all() and sum(rows) == used.sum()  # the budget, counted by the model
+
+
+def test_decision_results_of_an_item_do_not_depend_on_its_batch() -> None:
+    rng = np.random.default_rng(21)
+    model = Mlp.random(rng, d=4, h=8, c=3)
+    x = rng.normal(size=(30, 4))
+    labels = model.logits(x).argmax(1)
+    whole = decision_boundary(model.logits, x, labels, x, labels, np.arange(30),
+                              max_queries=400, seed=5)  # fmt: skip
+    for i in (0, 7, 29):
+        alone = decision_boundary(model.logits, x[i : i + 1], labels[i : i + 1], x, labels,
+                                  np.array([i]), max_queries=400, seed=5)  # fmt: skip
+        assert alone[0][0] == whole[0][i]
+        np.testing.assert_array_equal(alone[1][0], whole[1][i])
+    other_seed = decision_boundary(model.logits, x, labels, x, labels, np.arange(30),
+                                   max_queries=400, seed=6)  # fmt: skip
+    assert not np.array_equal(other_seed[1], whole[1])
+
+
+def test_decision_on_a_pool_of_one_class_is_unmovable() -> None:
+    x = np.random.default_rng(22).normal(size=(5, 3))
+
+    def constant(v: FloatArray) -> FloatArray:
+        return np.tile([0.9, 0.1], (v.shape[0], 1))
+
+    labels = np.zeros(5, dtype=np.int64)
+    distance, _, used = decision_boundary(constant, x, labels, x, labels, np.arange(5),
+                                               max_queries=300, seed=0)  # fmt: skip
+    assert np.isinf(distance).all() and (used == 0).all()
+    np.testing.assert_array_equal(deepfool_scores(distance), UNMOVABLE_SCORE)
+
+
+def test_decision_stops_when_the_model_call_raises_its_stop() -> None:
+    rng = np.random.default_rng(23)
+    model = Linear.random(rng, d=3, c=2)
+    x = rng.normal(size=(10, 3))
+    labels = model.logits(x).argmax(1)
+    calls = []
+
+    class Stopped(Exception):
+        pass
+
+    def predict(v: FloatArray) -> FloatArray:
+        calls.append(1)
+        if len(calls) > 3:
+            raise Stopped  # what the deadline check inside ModelAccess.predict does
+        return model.logits(v)
+
+    with pytest.raises(Stopped):
+        decision_boundary(predict, x, labels, x, labels, np.arange(10), max_queries=10_000, seed=0)
+    assert len(calls) == 4
+
+
+def test_the_registry_entry_reports_its_method_and_auto_follows_the_model() -> None:
+    rng = np.random.default_rng(24)
+    model = Linear.random(rng, d=3, c=3)
+    x = rng.normal(size=(40, 3))
+    pool = _pool(x, model.logits_jacobian)
+    strategy = STRATEGIES["deepfool"]
+    assert strategy.method is not None and strategy.seeded
+    assert strategy.method(pool, with_defaults("deepfool")) == "gradient"
+    flat = Pool(n=pool.n, model=replace(needed(pool.model, "models"), differentiable=False))
+    assert strategy.method(flat, with_defaults("deepfool")) == "decision"
+    assert strategy.method(flat, with_defaults("deepfool", {"method": "gradient"})) == "gradient"
+    [(gradient_idx, gradient_scores)] = run([("deepfool", {})], pool, k=10)
+    [(decision_idx, decision_scores)] = run([("deepfool", {"method": "decision"})], pool, k=10)
+    truth = closed_form(model, x)
+    np.testing.assert_allclose(-gradient_scores, truth[gradient_idx], rtol=1e-9)
+    assert (-decision_scores >= truth[decision_idx] * (1 - 1e-9)).all()
+    assert len(set(gradient_idx.tolist()) & set(decision_idx.tolist())) >= 7

@@ -48,6 +48,7 @@ def _result(result: Result) -> pb.StrategyResult:
         scores=result.scores.tolist(),
         total_cost=result.total_cost,
         candidates_considered=result.candidates_considered,
+        adversarial_method=result.method,
     )
     if result.points is not None:
         message.adversarial_points.CopyFrom(encode_tensor(result.points, pb.DATA_TYPE_FLOAT64))

@@ -48,13 +48,24 @@ class Input(enum.Enum):
 LogitsJacobian: TypeAlias = Callable[[FloatArray], tuple[FloatArray, FloatArray]]
 
 
+# predict(x [b, d]) -> the model's class scores [b, c] (ONNX Runtime, as the pool was run).
+Predict: TypeAlias = Callable[[FloatArray], RealArray]
+
+
+def _no_predict(rows: FloatArray) -> RealArray:
+    raise NotImplementedError("this pool's model has no predict callable")
+
+
 @dataclass(frozen=True)
 class ModelAccess:
     """The request's model as plain callables, for strategies that work through it."""
 
     inputs: RealArray  # [n, d] the model's input rows
-    logits_jacobian: LogitsJacobian
+    logits_jacobian: LogitsJacobian  # raises the model's refusal when not differentiable
     chunk_rows: int  # rows per logits_jacobian call that keep its memory bounded
+    predict: Predict = _no_predict
+    predict_rows: int = 4096  # rows per predict call that keep its memory bounded
+    differentiable: bool = True  # logits_jacobian can run (every op the output needs has one)
 
 
 @dataclass(frozen=True)
@@ -144,7 +155,7 @@ PoolScore: TypeAlias = Callable[[Pool, Task, Params], FloatArray]
 # A greedy batch: picks in pick order and the score each had when picked.
 BatchSelect: TypeAlias = Callable[[Pool, Task, Params], tuple[IntArray, FloatArray]]
 # Extra per-item output for the selected pool indices ([k, ...]), or None when not asked for.
-SelectedPoints: TypeAlias = Callable[[Pool, IntArray, Params], "FloatArray | None"]
+SelectedPoints: TypeAlias = Callable[[Pool, Task, IntArray, Params], "FloatArray | None"]
 # A candidate pre-filter run before a batch strategy: the candidates it keeps (ascending).
 Narrow: TypeAlias = Callable[[Pool, Task, Params], IntArray]
 
@@ -166,6 +177,8 @@ class Strategy:
     # For a strategy over another one (power_bald's base): the inputs its params need.
     needs_of: Callable[[Params], frozenset[Input]] | None = None
     points: SelectedPoints | None = None  # e.g. deepfool's adversarial points
+    # For strategies that can work more than one way: the way a call used (deepfool's method).
+    method: Callable[[Pool, Params], str] | None = None
     narrow: Narrow | None = None  # batch strategies: narrows task.candidates first
 
     def __post_init__(self) -> None:

@@ -539,11 +539,29 @@ STRATEGIES: Mapping[str, Strategy] = {
         Strategy(
             "deepfool",
             family="adversarial",
-            summary="−‖r_i‖, r_i the DeepFool perturbation (Moosavi-Dezfooli et al. 2016) of the "
-            "model's input that changes its predicted class: items nearest the decision "
-            "boundary first (DFAL, Ducoffe & Precioso 2018). Model mode only.",
+            summary="−‖r_i‖, r_i the smallest perturbation of the model's input that changes "
+            "its predicted class: items nearest the decision boundary first (DFAL, Ducoffe & "
+            "Precioso 2018). By DeepFool (Moosavi-Dezfooli et al. 2016) on the model's "
+            "gradient, or from its predictions alone (boundary bisection refined as in "
+            "HopSkipJump, Chen et al. 2020) for models with no gradient. Model mode only.",
             needs=frozenset({Input.MODEL}),
+            seeded=True,
             params={
+                "method": Param(
+                    Options(str, adversarial.METHODS),
+                    default="auto",
+                    description="'gradient': DeepFool on the model's Jacobian (every op the "
+                    "class output needs must be in gradient_ops); 'decision': from the model's "
+                    "predictions alone, within max_queries evaluations per item; 'auto': "
+                    "gradient when the model is differentiable, else decision. "
+                    "StrategyResult.adversarial_method says which ran.",
+                ),
+                "max_queries": Param(
+                    Interval(int, 100, 100_000),
+                    default=1000,
+                    description="The decision method's model evaluations per item: more "
+                    "refines the boundary point further (see docs/adversarial.md).",
+                ),
                 "max_iter": Param(
                     Interval(int, 1, 1000),
                     default=50,
@@ -565,6 +583,7 @@ STRATEGIES: Mapping[str, Strategy] = {
             },
             pool_score=adversarial.deepfool_adapter,
             points=adversarial.deepfool_points,
+            method=adversarial.resolved_method,
         ),
     )
 }

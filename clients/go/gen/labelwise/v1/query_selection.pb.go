@@ -1300,8 +1300,15 @@ type StrategyResult struct {
 	// For "deepfool" with return_points set: the adversarial point of each
 	// selected item, [len(indices), d] float64 aligned with indices, the
 	// model input moved just across the nearest decision boundary (DFAL adds
-	// these to training with the queried label). Unset otherwise.
+	// these to training with the queried label). Each point flips the
+	// model's predicted class when run through the model (a row the model
+	// cannot be made to flip is NaN). Unset otherwise.
 	AdversarialPoints *Tensor `protobuf:"bytes,10,opt,name=adversarial_points,json=adversarialPoints,proto3" json:"adversarial_points,omitempty"`
+	// For "deepfool": the method that ran, "gradient" (DeepFool on the model's
+	// Jacobian) or "decision" (from the model's predictions alone), which tells
+	// what method "auto" chose. Empty for other strategies. See
+	// docs/adversarial.md.
+	AdversarialMethod string `protobuf:"bytes,15,opt,name=adversarial_method,json=adversarialMethod,proto3" json:"adversarial_method,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1383,6 +1390,13 @@ func (x *StrategyResult) GetAdversarialPoints() *Tensor {
 		return x.AdversarialPoints
 	}
 	return nil
+}
+
+func (x *StrategyResult) GetAdversarialMethod() string {
+	if x != nil {
+		return x.AdversarialMethod
+	}
+	return ""
 }
 
 // SelectQueriesStreamRequest is one chunk of a streamed SelectQueriesRequest.
@@ -1596,8 +1610,10 @@ type StrategyInfo struct {
 	// "multi_label", "regression" or "structured".
 	Task string `protobuf:"bytes,8,opt,name=task,proto3" json:"task,omitempty"`
 	// For strategies that differentiate the model (those needing
-	// POOL_INPUT_MODEL): the ONNX operators (domain "") the server can
-	// differentiate. A model using others is rejected for them.
+	// POOL_INPUT_MODEL): the ONNX operators the server can differentiate, by
+	// op_type for the default domain and as "ai.onnx.ml.<op_type>" for the
+	// ai.onnx.ml domain. deepfool's method "gradient" refuses a model using
+	// others; "auto" falls back to the decision-based method.
 	GradientOps   []string `protobuf:"bytes,10,rep,name=gradient_ops,json=gradientOps,proto3" json:"gradient_ops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2179,7 +2195,7 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x06source\"l\n" +
 	"\x15SelectQueriesResponse\x126\n" +
 	"\aresults\x18\x01 \x03(\v2\x1c.labelwise.v1.StrategyResultR\aresults\x12\x1b\n" +
-	"\tpool_size\x18\x02 \x01(\x03R\bpoolSize\"\x86\x03\n" +
+	"\tpool_size\x18\x02 \x01(\x03R\bpoolSize\"\xb5\x03\n" +
 	"\x0eStrategyResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12@\n" +
 	"\x06params\x18\x02 \x03(\v2(.labelwise.v1.StrategyResult.ParamsEntryR\x06params\x12\x18\n" +
@@ -2189,7 +2205,8 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"total_cost\x18\x05 \x01(\x01R\ttotalCost\x123\n" +
 	"\x15candidates_considered\x18\x06 \x01(\x03R\x14candidatesConsidered\x12C\n" +
 	"\x12adversarial_points\x18\n" +
-	" \x01(\v2\x14.labelwise.v1.TensorR\x11adversarialPoints\x1aS\n" +
+	" \x01(\v2\x14.labelwise.v1.TensorR\x11adversarialPoints\x12-\n" +
+	"\x12adversarial_method\x18\x0f \x01(\tR\x11adversarialMethod\x1aS\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"V\n" +

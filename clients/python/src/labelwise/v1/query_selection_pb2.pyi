@@ -226,7 +226,7 @@ class SelectQueriesResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[StrategyResult, _Mapping]]] = ..., pool_size: _Optional[int] = ...) -> None: ...
 
 class StrategyResult(_message.Message):
-    __slots__ = ("name", "params", "indices", "scores", "total_cost", "candidates_considered", "adversarial_points")
+    __slots__ = ("name", "params", "indices", "scores", "total_cost", "candidates_considered", "adversarial_points", "adversarial_method")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +241,7 @@ class StrategyResult(_message.Message):
     TOTAL_COST_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_CONSIDERED_FIELD_NUMBER: _ClassVar[int]
     ADVERSARIAL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    ADVERSARIAL_METHOD_FIELD_NUMBER: _ClassVar[int]
     name: str
     params: _containers.MessageMap[str, ParamValue]
     indices: _containers.RepeatedScalarFieldContainer[int]
@@ -248,7 +249,8 @@ class StrategyResult(_message.Message):
     total_cost: float
     candidates_considered: int
     adversarial_points: Tensor
-    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ..., indices: _Optional[_Iterable[int]] = ..., scores: _Optional[_Iterable[float]] = ..., total_cost: _Optional[float] = ..., candidates_considered: _Optional[int] = ..., adversarial_points: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    adversarial_method: str
+    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ..., indices: _Optional[_Iterable[int]] = ..., scores: _Optional[_Iterable[float]] = ..., total_cost: _Optional[float] = ..., candidates_considered: _Optional[int] = ..., adversarial_points: _Optional[_Union[Tensor, _Mapping]] = ..., adversarial_method: _Optional[str] = ...) -> None: ...
 
 class SelectQueriesStreamRequest(_message.Message):
     __slots__ = ("chunk",)
