@@ -16,6 +16,7 @@ import numpy as np
 
 from labelwise_server.request import Pool, Selection, StrategyCall, Task
 from labelwise_server.strategies._types import (
+    AutoReport,
     FloatArray,
     IntArray,
     ParamValue,
@@ -43,6 +44,7 @@ class Result:
     total_cost: float
     candidates_considered: int  # after any pre-filter of a batch strategy
     points: FloatArray | None = None  # [len(indices), d] extra per-item output, when asked for
+    auto: AutoReport | None = None  # "auto": the arm of each pick and the arms' weights
 
 
 def _no_observe(strategy: str, seconds: float) -> None:
@@ -57,6 +59,7 @@ def select(
     ranked: dict[int, tuple[IntArray, FloatArray]] = {}
     seconds: dict[int, float] = {}
     considered: dict[int, int] = {}
+    reports: dict[int, AutoReport] = {}
 
     block_calls = [(i, c) for i, c in enumerate(selection.calls) if c.strategy.block_score]
     if block_calls:
@@ -77,6 +80,9 @@ def select(
                 stop()
             considered[i] = int(narrowed.candidates.shape[0])
             ranked[i] = call.strategy.batch_select(pool, narrowed, call.params)
+        elif call.strategy.explained_select is not None:
+            indices, scores, reports[i] = call.strategy.explained_select(pool, task, call.params)
+            ranked[i] = (indices, scores)
         seconds[i] = seconds.get(i, 0.0) + time.perf_counter() - started
 
     results = []
@@ -100,6 +106,7 @@ def select(
                 cost,
                 considered.get(i, int(task.candidates.shape[0])),
                 points,
+                reports.get(i),
             )
         )
     return results

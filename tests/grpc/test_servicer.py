@@ -23,7 +23,7 @@ from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
 from labelwise_server import work as work_module
 from labelwise_server.grpc.server import SERVICE_NAME
 from labelwise_server.strategies import STRATEGIES
-from tests.grpc import test_tasks_wire
+from tests.grpc import test_auto, test_tasks_wire
 from tests.grpc.conftest import TEST_CONFIG, ServerThread
 
 RNG = np.random.default_rng(0)
@@ -223,6 +223,7 @@ def test_bad_requests_cover_every_pool_tensor() -> None:
     names = {fd.name for fd in pb.SelectQueriesRequest.DESCRIPTOR.fields if fd.message_type}
     tested = {case[2].split(".")[0] for case in BAD_REQUESTS}
     tested |= {field.split(".")[0] for _, field in test_tasks_wire.BAD}  # the new task outputs
+    tested |= {field.split("[")[0] for _, _, field in test_auto.BAD}  # history
     assert names - {"strategies"} <= tested
 
 
