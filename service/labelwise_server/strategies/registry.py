@@ -8,12 +8,14 @@ table, its shared parameters and the wiring of strategies built on a `base`.
 """
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import numpy as np
 
 from labelwise_server.strategies import (
     adversarial,
     auto,
+    balance,
     bases,
     bayesian,
     committee,
@@ -122,7 +124,7 @@ def _structured(
     )
 
 
-_TABLE: Mapping[str, Strategy] = {
+_PLAIN: Mapping[str, Strategy] = {
     strategy.name: strategy
     for strategy in (
         Strategy(
@@ -580,12 +582,30 @@ _TABLE: Mapping[str, Strategy] = {
     )
 }
 
+
+def _with_class_balance(strategy: Strategy) -> Strategy:
+    """strategy with the class_balance parameter (balance.py), and the input it then needs."""
+    own_needs = strategy.needs_of
+
+    def needs_of(params: Params) -> frozenset[Input]:
+        own = strategy.needs if own_needs is None else own_needs(params)
+        return own | balance.needs(own, params)
+
+    params = {**strategy.params, "class_balance": balance.PARAM}
+    return replace(strategy, params=params, needs_of=needs_of)
+
+
+def _on_model_outputs(strategy: Strategy) -> bool:
+    return strategy.task == "classification" and Input.MODEL not in strategy.needs
+
+
+# Every classification strategy on model outputs takes class_balance.
+_TABLE: Mapping[str, Strategy] = {
+    name: _with_class_balance(strategy) if _on_model_outputs(strategy) else strategy
+    for name, strategy in _PLAIN.items()
+}
 # The strategies auto may choose among: the classification ones that work on model outputs.
-ARM_NAMES = tuple(
-    name
-    for name, strategy in _TABLE.items()
-    if strategy.task == "classification" and Input.MODEL not in strategy.needs
-)
+ARM_NAMES = tuple(name for name, strategy in _TABLE.items() if _on_model_outputs(strategy))
 
 
 def run_arm(pool: Pool, task: Task, name: str) -> tuple[IntArray, FloatArray]:
