@@ -19,6 +19,7 @@ from labelwise_server.strategies import (
     bases,
     bayesian,
     committee,
+    coverage,
     diversity,
     hybrid,
     multilabel,
@@ -311,6 +312,38 @@ _PLAIN: Mapping[str, Strategy] = {
             seeded=True,
             narrow=prefilter.narrow,
             needs_of=_with_prefilter(EMBEDDINGS),
+        ),
+        Strategy(
+            "probcover",
+            family="diversity",
+            summary="ProbCover: on the graph of pool and labeled items at most δ apart, "
+            "greedily pick the candidate whose δ-ball covers the most points not yet covered "
+            "by a labeled item, an excluded item or a pick; score = that count. For the first "
+            "rounds, before a model (embeddings only). Yehuda et al. (2022).",
+            needs=EMBEDDINGS,
+            params={
+                "delta": Param(
+                    Interval(float, 0.0, 1e15),
+                    default=0.0,
+                    description="The ball radius δ (euclidean, in the unit of the "
+                    "embeddings); 0 estimates it by the paper's purity rule: the largest δ "
+                    "whose balls hold points of one k-means cluster for at least alpha of "
+                    "the points.",
+                ),
+                "clusters": Param(
+                    Interval(int, 2, 10_000),
+                    default=10,
+                    description="For delta 0: the k-means clusters of the purity rule (the "
+                    "expected number of classes).",
+                ),
+                "alpha": Param(
+                    Interval(float, 0.0, 1.0, closed="right"),
+                    default=0.95,
+                    description="For delta 0: the share of pure balls δ must keep.",
+                ),
+            },
+            batch_select=coverage.probcover_adapter,
+            seeded=True,
         ),
         Strategy(
             "badge",
