@@ -21,6 +21,7 @@ from labelwise_server.strategies import (
     multilabel,
     prefilter,
     regression,
+    stream,
     structured,
     uncertainty,
 )
@@ -569,5 +570,19 @@ STRATEGIES: Mapping[str, Strategy] = {
     )
 }
 
+# Stream strategies (StreamSelectionService): a decision per arriving item at a target rate,
+# not a ranking of a pool, so a table of their own (entries in stream.py); ListStrategies lists
+# them after STRATEGIES, with family "stream".
+STREAM_STRATEGIES: Mapping[str, stream.StreamStrategy] = {
+    entry.name: entry for entry in stream.STREAM_ENTRIES
+}
 
-__all__ = ["BASES", "POWER_BASES", "POWER_OFFSETS", "STRATEGIES", "base_scores"]
+
+__all__ = [
+    "BASES",
+    "POWER_BASES",
+    "POWER_OFFSETS",
+    "STRATEGIES",
+    "STREAM_STRATEGIES",
+    "base_scores",
+]

@@ -16,6 +16,7 @@ from labelwise.client import (
     StoppingVerdict,
     StrategyDescription,
 )
+from labelwise.stream import StreamDecisions, StreamSelector
 from labelwise.tensors import encode_tensor
 
 __all__ = [
@@ -27,5 +28,7 @@ __all__ = [
     "StoppingCriterion",
     "StoppingVerdict",
     "StrategyDescription",
+    "StreamDecisions",
+    "StreamSelector",
     "encode_tensor",
 ]
