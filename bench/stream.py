@@ -39,6 +39,7 @@ sys.path[:0] = [str(ROOT / "service"), str(ROOT / "clients/python/src"), str(HER
 from core import free_port, wait_ready  # noqa: E402
 
 RESULTS = HERE / "stream" / "results.json"
+SIMULATION = HERE / "simulation" / "stream" / "results.json"
 DOC = ROOT / "docs" / "streams.md"
 BUDGETS = (0.05, 0.1, 0.3)
 SEEDS = (0, 1, 2)
@@ -229,14 +230,21 @@ def render(results: dict[str, Any]) -> dict[str, str]:
 
 
 def render_docs(results: dict[str, Any], doc: Path = DOC) -> None:
-    """Replace the text between <!-- NAME:begin --> and <!-- NAME:end --> in doc."""
+    """Replace the text between <!-- NAME:begin --> and <!-- NAME:end --> in doc (and the
+    SIMULATION table from labelwise-simulate --stream's committed results)."""
+    tables = render(results)
+    if SIMULATION.exists():
+        sys.path.insert(0, str(ROOT / "tools" / "simulate"))
+        from labelwise_simulate.stream import table
+
+        tables["SIMULATION"] = table(json.loads(SIMULATION.read_text())["runs"])
     text = doc.read_text()
-    for name, table in render(results).items():
+    for name, table_text in tables.items():
         begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
         if begin in text:
             head, rest = text.split(begin, 1)
             _, tail = rest.split(end, 1)
-            text = f"{head}{begin}\n{table}\n{end}{tail}"
+            text = f"{head}{begin}\n{table_text}\n{end}{tail}"
     doc.write_text(text)
 
 
