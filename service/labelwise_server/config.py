@@ -156,7 +156,8 @@ HELP = {
     "at once (SETTINGS_MAX_CONCURRENT_STREAMS); a client queues the rest, so one connection "
     "cannot take every --max-concurrent-rpcs slot.",
     "stream_idle_seconds": "A SelectQueriesStream that sends no chunk for this long (from its "
-    "start or its previous chunk) ends with DEADLINE_EXCEEDED (reason STREAM_IDLE).",
+    "start or its previous chunk) ends with DEADLINE_EXCEEDED (reason STREAM_IDLE); so does a "
+    "DecideStream that sends no message for this long.",
     "max_stream_chunks": "Most chunks one SelectQueriesStream may send; more end it with "
     "INVALID_ARGUMENT (reason TOO_MANY_CHUNKS).",
     "compute_threads": "Threads that run strategies (0: one per available core).",

@@ -311,3 +311,27 @@ def test_two_replicas_answer_byte_for_byte_the_same(replicas: list[str], strateg
     finally:
         for c in channels:
             c.close()
+
+
+def test_an_idle_decide_stream_ends_and_frees_its_slot() -> None:
+    import queue
+    from dataclasses import replace
+
+    from tests.grpc.conftest import TEST_CONFIG, ServerThread
+
+    thread = ServerThread(replace(TEST_CONFIG, stream_idle_seconds=0.5))
+    try:
+        with grpc.insecure_channel(thread.address) as channel:
+            stub = spb_grpc.StreamSelectionServiceStub(channel)  # type: ignore[no-untyped-call]
+            outbox: queue.Queue[spb.DecideStreamRequest | None] = queue.Queue()
+            answers = stub.DecideStream(iter(outbox.get, None), timeout=10)
+            request = decide_request("periodic", items={"utilities": [0.5]})
+            outbox.put(spb.DecideStreamRequest(request=request))
+            assert next(answers).response.items_seen == 1
+            with pytest.raises(grpc.RpcError) as caught:
+                next(answers)  # nothing more is sent: the server ends the call
+            assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            outbox.put(None)
+            assert_serving(channel)
+    finally:
+        thread.stop()

@@ -303,7 +303,7 @@ async def start_server(
     servicer = QuerySelectionServicer(plane, stream)
     server.add_generic_rpc_handlers((service_handler(servicer, config.max_model_bytes),))
     stream_servicer = StreamSelectionServicer(token_key, executor, config.max_pool_elements,
-                                              metrics)  # fmt: skip
+                                              metrics, config.stream_idle_seconds)  # fmt: skip
     server.add_generic_rpc_handlers((stream_service_handler(stream_servicer),))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:

@@ -17,7 +17,7 @@ import grpc
 
 from labelwise.v1 import stream_selection_pb2 as spb
 from labelwise_server.dataplane import stop_check
-from labelwise_server.errors import InvalidArgument
+from labelwise_server.errors import InvalidArgument, StreamIdle
 from labelwise_server.grpc.errors import translate_errors
 from labelwise_server.metrics import Metrics
 from labelwise_server.strategies.stream import StreamState
@@ -30,9 +30,15 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 class StreamSelectionServicer:
     def __init__(
-        self, key: TokenKey, executor: Executor, max_elements: int, metrics: Metrics
+        self,
+        key: TokenKey,
+        executor: Executor,
+        max_elements: int,
+        metrics: Metrics,
+        idle_seconds: float = 10.0,
     ) -> None:
         self._key = key
+        self._idle = idle_seconds if idle_seconds > 0 else None
         self._executor = executor
         self._max_elements = max_elements
         self._metrics = metrics
@@ -72,7 +78,19 @@ class StreamSelectionServicer:
         self, requests: AsyncIterator[spb.DecideStreamRequest | MalformedMessage], context: Context
     ) -> None:
         previous: tuple[StreamConfig, StreamState] | None = None
-        async for message in requests:
+        messages = aiter(requests)
+        count = 0
+        while True:
+            # A stream that sends nothing for --stream-idle-seconds ends (DEADLINE_EXCEEDED,
+            # STREAM_IDLE), so an idle caller does not hold a --max-concurrent-rpcs slot.
+            try:
+                async with asyncio.timeout(self._idle):
+                    message = await anext(messages)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise StreamIdle(self._idle or 0.0, count) from None
+            count += 1
             if isinstance(message, MalformedMessage):
                 raise InvalidArgument("request", f"is not a valid DecideStreamRequest: {message}")
             response, config, state = await self._decide(

@@ -152,7 +152,7 @@ def prequential(
 def _valid(probabilities: npt.NDArray[np.float64], classes: int) -> npt.NDArray[np.float64]:
     """GaussianNB's rows, with rows it could not compute (NaN: a class never labeled yet under
     a degenerate variance) replaced by uniform ones."""
-    bad = ~np.isfinite(probabilities).all(axis=1)
+    bad: npt.NDArray[np.bool_] = np.asarray(~np.isfinite(probabilities).all(axis=1))
     probabilities = np.where(bad[:, None], 1.0 / classes, probabilities)
     out: npt.NDArray[np.float64] = probabilities / probabilities.sum(axis=1, keepdims=True)
     return out
