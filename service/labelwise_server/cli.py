@@ -152,12 +152,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         from labelwise_server.grpc.guards import ConfigError, load_tokens, server_credentials
+        from labelwise_server.stream_token import TokenKeyError, load_key
         from labelwise_server.workers import run as run_workers
 
         try:  # a bad setting is a usage error here, once, not in every worker
             server_credentials(config)
             load_tokens(config)
-        except ConfigError as err:
+            load_key(config.stream_token_key_file, os.environ)
+        except (ConfigError, TokenKeyError) as err:
             parser.error(str(err))
         if config.workers < 0:
             parser.error("--workers must be 0 (one per core) or more")

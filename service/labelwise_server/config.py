@@ -94,6 +94,7 @@ class Config:
     auth_tokens: str = ""
     auth_token_file: str = ""
     max_deadline_seconds: float = 300.0  # 0: no cap
+    stream_token_key_file: str = ""  # "": LABELWISE_STREAM_TOKEN_KEY, else the development key
 
     @property
     def worker_count(self) -> int:
@@ -155,7 +156,8 @@ HELP = {
     "at once (SETTINGS_MAX_CONCURRENT_STREAMS); a client queues the rest, so one connection "
     "cannot take every --max-concurrent-rpcs slot.",
     "stream_idle_seconds": "A SelectQueriesStream that sends no chunk for this long (from its "
-    "start or its previous chunk) ends with DEADLINE_EXCEEDED (reason STREAM_IDLE).",
+    "start or its previous chunk) ends with DEADLINE_EXCEEDED (reason STREAM_IDLE); so does a "
+    "DecideStream that sends no message for this long.",
     "max_stream_chunks": "Most chunks one SelectQueriesStream may send; more end it with "
     "INVALID_ARGUMENT (reason TOO_MANY_CHUNKS).",
     "compute_threads": "Threads that run strategies (0: one per available core).",
@@ -199,6 +201,11 @@ HELP = {
     "auth_token_file": "File of bearer tokens, one per line ('#' comments); read at start.",
     "max_deadline_seconds": "Longest a call may run: calls with no deadline or a later one "
     "end with DEADLINE_EXCEEDED at this cap (0: no cap).",
+    "stream_token_key_file": "File holding the secret that signs stream tokens "
+    "(StreamSelectionService; HMAC-SHA256, at least 32 bytes). Every replica behind one load "
+    "balancer must have the same, or each refuses the others' tokens. Unset: the environment "
+    "variable LABELWISE_STREAM_TOKEN_KEY, else a built-in development key that anyone can use "
+    "to forge tokens (logged as a warning).",
 }
 
 

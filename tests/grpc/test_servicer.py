@@ -23,6 +23,7 @@ from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
 from labelwise_server import work as work_module
 from labelwise_server.grpc.server import SERVICE_NAME
 from labelwise_server.strategies import STRATEGIES
+from labelwise_server.strategies.registry import STREAM_STRATEGIES
 from tests.grpc import test_auto, test_tasks_wire
 from tests.grpc.conftest import TEST_CONFIG, ServerThread
 
@@ -551,7 +552,8 @@ def test_float32_logits_that_overflow_exp_still_give_probabilities(stub: Any) ->
 
 def test_list_strategies_describes_the_registry(stub: Any, client: Client) -> None:
     response = stub.ListStrategies(pb.ListStrategiesRequest(), timeout=10)
-    assert [s.name for s in response.strategies] == list(STRATEGIES)
+    # The stream strategies (StreamSelectionService) follow, family "stream".
+    assert [s.name for s in response.strategies] == [*STRATEGIES, *STREAM_STRATEGIES]
     by_name = {s.name: s for s in response.strategies}
     for name, strategy in STRATEGIES.items():
         info = by_name[name]
@@ -569,7 +571,7 @@ def test_list_strategies_describes_the_registry(stub: Any, client: Client) -> No
     assert list(by_name["random"].required_inputs) == [pb.POOL_INPUT_ANY]
 
     described = {s.name: s for s in client.list_strategies(deadline=10)}
-    assert list(described) == list(STRATEGIES)
+    assert list(described) == [*STRATEGIES, *STREAM_STRATEGIES]
     kl = described["kl_to_consensus"].params["aggregate"]
     assert (kl.type, kl.default, kl.allowed_values) == ("string", "mean", ["mean", "max"])
     assert described["entropy"].required_inputs == ["probabilities"]

@@ -127,3 +127,38 @@ def test_stopping_vector(client: Client, path: Path) -> None:
         )
         _close([ours.value, ours.threshold], [criterion["value"], criterion["threshold"]])
     _close(verdict.kappas, expected["kappas"])
+
+
+STREAM = sorted(VECTORS.glob("stream/*.json"))
+
+
+def test_the_stream_vectors_are_there() -> None:
+    assert len(STREAM) >= 4
+
+
+@pytest.mark.parametrize("path", STREAM, ids=lambda p: p.stem)
+def test_stream_vector(client: Client, path: Path) -> None:
+    vector = json.loads(path.read_text(encoding="utf-8"))
+    cap = vector["window_cap"] or {}
+    selector = client.stream_selector(
+        vector["strategy"]["name"],
+        {name: _param(v) for name, v in vector["strategy"]["params"].items()},
+        budget=vector["budget"],
+        window_items=cap.get("window_items"),
+        max_labels=cap.get("max_labels"),
+        seed=vector["seed"],
+    )
+    for step in vector["steps"]:
+        items: dict[str, Any] = {name: _tensor(t) for name, t in step["tensors"].items()}
+        if step["temperature"] is not None:
+            items["temperature"] = step["temperature"]
+        decisions = selector.decide(**items)
+        expected = step["response"]
+        assert decisions.label.tolist() == expected["label"]
+        _close(decisions.utilities, expected["utilities"])
+        _close(decisions.label_probabilities, expected["label_probabilities"])
+        assert (decisions.items_seen, decisions.items_labeled) == (
+            expected["items_seen"],
+            expected["items_labeled"],
+        )
+        assert decisions.token == base64.b64decode(expected["token"])

@@ -29,12 +29,15 @@ import {
 import { ErrorReason } from "./gen/labelwise/v1/error_reason_pb.js";
 import { labeled_axis, pool_axis } from "./gen/labelwise/v1/options_pb.js";
 import { LabelwiseError } from "./errors.js";
+import { StreamSelectionService } from "./gen/labelwise/v1/stream_selection_pb.js";
+import { StreamSelector, type StreamConfig } from "./stream.js";
 import { fromFloat64Message, slice, tensor, toMessage, type Float64Tensor, type Tensor } from "./tensor.js";
 
 export { LabelwiseError, type FieldViolation } from "./errors.js";
 export { tensor, type Float64Tensor, type Tensor, type TensorData } from "./tensor.js";
 export * as v1 from "./gen/labelwise/v1/query_selection_pb.js";
 export { ErrorReason } from "./gen/labelwise/v1/error_reason_pb.js";
+export { StreamSelector, type StreamConfig, type StreamDecisions, type StreamItems } from "./stream.js";
 
 /** A strategy parameter's value: integers travel as int64, other numbers as double. */
 export type ParamValue = number | bigint | string | boolean;
@@ -192,6 +195,7 @@ const RULES = { all: StoppingRule.ALL, any: StoppingRule.ANY };
 /** A labelwise client over one HTTP/2 connection, reused across calls. */
 export class LabelwiseClient {
   private readonly client: Client<typeof QuerySelectionService>;
+  private readonly streams: Client<typeof StreamSelectionService>;
   private readonly maxMessageBytes: number;
   private readonly chunkBytes: number;
   // SHA-256 of models this client has sent in full: later calls send only the hash. Updated
@@ -216,6 +220,12 @@ export class LabelwiseClient {
       interceptors: options.interceptors,
     });
     this.client = createClient(QuerySelectionService, transport);
+    this.streams = createClient(StreamSelectionService, transport);
+  }
+
+  /** A stream's decisions (StreamSelectionService) carrying its token; token resumes a stream. */
+  streamSelector(config: StreamConfig, token?: Uint8Array): StreamSelector {
+    return new StreamSelector(this.streams, config, token);
   }
 
   /**

@@ -21,6 +21,8 @@ from labelwise_server.onnx_runner import GRADIENT_OPS
 from labelwise_server.selection import Result
 from labelwise_server.strategies import STRATEGIES
 from labelwise_server.strategies._types import AutoReport, Input, Param, ParamValue
+from labelwise_server.strategies.registry import STREAM_STRATEGIES
+from labelwise_server.strategies.stream import StreamStrategy
 from labelwise_server.tensors import (
     ALL_DTYPES,
     MalformedMessage,
@@ -139,6 +141,21 @@ def list_strategies_response() -> pb.ListStrategiesResponse:
             )
             for strategy in STRATEGIES.values()
         ]
+        + [_stream_strategy_info(strategy) for strategy in STREAM_STRATEGIES.values()]
+    )
+
+
+def _stream_strategy_info(strategy: StreamStrategy) -> pb.StrategyInfo:
+    """A stream strategy (StreamSelectionService.Decide), told apart by family "stream"."""
+    needs = pb.POOL_INPUT_PROBABILITIES if strategy.reads_items else pb.POOL_INPUT_ANY
+    return pb.StrategyInfo(
+        name=strategy.name,
+        family=strategy.family,
+        description=strategy.summary,
+        params=[_param_info(name, param) for name, param in strategy.params.items()],
+        required_inputs=[needs],
+        seeded=strategy.seeded,
+        task="classification",
     )
 
 

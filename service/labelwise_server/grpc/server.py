@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 
 from labelwise.v1 import query_selection_pb2 as pb
+from labelwise.v1 import stream_selection_pb2 as spb
 from labelwise_server.config import Config
 from labelwise_server.dataplane import DataPlane
 from labelwise_server.grpc.codec import StreamLimits
@@ -30,9 +31,11 @@ from labelwise_server.grpc.interceptors import PrometheusInterceptor
 from labelwise_server.grpc.reflection import SERVICE_NAMES as REFLECTION
 from labelwise_server.grpc.reflection import enable_reflection
 from labelwise_server.grpc.servicer import QuerySelectionServicer
+from labelwise_server.grpc.stream_servicer import StreamSelectionServicer
 from labelwise_server.metrics import Metrics
 from labelwise_server.onnx_runner import ModelLimits, ModelStore
 from labelwise_server.sandbox.pool import PoolSettings, WorkPool
+from labelwise_server.stream_token import load_key
 from labelwise_server.tensors import (
     MalformedMessage,
     WireRequest,
@@ -43,6 +46,9 @@ from labelwise_server.tensors import (
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["QuerySelectionService"].full_name
 METHOD_TYPES = {"SelectQueries": "unary", "SelectQueriesStream": "client_stream",
                 "ListStrategies": "unary", "CheckStopping": "unary"}  # fmt: skip
+STREAM_SERVICE_NAME: str = spb.DESCRIPTOR.services_by_name["StreamSelectionService"].full_name
+STREAM_METHOD_TYPES = {"Decide": "unary", "DecideStream": "bidi_stream"}
+SERVICES = (SERVICE_NAME, STREAM_SERVICE_NAME)
 log = logging.getLogger(__name__)
 
 
@@ -80,6 +86,36 @@ def _stopping_request(data: bytes) -> pb.CheckStoppingRequest | MalformedMessage
         return pb.CheckStoppingRequest.FromString(data)
     except Exception as err:  # protobuf raises DecodeError, or others on hostile bytes
         return MalformedMessage(f"CheckStoppingRequest does not parse: {type(err).__name__}")
+
+
+def _parser(message: type[Any]) -> Callable[[bytes], Any]:
+    """message's deserializer, answering a MalformedMessage (INVALID_ARGUMENT) for bad bytes."""
+
+    def parse(data: bytes) -> Any:
+        try:
+            return message.FromString(data)
+        except Exception as err:  # protobuf raises DecodeError, or others on hostile bytes
+            return MalformedMessage(f"{message.__name__} does not parse: {type(err).__name__}")
+
+    return parse
+
+
+def stream_service_handler(servicer: StreamSelectionServicer) -> "grpc.GenericRpcHandler[Any, Any]":
+    return grpc.method_handlers_generic_handler(
+        STREAM_SERVICE_NAME,
+        {
+            "Decide": grpc.unary_unary_rpc_method_handler(
+                servicer.Decide,
+                request_deserializer=_parser(spb.DecideRequest),
+                response_serializer=spb.DecideResponse.SerializeToString,
+            ),
+            "DecideStream": grpc.stream_stream_rpc_method_handler(
+                servicer.DecideStream,
+                request_deserializer=_parser(spb.DecideStreamRequest),
+                response_serializer=spb.DecideStreamResponse.SerializeToString,
+            ),
+        },
+    )
 
 
 def _serializer(message: type[Any]) -> Callable[[Any], bytes]:
@@ -200,11 +236,11 @@ def interceptors(config: Config, metrics: Metrics) -> list[grpc.aio.ServerInterc
     open_services = (health.SERVICE_NAME, *REFLECTION)
     chain: list[grpc.aio.ServerInterceptor] = [PrometheusInterceptor(metrics)]  # type: ignore[type-arg]
     if tokens:
-        guarded = [SERVICE_NAME, *REFLECTION] if config.reflection_auth else [SERVICE_NAME]
+        guarded = [*SERVICES, *REFLECTION] if config.reflection_auth else [*SERVICES]
         chain.append(BearerTokenInterceptor(guarded, tokens))
     chain += [
         ConcurrencyLimitInterceptor(
-            [SERVICE_NAME],
+            SERVICES,
             config.max_concurrent_rpcs,
             metrics.shed.labels(limit="max_concurrent_rpcs").inc,
         ),
@@ -216,7 +252,7 @@ def interceptors(config: Config, metrics: Metrics) -> list[grpc.aio.ServerInterc
         MemoryTrimInterceptor([SERVICE_NAME]),
     ]
     if config.max_deadline_seconds > 0:
-        chain.append(DeadlineCapInterceptor([SERVICE_NAME], config.max_deadline_seconds))
+        chain.append(DeadlineCapInterceptor(SERVICES, config.max_deadline_seconds))
     return chain
 
 
@@ -227,6 +263,14 @@ async def start_server(
     credentials = server_credentials(config)
     metrics = Metrics.create(registry, config.max_deadline_seconds)
     metrics.initialize(SERVICE_NAME, METHOD_TYPES)
+    metrics.initialize(STREAM_SERVICE_NAME, STREAM_METHOD_TYPES)
+    token_key, development_key = load_key(config.stream_token_key_file, os.environ)
+    if development_key:
+        log.warning(
+            "stream tokens are signed with the built-in DEVELOPMENT key: anyone can forge them. "
+            "Give every replica the same secret with --stream-token-key-file or %s.",
+            "LABELWISE_STREAM_TOKEN_KEY",
+        )
     executor = ThreadPoolExecutor(config.threads, thread_name_prefix="labelwise-compute")
     server = grpc.aio.server(
         interceptors=interceptors(config, metrics),
@@ -268,9 +312,12 @@ async def start_server(
                           config.max_stream_chunks)  # fmt: skip
     servicer = QuerySelectionServicer(plane, stream)
     server.add_generic_rpc_handlers((service_handler(servicer, config.max_model_bytes),))
+    stream_servicer = StreamSelectionServicer(token_key, executor, config.max_pool_elements,
+                                              metrics, config.stream_idle_seconds)  # fmt: skip
+    server.add_generic_rpc_handlers((stream_service_handler(stream_servicer),))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
-        enable_reflection((SERVICE_NAME, health.SERVICE_NAME), server)  # v1 and v1alpha
+        enable_reflection((*SERVICES, health.SERVICE_NAME), server)  # v1 and v1alpha
     address = f"{config.host}:{config.port}"
     if credentials is None:
         port = server.add_insecure_port(address)
@@ -279,7 +326,7 @@ async def start_server(
     if port == 0:
         raise OSError(f"cannot listen on {config.host}:{config.port}")
     await server.start()
-    for name in ("", SERVICE_NAME):
+    for name in ("", *SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(server, port, health_servicer, executor, pool)
 

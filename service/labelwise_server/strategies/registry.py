@@ -25,6 +25,7 @@ from labelwise_server.strategies import (
     multilabel,
     prefilter,
     regression,
+    stream,
     structured,
     uncertainty,
 )
@@ -634,6 +635,13 @@ _PLAIN: Mapping[str, Strategy] = {
     )
 }
 
+# Stream strategies (StreamSelectionService): a decision per arriving item at a target rate,
+# not a ranking of a pool, so a table of their own (entries in stream.py); ListStrategies lists
+# them after STRATEGIES, with family "stream".
+STREAM_STRATEGIES: Mapping[str, stream.StreamStrategy] = {
+    entry.name: entry for entry in stream.STREAM_ENTRIES
+}
+
 
 def _with_class_balance(strategy: Strategy) -> Strategy:
     """strategy with the class_balance parameter (balance.py), and the input it then needs."""
@@ -733,4 +741,12 @@ AUTO = Strategy(
 STRATEGIES: Mapping[str, Strategy] = {**_TABLE, AUTO.name: AUTO}
 
 
-__all__ = ["ARM_NAMES", "BASES", "POWER_BASES", "POWER_OFFSETS", "STRATEGIES", "base_scores"]
+__all__ = [
+    "ARM_NAMES",
+    "BASES",
+    "POWER_BASES",
+    "POWER_OFFSETS",
+    "STRATEGIES",
+    "STREAM_STRATEGIES",
+    "base_scores",
+]

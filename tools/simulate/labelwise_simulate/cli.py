@@ -140,9 +140,20 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "(default: %(default)s).",
     )
     add("--no-progress", action="store_true", help="Do not show the progress bar.")
+    add(
+        "--stream",
+        action="store_true",
+        help="Evaluate the stream strategies instead (StreamSelectionService, prequential on "
+        "streams in file order); see `labelwise-simulate --stream --help`.",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--stream" in argv:  # stream strategies, prequential: labelwise_simulate.stream
+        from labelwise_simulate.stream import main as stream_main
+
+        return stream_main(argv)
     return run(build_parser().parse_args(argv))
 
 

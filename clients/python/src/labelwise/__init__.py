@@ -19,6 +19,7 @@ from labelwise.client import (
     StoppingVerdict,
     StrategyDescription,
 )
+from labelwise.stream import StreamDecisions, StreamSelector
 from labelwise.tensors import encode_tensor
 
 __all__ = [
@@ -33,5 +34,7 @@ __all__ = [
     "StoppingCriterion",
     "StoppingVerdict",
     "StrategyDescription",
+    "StreamDecisions",
+    "StreamSelector",
     "encode_tensor",
 ]

@@ -5,7 +5,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 import numpy as np
@@ -25,6 +25,9 @@ from labelwise.tensors import (
 from labelwise.v1 import error_reason_pb2, history_pb2
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from labelwise.stream import StreamSelector
 
 ParamValue: TypeAlias = int | float | str | bool
 StrategyArg: TypeAlias = str | tuple[str, Mapping[str, ParamValue]]
@@ -334,6 +337,27 @@ class Client:
 
     def close(self) -> None:
         self._channel.close()
+
+    def stream_selector(
+        self,
+        strategy: str,
+        params: Mapping[str, ParamValue] | None = None,
+        *,
+        budget: float | None = None,
+        window_items: int | None = None,
+        max_labels: int | None = None,
+        seed: int = 0,
+        token: bytes = b"",
+    ) -> "StreamSelector":
+        """A stream's decisions (StreamSelectionService) that carry its token between calls;
+        see labelwise.stream. Errors raise LabelwiseError."""
+        from labelwise.stream import StreamSelector
+
+        return StreamSelector(
+            self._channel, strategy, params, budget=budget, window_items=window_items,
+            max_labels=max_labels, seed=seed, token=token,
+            errors=LabelwiseError.from_rpc_error,
+        )  # fmt: skip
 
     def select(
         self,

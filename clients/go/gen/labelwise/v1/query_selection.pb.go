@@ -1615,7 +1615,9 @@ type StrategyInfo struct {
 	// The registry name, used in StrategySpec.name.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The family: "baseline", "uncertainty", "committee", "bayesian",
-	// "diversity", "hybrid" or "adversarial".
+	// "diversity", "hybrid", "adversarial", or "stream" for the strategies of
+	// StreamSelectionService.Decide (stream_selection.proto), which SelectQueries
+	// does not take.
 	Family string `protobuf:"bytes,2,opt,name=family,proto3" json:"family,omitempty"`
 	// What the strategy computes, with its formula and reference.
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`

@@ -785,7 +785,9 @@ export type StrategyInfo = Message<"labelwise.v1.StrategyInfo"> & {
 
   /**
    * The family: "baseline", "uncertainty", "committee", "bayesian",
-   * "diversity", "hybrid" or "adversarial".
+   * "diversity", "hybrid", "adversarial", or "stream" for the strategies of
+   * StreamSelectionService.Decide (stream_selection.proto), which SelectQueries
+   * does not take.
    *
    * @generated from field: string family = 2;
    */

@@ -214,6 +214,19 @@ public final class LabelwiseClient implements AutoCloseable {
     }
   }
 
+  /**
+   * A stream's decisions (StreamSelectionService) carrying its token between calls, within the
+   * default deadline per call; {@code token} null starts a new stream.
+   */
+  public StreamSelector streamSelector(StreamSelector.Config config, byte[] token) {
+    return new StreamSelector(channel, config, token, defaultDeadline);
+  }
+
+  /** A new stream's decisions; see {@link #streamSelector(StreamSelector.Config, byte[])}. */
+  public StreamSelector streamSelector(StreamSelector.Config config) {
+    return streamSelector(config, null);
+  }
+
   /** The channel, for the generated stubs ({@code dev.labelwise.v1}) or health checks. */
   public ManagedChannel channel() {
     return channel;
