@@ -24,14 +24,14 @@ A budget walk needs the whole ranking, so ShardedClient refuses budget.
 
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from labelwise.client import Client, Selection, StrategyArg
+from labelwise.client import Client, ParamValue, Selection, StrategyArg
 from labelwise.tensors import POOL_AXIS
 
 # The server scores row-wise strategies in blocks of about this many bytes of probability
@@ -154,7 +154,9 @@ class ShardedClient:
             )
         k = min(k, candidates)
         replicas = len(self._clients)
-        specs = [(s, {}) if isinstance(s, str) else s for s in strategies]
+        specs: list[tuple[str, Mapping[str, ParamValue]]] = [
+            (s, {}) if isinstance(s, str) else s for s in strategies
+        ]
         ranked = [spec for spec in specs if not self._is_batch(spec[0])]
         batch = [spec for spec in specs if self._is_batch(spec[0])]
         results: dict[str, Selection] = {}
@@ -172,7 +174,7 @@ class ShardedClient:
 
     def _per_shard(
         self,
-        strategies: list[tuple[str, dict[str, Any]]],
+        strategies: list[tuple[str, Mapping[str, ParamValue]]],
         k: int,
         bounds: list[tuple[int, int]],
         pool: dict[str, npt.NDArray[Any]],
@@ -188,16 +190,15 @@ class ShardedClient:
             if end - start - local.size == 0:
                 return start, {}
             shard = {name: _rows(array, name, start, end) for name, array in pool.items()}
-            picks = self._clients[s].select(
-                strategies=strategies, k=k, clamp_k=True, exclude=local, **shard, **rest
-            )
+            select: Any = self._clients[s].select  # pool tensors by name
+            picks = select(strategies=strategies, k=k, clamp_k=True, exclude=local, **shard, **rest)
             return start, picks
 
         return list(self._threads.map(call, range(len(bounds))))
 
     def _final(
         self,
-        spec: tuple[str, dict[str, Any]],
+        spec: tuple[str, Mapping[str, ParamValue]],
         shard_picks: list[tuple[int, dict[str, Selection]]],
         k: int,
         pool: dict[str, npt.NDArray[Any]],
@@ -211,7 +212,8 @@ class ShardedClient:
             )
         )
         rows = {key: np.take(array, union, axis=POOL_AXIS[key]) for key, array in pool.items()}
-        chosen = self._clients[0].select(strategies=[spec], k=k, clamp_k=True, **rows, **rest)
+        select: Any = self._clients[0].select  # pool tensors by name
+        chosen = select(strategies=[spec], k=k, clamp_k=True, **rows, **rest)
         picked = chosen[name]
         considered = sum(p[name].candidates_considered for _, p in shard_picks if name in p)
         return Selection(
