@@ -442,15 +442,25 @@ class StreamScorer:
     ) -> None:
         """Merge rows [start, start + len(scores)), but those at positions skip, into ranking i."""
         rows = scores.shape[0]
-        positions = np.arange(rows, dtype=np.int64)
-        if skip.shape[0]:
-            keep = np.ones(rows, dtype=bool)
-            keep[skip] = False
-            positions = positions[keep]
         ranking = self._rankings[i]
+        keep = np.ones(rows, dtype=bool)
+        if skip.shape[0]:
+            keep[skip] = False
+        if ranking.indices.shape[0] == self._keep:
+            # A full ranking's last row ranks before every row of this block that does not
+            # score strictly more (these rows all have higher indices): only those can enter.
+            # The rows passed over rank after it, so it stands for them as the best discarded
+            # (a bound that is never better than the truth: exact() stays safe).
+            above = scores > ranking.scores[-1]
+            if not above[keep].all():
+                ranking.discard(float(ranking.scores[-1]), int(ranking.indices[-1]))
+            keep &= above
+        positions = np.flatnonzero(keep)
         chosen, chosen_scores = top_k(scores[positions], self._keep + 1, positions + start)
         if chosen.shape[0] > self._keep:
             ranking.discard(float(chosen_scores[-1]), int(chosen[-1]))
             chosen, chosen_scores = chosen[:-1], chosen_scores[:-1]
+        if chosen.shape[0] == 0:
+            return
         chosen_costs = np.empty(chosen.shape[0]) if costs is None else costs[chosen - start]
         ranking.merge(chosen, chosen_scores, chosen_costs, self._keep)
