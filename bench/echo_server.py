@@ -4,7 +4,8 @@ It takes the request bytes as they arrive (no protobuf parse) and answers an
 empty message, so timing a call to it measures only what gRPC itself costs
 to carry the payload over loopback. It answers as `bench.Echo/Nothing` and also
 as `labelwise.v1.QuerySelectionService/SelectQueries` (an empty response), so a
-load generator can send labelwise's own requests to it.
+load generator can send labelwise's own requests to it. `bench.Echo/Drain` (also answering
+as SelectQueriesStream) reads a client stream's messages and drops them.
 
 `--workers N` starts N such processes on the port with SO_REUSEPORT, as
 `labelwise serve --workers N` does, for the ceiling of N workers.
@@ -23,6 +24,13 @@ async def _nothing(request: bytes, context: grpc.aio.ServicerContext) -> bytes: 
     return b""
 
 
+async def _drain(requests: object, context: grpc.aio.ServicerContext) -> bytes:  # type: ignore[type-arg]
+    """Read every message of a client stream, do nothing with it, answer empty."""
+    async for _ in requests:  # type: ignore[attr-defined]
+        pass
+    return b""
+
+
 async def serve(port: int, max_message_bytes: int, reuse_port: bool) -> None:
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
@@ -36,6 +44,17 @@ async def serve(port: int, max_message_bytes: int, reuse_port: bool) -> None:
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(service, {name: method}),)
         )
+    drain = grpc.stream_unary_rpc_method_handler(_drain, lambda b: b, lambda b: b)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("bench.Echo", {"Drain": drain}),)
+    )
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "labelwise.v1.QuerySelectionService", {"SelectQueriesStream": drain}
+            ),
+        )
+    )
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     stop = asyncio.Event()

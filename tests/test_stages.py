@@ -69,7 +69,7 @@ def test_the_servicer_holds_no_stream_reassembly_and_no_encoding() -> None:
         alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
         and node.module == f"{PACKAGE}.grpc.codec" for alias in node.names
     }  # fmt: skip
-    assert {"assemble", "list_strategies_response", "stream_response_bytes"} <= imported
+    assert {"receive_stream", "list_strategies_response", "stream_response_bytes"} <= imported
     # No array work or wire-level building here: those belong to the codec.
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     assert not names & {"np", "RawTensor", "encode_tensor", "element_count", "STREAM_AXIS"}

@@ -79,6 +79,7 @@ class Config:
     max_streams_per_connection: int = 32
     stream_idle_seconds: float = 10.0
     max_stream_chunks: int = 65536
+    max_stream_elements: int = 1 << 36
     compute_threads: int = 0  # 0: one per available core
     grace_seconds: float = 20.0
     drain_seconds: float = 0.0
@@ -146,7 +147,12 @@ HELP = {
     "max_message_bytes": "Largest gRPC message accepted or sent, in bytes; bigger pools use "
     "the streaming call.",
     "max_pool_elements": "Largest number of elements one request's tensor (or reassembled "
-    "stream) may hold.",
+    "stream) may hold; for a stream scored as it arrives (docs/scale.md), the most elements "
+    "of one tensor held at once.",
+    "max_stream_elements": "Most elements of one tensor a SelectQueriesStream scored as it "
+    "arrives (row-wise strategies, docs/scale.md) may send in all; more end it with "
+    "INVALID_ARGUMENT (reason TOO_MANY_ELEMENTS). Its memory is bounded by "
+    "--max-pool-elements, not by this.",
     "max_concurrent_rpcs": "QuerySelectionService calls served at once per worker; more are "
     "refused with RESOURCE_EXHAUSTED (reason TOO_MANY_REQUESTS). Health and reflection do not "
     "count: they have --max-watch-streams.",

@@ -41,7 +41,14 @@ from labelwise_server.request import (
     Task,
 )
 from labelwise_server.strategies import STRATEGIES
-from labelwise_server.strategies._types import FloatArray, Input, Param, ParamValue, RealArray
+from labelwise_server.strategies._types import (
+    FloatArray,
+    Input,
+    IntArray,
+    Param,
+    ParamValue,
+    RealArray,
+)
 from labelwise_server.tensors import RawTensor, WireRequest, oversize_model
 
 # Estimated response bytes: per selected item its index (varint) and score (double), per
@@ -87,11 +94,7 @@ def decode_request(
                 f"must be at most {limit} bytes (the server's model size limit); got {size}",
                 reason=reasons.MODEL_TOO_LARGE,
             )
-    calls = tuple(_strategy_call(spec, i) for i, spec in enumerate(header.strategies))
-    if not calls:
-        raise InvalidArgument("strategies", "must name at least one strategy; got none")
-    if not header.clamp_k and header.k > 0:  # k stays as sent: refuse before any work
-        _check_response_size(calls, header.k, None, max_response_bytes)
+    calls = strategy_calls(header, max_response_bytes)
     needs_model = any(Input.MODEL in call.strategy.needs for call in calls)
     pool, run = _decode_pool(request.tensors, header, max_elements, model_mode, needs_model)
     present = _present_inputs(pool, run)
@@ -105,6 +108,29 @@ def decode_request(
     width = None if run is None or not needs_model else run.inputs.shape[1]
     _check_response_size(calls, task.k, width, max_response_bytes)
     return Selection(pool, calls, task, run)
+
+
+def strategy_calls(
+    header: pb.SelectQueriesRequest, max_response_bytes: int
+) -> tuple[StrategyCall, ...]:
+    """The request's strategy calls, checked, and its response size when k is as sent."""
+    calls = tuple(_strategy_call(spec, i) for i, spec in enumerate(header.strategies))
+    if not calls:
+        raise InvalidArgument("strategies", "must name at least one strategy; got none")
+    if not header.clamp_k and header.k > 0:  # k stays as sent: refuse before any work
+        _check_response_size(calls, header.k, None, max_response_bytes)
+    return calls
+
+
+def check_response_size(calls: tuple[StrategyCall, ...], k: int, max_bytes: int) -> None:
+    _check_response_size(calls, k, None, max_bytes)
+
+
+def check_temperature(header: pb.SelectQueriesRequest) -> float:
+    temperature = header.temperature if header.HasField("temperature") else 1.0
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise InvalidArgument("temperature", f"must be finite and > 0; got {temperature}")
+    return temperature
 
 
 def _check_response_size(
@@ -136,9 +162,7 @@ def _decode_pool(
 ) -> tuple[Pool, ModelRun | None]:
     """The caller's pool inputs, checked and agreeing on n; the models' run in model mode."""
     fields = Fields(tensors, max_elements)
-    temperature = header.temperature if header.HasField("temperature") else 1.0
-    if not (np.isfinite(temperature) and temperature > 0):
-        raise InvalidArgument("temperature", f"must be finite and > 0; got {temperature}")
+    temperature = check_temperature(header)
 
     sizes: dict[str, int] = {}  # field -> its n
     embeddings = decode_embeddings(fields)
@@ -306,34 +330,50 @@ def _check_inputs(call: StrategyCall, present: Mapping[Input, bool]) -> None:
 
 
 def _task(header: pb.SelectQueriesRequest, pool: Pool) -> Task:
-    excluded = np.zeros(pool.n, dtype=bool)
-    if len(header.exclude):
-        exclude = np.asarray(header.exclude, dtype=np.int64)
-        outside = (exclude < 0) | (exclude >= pool.n)
-        if outside.any():
-            position = int(np.flatnonzero(outside)[0])
-            raise InvalidArgument(
-                f"exclude[{position}]", f"must be in [0, {pool.n}); got {int(exclude[position])}"
-            )
+    return make_task(header, pool.n, np.asarray(header.exclude, dtype=np.int64))
+
+
+def check_exclude(exclude: IntArray, n: int) -> None:
+    """Every exclude entry indexes the pool of n items (InvalidArgument at the first that does
+    not)."""
+    outside = (exclude < 0) | (exclude >= n)
+    if outside.any():
+        position = int(np.flatnonzero(outside)[0])
+        raise InvalidArgument(
+            f"exclude[{position}]", f"must be in [0, {n}); got {int(exclude[position])}"
+        )
+
+
+def make_task(header: pb.SelectQueriesRequest, n: int, exclude: IntArray) -> Task:
+    """The Task of a pool of n items, exclude being the request's exclude list (in order)."""
+    excluded = np.zeros(n, dtype=bool)
+    if exclude.shape[0]:
+        check_exclude(exclude, n)
         excluded[exclude] = True
     candidates = np.flatnonzero(~excluded).astype(np.int64)
-    k = header.k
-    if k <= 0:
-        raise InvalidArgument("k", f"must be >= 1; got {k}")
-    if k > candidates.shape[0]:
-        if not header.clamp_k:
-            raise InvalidArgument(
-                "k",
-                f"must be at most the {candidates.shape[0]} candidate items "
-                f"(n = {pool.n} minus {pool.n - candidates.shape[0]} excluded), "
-                f"or set clamp_k; got {k}",
-            )
-        k = candidates.shape[0]
+    k = task_k(header, n, candidates.shape[0])
     budget: float | None = None
     if header.HasField("budget"):
         budget = header.budget
         if not (np.isfinite(budget) and budget >= 0):
             raise InvalidArgument("budget", f"must be finite and >= 0; got {budget}")
+    return Task(k=k, candidates=candidates, seed=header.seed, budget=budget)
+
+
+def task_k(header: pb.SelectQueriesRequest, n: int, candidates: int) -> int:
+    """The k a request gets among its candidates (k clamped with clamp_k), or InvalidArgument."""
+    k = header.k
+    if k <= 0:
+        raise InvalidArgument("k", f"must be >= 1; got {k}")
+    if k > candidates:
+        if not header.clamp_k:
+            raise InvalidArgument(
+                "k",
+                f"must be at most the {candidates} candidate items "
+                f"(n = {n} minus {n - candidates} excluded), "
+                f"or set clamp_k; got {k}",
+            )
+        k = candidates
     if k == 0:
         raise InvalidArgument("exclude", "must leave at least one candidate item; all are excluded")
-    return Task(k=k, candidates=candidates, seed=header.seed, budget=budget)
+    return k

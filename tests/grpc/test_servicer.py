@@ -254,7 +254,11 @@ def test_malformed_request_bytes_are_invalid_argument(channel: grpc.Channel, dat
 
 @pytest.fixture(scope="module")
 def small_server() -> Iterator[ServerThread]:
-    thread = ServerThread(replace(TEST_CONFIG, max_message_bytes=1 << 20, max_pool_elements=1000))
+    thread = ServerThread(
+        replace(
+            TEST_CONFIG, max_message_bytes=1 << 20, max_pool_elements=1000, max_stream_elements=2000
+        )
+    )
     yield thread
     thread.stop()
 
@@ -269,12 +273,51 @@ def test_element_count_over_the_server_limit(small_server: ServerThread) -> None
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         [violation] = violations(error)
         assert (violation.field, violation.reason) == ("probabilities.shape", "TOO_MANY_ELEMENTS")
-        # The same pool streamed in chunks is held to the same limit.
+        # The same pool streamed in chunks and reassembled (a budget walk needs every row)
+        # is held to the same limit.
+        over.budget = 2.0
         chunks = stream_chunks(over, rows=100)
         error = call_error(lambda: stub.SelectQueriesStream(iter(chunks), timeout=10))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         [violation] = violations(error)
         assert violation.field == "chunks[5].chunk.probabilities.shape"
+        assert_serving(channel)
+
+
+def test_a_stream_scored_as_it_arrives_passes_the_element_limit_up_to_the_stream_limit(
+    small_server: ServerThread,
+) -> None:
+    with grpc.insecure_channel(small_server.address) as channel:
+        stub = pb_grpc.QuerySelectionServiceStub(channel)  # type: ignore[no-untyped-call]
+        rng = np.random.default_rng(5)
+        # 1,400 elements: past --max-pool-elements (1,000), within --max-stream-elements.
+        pool = rng.dirichlet(np.ones(2), size=700)
+        message = request(probabilities=tensor(pool), k=3)
+        streamed = stub.SelectQueriesStream(iter(stream_chunks(message, rows=100)), timeout=10)
+        entropy = -(pool * np.log(pool)).sum(axis=1)
+        expected = np.lexsort((np.arange(700), -entropy))[:3]
+        assert list(streamed.response.results[0].indices) == expected.tolist()
+        # Past --max-stream-elements (2,000) the stream ends as that chunk arrives.
+        pool = rng.dirichlet(np.ones(2), size=1100)
+        chunks = stream_chunks(request(probabilities=tensor(pool)), rows=100)
+        error = call_error(lambda: stub.SelectQueriesStream(iter(chunks), timeout=10))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        [violation] = violations(error)
+        assert (violation.field, violation.reason) == (
+            "chunks[10].chunk.probabilities.shape",
+            "TOO_MANY_ELEMENTS",
+        )
+        # Rows of one tensor held waiting for another's are bounded by --max-pool-elements.
+        pool = rng.dirichlet(np.ones(2), size=600)
+        costs = np.ones(600)
+        first = request(probabilities=tensor(pool))
+        later_costs = pb.SelectQueriesRequest(costs=tensor(costs))
+        chunks = [
+            pb.SelectQueriesStreamRequest(chunk=first),
+            pb.SelectQueriesStreamRequest(chunk=later_costs),
+        ]
+        error = call_error(lambda: stub.SelectQueriesStream(iter(chunks), timeout=10))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert_serving(channel)
 
 

@@ -18,6 +18,7 @@ from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server import reasons
 from labelwise_server.errors import InvalidArgument, StreamIdle
 from labelwise_server.onnx_runner import GRADIENT_OPS
+from labelwise_server.pool_stream import Chunks, RowWiseStream, plan
 from labelwise_server.selection import Result
 from labelwise_server.strategies import STRATEGIES
 from labelwise_server.strategies._types import AutoReport, Input, Param, ParamValue
@@ -164,54 +165,100 @@ class StreamLimits:
     max_elements: int  # per tensor, over all its chunks
     idle_seconds: float = 10.0  # 0: no idle limit
     max_chunks: int = 65536  # 0: no chunk limit
+    max_stream_elements: int = 1 << 36  # per tensor, streamed past while scored as they arrive
 
 
-async def assemble(
+async def checked_chunks(
     requests: AsyncIterator[WireRequest | MalformedMessage], limits: StreamLimits
-) -> WireRequest:
-    """Reassemble a stream's chunks into one request, checking each as it arrives.
+) -> AsyncIterator[tuple[int, WireRequest]]:
+    """A stream's chunks with their positions, each checked as it arrives.
 
     A stream that stalls (no chunk for stream_idle_seconds) or sends more than
     max_stream_chunks chunks ends at once, so it holds a --max-concurrent-rpcs slot and
     its memory only while it makes progress within bounds.
     """
+    i = 0
+    idle = limits.idle_seconds if limits.idle_seconds > 0 else None
+    chunks = aiter(requests)
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise StreamIdle(limits.idle_seconds, i) from None
+        if 0 < limits.max_chunks <= i:
+            raise InvalidArgument(
+                f"chunks[{i}].chunk",
+                f"a stream may send at most {limits.max_chunks} chunks (the server's "
+                "limit, --max-stream-chunks); send bigger chunks",
+                reason=reasons.TOO_MANY_CHUNKS,
+            )
+        if isinstance(chunk, MalformedMessage):
+            raise InvalidArgument(
+                f"chunks[{i}]", f"is not a valid SelectQueriesStreamRequest: {chunk}"
+            )
+        if i > 0:
+            for descriptor, _ in chunk.header.ListFields():
+                if descriptor.name != "exclude":
+                    raise InvalidArgument(
+                        f"chunks[{i}].chunk.{descriptor.name}",
+                        "must be set only in the first chunk of a stream",
+                    )
+        yield i, chunk
+        i += 1
+
+
+async def receive_stream(
+    requests: AsyncIterator[WireRequest | MalformedMessage],
+    limits: StreamLimits,
+    max_response_bytes: int,
+) -> RowWiseStream | WireRequest:
+    """A stream of row-wise strategies to score as it arrives, or any other stream
+    reassembled into one request."""
+    head, chunks = await first_rows(checked_chunks(requests, limits))
+    if head is not None:
+        calls = plan(*head, max_response_bytes)
+        if calls is not None:
+            return RowWiseStream(head[0], calls, chunks)
+    return await assemble(chunks, limits)
+
+
+async def first_rows(
+    chunks: Chunks,
+) -> tuple[tuple[pb.SelectQueriesRequest, dict[str, RawTensor]] | None, Chunks]:
+    """Read a stream up to its first chunk with tensors: (the stream's header, that chunk's
+    tensors), None for a stream without tensors; and the whole stream again, from its start."""
+    head: list[tuple[int, WireRequest]] = []
+    async for item in chunks:
+        head.append(item)
+        if item[1].tensors:
+            break
+    found = (head[0][1].header, head[-1][1].tensors) if head and head[-1][1].tensors else None
+    return found, _resumed(head, chunks)
+
+
+async def _resumed(head: list[tuple[int, WireRequest]], rest: Chunks) -> Chunks:
+    for item in head:
+        yield item
+    async for item in rest:
+        yield item
+
+
+async def assemble(
+    chunks: AsyncIterator[tuple[int, WireRequest]], limits: StreamLimits
+) -> WireRequest:
+    """Reassemble a stream's checked chunks (checked_chunks) into one request."""
     first: WireRequest | None = None
     parts: dict[str, list[RawTensor]] = {}
     exclude: list[int] = []
     wire_bytes = 0
     elements: dict[str, int] = {}  # tensor field -> elements received so far
-    i = 0
-    idle = limits.idle_seconds if limits.idle_seconds > 0 else None
-    chunks = aiter(requests)
     try:
-        while True:
-            try:
-                async with asyncio.timeout(idle):
-                    chunk = await anext(chunks)
-            except StopAsyncIteration:
-                break
-            except TimeoutError:
-                raise StreamIdle(limits.idle_seconds, i) from None
-            if 0 < limits.max_chunks <= i:
-                raise InvalidArgument(
-                    f"chunks[{i}].chunk",
-                    f"a stream may send at most {limits.max_chunks} chunks (the server's "
-                    "limit, --max-stream-chunks); send bigger chunks",
-                    reason=reasons.TOO_MANY_CHUNKS,
-                )
-            if isinstance(chunk, MalformedMessage):
-                raise InvalidArgument(
-                    f"chunks[{i}]", f"is not a valid SelectQueriesStreamRequest: {chunk}"
-                )
+        async for i, chunk in chunks:
             if first is None:
                 first = chunk
-            else:
-                for descriptor, _ in chunk.header.ListFields():
-                    if descriptor.name != "exclude":
-                        raise InvalidArgument(
-                            f"chunks[{i}].chunk.{descriptor.name}",
-                            "must be set only in the first chunk of a stream",
-                        )
             exclude.extend(chunk.header.exclude)
             for name, tensor in chunk.tensors.items():
                 field = f"chunks[{i}].chunk.{name}"
@@ -228,7 +275,6 @@ async def assemble(
                 elements[name] = total
                 parts.setdefault(name, []).append(tensor)
             wire_bytes += chunk.wire_bytes
-            i += 1
     except BaseException:
         # A refused stream lets go of the chunks it received (see WireRequest.release).
         for received in parts.values():

@@ -307,9 +307,10 @@ async def start_server(
         )
         await pool.start()
     plane = DataPlane(metrics, executor, config.max_pool_elements, models, pool=pool,
-                      max_response_bytes=config.max_message_bytes)  # fmt: skip
+                      max_response_bytes=config.max_message_bytes,
+                      max_stream_elements=config.max_stream_elements)  # fmt: skip
     stream = StreamLimits(config.max_pool_elements, config.stream_idle_seconds,
-                          config.max_stream_chunks)  # fmt: skip
+                          config.max_stream_chunks, config.max_stream_elements)  # fmt: skip
     servicer = QuerySelectionServicer(plane, stream)
     server.add_generic_rpc_handlers((service_handler(servicer, config.max_model_bytes),))
     stream_servicer = StreamSelectionServicer(token_key, executor, config.max_pool_elements,

@@ -1,7 +1,8 @@
 """QuerySelectionService: convert, call the data plane, convert; nothing else.
 
 Requests arrive already split by labelwise_server.tensors (see server.py's handlers), so
-pool tensors are views into the received bytes; a stream's chunks are reassembled by the
+pool tensors are views into the received bytes. A stream of row-wise strategies is scored
+as it arrives (labelwise_server.pool_stream); any other stream's chunks are reassembled by the
 codec (labelwise_server.grpc.codec). The work (labelwise_server.work: decode and validate →
 infer → select → encode) is run by the data plane (labelwise_server.dataplane) under the
 call's deadline and cancellation. Answers from a work process are encoded already: the
@@ -20,8 +21,8 @@ from labelwise_server.dataplane import DataPlane
 from labelwise_server.errors import InvalidArgument
 from labelwise_server.grpc.codec import (
     StreamLimits,
-    assemble,
     list_strategies_response,
+    receive_stream,
     stream_response_bytes,
 )
 from labelwise_server.grpc.errors import translate_errors
@@ -52,11 +53,8 @@ class QuerySelectionServicer:
     async def SelectQueriesStream(
         self, requests: AsyncIterator[WireRequest | MalformedMessage], context: Context
     ) -> pb.SelectQueriesStreamResponse | bytes:
-        request = await assemble(requests, self._stream)
-        try:
-            response = await self._plane.select(request, _deadline(context), _cancelled(context))
-        finally:
-            request.release()
+        request = await receive_stream(requests, self._stream, self._plane.max_response_bytes)
+        response = await self._plane.select_stream(request, _deadline(context), _cancelled(context))
         if isinstance(response, bytes):
             return stream_response_bytes(response)
         return pb.SelectQueriesStreamResponse(response=response)

@@ -65,15 +65,21 @@ class Intermediates:
         return qbc.vote_counts(self.committee)
 
 
-def pool_blocks(pool: Pool, block_bytes: int) -> Iterator[tuple[int, int, Intermediates]]:
-    """(start, end, Intermediates) of consecutive row blocks of the pool's probabilities and
-    committee, each about block_bytes of them (at least 1024 rows)."""
+def block_rows(pool: Pool, block_bytes: int) -> int:
+    """Rows per block of pool_blocks: about block_bytes of probabilities and committee rows,
+    at least 1024 (a stream scored as it arrives cuts the same blocks: see pool_stream.py)."""
     row_bytes = 0
     if pool.probabilities is not None:
         row_bytes += pool.probabilities.shape[1] * pool.probabilities.itemsize
     if pool.committee is not None:
         row_bytes += pool.committee.shape[0] * pool.committee.shape[2] * pool.committee.itemsize
-    step = max(1024, block_bytes // max(row_bytes, 1))
+    return max(1024, block_bytes // max(row_bytes, 1))
+
+
+def pool_blocks(pool: Pool, block_bytes: int) -> Iterator[tuple[int, int, Intermediates]]:
+    """(start, end, Intermediates) of consecutive row blocks of the pool's probabilities and
+    committee, each about block_bytes of them (at least 1024 rows)."""
+    step = block_rows(pool, block_bytes)
     for start in range(0, pool.n, step):
         end = min(start + step, pool.n)
         block = Intermediates(

@@ -647,19 +647,29 @@ class Client:
         """The request as stream chunks of about chunk_bytes of rows each.
 
         The first chunk carries the header; exclude, which may be long, follows
-        in chunks of its own (the server concatenates exclude lists).
+        in chunks of its own (the server concatenates exclude lists) before the
+        rows, so a server scoring rows as they arrive skips the excluded ones.
         """
         header = pb.SelectQueriesRequest()
         header.CopyFrom(request.header)
         header.ClearField("exclude")
-        parts = list(_split(request, self._chunk_bytes)) or [{}]
-        for i, part in enumerate(parts):
-            yield _stream_chunk(_Request(header if i == 0 else pb.SelectQueriesRequest(), part))
         exclude = list(request.header.exclude)
         step = max(1, self._chunk_bytes // 10)  # an int64 varint takes at most 10 bytes
-        for start in range(0, len(exclude), step):
-            chunk = pb.SelectQueriesRequest(exclude=exclude[start : start + step])
+        slices = [exclude[start : start + step] for start in range(0, len(exclude), step)]
+        first = True
+        for part in slices:
+            chunk = pb.SelectQueriesRequest()
+            if first:
+                chunk.CopyFrom(header)
+                first = False
+            chunk.exclude.extend(part)
             yield _stream_chunk(_Request(chunk))
+        for i, rows in enumerate(_split(request, self._chunk_bytes)):
+            chunk = header if first and i == 0 else pb.SelectQueriesRequest()
+            yield _stream_chunk(_Request(chunk, rows))
+            first = False
+        if first:
+            yield _stream_chunk(_Request(header))
 
 
 def _model_bytes(model: ModelArg) -> bytes:
