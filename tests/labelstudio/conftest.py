@@ -6,7 +6,6 @@ from collections.abc import Iterator
 import pytest
 
 from labelwise_simulate.service import ServeProcess
-
 from tests.labelstudio import server
 
 

@@ -75,7 +75,7 @@ def uv() -> str:
                 "-q",
                 "--disable-pip-version-check",
                 f"uv=={UV_VERSION}",
-            ],  # fmt: skip
+            ],
             None,
             f"pip install uv=={UV_VERSION}",
         )
@@ -118,7 +118,7 @@ def install() -> Path:
                     "--user-token",
                     TOKEN,
                     "--enable-legacy-api-token",
-                ],  # fmt: skip
+                ],
                 _env(template),
                 "label-studio init",
             )
@@ -168,7 +168,7 @@ def running() -> Iterator[str]:
                     USERNAME,
                     "--password",
                     PASSWORD,
-                ],  # fmt: skip
+                ],
                 env=_env(data_dir),
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -25,7 +25,9 @@ from tests.onnx_models import Linear
 
 CONFIG = """<View>
   <Text name="text" value="$text"/>
-  <Choices name="label" toName="text"><Choice value="a"/><Choice value="b"/><Choice value="c"/></Choices>
+  <Choices name="label" toName="text">
+    <Choice value="a"/><Choice value="b"/><Choice value="c"/>
+  </Choices>
 </View>"""
 ANSWER = [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["a"]}}]
 
@@ -134,7 +136,7 @@ def test_a_second_run_changes_nothing_and_a_run_after_labeling_follows_the_pool(
     url = label_studio_url
     probs = np.random.default_rng(11).dirichlet([1.0, 1.0, 1.0], size=20)
     data = [{"text": f"item {i}", "probs": row.tolist()} for i, row in enumerate(probs)]
-    project, ids = make_project(url, data)
+    project, _ = make_project(url, data)
     flags = ["--strategy", "margin", "--probabilities-field", "probs", "--json"]
     assert sync(url, labelwise_address, project, *flags) == 0
     first = json.loads(capsys.readouterr().out)
