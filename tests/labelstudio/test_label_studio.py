@@ -9,7 +9,11 @@ arrays, and a NumPy re-implementation of the strategy.
 """
 
 import json
-import urllib.error
+import os
+import signal
+import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -257,3 +261,65 @@ def test_a_personal_access_token_works_and_clear_removes_what_sync_wrote(
     assert "deleted 9 predictions" in capsys.readouterr().out
     assert call(url, "GET", f"/api/projects/{project}/model-versions") == {}
     assert not call(url, "GET", f"/api/projects/{project}")["model_version"]
+
+
+def k_center_greedy(
+    x: npt.NDArray[np.float64], labeled: npt.NDArray[np.float64], k: int
+) -> list[int]:
+    """Naive core-set: each pick is the point farthest from the labeled set and earlier picks."""
+    nearest = np.min(np.linalg.norm(x[:, None, :] - labeled[None, :, :], axis=2), axis=1)
+    picks: list[int] = []
+    for _ in range(k):
+        pick = int(np.argmax(nearest))
+        picks.append(pick)
+        nearest = np.minimum(nearest, np.linalg.norm(x - x[pick], axis=1))
+    return picks
+
+
+def test_a_diversity_strategy_covers_the_pool_around_the_labeled_tasks(
+    label_studio_url: str, labelwise_address: str
+) -> None:
+    url = label_studio_url
+    embeddings = np.random.default_rng(21).normal(size=(24, 3))
+    data = [{"text": f"item {i}", "vec": row.tolist()} for i, row in enumerate(embeddings)]
+    project, ids = make_project(url, data, labeled=3)
+    assert sync(url, labelwise_address, project, "--strategy", "core_set",
+                "--embeddings-field", "vec", "--batch-size", "5") == 0  # fmt: skip
+    naive = [ids[3 + i] for i in k_center_greedy(embeddings[3:], embeddings[:3], 5)]
+    tab = listing(url, f"view={labelwise_view(url, project)}")
+    assert [t["id"] for t in tab[:5]] == naive
+    assert served_in_order(url, project, 5) == naive
+
+
+def test_the_loop_follows_annotations_until_interrupted(
+    label_studio_url: str, labelwise_address: str
+) -> None:
+    url = label_studio_url
+    probs = np.random.default_rng(5).dirichlet([1.0, 1.0, 1.0], size=12)
+    data = [{"text": f"item {i}", "probs": row.tolist()} for i, row in enumerate(probs)]
+    project, _ = make_project(url, data)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labelwise_labelstudio", "sync", "--url", url,
+         "--project", str(project), "--address", labelwise_address, "--strategy", "entropy",
+         "--probabilities-field", "probs", "--interval", "0.5", "--json"],
+        env={**os.environ, "LABEL_STUDIO_API_KEY": server.TOKEN},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        assert first["changed"] and len(first["ranking"]) == 12
+        served = served_in_order(url, project, 2)
+        assert served == first["ranking"][:2]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            report = json.loads(process.stdout.readline())
+            if report["changed"]:
+                break
+        assert report["ranking"] == first["ranking"][2:]
+        assert not report["missing"] and report["labeled"] == 2
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "interrupted" in err

@@ -233,28 +233,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ValueError | SyncError) else 1
     with Client(args.address) as client:
-        while True:
-            try:
-                report = sync(ls, client, options)
-            except (LabelStudioError, ServiceUnavailable) as err:
-                # In a loop either server may be restarting: say so and try again next time.
-                print(f"{PROG}: error: {err}", file=sys.stderr)
-                if args.interval is None:
-                    return 1
-            except SyncError as err:
-                print(f"{PROG}: error: {err}", file=sys.stderr)
-                return 2
-            else:
-                if args.json:
-                    print(json.dumps(report.__dict__), flush=True)
-                else:
-                    print(_describe(report), flush=True)
+        try:
+            return _run(args, ls, client, options)
+        except KeyboardInterrupt:  # how a loop is stopped; a sync cut short is safe to repeat
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130 if args.interval is None else 0
+
+
+def _run(args: argparse.Namespace, ls: LabelStudio, client: Client, options: SyncOptions) -> int:
+    """Sync once, or every args.interval seconds until interrupted."""
+    while True:
+        started = time.monotonic()
+        try:
+            report = sync(ls, client, options)
+        except (LabelStudioError, ServiceUnavailable) as err:
+            # In a loop either server may be restarting: say so and try again next time.
+            print(f"{PROG}: error: {err}", file=sys.stderr, flush=True)
             if args.interval is None:
-                return 0
-            try:
-                time.sleep(args.interval)
-            except KeyboardInterrupt:
-                return 0
+                return 1
+        except SyncError as err:
+            print(f"{PROG}: error: {err}", file=sys.stderr)
+            return 2
+        else:
+            if args.json:
+                print(json.dumps(report.__dict__), flush=True)
+            else:
+                print(_describe(report), flush=True)
+        if args.interval is None:
+            return 0
+        time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
 
 
 if __name__ == "__main__":
