@@ -1,0 +1,5 @@
+import sys
+
+from labelwise_labelstudio.cli import main
+
+sys.exit(main())
