@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 
+from labelwise.v1 import label_quality_pb2 as lq
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.config import Config
 from labelwise_server.dataplane import DataPlane
@@ -29,7 +30,7 @@ from labelwise_server.grpc.guards import (
 from labelwise_server.grpc.interceptors import PrometheusInterceptor
 from labelwise_server.grpc.reflection import SERVICE_NAMES as REFLECTION
 from labelwise_server.grpc.reflection import enable_reflection
-from labelwise_server.grpc.servicer import QuerySelectionServicer
+from labelwise_server.grpc.servicer import LabelQualityServicer, QuerySelectionServicer
 from labelwise_server.metrics import Metrics
 from labelwise_server.onnx_runner import ModelLimits, ModelStore
 from labelwise_server.sandbox.pool import PoolSettings, WorkPool
@@ -43,6 +44,10 @@ from labelwise_server.tensors import (
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["QuerySelectionService"].full_name
 METHOD_TYPES = {"SelectQueries": "unary", "SelectQueriesStream": "client_stream",
                 "ListStrategies": "unary", "CheckStopping": "unary"}  # fmt: skip
+LABEL_SERVICE_NAME: str = lq.DESCRIPTOR.services_by_name["LabelQualityService"].full_name
+LABEL_METHOD_TYPES = {"AssessLabels": "unary", "PlanLabeling": "unary"}
+# The services doing the work: one set of limits, tokens and metrics for both.
+WORK_SERVICES = (SERVICE_NAME, LABEL_SERVICE_NAME)
 log = logging.getLogger(__name__)
 
 
@@ -80,6 +85,37 @@ def _stopping_request(data: bytes) -> pb.CheckStoppingRequest | MalformedMessage
         return pb.CheckStoppingRequest.FromString(data)
     except Exception as err:  # protobuf raises DecodeError, or others on hostile bytes
         return MalformedMessage(f"CheckStoppingRequest does not parse: {type(err).__name__}")
+
+
+def _parser(message: type[Any]) -> Callable[[bytes], Any]:
+    """message's deserializer; bytes that do not parse become a MalformedMessage."""
+
+    def parse(data: bytes) -> Any:
+        try:
+            return message.FromString(data)
+        except Exception as err:  # protobuf raises DecodeError, or others on hostile bytes
+            return MalformedMessage(f"{message.__name__} does not parse: {type(err).__name__}")
+
+    return parse
+
+
+def label_handler(servicer: LabelQualityServicer) -> "grpc.GenericRpcHandler[Any, Any]":
+    """LabelQualityService's method handlers."""
+    return grpc.method_handlers_generic_handler(
+        LABEL_SERVICE_NAME,
+        {
+            "AssessLabels": grpc.unary_unary_rpc_method_handler(
+                servicer.AssessLabels,
+                request_deserializer=_parser(lq.AssessLabelsRequest),
+                response_serializer=_serializer(lq.AssessLabelsResponse),
+            ),
+            "PlanLabeling": grpc.unary_unary_rpc_method_handler(
+                servicer.PlanLabeling,
+                request_deserializer=_parser(lq.PlanLabelingRequest),
+                response_serializer=_serializer(lq.PlanLabelingResponse),
+            ),
+        },
+    )
 
 
 def _serializer(message: type[Any]) -> Callable[[Any], bytes]:
@@ -190,11 +226,11 @@ def interceptors(config: Config, metrics: Metrics) -> list[grpc.aio.ServerInterc
     open_services = (health.SERVICE_NAME, *REFLECTION)
     chain: list[grpc.aio.ServerInterceptor] = [PrometheusInterceptor(metrics)]  # type: ignore[type-arg]
     if tokens:
-        guarded = [SERVICE_NAME, *REFLECTION] if config.reflection_auth else [SERVICE_NAME]
+        guarded = [*WORK_SERVICES, *REFLECTION] if config.reflection_auth else [*WORK_SERVICES]
         chain.append(BearerTokenInterceptor(guarded, tokens))
     chain += [
         ConcurrencyLimitInterceptor(
-            [SERVICE_NAME],
+            WORK_SERVICES,
             config.max_concurrent_rpcs,
             metrics.shed.labels(limit="max_concurrent_rpcs").inc,
         ),
@@ -203,10 +239,10 @@ def interceptors(config: Config, metrics: Metrics) -> list[grpc.aio.ServerInterc
             config.max_watch_streams,
             metrics.shed.labels(limit="max_watch_streams").inc,
         ),
-        MemoryTrimInterceptor([SERVICE_NAME]),
+        MemoryTrimInterceptor(WORK_SERVICES),
     ]
     if config.max_deadline_seconds > 0:
-        chain.append(DeadlineCapInterceptor([SERVICE_NAME], config.max_deadline_seconds))
+        chain.append(DeadlineCapInterceptor(WORK_SERVICES, config.max_deadline_seconds))
     return chain
 
 
@@ -217,6 +253,7 @@ async def start_server(
     credentials = server_credentials(config)
     metrics = Metrics.create(registry, config.max_deadline_seconds)
     metrics.initialize(SERVICE_NAME, METHOD_TYPES)
+    metrics.initialize(LABEL_SERVICE_NAME, LABEL_METHOD_TYPES)
     executor = ThreadPoolExecutor(config.threads, thread_name_prefix="labelwise-compute")
     server = grpc.aio.server(
         interceptors=interceptors(config, metrics),
@@ -257,10 +294,15 @@ async def start_server(
     stream = StreamLimits(config.max_pool_elements, config.stream_idle_seconds,
                           config.max_stream_chunks)  # fmt: skip
     servicer = QuerySelectionServicer(plane, stream)
-    server.add_generic_rpc_handlers((service_handler(servicer, config.max_model_bytes),))
+    server.add_generic_rpc_handlers(
+        (
+            service_handler(servicer, config.max_model_bytes),
+            label_handler(LabelQualityServicer(plane)),
+        )
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
-        enable_reflection((SERVICE_NAME, health.SERVICE_NAME), server)  # v1 and v1alpha
+        enable_reflection((*WORK_SERVICES, health.SERVICE_NAME), server)  # v1 and v1alpha
     address = f"{config.host}:{config.port}"
     if credentials is None:
         port = server.add_insecure_port(address)
@@ -269,7 +311,7 @@ async def start_server(
     if port == 0:
         raise OSError(f"cannot listen on {config.host}:{config.port}")
     await server.start()
-    for name in ("", SERVICE_NAME):
+    for name in ("", *WORK_SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(server, port, health_servicer, executor, pool)
 
@@ -283,7 +325,7 @@ def _set_health(health_servicer: Any, serving: bool) -> None:
     )
 
     async def update() -> None:
-        for name in ("", SERVICE_NAME):
+        for name in ("", *WORK_SERVICES):
             await health_servicer.set(name, status)
 
     task = asyncio.get_running_loop().create_task(update())

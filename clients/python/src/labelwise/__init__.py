@@ -7,8 +7,13 @@ with Client("localhost:50051") as client:
 """
 
 from labelwise.client import (
+    MISSING,
+    AnnotatorEstimate,
     Client,
     FieldViolation,
+    LabelAssessment,
+    LabelingPlan,
+    LabelingTask,
     LabelwiseError,
     ParamDescription,
     Selection,
@@ -19,8 +24,13 @@ from labelwise.client import (
 from labelwise.tensors import encode_tensor
 
 __all__ = [
+    "MISSING",
+    "AnnotatorEstimate",
     "Client",
     "FieldViolation",
+    "LabelAssessment",
+    "LabelingPlan",
+    "LabelingTask",
     "LabelwiseError",
     "ParamDescription",
     "Selection",
