@@ -13,6 +13,8 @@ import threading
 import time
 from concurrent.futures import Executor
 
+from google.protobuf.message import Message
+
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.errors import Cancelled, DeadlineExceeded
 from labelwise_server.metrics import Metrics
@@ -21,7 +23,7 @@ from labelwise_server.pool_stream import RowWiseStream, StreamScorer
 from labelwise_server.sandbox.pool import WorkPool
 from labelwise_server.strategies._types import StopCheck
 from labelwise_server.tensors import WireRequest
-from labelwise_server.work import encode_response, select_response, stopping_response
+from labelwise_server.work import LABEL_OPS, encode_response, select_response, stopping_response
 
 
 def stop_check(deadline: float | None, cancelled: threading.Event) -> StopCheck:
@@ -162,6 +164,21 @@ class DataPlane:
 
         def work() -> pb.CheckStoppingResponse:
             return stopping_response(request, self._max_elements)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    async def labels(
+        self, op: str, request: Message, deadline: float | None, cancelled: threading.Event
+    ) -> Message | bytes:
+        """A LabelQualityService call (op: a key of work.LABEL_OPS): its response, or its
+        encoding when a work process made it."""
+        if self._pool is not None:
+            return await self._pool.labels(op, request, deadline)
+        stop = stop_check(deadline, cancelled)
+        _, run = LABEL_OPS[op]
+
+        def work() -> Message:
+            return run(request, self._max_elements, stop)  # type: ignore[no-any-return]
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 

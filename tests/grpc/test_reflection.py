@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from labelwise_server.grpc.reflection import V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME
-from labelwise_server.grpc.server import SERVICE_NAME, STREAM_SERVICE_NAME
+from labelwise_server.grpc.server import SERVICES
 from tests.grpc.conftest import ServerThread
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,8 +77,7 @@ def test_unknown_symbols_are_not_found_and_both_names_are_listed(
     )
     assert missing.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
     names = {s.name for s in listed.list_services_response.service}
-    assert names == {SERVICE_NAME, STREAM_SERVICE_NAME, "grpc.health.v1.Health", V1_SERVICE_NAME,
-                     V1ALPHA_SERVICE_NAME}  # fmt: skip
+    assert names == {*SERVICES, "grpc.health.v1.Health", V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME}
 
 
 def test_a_descriptor_pool_over_reflection_finds_methods_by_name(channel: grpc.Channel) -> None:

@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 
+from labelwise.v1 import label_quality_pb2 as lq
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import stream_selection_pb2 as spb
 from labelwise_server.config import Config
@@ -30,7 +31,7 @@ from labelwise_server.grpc.guards import (
 from labelwise_server.grpc.interceptors import PrometheusInterceptor
 from labelwise_server.grpc.reflection import SERVICE_NAMES as REFLECTION
 from labelwise_server.grpc.reflection import enable_reflection
-from labelwise_server.grpc.servicer import QuerySelectionServicer
+from labelwise_server.grpc.servicer import LabelQualityServicer, QuerySelectionServicer
 from labelwise_server.grpc.stream_servicer import StreamSelectionServicer
 from labelwise_server.metrics import Metrics
 from labelwise_server.onnx_runner import ModelLimits, ModelStore
@@ -48,7 +49,10 @@ METHOD_TYPES = {"SelectQueries": "unary", "SelectQueriesStream": "client_stream"
                 "ListStrategies": "unary", "CheckStopping": "unary"}  # fmt: skip
 STREAM_SERVICE_NAME: str = spb.DESCRIPTOR.services_by_name["StreamSelectionService"].full_name
 STREAM_METHOD_TYPES = {"Decide": "unary", "DecideStream": "bidi_stream"}
-SERVICES = (SERVICE_NAME, STREAM_SERVICE_NAME)
+LABEL_SERVICE_NAME: str = lq.DESCRIPTOR.services_by_name["LabelQualityService"].full_name
+LABEL_METHOD_TYPES = {"AssessLabels": "unary", "PlanLabeling": "unary"}
+# The services doing the work: one set of limits, tokens and metrics for all of them.
+SERVICES = (SERVICE_NAME, STREAM_SERVICE_NAME, LABEL_SERVICE_NAME)
 log = logging.getLogger(__name__)
 
 
@@ -113,6 +117,25 @@ def stream_service_handler(servicer: StreamSelectionServicer) -> "grpc.GenericRp
                 servicer.DecideStream,
                 request_deserializer=_parser(spb.DecideStreamRequest),
                 response_serializer=spb.DecideStreamResponse.SerializeToString,
+            ),
+        },
+    )
+
+
+def label_handler(servicer: LabelQualityServicer) -> "grpc.GenericRpcHandler[Any, Any]":
+    """LabelQualityService's method handlers."""
+    return grpc.method_handlers_generic_handler(
+        LABEL_SERVICE_NAME,
+        {
+            "AssessLabels": grpc.unary_unary_rpc_method_handler(
+                servicer.AssessLabels,
+                request_deserializer=_parser(lq.AssessLabelsRequest),
+                response_serializer=_serializer(lq.AssessLabelsResponse),
+            ),
+            "PlanLabeling": grpc.unary_unary_rpc_method_handler(
+                servicer.PlanLabeling,
+                request_deserializer=_parser(lq.PlanLabelingRequest),
+                response_serializer=_serializer(lq.PlanLabelingResponse),
             ),
         },
     )
@@ -249,7 +272,7 @@ def interceptors(config: Config, metrics: Metrics) -> list[grpc.aio.ServerInterc
             config.max_watch_streams,
             metrics.shed.labels(limit="max_watch_streams").inc,
         ),
-        MemoryTrimInterceptor([SERVICE_NAME]),
+        MemoryTrimInterceptor(SERVICES),
     ]
     if config.max_deadline_seconds > 0:
         chain.append(DeadlineCapInterceptor(SERVICES, config.max_deadline_seconds))
@@ -271,6 +294,7 @@ async def start_server(
             "Give every replica the same secret with --stream-token-key-file or %s.",
             "LABELWISE_STREAM_TOKEN_KEY",
         )
+    metrics.initialize(LABEL_SERVICE_NAME, LABEL_METHOD_TYPES)
     executor = ThreadPoolExecutor(config.threads, thread_name_prefix="labelwise-compute")
     server = grpc.aio.server(
         interceptors=interceptors(config, metrics),
@@ -316,6 +340,7 @@ async def start_server(
     stream_servicer = StreamSelectionServicer(token_key, executor, config.max_pool_elements,
                                               metrics, config.stream_idle_seconds)  # fmt: skip
     server.add_generic_rpc_handlers((stream_service_handler(stream_servicer),))
+    server.add_generic_rpc_handlers((label_handler(LabelQualityServicer(plane)),))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
         enable_reflection((*SERVICES, health.SERVICE_NAME), server)  # v1 and v1alpha
@@ -341,7 +366,7 @@ def _set_health(health_servicer: Any, serving: bool) -> None:
     )
 
     async def update() -> None:
-        for name in ("", SERVICE_NAME):
+        for name in ("", *SERVICES):
             await health_servicer.set(name, status)
 
     task = asyncio.get_running_loop().create_task(update())

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from labelwise.v1 import label_quality_pb2 as lq
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server.dataplane import DataPlane
 from labelwise_server.errors import InvalidArgument
@@ -28,7 +29,12 @@ from labelwise_server.grpc.codec import (
 from labelwise_server.grpc.errors import translate_errors
 from labelwise_server.tensors import MalformedMessage, WireRequest
 
-__all__ = ["QuerySelectionServicer", "list_strategies_response", "stream_response_bytes"]
+__all__ = [
+    "LabelQualityServicer",
+    "QuerySelectionServicer",
+    "list_strategies_response",
+    "stream_response_bytes",
+]
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -72,6 +78,31 @@ class QuerySelectionServicer:
         if isinstance(request, MalformedMessage):
             raise InvalidArgument("request", f"is not a valid CheckStoppingRequest: {request}")
         return await self._plane.stopping(request, _deadline(context))
+
+
+class LabelQualityServicer:
+    def __init__(self, plane: DataPlane) -> None:
+        self._plane = plane
+
+    @translate_errors
+    async def AssessLabels(
+        self, request: lq.AssessLabelsRequest | MalformedMessage, context: Context
+    ) -> lq.AssessLabelsResponse | bytes:
+        if isinstance(request, MalformedMessage):
+            raise InvalidArgument("request", f"is not a valid AssessLabelsRequest: {request}")
+        return await self._plane.labels(  # type: ignore[return-value]
+            "assess_labels", request, _deadline(context), _cancelled(context)
+        )
+
+    @translate_errors
+    async def PlanLabeling(
+        self, request: lq.PlanLabelingRequest | MalformedMessage, context: Context
+    ) -> lq.PlanLabelingResponse | bytes:
+        if isinstance(request, MalformedMessage):
+            raise InvalidArgument("request", f"is not a valid PlanLabelingRequest: {request}")
+        return await self._plane.labels(  # type: ignore[return-value]
+            "plan_labeling", request, _deadline(context), _cancelled(context)
+        )
 
 
 def _deadline(context: Context) -> float | None:

@@ -164,7 +164,7 @@ class Child:
         from labelwise.v1 import query_selection_pb2 as pb
         from labelwise_server.errors import Cancelled, DeadlineExceeded
         from labelwise_server.tensors import RawTensor, WireRequest
-        from labelwise_server.work import select_response, stopping_response
+        from labelwise_server.work import LABEL_OPS, select_response, stopping_response
 
         deadline = meta.get("deadline")
         cancel = self.cancel
@@ -177,6 +177,11 @@ class Child:
 
         start, length = meta["header"]
         header = view[start : start + length]
+        if meta["op"] in LABEL_OPS:
+            request_type, run = LABEL_OPS[meta["op"]]
+            stop()
+            answer = run(request_type.FromString(bytes(header)), self.max_elements, stop)
+            return {"ok": True, **self._state()}, answer.SerializeToString()
         if meta["op"] == "stopping":
             stop()
             response: Any = stopping_response(

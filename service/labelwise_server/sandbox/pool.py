@@ -550,6 +550,14 @@ class WorkPool:
         meta = {"op": "stopping", "deadline": deadline, "header": [0, len(body)]}
         return (await self._call(proc, meta, [body], len(body), deadline)).body
 
+    async def labels(self, op: str, request: Any, deadline: float | None) -> bytes:
+        """Run a LabelQualityService request (op: a key of work.LABEL_OPS); the encoded
+        response."""
+        body = request.SerializeToString()
+        proc = await self._acquire(deadline, set())
+        meta = {"op": op, "deadline": deadline, "header": [0, len(body)]}
+        return (await self._call(proc, meta, [body], len(body), deadline)).body
+
     async def _call(
         self,
         proc: WorkProcess,

@@ -7,10 +7,15 @@ with Client("localhost:50051") as client:
 """
 
 from labelwise.client import (
+    MISSING,
+    AnnotatorEstimate,
     AutoArm,
     AutoSelection,
     Client,
     FieldViolation,
+    LabelAssessment,
+    LabelingPlan,
+    LabelingTask,
     LabelwiseError,
     ParamDescription,
     Round,
@@ -23,10 +28,15 @@ from labelwise.stream import StreamDecisions, StreamSelector
 from labelwise.tensors import encode_tensor
 
 __all__ = [
+    "MISSING",
+    "AnnotatorEstimate",
     "AutoArm",
     "AutoSelection",
     "Client",
     "FieldViolation",
+    "LabelAssessment",
+    "LabelingPlan",
+    "LabelingTask",
     "LabelwiseError",
     "ParamDescription",
     "Round",

@@ -1,4 +1,5 @@
-"""A thin NumPy-facing client for the labelwise QuerySelectionService."""
+"""A thin NumPy-facing client for the labelwise QuerySelectionService and
+LabelQualityService."""
 
 import hashlib
 import os
@@ -23,6 +24,8 @@ from labelwise.tensors import (
     wire_dtype,
 )
 from labelwise.v1 import error_reason_pb2, history_pb2
+from labelwise.v1 import label_quality_pb2 as lq
+from labelwise.v1 import label_quality_pb2_grpc as lq_grpc
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
 
@@ -45,6 +48,18 @@ _TENSOR_FIELDS = {
 }
 _AGGREGATES = {"mean": pb.UNCERTAINTY_AGGREGATE_MEAN, "max": pb.UNCERTAINTY_AGGREGATE_MAX}
 _RULES = {"all": pb.STOPPING_RULE_ALL, "any": pb.STOPPING_RULE_ANY}
+_METHODS = {
+    "crowdlab": lq.LABEL_QUALITY_METHOD_CROWDLAB,
+    "dawid_skene": lq.LABEL_QUALITY_METHOD_DAWID_SKENE,
+}
+_BOUNDS = {
+    "upper": lq.ACCURACY_BOUND_UPPER,
+    "mean": lq.ACCURACY_BOUND_MEAN,
+    "lower": lq.ACCURACY_BOUND_LOWER,
+}
+_KINDS = {lq.LABELING_KIND_RELABEL: "relabel", lq.LABELING_KIND_LABEL_FIRST: "label_first"}
+# The missing-annotation marker of an annotations matrix [l, a].
+MISSING = -1
 _PARAM_TYPES = {
     pb.PARAM_TYPE_INT: "int",
     pb.PARAM_TYPE_FLOAT: "float",
@@ -199,6 +214,61 @@ class StoppingVerdict:
 
 
 @dataclass(frozen=True)
+class LabelAssessment:
+    """AssessLabels' answer: per labeled item [l] and per annotator [a]."""
+
+    method: str  # "crowdlab" or "dawid_skene"
+    consensus_labels: npt.NDArray[np.int64]
+    consensus_quality: npt.NDArray[np.float64]
+    item_agreement: npt.NDArray[np.float64]
+    annotator_quality: npt.NDArray[np.float64]
+    annotator_agreement: npt.NDArray[np.float64]
+    annotator_label_counts: npt.NDArray[np.int64]
+    majority_vote_labels: npt.NDArray[np.int64]
+    annotator_weights: npt.NDArray[np.float64]  # CROWDLAB; empty for Dawid-Skene
+    model_weight: float  # CROWDLAB; 0 for Dawid-Skene
+    iterations: int  # Dawid-Skene; 0 for CROWDLAB
+    confusion: npt.NDArray[np.float64] | None  # Dawid-Skene [a, c, c]
+    class_priors: npt.NDArray[np.float64]  # Dawid-Skene [c]
+
+
+@dataclass(frozen=True)
+class LabelingTask:
+    """One planned label: kind "relabel" (index: a labeled row) or "label_first" (a pool row)."""
+
+    kind: str
+    index: int
+    score: float
+    annotator: int
+    expected_accuracy: float
+    cost: float
+
+
+@dataclass(frozen=True)
+class AnnotatorEstimate:
+    accuracy_mean: float
+    accuracy_lower: float
+    accuracy_upper: float
+    observations: int
+    quality: float
+    eligible: bool
+    cost: float
+    tasks: int
+
+
+@dataclass(frozen=True)
+class LabelingPlan:
+    """PlanLabeling's answer: the tasks best first, what it knows of each annotator."""
+
+    tasks: list[LabelingTask]
+    total_cost: float
+    annotators: list[AnnotatorEstimate]
+    temperature: float
+    candidates_considered: int
+    consensus_labels: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
 class ParamDescription:
     name: str
     type: str
@@ -325,6 +395,7 @@ class Client:
             response_deserializer=pb.SelectQueriesStreamResponse.FromString,
         )
         self._stub = pb_grpc.QuerySelectionServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._labels = lq_grpc.LabelQualityServiceStub(self._channel)  # type: ignore[no-untyped-call]
         # SHA-256 of models this client has sent the server in full: later calls send the hash.
         self._sent_models: set[str] = set()
         self._sent_lock = threading.Lock()
@@ -563,6 +634,131 @@ class Client:
                 for c in response.criteria
             },
             kappas=np.asarray(response.kappas, dtype=np.float64),
+        )
+
+    def assess_labels(
+        self,
+        annotations: npt.ArrayLike,
+        *,
+        labeled_probabilities: npt.ArrayLike | None = None,
+        method: str = "crowdlab",
+        num_classes: int | None = None,
+        max_iterations: int | None = None,
+        tolerance: float | None = None,
+        deadline: float | None = None,
+    ) -> LabelAssessment:
+        """Consensus labels and quality scores of labels from several annotators.
+
+        annotations: [l, a] integer class labels, MISSING (-1) where annotator j did not label
+        item i; labeled_probabilities: [l, c] out-of-sample (required by "crowdlab"); method:
+        "crowdlab" or "dawid_skene" (which needs only num_classes). Raises LabelwiseError.
+        """
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {list(_METHODS)}")
+        request = lq.AssessLabelsRequest(method=_METHODS[method])
+        request.annotations.CopyFrom(encode_tensor(np.asarray(annotations, dtype=np.int64)))
+        if labeled_probabilities is not None:
+            request.labeled_probabilities.CopyFrom(encode_tensor(np.asarray(labeled_probabilities)))
+        if num_classes is not None:
+            request.num_classes = num_classes
+        if max_iterations is not None:
+            request.max_iterations = max_iterations
+        if tolerance is not None:
+            request.tolerance = tolerance
+        try:
+            r = self._labels.AssessLabels(request, timeout=deadline)
+        except grpc.RpcError as err:
+            raise LabelwiseError.from_rpc_error(err) from None
+        return LabelAssessment(
+            method={v: k for k, v in _METHODS.items()}[r.method],
+            consensus_labels=np.asarray(r.consensus_labels, dtype=np.int64),
+            consensus_quality=np.asarray(r.consensus_quality, dtype=np.float64),
+            item_agreement=np.asarray(r.item_agreement, dtype=np.float64),
+            annotator_quality=np.asarray(r.annotator_quality, dtype=np.float64),
+            annotator_agreement=np.asarray(r.annotator_agreement, dtype=np.float64),
+            annotator_label_counts=np.asarray(r.annotator_label_counts, dtype=np.int64),
+            majority_vote_labels=np.asarray(r.majority_vote_labels, dtype=np.int64),
+            annotator_weights=np.asarray(r.annotator_weights, dtype=np.float64),
+            model_weight=r.model_weight,
+            iterations=r.iterations,
+            confusion=_decode(r.confusion) if r.HasField("confusion") else None,
+            class_priors=np.asarray(r.class_priors, dtype=np.float64),
+        )
+
+    def plan_labeling(
+        self,
+        annotations: npt.ArrayLike,
+        labeled_probabilities: npt.ArrayLike,
+        *,
+        k: int,
+        pool_probabilities: npt.ArrayLike | None = None,
+        annotator_costs: npt.ArrayLike | None = None,
+        budget: float | None = None,
+        clamp_k: bool = False,
+        pool_strategy: str = "",
+        accuracy_bound: str | None = None,
+        alpha: float | None = None,
+        epsilon: float | None = None,
+        max_tasks_per_annotator: int | None = None,
+        exclude_labeled: Sequence[int] = (),
+        exclude_pool: Sequence[int] = (),
+        deadline: float | None = None,
+    ) -> LabelingPlan:
+        """Which items to label again, which to label first, and by whom, within the budget.
+
+        annotations: [l, a] as in assess_labels; labeled_probabilities: [l, c] out-of-sample;
+        pool_probabilities: [n, c]; annotator_costs: [a]. accuracy_bound: "upper" (default),
+        "mean" or "lower". Raises LabelwiseError.
+        """
+        request = lq.PlanLabelingRequest(k=k, clamp_k=clamp_k, pool_strategy=pool_strategy)
+        request.annotations.CopyFrom(encode_tensor(np.asarray(annotations, dtype=np.int64)))
+        request.labeled_probabilities.CopyFrom(encode_tensor(np.asarray(labeled_probabilities)))
+        if pool_probabilities is not None:
+            request.pool_probabilities.CopyFrom(encode_tensor(np.asarray(pool_probabilities)))
+        if annotator_costs is not None:
+            request.annotator_costs.CopyFrom(encode_tensor(np.asarray(annotator_costs)))
+        if budget is not None:
+            request.budget = budget
+        if accuracy_bound is not None:
+            if accuracy_bound not in _BOUNDS:
+                raise ValueError(f"accuracy_bound must be one of {list(_BOUNDS)}")
+            request.accuracy_bound = _BOUNDS[accuracy_bound]
+        if alpha is not None:
+            request.alpha = alpha
+        if epsilon is not None:
+            request.epsilon = epsilon
+        if max_tasks_per_annotator is not None:
+            request.max_tasks_per_annotator = max_tasks_per_annotator
+        request.exclude_labeled.extend(exclude_labeled)
+        request.exclude_pool.extend(exclude_pool)
+        try:
+            r = self._labels.PlanLabeling(request, timeout=deadline)
+        except grpc.RpcError as err:
+            raise LabelwiseError.from_rpc_error(err) from None
+        return LabelingPlan(
+            tasks=[
+                LabelingTask(
+                    _KINDS[t.kind], t.index, t.score, t.annotator, t.expected_accuracy, t.cost
+                )
+                for t in r.tasks
+            ],
+            total_cost=r.total_cost,
+            annotators=[
+                AnnotatorEstimate(
+                    e.accuracy_mean,
+                    e.accuracy_lower,
+                    e.accuracy_upper,
+                    e.observations,
+                    e.quality,
+                    e.eligible,
+                    e.cost,
+                    e.tasks,
+                )
+                for e in r.annotators
+            ],
+            temperature=r.temperature,
+            candidates_considered=r.candidates_considered,
+            consensus_labels=np.asarray(r.consensus_labels, dtype=np.int64),
         )
 
     def _call_with_models(
