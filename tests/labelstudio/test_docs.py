@@ -22,7 +22,7 @@ from tests.onnx_models import Linear
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "label-studio.md"
 FENCE = re.compile(
-    r"^(?:<!-- not run: (?P<why>[^>]*) -->\n)?```(?P<lang>\w+)\n(?P<body>.*?)^```$", re.S | re.M
+    r"^(?:<!-- not run: (?P<why>[^>]*) -->\n\n)?```(?P<lang>\w+)\n(?P<body>.*?)^```$", re.S | re.M
 )
 
 
