@@ -28,6 +28,9 @@ VERSION = "1.23.2"
 USERNAME = "connector-test@example.com"
 PASSWORD = "connector-test-password"
 TOKEN = "0123456789abcdef0123456789abcdef01234567"  # a legacy API token, set at init
+SECOND_USERNAME = "second-annotator@example.com"  # another annotator of the same organisation
+SECOND_TOKEN = "76543210fedcba9876543210fedcba9876543210"
+TEMPLATE = f"{VERSION}: two annotators"  # what the template holds; another is made anew
 REPO = Path(__file__).resolve().parents[2]
 START_SECONDS = 300.0
 UV_VERSION = "0.13.8"  # scripts/lock's
@@ -101,28 +104,32 @@ def install() -> Path:
                 f"uv pip install label-studio=={VERSION}",
             )
             (root / "venv" / ".installed").write_text(VERSION)
-        if not (template / ".initialised").exists():
+        marker = template / ".initialised"
+        if not (marker.exists() and marker.read_text() == TEMPLATE):
             shutil.rmtree(template, ignore_errors=True)
             template.mkdir()
-            _run(
-                [
-                    str(executable),
-                    "init",
-                    "--data-dir",
-                    str(template),
-                    "--quiet",
-                    "--username",
-                    USERNAME,
-                    "--password",
-                    PASSWORD,
-                    "--user-token",
-                    TOKEN,
-                    "--enable-legacy-api-token",
-                ],
-                _env(template),
-                "label-studio init",
-            )
-            (template / ".initialised").write_text(VERSION)
+            # The first init migrates the database and makes the organisation (with legacy
+            # tokens on); the second adds a second annotator to it.
+            for username, token in ((USERNAME, TOKEN), (SECOND_USERNAME, SECOND_TOKEN)):
+                _run(
+                    [
+                        str(executable),
+                        "init",
+                        "--data-dir",
+                        str(template),
+                        "--quiet",
+                        "--username",
+                        username,
+                        "--password",
+                        PASSWORD,
+                        "--user-token",
+                        token,
+                        "--enable-legacy-api-token",
+                    ],
+                    _env(template),
+                    f"label-studio init ({username})",
+                )
+            marker.write_text(TEMPLATE)
     return executable
 
 
@@ -191,3 +198,10 @@ def running() -> Iterator[str]:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
+
+
+if __name__ == "__main__":
+    # scripts/test: install and initialise ahead of pytest, so that the time it takes (and a
+    # failure) shows under its own heading.
+    started = time.monotonic()
+    print(f"Label Studio {VERSION} at {install()} ({time.monotonic() - started:.0f} s)")

@@ -7,6 +7,7 @@ The printed report must read as the page shows it, and the order must be labelwi
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import urllib.request
@@ -15,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from labelwise_labelstudio.cli import build_parser
 from tests.labelstudio import server
 from tests.onnx_models import Linear
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "label-studio.md"
 FENCE = re.compile(
-    r"^(?:<!-- not run: (?P<why>[^>]*) -->\n)?```(?P<lang>\w+)\n(?P<body>.*?)^```$", re.S | re.M
+    r"^(?:<!-- not run: (?P<why>[^>]*) -->\n\n)?```(?P<lang>\w+)\n(?P<body>.*?)^```$", re.S | re.M
 )
 
 
@@ -106,3 +108,16 @@ def test_the_page_examples_run(
 
     run(runnable[3])
     assert get(label_studio_url, f"/api/projects/{project}/model-versions") == {}
+
+
+def test_the_connector_readme_command_parses() -> None:
+    readme = PAGE.parents[1] / "tools" / "labelstudio" / "README.md"
+    commands = [
+        shlex.split(line)
+        for body in re.findall(r"^```bash\n(.*?)^```$", readme.read_text(), re.S | re.M)
+        for line in body.replace("\\\n", " ").splitlines()
+        if line.startswith("labelwise-labelstudio ")
+    ]
+    assert len(commands) == 1
+    args = build_parser().parse_args(commands[0][1:])
+    assert (args.command, args.strategy, args.probabilities_field) == ("sync", "entropy", "probs")

@@ -134,6 +134,30 @@ def test_tasks_come_back_in_labelwise_order(label_studio_url: str, labelwise_add
     assert served_in_order(url, project, 8) == expected[:8]
 
 
+def test_two_annotators_work_down_the_ranking_together(
+    label_studio_url: str, labelwise_address: str
+) -> None:
+    url = label_studio_url
+    probs = np.random.default_rng(29).dirichlet([1.0, 1.0, 1.0], size=12)
+    data = [{"text": f"item {i}", "probs": row.tolist()} for i, row in enumerate(probs)]
+    project, ids = make_project(url, data)
+    assert sync(url, labelwise_address, project, "--strategy", "entropy",
+                "--probabilities-field", "probs") == 0  # fmt: skip
+    expected = [ids[int(i)] for i in np.argsort(-entropy(probs), kind="stable")]
+
+    # Both ask before either submits: each holds a task, the second the next one down.
+    tokens = [server.TOKEN, server.SECOND_TOKEN]
+    held = [call(url, "GET", f"/api/projects/{project}/next", token=t)["id"] for t in tokens]
+    served = list(held)
+    for step in range(8):
+        who = step % 2
+        call(url, "POST", f"/api/tasks/{held[who]}/annotations", {"result": ANSWER},
+             token=tokens[who])  # fmt: skip
+        held[who] = call(url, "GET", f"/api/projects/{project}/next", token=tokens[who])["id"]
+        served.append(held[who])
+    assert served == expected[:10]
+
+
 def test_a_second_run_changes_nothing_and_a_run_after_labeling_follows_the_pool(
     label_studio_url: str, labelwise_address: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -311,15 +335,40 @@ def test_the_loop_follows_annotations_until_interrupted(
         assert first["changed"] and len(first["ranking"]) == 12
         served = served_in_order(url, project, 2)
         assert served == first["ranking"][:2]
+        # A sync may fall between the two annotations: wait for the one that saw both.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             report = json.loads(process.stdout.readline())
-            if report["changed"]:
+            if report["labeled"] == 2:
                 break
         assert report["ranking"] == first["ranking"][2:]
-        assert not report["missing"] and report["labeled"] == 2
+        assert not report["missing"]
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "interrupted" in err
+
+
+def test_a_sync_cut_short_is_completed_by_the_next(
+    label_studio_url: str, labelwise_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = label_studio_url
+    probs = np.random.default_rng(17).dirichlet([1.0, 1.0], size=10)
+    data = [{"text": f"item {i}", "probs": row.tolist()} for i, row in enumerate(probs)]
+    project, ids = make_project(url, data)
+    flags = ["--strategy", "ratio", "--probabilities-field", "probs", "--json"]
+    assert sync(url, labelwise_address, project, *flags) == 0
+    version = json.loads(capsys.readouterr().out)["model_version"]
+    # What an import interrupted after its first predictions leaves: part of the version,
+    # which the project does not follow yet.
+    assert main(["clear", "--url", url, "--project", str(project)]) == 0
+    partial = [{"task": t, "score": 0.5, "model_version": version, "result": []} for t in ids[:3]]
+    call(url, "POST", f"/api/projects/{project}/import/predictions", partial)
+    capsys.readouterr()
+    assert sync(url, labelwise_address, project, *flags) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model_version"] == version
+    assert report["changed"] and report["deleted"] == 3 and report["created"] == 10
+    assert call(url, "GET", f"/api/projects/{project}/model-versions") == {version: 10}
+    assert call(url, "GET", f"/api/projects/{project}")["model_version"] == version
