@@ -336,6 +336,8 @@ def rewrite_links(text: str, source: Path, target: Path) -> str:
         if resolved.is_relative_to(DOCS) and (resolved.exists() or bang):
             rel = os.path.relpath(resolved, target.parent)
             return f"{bang}[{label}]({rel}{'#' + fragment if fragment else ''})"
+        if not resolved.exists():
+            raise SystemExit(f"{source.relative_to(ROOT)}: link to a missing file: {href}")
         shown = str(resolved.relative_to(ROOT))
         if label.strip("`") == shown:
             return f"`{shown}`"
