@@ -73,14 +73,20 @@ def strategies_page() -> str:
     )
     out.append("| strategy | task | family | needs | batch | seeded |\n|---|---|---|---|---|---|\n")
     for info in infos:
-        needs = ", ".join(f"`{inputs[i]}`" for i in info.required_inputs) or "any pool input"
+        needs = ", ".join(
+            "any pool input" if inputs[i] == "any" else f"`{inputs[i]}`"
+            for i in info.required_inputs
+        )
         out.append(
             f"| [`{info.name}`](#{info.name}) | {info.task} | {info.family} | {needs} | "
             f"{'yes' if info.batch else ''} | {'yes' if info.seeded else ''} |\n"
         )
     for info in infos:
         out.append(f"\n## `{info.name}` {{ #{info.name} }}\n\n{info.description}\n\n")
-        needs = ", ".join(f"`{inputs[i]}`" for i in info.required_inputs) or "any pool input"
+        needs = ", ".join(
+            "any pool input" if inputs[i] == "any" else f"`{inputs[i]}`"
+            for i in info.required_inputs
+        )
         facts = [f"task: {info.task}", f"family: {info.family}", f"needs: {needs}"]
         if info.batch:
             facts.append("batch (pick order, score at pick time)")
@@ -310,6 +316,8 @@ def configuration_page() -> str:
             shown = "none"
         else:
             shown = f"`{default}`"
+            if spec.name.endswith("_bytes") and isinstance(default, int) and default >= 1 << 20:
+                shown += f" ({default / (1 << 20):g} MiB)"
         out.append(f"| `{flag}` | `{env_name(spec.name)}` | {shown} | {cell(HELP[spec.name])} |\n")
     return "".join(out)
 
