@@ -30,6 +30,7 @@ def pages() -> list[Path]:
     """Hand-written pages: generated ones (scripts/docs) copy a README that is listed itself."""
     found = [ROOT / "README.md", *sorted(ROOT.glob("clients/*/README.md"))]
     found.append(ROOT / "tools/simulate/README.md")
+    found += sorted((ROOT / "bench/notes").glob("*.md"))  # the evidence pages' text
     for page in sorted((ROOT / "docs").rglob("*.md")):
         if not page.read_text().startswith("<!-- GENERATED"):
             found.append(page)
