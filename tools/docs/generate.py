@@ -161,6 +161,18 @@ def _comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...],
     return found
 
 
+def block(text: str) -> str:
+    """A proto comment as Markdown paragraphs: a list needs a blank line before it."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        item = line.lstrip().startswith(("- ", "* "))
+        after_text = bool(out) and out[-1].strip() != "" and not out[-1].startswith(" ")
+        if item and after_text and not out[-1].startswith(("- ", "* ")):
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
+
+
 def _anchor(full_name: str) -> str:
     return full_name.removeprefix(".").replace(".", "-").lower()
 
@@ -208,7 +220,7 @@ def api_page() -> str:
             out.append(
                 f"\n## {service.name} {{ #{_anchor(file.package + '.' + service.name)} }}\n\n"
             )
-            out.append(notes.get((_SERVICE, index), "") + "\n\n")
+            out.append(block(notes.get((_SERVICE, index), "")) + "\n\n")
             out.append("| method | request | response | description |\n|---|---|---|---|\n")
             for m_index, method in enumerate(service.method):
                 request = _type(_message_field(method.input_type), ours, maps)
@@ -249,7 +261,7 @@ def _message(
     name = f"{prefix}.{message.name}"
     yield f"\n### {name.removeprefix('.labelwise.v1.')} {{ #{_anchor(name)} }}\n\n"
     if path in notes:
-        yield notes[path] + "\n\n"
+        yield block(notes[path]) + "\n\n"
     if message.field:
         yield "| field | number | type | description |\n|---|---|---|---|\n"
         for index, field in enumerate(message.field):
@@ -282,7 +294,7 @@ def _enum(
     name = f"{prefix}.{enum.name}"
     yield f"\n### {name.removeprefix('.labelwise.v1.')} {{ #{_anchor(name)} }}\n\n"
     if path in notes:
-        yield notes[path] + "\n\n"
+        yield block(notes[path]) + "\n\n"
     yield "| value | number | description |\n|---|---|---|\n"
     for index, value in enumerate(enum.value):
         text = notes.get((*path, _VALUE, index), "")
