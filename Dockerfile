@@ -38,7 +38,7 @@ RUN groupadd --system --gid 10001 labelwise \
        --shell /usr/sbin/nologin labelwise
 COPY --from=build /opt/labelwise /opt/labelwise
 # The read-only root filesystem of the Kubernetes manifests needs no write but /tmp, where
-# the workers' Prometheus values live (see README, Deployment). A fixed glibc mmap threshold
+# the workers' Prometheus values live (see docs/operations/deployment.md). A fixed glibc mmap threshold
 # hands every freed request buffer over 1 MiB back to the kernel, and two malloc arenas keep
 # gRPC's many threads from each holding its own, so memory returns to its baseline after big
 # requests instead of ratcheting up (tests/test_faults.py). /metrics listens on every

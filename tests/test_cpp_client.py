@@ -1,6 +1,7 @@
 """A C++ client built from proto/ and the vendored google.rpc protos (third_party/googleapis)
 calls a real `labelwise serve` and decodes an INVALID_ARGUMENT's BadRequest and ErrorInfo from
-grpc-status-details-bin, the way the README tells other languages to: tests/cpp/client.cc."""
+grpc-status-details-bin, the way docs/clients/other-languages.md tells other languages to:
+tests/cpp/client.cc."""
 
 import importlib.metadata
 import os

@@ -30,14 +30,30 @@ def pages() -> list[Path]:
     """Hand-written pages: generated ones (scripts/docs) copy a README that is listed itself."""
     found = [ROOT / "README.md", *sorted(ROOT.glob("clients/*/README.md"))]
     found.append(ROOT / "tools/simulate/README.md")
+    found += sorted((ROOT / "bench/notes").glob("*.md"))  # the evidence pages' text
     for page in sorted((ROOT / "docs").rglob("*.md")):
         if not page.read_text().startswith("<!-- GENERATED"):
             found.append(page)
     return found
 
 
+# A block that needs more than a labelwise server (e.g. another service) is marked by the
+# line `<!-- docs-test: skip REASON -->` right above its fence; it is reported as skipped.
+_SKIP = re.compile(r"<!-- docs-test: skip (.+?) -->\n$")
+
+
+def fenced(page: Path, language: str) -> list[tuple[str, str]]:
+    """(code, the reason it is not run, or "") of each block in the language, in order."""
+    found = []
+    text = page.read_text()
+    for match in re.finditer(rf"^```{language}\n(.*?)^```$", text, re.S | re.M):
+        skip = _SKIP.search(text, 0, match.start())
+        found.append((match.group(1), skip.group(1) if skip else ""))
+    return found
+
+
 def blocks(page: Path, language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```$", page.read_text(), re.S | re.M)
+    return [code for code, skip in fenced(page, language) if not skip]
 
 
 def relative(page: Path) -> str:
@@ -93,6 +109,20 @@ def test_the_pages_have_examples() -> None:
     assert ROOT / "README.md" in PYTHON_PAGES
     assert ROOT / "docs/getting-started.md" in PYTHON_PAGES
     assert any(page == "README.md" for page, _ in GRPCURL_BLOCKS)
+
+
+SKIPPED = [
+    (relative(page), reason)
+    for page in pages()
+    for language in ("python", "(?:bash|sh)")
+    for _, reason in fenced(page, language)
+    if reason
+]
+
+
+@pytest.mark.parametrize(("page", "reason"), SKIPPED)
+def test_examples_not_run_say_why(page: str, reason: str) -> None:
+    pytest.skip(f"{page}: {reason}")
 
 
 @pytest.mark.parametrize("page", PYTHON_PAGES, ids=relative)

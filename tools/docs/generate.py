@@ -73,14 +73,20 @@ def strategies_page() -> str:
     )
     out.append("| strategy | task | family | needs | batch | seeded |\n|---|---|---|---|---|---|\n")
     for info in infos:
-        needs = ", ".join(f"`{inputs[i]}`" for i in info.required_inputs) or "any pool input"
+        needs = ", ".join(
+            "any pool input" if inputs[i] == "any" else f"`{inputs[i]}`"
+            for i in info.required_inputs
+        )
         out.append(
             f"| [`{info.name}`](#{info.name}) | {info.task} | {info.family} | {needs} | "
             f"{'yes' if info.batch else ''} | {'yes' if info.seeded else ''} |\n"
         )
     for info in infos:
         out.append(f"\n## `{info.name}` {{ #{info.name} }}\n\n{info.description}\n\n")
-        needs = ", ".join(f"`{inputs[i]}`" for i in info.required_inputs) or "any pool input"
+        needs = ", ".join(
+            "any pool input" if inputs[i] == "any" else f"`{inputs[i]}`"
+            for i in info.required_inputs
+        )
         facts = [f"task: {info.task}", f"family: {info.family}", f"needs: {needs}"]
         if info.batch:
             facts.append("batch (pick order, score at pick time)")
@@ -155,6 +161,18 @@ def _comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...],
     return found
 
 
+def block(text: str) -> str:
+    """A proto comment as Markdown paragraphs: a list needs a blank line before it."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        item = line.lstrip().startswith(("- ", "* "))
+        after_text = bool(out) and out[-1].strip() != "" and not out[-1].startswith(" ")
+        if item and after_text and not out[-1].startswith(("- ", "* ")):
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
+
+
 def _anchor(full_name: str) -> str:
     return full_name.removeprefix(".").replace(".", "-").lower()
 
@@ -202,7 +220,7 @@ def api_page() -> str:
             out.append(
                 f"\n## {service.name} {{ #{_anchor(file.package + '.' + service.name)} }}\n\n"
             )
-            out.append(notes.get((_SERVICE, index), "") + "\n\n")
+            out.append(block(notes.get((_SERVICE, index), "")) + "\n\n")
             out.append("| method | request | response | description |\n|---|---|---|---|\n")
             for m_index, method in enumerate(service.method):
                 request = _type(_message_field(method.input_type), ours, maps)
@@ -243,7 +261,7 @@ def _message(
     name = f"{prefix}.{message.name}"
     yield f"\n### {name.removeprefix('.labelwise.v1.')} {{ #{_anchor(name)} }}\n\n"
     if path in notes:
-        yield notes[path] + "\n\n"
+        yield block(notes[path]) + "\n\n"
     if message.field:
         yield "| field | number | type | description |\n|---|---|---|---|\n"
         for index, field in enumerate(message.field):
@@ -276,7 +294,7 @@ def _enum(
     name = f"{prefix}.{enum.name}"
     yield f"\n### {name.removeprefix('.labelwise.v1.')} {{ #{_anchor(name)} }}\n\n"
     if path in notes:
-        yield notes[path] + "\n\n"
+        yield block(notes[path]) + "\n\n"
     yield "| value | number | description |\n|---|---|---|\n"
     for index, value in enumerate(enum.value):
         text = notes.get((*path, _VALUE, index), "")
@@ -310,6 +328,8 @@ def configuration_page() -> str:
             shown = "none"
         else:
             shown = f"`{default}`"
+            if spec.name.endswith("_bytes") and isinstance(default, int) and default >= 1 << 20:
+                shown += f" ({default / (1 << 20):g} MiB)"
         out.append(f"| `{flag}` | `{env_name(spec.name)}` | {shown} | {cell(HELP[spec.name])} |\n")
     return "".join(out)
 
@@ -336,6 +356,8 @@ def rewrite_links(text: str, source: Path, target: Path) -> str:
         if resolved.is_relative_to(DOCS) and (resolved.exists() or bang):
             rel = os.path.relpath(resolved, target.parent)
             return f"{bang}[{label}]({rel}{'#' + fragment if fragment else ''})"
+        if not resolved.exists():
+            raise SystemExit(f"{source.relative_to(ROOT)}: link to a missing file: {href}")
         shown = str(resolved.relative_to(ROOT))
         if label.strip("`") == shown:
             return f"`{shown}`"
