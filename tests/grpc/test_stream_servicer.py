@@ -41,11 +41,12 @@ def _run_unary(
     stub: spb_grpc.StreamSelectionServiceStub,
     strategy: str,
     batches: list[np.ndarray],
+    field: str = "probabilities",
     **kw: object,
 ) -> list[bytes]:
     token, answers = b"", []
     for batch in batches:
-        request = decide_request(strategy, token=token, items={"probabilities": batch}, **kw)  # type: ignore[arg-type]
+        request = decide_request(strategy, token=token, items={field: batch}, **kw)  # type: ignore[arg-type]
         response = stub.Decide(request, timeout=10)
         answers.append(response.SerializeToString(deterministic=True))
         token = response.token
@@ -70,12 +71,12 @@ def test_stream_equals_unary_byte_for_byte(
     stub: spb_grpc.StreamSelectionServiceStub, strategy: str
 ) -> None:
     batches = _batches(12, n=7, seed=1)
-    unary = _run_unary(stub, strategy, batches, budget=0.3, seed=9)
-    first = decide_request(strategy, budget=0.3, seed=9, items={"probabilities": batches[0]})
-    rest = [
-        decide_request(strategy, budget=0.3, seed=9, items={"probabilities": b})
-        for b in batches[1:]
-    ]
+    field = "frequencies" if strategy == "pal" else "probabilities"
+    if strategy == "pal":
+        batches = [b * np.arange(1, 8)[:, None] for b in batches]  # kernel frequencies
+    unary = _run_unary(stub, strategy, batches, budget=0.3, seed=9, field=field)
+    first = decide_request(strategy, budget=0.3, seed=9, items={field: batches[0]})
+    rest = [decide_request(strategy, budget=0.3, seed=9, items={field: b}) for b in batches[1:]]
     messages = [spb.DecideStreamRequest(request=r) for r in [first, *rest]]
     streamed = [
         a.response.SerializeToString(deterministic=True)
@@ -193,6 +194,14 @@ def test_a_token_signed_with_another_key_is_refused(
         (
             decide_request("fixed_uncertainty", items={"utilities": [0.5]}),
             "strategy.params[classes]",
+        ),
+        (decide_request("split", items={"frequencies": [[1.0, 2.0]]}), "frequencies"),
+        (decide_request("pal", items={"probabilities": [[0.5, 0.5]]}), "frequencies"),
+        (decide_request("pal", items={"frequencies": [[1.0, -2.0]]}), "frequencies"),
+        (decide_request("pal", items={"frequencies": np.ones((2, 40))}), "frequencies.shape"),
+        (
+            decide_request("pal", {"m_max": 3}, items={"frequencies": np.ones((2, 17))}),
+            "frequencies.shape",
         ),
         (
             decide_request("split", window_items=0, max_labels=0, items={"utilities": [0.5]}),
