@@ -60,17 +60,23 @@ def utility_stream(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def run_strategy(name: str, probabilities: np.ndarray, budget: float, seed: int) -> np.ndarray:
     from labelwise_server.strategies.registry import STREAM_STRATEGIES
-    from labelwise_server.strategies.stream import UTILITY_FUNCTIONS, StreamState, WindowCap
+    from labelwise_server.strategies.stream import (
+        UTILITY_FUNCTIONS,
+        StreamState,
+        WindowCap,
+        pal_utilities,
+    )
 
     strategy = STREAM_STRATEGIES[name]
     params: dict[str, Any] = {k: p.default for k, p in strategy.params.items()}
     if "classes" in params:
         params["classes"] = probabilities.shape[1]
-    utilities = (
-        UTILITY_FUNCTIONS[strategy.utility_name(params)](probabilities)
-        if strategy.reads_items
-        else np.zeros(len(probabilities))
-    )
+    if strategy.needs_frequencies:  # kernel frequencies: 10 labeled neighbours' worth
+        utilities = pal_utilities(10.0 * probabilities, float(params["prior"]), 2)
+    elif strategy.reads_items:
+        utilities = UTILITY_FUNCTIONS[strategy.utility_name(params)](probabilities)
+    else:
+        utilities = np.zeros(len(probabilities))
     theta = float(params["theta"]) if strategy.initial_theta else 0.0
     state = StreamState(seed=seed, theta=theta)
     labels = [
