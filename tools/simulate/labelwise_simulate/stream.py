@@ -199,11 +199,13 @@ def table(runs: list[dict[str, Any]]) -> str:
             diff = [r["accuracy"] - by_seed[r["seed"]] for r in mine if r["seed"] in by_seed]
             d, dlo, dhi = interval(diff) if diff else (np.nan,) * 3
             spent = np.mean([r["labels_spent"] for r in mine])
+            rspent = np.mean([r["labels_spent"] for r in theirs]) if theirs else np.nan
             label = "none (discount 3)" if budget < 0 else f"{budget:g}"
             lines.append(
                 f"| {stream} ({mine[0]['items']}) | {label} | {strategy} | {spent:.0f} "
                 f"| {acc:.3f} [{lo:.3f}, {hi:.3f}] | {racc:.3f} [{rlo:.3f}, {rhi:.3f}] "
-                f"at {rate:.3f} | {100 * d:+.1f} [{100 * dlo:+.1f}, {100 * dhi:+.1f}] |"
+                f"at {rate:.3f}, {rspent:.0f} labels "
+                f"| {100 * d:+.1f} [{100 * dlo:+.1f}, {100 * dhi:+.1f}] |"
             )
     return "\n".join(lines)
 
