@@ -149,6 +149,7 @@ def throughput(calls: int) -> dict[str, Any]:
     from labelwise.v1 import stream_selection_pb2 as spb
     from labelwise.v1 import stream_selection_pb2_grpc as spb_grpc
 
+    load_before = os.getloadavg()[0]
     process, address = _serve()
     rows = []
     try:
@@ -189,7 +190,11 @@ def throughput(calls: int) -> dict[str, Any]:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    return {"throughput": rows, "cores": os.cpu_count()}
+    return {
+        "throughput": rows,
+        "cores": os.cpu_count(),
+        "load_average": [load_before, os.getloadavg()[0]],
+    }
 
 
 def _row(strategy: str, call: str, size: int, latencies: list[float]) -> dict[str, Any]:
@@ -231,6 +236,10 @@ def render(results: dict[str, Any]) -> dict[str, str]:
             lines.append(f"| {row['strategy']} | {row['call']} | {row['items_per_call']} | "
                          f"{row['items_per_second']:,.0f} | {row['p50_ms']:.2f} | "
                          f"{row['p99_ms']:.2f} |")  # fmt: skip
+        if "load_average" in results:
+            before, after = results["load_average"]
+            lines.append(f"\n{results['cores']} cores; 1-minute load average {before:.1f} before "
+                         f"the run, {after:.1f} after it.")  # fmt: skip
         tables["THROUGHPUT"] = "\n".join(lines)
     return tables
 
