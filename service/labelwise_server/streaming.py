@@ -30,6 +30,9 @@ from labelwise_server.stream_token import TokenKey, config_digest, decode_token,
 from labelwise_server.tensors import RawTensor
 
 MAX_ITEMS = 65536
+# Elements of the one item tensor: with float64 copies and per-item work they stay at tens of
+# MB in the server process, where this work runs (not a work process).
+MAX_ITEM_ELEMENTS = 1 << 22
 STOP_EVERY = 4096
 DEFAULT_BUDGET = 0.1
 _ITEM_FIELDS = (
@@ -146,12 +149,17 @@ def item_utilities(
             f"probabilities (or logits, committee, utilities) otherwise; got {name} for "
             f"{config.strategy.name}",
         )
-    if any(size > MAX_ITEMS for size in tensors[name].shape[:2]):
+    shape = tensors[name].shape
+    axis = 1 if name.startswith("committee") else 0  # the item axis (the proto's pool_axis)
+    if len(shape) > axis and shape[axis] > MAX_ITEMS:
         raise InvalidArgument(
             f"{prefix}{name}.shape",
-            f"must have at most {MAX_ITEMS} items per call; got {tensors[name].shape[:3]}",
+            f"must have at most {MAX_ITEMS} items per call (axis {axis}); got {shape[:4]}",
         )
-    fields = Fields({f"{prefix}{key}": value for key, value in tensors.items()}, max_elements)
+    fields = Fields(
+        {f"{prefix}{key}": value for key, value in tensors.items()},
+        min(max_elements, MAX_ITEM_ELEMENTS),
+    )
     params = dict(config.params)
     temperature = request.temperature if request.HasField("temperature") else 1.0
     if not (temperature > 0 and np.isfinite(temperature)):

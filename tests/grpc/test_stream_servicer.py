@@ -225,6 +225,10 @@ def test_too_many_items_are_refused_before_decoding(
     request = decide_request("periodic", items={})
     request.utilities.CopyFrom(pb.Tensor(dtype=pb.DATA_TYPE_FLOAT64, shape=[1 << 40]))
     assert [v.field for v in violations(_error(stub, request))] == ["utilities.shape"]
+    wide = decide_request("periodic", items={})
+    wide.probabilities.CopyFrom(pb.Tensor(dtype=pb.DATA_TYPE_FLOAT32, shape=[4, 1 << 21]))
+    [violation] = violations(_error(stub, wide))
+    assert violation.field == "probabilities.shape" and "4194304" in violation.description
 
 
 def test_stream_errors_name_the_field_inside_the_message(

@@ -125,7 +125,8 @@ type DecideRequest struct {
 	Seed uint64 `protobuf:"varint,5,opt,name=seed,proto3" json:"seed,omitempty"`
 	// Class probabilities of the items, [n, c] with c >= 2, n >= 1 and n at
 	// most 65536. Rows must be non-negative and sum to 1 within 1e-3 (float16
-	// and bfloat16: 1e-2).
+	// and bfloat16: 1e-2). Each item tensor holds at most 4,194,304 elements
+	// (n·c, or m·n·c for a committee).
 	Probabilities *Tensor `protobuf:"bytes,10,opt,name=probabilities,proto3" json:"probabilities,omitempty"`
 	// Unnormalised class scores of the items, [n, c]; softmax at temperature.
 	Logits *Tensor `protobuf:"bytes,11,opt,name=logits,proto3" json:"logits,omitempty"`

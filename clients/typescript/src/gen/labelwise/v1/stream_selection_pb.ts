@@ -121,7 +121,8 @@ export type DecideRequest = Message<"labelwise.v1.DecideRequest"> & {
   /**
    * Class probabilities of the items, [n, c] with c >= 2, n >= 1 and n at
    * most 65536. Rows must be non-negative and sum to 1 within 1e-3 (float16
-   * and bfloat16: 1e-2).
+   * and bfloat16: 1e-2). Each item tensor holds at most 4,194,304 elements
+   * (n·c, or m·n·c for a committee).
    *
    * @generated from field: labelwise.v1.Tensor probabilities = 10;
    */
