@@ -348,3 +348,19 @@ def test_an_idle_decide_stream_ends_and_frees_its_slot() -> None:
             assert_serving(channel)
     finally:
         thread.stop()
+
+
+@pytest.mark.parametrize("method", ["Decide", "DecideStream"])
+def test_bytes_that_do_not_parse_are_refused_naming_the_request(
+    channel: grpc.Channel, method: str
+) -> None:
+    path = f"/labelwise.v1.StreamSelectionService/{method}"
+    garbage = b"\x0a\xff\xff\xff\xff\x0f"  # field 1, a length past the end
+    with pytest.raises(grpc.RpcError) as caught:
+        if method == "Decide":
+            channel.unary_unary(path)(garbage, timeout=10)
+        else:
+            list(channel.stream_stream(path)(iter([garbage]), timeout=10))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in violations(caught.value)] == ["request"]
+    assert_serving(channel)
