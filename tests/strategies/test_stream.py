@@ -305,3 +305,13 @@ def test_pal_decides_as_scikit_activemls_stream_pal_up_to_float_noise() -> None:
             labeled.append(t)
     assert (ours == theirs).mean() >= 0.98
     assert abs(int(ours.sum()) - int(theirs.sum())) <= 2
+
+
+@pytest.mark.parametrize("name", ["variable_uncertainty", "random_variable_uncertainty", "split"])
+def test_a_threshold_worn_to_zero_stays_defined(name: str) -> None:
+    """Utilities of 1 at b = 1 label every item and shrink θ to 0 (underflow): the rules then
+    stop labeling on the threshold arm, with finite label probabilities, and never fail."""
+    labels, chances, state = _ours(name, np.ones(2000), 1.0, batches=4, s=0.99)
+    assert state.theta == 0.0
+    assert np.all(np.isfinite(chances)) and np.all((chances >= 0) & (chances <= 1))
+    assert not labels[-100:].all()

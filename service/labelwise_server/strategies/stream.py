@@ -313,8 +313,10 @@ def random_variable_uncertainty_decide(
             confidence = 1 - utility
             eta = 1.0 + delta * float(normals[i])
             label = confidence < state.theta * eta
-            # P(confidence < θ·η) with θ > 0: P(η > confidence / θ).
-            chance = 0.5 * math.erfc((confidence / state.theta - 1.0) / (delta * math.sqrt(2)))
+            # P(confidence < θ·η) = P(η > confidence / θ); θ may underflow to 0 after a long
+            # run of labels on utilities of 1, where no η can make 0 < 0.
+            ratio = confidence / state.theta if state.theta > 0 else math.inf
+            chance = 0.5 * math.erfc((ratio - 1.0) / (delta * math.sqrt(2)))
             state.theta *= (1 - s) if label else (1 + s)
         state.estimate = _estimate_step(state.estimate, w, label)
         walk.record(i, label, chance)
@@ -429,9 +431,10 @@ THETA = Param(
     description="Initial confidence threshold θ (> 0).",
 )
 S = Param(
-    Interval(float, 0.0, 1.0, closed="right"),
+    Interval(float, 0.0, 0.99, closed="right"),
     default=0.01,
-    description="Threshold adjustment step s in (0, 1].",
+    description="Threshold adjustment step s in (0, 0.99] (s = 1 would zero the threshold "
+    "after one label, for good).",
 )
 UTILITY = Param(
     Options(str, UTILITIES),
