@@ -60,17 +60,23 @@ def utility_stream(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def run_strategy(name: str, probabilities: np.ndarray, budget: float, seed: int) -> np.ndarray:
     from labelwise_server.strategies.registry import STREAM_STRATEGIES
-    from labelwise_server.strategies.stream import UTILITY_FUNCTIONS, StreamState, WindowCap
+    from labelwise_server.strategies.stream import (
+        UTILITY_FUNCTIONS,
+        StreamState,
+        WindowCap,
+        pal_utilities,
+    )
 
     strategy = STREAM_STRATEGIES[name]
     params: dict[str, Any] = {k: p.default for k, p in strategy.params.items()}
     if "classes" in params:
         params["classes"] = probabilities.shape[1]
-    utilities = (
-        UTILITY_FUNCTIONS[strategy.utility_name(params)](probabilities)
-        if strategy.reads_items
-        else np.zeros(len(probabilities))
-    )
+    if strategy.needs_frequencies:  # kernel frequencies: 10 labeled neighbours' worth
+        utilities = pal_utilities(10.0 * probabilities, float(params["prior"]), 2)
+    elif strategy.reads_items:
+        utilities = UTILITY_FUNCTIONS[strategy.utility_name(params)](probabilities)
+    else:
+        utilities = np.zeros(len(probabilities))
     theta = float(params["theta"]) if strategy.initial_theta else 0.0
     state = StreamState(seed=seed, theta=theta)
     labels = [
@@ -143,6 +149,7 @@ def throughput(calls: int) -> dict[str, Any]:
     from labelwise.v1 import stream_selection_pb2 as spb
     from labelwise.v1 import stream_selection_pb2_grpc as spb_grpc
 
+    load_before = os.getloadavg()[0]
     process, address = _serve()
     rows = []
     try:
@@ -183,7 +190,11 @@ def throughput(calls: int) -> dict[str, Any]:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    return {"throughput": rows, "cores": os.cpu_count()}
+    return {
+        "throughput": rows,
+        "cores": os.cpu_count(),
+        "load_average": [load_before, os.getloadavg()[0]],
+    }
 
 
 def _row(strategy: str, call: str, size: int, latencies: list[float]) -> dict[str, Any]:
@@ -225,6 +236,10 @@ def render(results: dict[str, Any]) -> dict[str, str]:
             lines.append(f"| {row['strategy']} | {row['call']} | {row['items_per_call']} | "
                          f"{row['items_per_second']:,.0f} | {row['p50_ms']:.2f} | "
                          f"{row['p99_ms']:.2f} |")  # fmt: skip
+        if "load_average" in results:
+            before, after = results["load_average"]
+            lines.append(f"\n{results['cores']} cores; 1-minute load average {before:.1f} before "
+                         f"the run, {after:.1f} after it.")  # fmt: skip
         tables["THROUGHPUT"] = "\n".join(lines)
     return tables
 

@@ -24,6 +24,7 @@ type StreamItems struct {
 	Committee       *Tensor // [m, n, c]
 	CommitteeLogits *Tensor // [m, n, c]
 	Utilities       *Tensor // [n], in [0, 1]
+	Frequencies     *Tensor // [n, c] kernel frequency estimates, for "pal" only
 	Temperature     *float64
 }
 
@@ -78,7 +79,7 @@ func (s *StreamSelector) Request(items StreamItems) (*labelwisev1.DecideRequest,
 	}{
 		{items.Probabilities, &m.Probabilities}, {items.Logits, &m.Logits},
 		{items.Committee, &m.Committee}, {items.CommitteeLogits, &m.CommitteeLogits},
-		{items.Utilities, &m.Utilities},
+		{items.Utilities, &m.Utilities}, {items.Frequencies, &m.Frequencies},
 	}
 	for _, s := range set {
 		if s.tensor != nil {

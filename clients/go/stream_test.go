@@ -50,7 +50,8 @@ func (v streamVector) config() StreamConfig {
 func streamItems(t *testing.T, tensors map[string]vectorTensor, temperature *float64) StreamItems {
 	items := StreamItems{Temperature: temperature}
 	targets := map[string]**Tensor{"probabilities": &items.Probabilities, "logits": &items.Logits,
-		"committee": &items.Committee, "committee_logits": &items.CommitteeLogits, "utilities": &items.Utilities}
+		"committee": &items.Committee, "committee_logits": &items.CommitteeLogits, "utilities": &items.Utilities,
+		"frequencies": &items.Frequencies}
 	for name, tensor := range tensors {
 		target, ok := targets[name]
 		if !ok {

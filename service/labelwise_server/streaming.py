@@ -23,14 +23,29 @@ from labelwise_server.strategies.stream import (
     StreamState,
     StreamStrategy,
     WindowCap,
+    pal_utilities,
+    pal_vector_count,
 )
 from labelwise_server.stream_token import TokenKey, config_digest, decode_token, encode_token
 from labelwise_server.tensors import RawTensor
 
 MAX_ITEMS = 65536
+# Elements of the one item tensor: with float64 copies and per-item work they stay at tens of
+# MB in the server process, where this work runs (not a work process).
+MAX_ITEM_ELEMENTS = 1 << 22
 STOP_EVERY = 4096
 DEFAULT_BUDGET = 0.1
-_ITEM_FIELDS = ("probabilities", "logits", "committee", "committee_logits", "utilities")
+_ITEM_FIELDS = (
+    "probabilities",
+    "logits",
+    "committee",
+    "committee_logits",
+    "utilities",
+    "frequencies",
+)
+# PAL's work per item: label vectors × classes (pal_vector_count(c, m_max) · c) at most this.
+MAX_PAL_WORK = 1 << 14
+FREQUENCY_BOUND = 1e12
 
 
 @dataclass(frozen=True)
@@ -110,7 +125,11 @@ def _tensors(request: spb.DecideRequest) -> dict[str, RawTensor]:
 
 
 def item_utilities(
-    request: spb.DecideRequest, config: StreamConfig, max_elements: int, prefix: str = ""
+    request: spb.DecideRequest,
+    config: StreamConfig,
+    max_elements: int,
+    prefix: str = "",
+    stop: StopCheck = never_stop,
 ) -> tuple[FloatArray, Params]:
     """The items' utilities [n] under the strategy's measure, and the params with what the
     items fix (fixed_uncertainty's classes)."""
@@ -123,16 +142,30 @@ def item_utilities(
             f"the items must come as exactly one of {', '.join(_ITEM_FIELDS)}; got {got}",
         )
     name = sent[0]
-    if any(size > MAX_ITEMS for size in tensors[name].shape[:2]):
+    if (name == "frequencies") != config.strategy.needs_frequencies:
+        raise InvalidArgument(
+            f"{prefix}frequencies",
+            "is what pal needs, and only pal reads it; send frequencies with pal and "
+            f"probabilities (or logits, committee, utilities) otherwise; got {name} for "
+            f"{config.strategy.name}",
+        )
+    shape = tensors[name].shape
+    axis = 1 if name.startswith("committee") else 0  # the item axis (the proto's pool_axis)
+    if len(shape) > axis and shape[axis] > MAX_ITEMS:
         raise InvalidArgument(
             f"{prefix}{name}.shape",
-            f"must have at most {MAX_ITEMS} items per call; got {tensors[name].shape[:3]}",
+            f"must have at most {MAX_ITEMS} items per call (axis {axis}); got {shape[:4]}",
         )
-    fields = Fields({f"{prefix}{key}": value for key, value in tensors.items()}, max_elements)
+    fields = Fields(
+        {f"{prefix}{key}": value for key, value in tensors.items()},
+        min(max_elements, MAX_ITEM_ELEMENTS),
+    )
     params = dict(config.params)
     temperature = request.temperature if request.HasField("temperature") else 1.0
     if not (temperature > 0 and np.isfinite(temperature)):
         raise InvalidArgument(f"{prefix}temperature", f"must be > 0; got {temperature!r}")
+    if name == "frequencies":
+        return _pal_utilities(fields, params, prefix, stop), params
     if name == "utilities":
         utilities = fields.require(f"{prefix}utilities")
         if utilities.ndim != 1 or utilities.shape[0] < 1:
@@ -172,6 +205,27 @@ def item_utilities(
     return UTILITY_FUNCTIONS[measure](probabilities), params
 
 
+def _pal_utilities(fields: Fields, params: Params, prefix: str, stop: StopCheck) -> FloatArray:
+    field = f"{prefix}frequencies"
+    frequencies = fields.require(field)
+    if frequencies.ndim != 2 or frequencies.shape[0] < 1 or frequencies.shape[1] < 2:
+        raise InvalidArgument(
+            f"{field}.shape", f"must be [n, c] with n >= 1, c >= 2; got {list(frequencies.shape)}"
+        )
+    classes, m_max = frequencies.shape[1], int(params["m_max"])
+    work = pal_vector_count(classes, m_max) * classes
+    if work > MAX_PAL_WORK:
+        raise InvalidArgument(
+            f"{field}.shape",
+            f"pal with m_max {m_max} weighs {work} label vectors × classes per item for c = "
+            f"{classes}, over the server's {MAX_PAL_WORK}; lower m_max or the classes",
+        )
+    check_finite(frequencies, field)
+    if frequencies.min() < 0 or frequencies.max() > FREQUENCY_BOUND:
+        raise InvalidArgument(field, f"must be in [0, {FREQUENCY_BOUND:g}]")
+    return pal_utilities(frequencies, float(params["prior"]), m_max, stop)
+
+
 def initial_state(config: StreamConfig, seed: int) -> StreamState:
     theta = float(config.params["theta"]) if config.strategy.initial_theta else 0.0
     return StreamState(seed=seed, theta=theta)
@@ -204,7 +258,7 @@ def decide(
         state = replace(previous[1], history=list(previous[1].history))
     else:
         state = initial_state(config, request.seed)
-    utilities, params = item_utilities(request, config, max_elements, prefix)
+    utilities, params = item_utilities(request, config, max_elements, prefix, stop)
     labels, utility_parts, probabilities = [], [], []
     for start in range(0, utilities.shape[0], STOP_EVERY):
         stop()

@@ -41,11 +41,12 @@ def _run_unary(
     stub: spb_grpc.StreamSelectionServiceStub,
     strategy: str,
     batches: list[np.ndarray],
+    field: str = "probabilities",
     **kw: object,
 ) -> list[bytes]:
     token, answers = b"", []
     for batch in batches:
-        request = decide_request(strategy, token=token, items={"probabilities": batch}, **kw)  # type: ignore[arg-type]
+        request = decide_request(strategy, token=token, items={field: batch}, **kw)  # type: ignore[arg-type]
         response = stub.Decide(request, timeout=10)
         answers.append(response.SerializeToString(deterministic=True))
         token = response.token
@@ -70,12 +71,12 @@ def test_stream_equals_unary_byte_for_byte(
     stub: spb_grpc.StreamSelectionServiceStub, strategy: str
 ) -> None:
     batches = _batches(12, n=7, seed=1)
-    unary = _run_unary(stub, strategy, batches, budget=0.3, seed=9)
-    first = decide_request(strategy, budget=0.3, seed=9, items={"probabilities": batches[0]})
-    rest = [
-        decide_request(strategy, budget=0.3, seed=9, items={"probabilities": b})
-        for b in batches[1:]
-    ]
+    field = "frequencies" if strategy == "pal" else "probabilities"
+    if strategy == "pal":
+        batches = [b * np.arange(1, 8)[:, None] for b in batches]  # kernel frequencies
+    unary = _run_unary(stub, strategy, batches, budget=0.3, seed=9, field=field)
+    first = decide_request(strategy, budget=0.3, seed=9, items={field: batches[0]})
+    rest = [decide_request(strategy, budget=0.3, seed=9, items={field: b}) for b in batches[1:]]
     messages = [spb.DecideStreamRequest(request=r) for r in [first, *rest]]
     streamed = [
         a.response.SerializeToString(deterministic=True)
@@ -194,6 +195,14 @@ def test_a_token_signed_with_another_key_is_refused(
             decide_request("fixed_uncertainty", items={"utilities": [0.5]}),
             "strategy.params[classes]",
         ),
+        (decide_request("split", items={"frequencies": [[1.0, 2.0]]}), "frequencies"),
+        (decide_request("pal", items={"probabilities": [[0.5, 0.5]]}), "frequencies"),
+        (decide_request("pal", items={"frequencies": [[1.0, -2.0]]}), "frequencies"),
+        (decide_request("pal", items={"frequencies": np.ones((2, 40))}), "frequencies.shape"),
+        (
+            decide_request("pal", {"m_max": 3}, items={"frequencies": np.ones((2, 17))}),
+            "frequencies.shape",
+        ),
         (
             decide_request("split", window_items=0, max_labels=0, items={"utilities": [0.5]}),
             "window_cap.window_items",
@@ -216,6 +225,10 @@ def test_too_many_items_are_refused_before_decoding(
     request = decide_request("periodic", items={})
     request.utilities.CopyFrom(pb.Tensor(dtype=pb.DATA_TYPE_FLOAT64, shape=[1 << 40]))
     assert [v.field for v in violations(_error(stub, request))] == ["utilities.shape"]
+    wide = decide_request("periodic", items={})
+    wide.probabilities.CopyFrom(pb.Tensor(dtype=pb.DATA_TYPE_FLOAT32, shape=[4, 1 << 21]))
+    [violation] = violations(_error(stub, wide))
+    assert violation.field == "probabilities.shape" and "4194304" in violation.description
 
 
 def test_stream_errors_name_the_field_inside_the_message(
@@ -335,3 +348,19 @@ def test_an_idle_decide_stream_ends_and_frees_its_slot() -> None:
             assert_serving(channel)
     finally:
         thread.stop()
+
+
+@pytest.mark.parametrize("method", ["Decide", "DecideStream"])
+def test_bytes_that_do_not_parse_are_refused_naming_the_request(
+    channel: grpc.Channel, method: str
+) -> None:
+    path = f"/labelwise.v1.StreamSelectionService/{method}"
+    garbage = b"\x0a\xff\xff\xff\xff\x0f"  # field 1, a length past the end
+    with pytest.raises(grpc.RpcError) as caught:
+        if method == "Decide":
+            channel.unary_unary(path)(garbage, timeout=10)
+        else:
+            list(channel.stream_stream(path)(iter([garbage]), timeout=10))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in violations(caught.value)] == ["request"]
+    assert_serving(channel)

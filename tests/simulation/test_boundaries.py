@@ -24,6 +24,7 @@ IMPORT_NAMES = {
     "pillow": "PIL",
     "tqdm": "tqdm",
     "threadpoolctl": "threadpoolctl",
+    "river": "river",
 }
 
 

@@ -28,7 +28,9 @@ def _fitting_strategies(address: str) -> list[str]:
         return [
             s.name
             for s in client.list_strategies()
-            if set(s.required_inputs) <= SUPPORTED_INPUTS and s.task == "classification"
+            if set(s.required_inputs) <= SUPPORTED_INPUTS
+            and s.task == "classification"
+            and s.family != "stream"  # StreamSelectionService's, not the pool loop's
         ]
 
 

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 from river.active import EntropySampler
-from skactiveml.stream import PeriodicSampling, StreamRandomSampling
+from skactiveml.classifier import ParzenWindowClassifier
+from skactiveml.pool._probabilistic_al import cost_reduction
+from skactiveml.stream import PeriodicSampling, StreamProbabilisticAL, StreamRandomSampling
 from skactiveml.stream.budgetmanager import (
     BalancedIncrementalQuantileFilter,
     FixedUncertaintyBudgetManager,
@@ -24,6 +26,7 @@ from labelwise_server.strategies.stream import (
     linear_quantile,
     margin_utilities,
     normalized_entropy_utilities,
+    pal_utilities,
     uniforms,
 )
 
@@ -260,3 +263,55 @@ def test_realised_rate_is_within_a_point_of_the_target(name: str) -> None:
         assert labels.mean() <= 0.1 + 0.01
     else:
         assert abs(labels.mean() - 0.1) <= 0.01
+
+
+@pytest.mark.parametrize(("classes", "m_max"), [(2, 1), (2, 2), (3, 2), (5, 3)])
+def test_pal_gain_equals_scikit_activemls_cost_reduction(classes: int, m_max: int) -> None:
+    rng = np.random.default_rng(classes * 10 + m_max)
+    k = rng.gamma(0.5, 3.0, size=(300, classes))
+    k[:5] = 0.0  # nothing labeled nearby
+    k[5] = np.arange(classes)
+    theirs = cost_reduction(k, prior=1e-3, m_max=m_max)
+    ours = pal_utilities(k, 1e-3, m_max)
+    np.testing.assert_allclose(ours, np.clip(theirs, 0, 1), rtol=1e-11, atol=1e-13)
+    assert np.all((ours >= 0) & (ours <= 1))
+
+
+def test_pal_decides_as_scikit_activemls_stream_pal_up_to_float_noise() -> None:
+    """StreamProbabilisticAL end to end (Parzen-window frequencies of the items it labeled):
+    the same labeling rate, and the same decisions except where both gains are float noise
+    (~1e-14) that the quantile filter ranks differently; the streams then part."""
+    rng = np.random.default_rng(13)
+    n = 400
+    x = rng.normal(size=(n, 2))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    strategy = StreamProbabilisticAL(budget=0.2, random_state=0)
+    pal = STREAM_STRATEGIES["pal"]
+    params = _params("pal")
+    state = StreamState(seed=0)
+    labeled: list[int] = []
+    theirs, ours = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    for t in range(n):
+        clf = ParzenWindowClassifier(classes=[0, 1], random_state=0)
+        clf.fit(x[labeled].reshape(-1, 2), y[labeled])
+        queried, utilities = strategy.query(x[t : t + 1], clf=clf, return_utilities=True)
+        strategy.update(x[t : t + 1], queried, budget_manager_param_dict={"utilities": utilities})
+        frequencies = clf.predict_freq(x[t : t + 1])
+        ours[t] = pal.decide(pal_utilities(frequencies, 1e-3, 2), state, 0.2, NO_CAP, params).label[
+            0
+        ]
+        theirs[t] = len(queried) > 0
+        if theirs[t]:
+            labeled.append(t)
+    assert (ours == theirs).mean() >= 0.98
+    assert abs(int(ours.sum()) - int(theirs.sum())) <= 2
+
+
+@pytest.mark.parametrize("name", ["variable_uncertainty", "random_variable_uncertainty", "split"])
+def test_a_threshold_worn_to_zero_stays_defined(name: str) -> None:
+    """Utilities of 1 at b = 1 label every item and shrink θ to 0 (underflow): the rules then
+    stop labeling on the threshold arm, with finite label probabilities, and never fail."""
+    labels, chances, state = _ours(name, np.ones(2000), 1.0, batches=4, s=0.99)
+    assert state.theta == 0.0
+    assert np.all(np.isfinite(chances)) and np.all((chances >= 0) & (chances <= 1))
+    assert not labels[-100:].all()

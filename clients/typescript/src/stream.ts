@@ -39,6 +39,8 @@ export interface StreamItems {
   committee?: Tensor;
   committeeLogits?: Tensor;
   utilities?: Tensor;
+  /** Kernel frequency estimates [n, c], for "pal" only. */
+  frequencies?: Tensor;
   temperature?: number;
 }
 
@@ -101,6 +103,7 @@ export class StreamSelector {
       committee: items.committee && toMessage(items.committee),
       committeeLogits: items.committeeLogits && toMessage(items.committeeLogits),
       utilities: items.utilities && toMessage(items.utilities),
+      frequencies: items.frequencies && toMessage(items.frequencies),
     });
     if (c.windowItems !== undefined || c.maxLabels !== undefined) {
       message.windowCap = create(StreamWindowCapSchema, {

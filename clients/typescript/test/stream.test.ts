@@ -62,7 +62,7 @@ interface StreamVector {
 
 const FIELDS: Record<string, keyof StreamItems> = {
   probabilities: "probabilities", logits: "logits", committee: "committee",
-  committee_logits: "committeeLogits", utilities: "utilities",
+  committee_logits: "committeeLogits", utilities: "utilities", frequencies: "frequencies",
 };
 
 function config(v: StreamVector): StreamConfig {
@@ -96,7 +96,7 @@ const files = readdirSync(streamDir).filter((f) => f.endsWith(".json")).sort();
 const load = (f: string): StreamVector => JSON.parse(readFileSync(join(streamDir, f), "utf8"));
 
 describe("stream vectors", () => {
-  it("has vectors to replay", () => assert.ok(files.length >= 4));
+  it("has vectors to replay", () => assert.ok(files.length >= 5));
   for (const file of files) {
     it(`replays ${file}`, async () => {
       const v = load(file);

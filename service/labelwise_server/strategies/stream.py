@@ -17,13 +17,22 @@ docs/streams.md.
 """
 
 import bisect
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
+from scipy.special import gammaln
 
-from labelwise_server.strategies._types import FloatArray, Params, RealArray
+from labelwise_server.strategies._types import (
+    FloatArray,
+    Params,
+    RealArray,
+    StopCheck,
+    never_stop,
+)
 from labelwise_server.strategies.params import Boolean, Interval, Options, Param
 
 # Uniform draws reserved per item (the RNG position advances by this much per item).
@@ -82,6 +91,57 @@ def normalized_entropy_utilities(probabilities: RealArray) -> FloatArray:
     spread = (entropy != 0) & (support > 1)
     out[spread] = entropy[spread] / np.log2(support[spread])
     return np.clip(out, 0.0, 1.0)
+
+
+def label_vectors(classes: int, m: int) -> npt.NDArray[np.int64]:
+    """Every way to draw m labels among c classes, as count vectors [L, c] (L = C(c+m-1, m))."""
+    draws = list(itertools.combinations_with_replacement(range(classes), m))
+    out = np.zeros((len(draws), classes), dtype=np.int64)
+    for row, draw in enumerate(draws):
+        for j in draw:
+            out[row, j] += 1
+    return out
+
+
+def pal_vector_count(classes: int, m_max: int) -> int:
+    """Label vectors PAL weighs per item: Σ_{m ≤ m_max} C(c + m − 1, m)."""
+    return sum(math.comb(classes + m - 1, m) for m in range(m_max + 1))
+
+
+def pal_utilities(
+    frequencies: RealArray, prior: float, m_max: int, stop: StopCheck = never_stop
+) -> FloatArray:
+    """Probabilistic gain (Krempl et al. 2014; Kottke et al. 2015, 2021): the expected
+    reduction of the 0/1 misclassification cost per hypothetical label, maximised over 1..m_max
+    labels, under a Dirichlet(k + α) posterior of the item's label, k its kernel frequency
+    estimates [n, c] and α the prior. E_m = Σ_{|l|=m} Mult(l) Σ_{y ≠ ŷ(k+l)} B(k+α+l+e_y)/B(k+α),
+    utility = max_m (E_0 − E_m)/m; [n, c] -> [n]."""
+    k = np.asarray(frequencies, dtype=np.float64)
+    n, classes = k.shape
+    cost = 1.0 - np.eye(classes)  # 0/1 loss: C[y, ŷ]
+    vectors = [label_vectors(classes, m) for m in range(m_max + 1)]
+    per_item = sum(len(v) for v in vectors) * classes
+    block = max(1, (1 << 20) // per_item)  # rows per block: about 8 MB of [b, L, c] floats
+    out = np.empty(n)
+    for start in range(0, n, block):
+        stop()
+        kb = k[start : start + block]  # [b, c]
+        a = kb + prior
+        a0 = a.sum(axis=1)  # [b]
+        log_beta_a = gammaln(a).sum(axis=1) - gammaln(a0)  # [b]
+        expected = []
+        for m, ls in enumerate(vectors):
+            log_mult = gammaln(m + 1) - gammaln(ls + 1).sum(axis=1)  # [L]
+            decision = np.argmin((kb[:, None, :] + ls[None]) @ cost, axis=2)  # [b, L]: ŷ(k + l)
+            al = a[:, None, :] + ls[None]  # [b, L, c]
+            # B(a + l + e_y) / B(a) = exp(Σ ln Γ(a + l) − ln Γ(a0 + m + 1) − ln B(a)) · (a + l)_y
+            log_ratio = gammaln(al).sum(axis=2) - gammaln(a0 + m + 1)[:, None]
+            weight = np.exp(log_ratio - log_beta_a[:, None] + log_mult[None])[:, :, None] * al
+            wrong = weight.sum(axis=2) - np.take_along_axis(weight, decision[:, :, None], 2)[..., 0]
+            expected.append(wrong.sum(axis=1))  # [b]
+        gains = [(expected[0] - expected[m]) / m for m in range(1, m_max + 1)]
+        out[start : start + len(kb)] = np.max(np.stack(gains), axis=0)
+    return np.clip(out, 0.0, 1.0)  # a gain of 0 may come out as −1e-15
 
 
 UTILITY_FUNCTIONS: Mapping[str, Callable[[RealArray], FloatArray]] = {
@@ -253,8 +313,10 @@ def random_variable_uncertainty_decide(
             confidence = 1 - utility
             eta = 1.0 + delta * float(normals[i])
             label = confidence < state.theta * eta
-            # P(confidence < θ·η) with θ > 0: P(η > confidence / θ).
-            chance = 0.5 * math.erfc((confidence / state.theta - 1.0) / (delta * math.sqrt(2)))
+            # P(confidence < θ·η) = P(η > confidence / θ); θ may underflow to 0 after a long
+            # run of labels on utilities of 1, where no η can make 0 < 0.
+            ratio = confidence / state.theta if state.theta > 0 else math.inf
+            chance = 0.5 * math.erfc((ratio - 1.0) / (delta * math.sqrt(2)))
             state.theta *= (1 - s) if label else (1 + s)
         state.estimate = _estimate_step(state.estimate, w, label)
         walk.record(i, label, chance)
@@ -369,9 +431,10 @@ THETA = Param(
     description="Initial confidence threshold θ (> 0).",
 )
 S = Param(
-    Interval(float, 0.0, 1.0, closed="right"),
+    Interval(float, 0.0, 0.99, closed="right"),
     default=0.01,
-    description="Threshold adjustment step s in (0, 1].",
+    description="Threshold adjustment step s in (0, 0.99] (s = 1 would zero the threshold "
+    "after one label, for good).",
 )
 UTILITY = Param(
     Options(str, UTILITIES),
@@ -395,6 +458,7 @@ class StreamStrategy:
     seeded: bool = False
     initial_theta: bool = False  # the state's theta starts at params["theta"]
     reads_items: bool = True  # False: only the number of items matters (random, periodic)
+    needs_frequencies: bool = False  # pal: utilities from the request's frequencies
     family: str = "stream"
 
     def utility_name(self, params: Params) -> str:
@@ -504,6 +568,29 @@ STREAM_ENTRIES: tuple[StreamStrategy, ...] = (
         quantile_filter_decide,
         {"w": W_HISTORY, "w_tol": W_TOL},
         utility="margin",
+    ),
+    StreamStrategy(
+        "pal",
+        "Probabilistic active learning for streams: the probabilistic gain of the item's kernel "
+        "frequency estimates (request field frequencies) through the balanced incremental "
+        "quantile filter (Kottke et al. 2015; scikit-activeml StreamProbabilisticAL).",
+        quantile_filter_decide,
+        {
+            "prior": Param(
+                Interval(float, 0.0, 1e6, closed="right"),
+                default=1e-3,
+                description="Dirichlet prior α added to every class's frequency (> 0).",
+            ),
+            "m_max": Param(
+                Interval(int, 1, 3),
+                default=2,
+                description="Most hypothetical labels the gain looks ahead (1 to 3).",
+            ),
+            "w": W_HISTORY,
+            "w_tol": W_TOL,
+        },
+        utility="pal",
+        needs_frequencies=True,
     ),
     StreamStrategy(
         "entropy_sampler",

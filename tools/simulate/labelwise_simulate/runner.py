@@ -91,6 +91,8 @@ def plan_strategies(
         raise ValueError(f"--strategies: the service has no {unknown}; it offers {sorted(names)}")
     plans, skipped = [], {}
     for strategy in offered:
+        if strategy.family == "stream":  # StreamSelectionService's: labelwise-simulate --stream
+            continue
         if wanted and strategy.name not in wanted and strategy.name != "random":
             continue
         missing = [i for i in strategy.required_inputs if i not in SUPPORTED_INPUTS]

@@ -14,9 +14,8 @@ entropy_sampler (whose rate its discount factor sets) with stream_random at its 
 Streams keep their order, so seeds change only the randomised strategies' draws: the intervals
 of deterministic strategies have zero width, which the report says.
 
-Built-in streams are the data files river ships inside its package (phishing, bananas,
-shuttle): river must be installed (it is in the project's dev environment) for them; CSV files
-need nothing more.
+Built-in streams are the data files river (a dependency of this tool) ships inside its
+package: phishing, bananas, shuttle; nothing is downloaded.
 """
 
 import argparse
@@ -71,13 +70,8 @@ class Run:
 def load_stream(name: str, label_column: str | None = None) -> Stream:
     """A built-in stream (river's bundled files) or a CSV file, in file order."""
     if name in BUILT_IN_STREAMS:
-        try:
-            from river import datasets
-        except ImportError:
-            raise ValueError(
-                f"the built-in stream {name!r} is read from the river package's bundled data: "
-                "pip install river, or give a CSV file"
-            ) from None
+        from river import datasets
+
         loaders: dict[str, Any] = {"phishing": datasets.Phishing, "bananas": datasets.Bananas,
                                    "shuttle": datasets.Shuttle}  # fmt: skip
         rows = list(loaders[name]())
@@ -199,11 +193,13 @@ def table(runs: list[dict[str, Any]]) -> str:
             diff = [r["accuracy"] - by_seed[r["seed"]] for r in mine if r["seed"] in by_seed]
             d, dlo, dhi = interval(diff) if diff else (np.nan,) * 3
             spent = np.mean([r["labels_spent"] for r in mine])
+            rspent = np.mean([r["labels_spent"] for r in theirs]) if theirs else np.nan
             label = "none (discount 3)" if budget < 0 else f"{budget:g}"
             lines.append(
                 f"| {stream} ({mine[0]['items']}) | {label} | {strategy} | {spent:.0f} "
                 f"| {acc:.3f} [{lo:.3f}, {hi:.3f}] | {racc:.3f} [{rlo:.3f}, {rhi:.3f}] "
-                f"at {rate:.3f} | {100 * d:+.1f} [{100 * dlo:+.1f}, {100 * dhi:+.1f}] |"
+                f"at {rate:.3f}, {rspent:.0f} labels "
+                f"| {100 * d:+.1f} [{100 * dlo:+.1f}, {100 * dhi:+.1f}] |"
             )
     return "\n".join(lines)
 

@@ -26,7 +26,14 @@ from labelwise.v1 import stream_selection_pb2 as spb
 from labelwise.v1 import stream_selection_pb2_grpc as spb_grpc
 
 ParamValue = int | float | str | bool
-_ITEM_FIELDS = ("probabilities", "logits", "committee", "committee_logits", "utilities")
+_ITEM_FIELDS = (
+    "probabilities",
+    "logits",
+    "committee",
+    "committee_logits",
+    "utilities",
+    "frequencies",
+)
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,8 @@ class StreamSelector:
         self, *, deadline: float | None = None, **items: npt.ArrayLike | None
     ) -> StreamDecisions:
         """Decide for one batch (probabilities=..., logits=..., committee=...,
-        committee_logits=... or utilities=...; temperature=...); the token moves on."""
+        committee_logits=..., utilities=... or, for pal, frequencies=...; temperature=...);
+        the token moves on."""
         try:
             response = self._stub.Decide(self.request(**items), timeout=deadline)
         except grpc.RpcError as err:

@@ -100,7 +100,8 @@ func (x *StreamWindowCap) GetMaxLabels() int64 {
 // The configuration (strategy with its parameters, budget, window_cap) must
 // stay the same for the whole stream: a token issued under another
 // configuration is rejected. The items come as exactly one of probabilities,
-// logits, committee, committee_logits or utilities.
+// logits, committee, committee_logits, utilities or (for "pal" only)
+// frequencies.
 type DecideRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The stream strategy and its parameters (ListStrategies, family
@@ -124,7 +125,8 @@ type DecideRequest struct {
 	Seed uint64 `protobuf:"varint,5,opt,name=seed,proto3" json:"seed,omitempty"`
 	// Class probabilities of the items, [n, c] with c >= 2, n >= 1 and n at
 	// most 65536. Rows must be non-negative and sum to 1 within 1e-3 (float16
-	// and bfloat16: 1e-2).
+	// and bfloat16: 1e-2). Each item tensor holds at most 4,194,304 elements
+	// (n·c, or m·n·c for a committee).
 	Probabilities *Tensor `protobuf:"bytes,10,opt,name=probabilities,proto3" json:"probabilities,omitempty"`
 	// Unnormalised class scores of the items, [n, c]; softmax at temperature.
 	Logits *Tensor `protobuf:"bytes,11,opt,name=logits,proto3" json:"logits,omitempty"`
@@ -140,7 +142,15 @@ type DecideRequest struct {
 	// The items' utilities computed by the caller, [n], each in [0, 1], higher
 	// meaning more worth a label; used as they are instead of a utility measure
 	// of probabilities. "fixed_uncertainty" then needs its "classes" parameter.
-	Utilities     *Tensor `protobuf:"bytes,15,opt,name=utilities,proto3" json:"utilities,omitempty"`
+	Utilities *Tensor `protobuf:"bytes,15,opt,name=utilities,proto3" json:"utilities,omitempty"`
+	// Kernel frequency estimates of the labeled data near each item, [n, c]
+	// with c >= 2, each finite in [0, 1e12]: for example a Parzen window's
+	// class-wise sums of kernel weights over the labeled items, or, as
+	// scikit-activeml computes them, the total kernel weight times the model's
+	// probabilities. Read by "pal" only (and needed by it); pal's work per item
+	// (label vectors of up to m_max labels, times c) must stay within the
+	// server's limit: c <= 31 at the default m_max of 2, c <= 16 at m_max 3.
+	Frequencies   *Tensor `protobuf:"bytes,16,opt,name=frequencies,proto3" json:"frequencies,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -248,6 +258,13 @@ func (x *DecideRequest) GetCommitteeLogits() *Tensor {
 func (x *DecideRequest) GetUtilities() *Tensor {
 	if x != nil {
 		return x.Utilities
+	}
+	return nil
+}
+
+func (x *DecideRequest) GetFrequencies() *Tensor {
+	if x != nil {
+		return x.Frequencies
 	}
 	return nil
 }
@@ -450,7 +467,7 @@ const file_labelwise_v1_stream_selection_proto_rawDesc = "" +
 	"\x0fStreamWindowCap\x12!\n" +
 	"\fwindow_items\x18\x01 \x01(\x03R\vwindowItems\x12\x1d\n" +
 	"\n" +
-	"max_labels\x18\x02 \x01(\x03R\tmaxLabels\"\xbf\x04\n" +
+	"max_labels\x18\x02 \x01(\x03R\tmaxLabels\"\xfd\x04\n" +
 	"\rDecideRequest\x126\n" +
 	"\bstrategy\x18\x01 \x01(\v2\x1a.labelwise.v1.StrategySpecR\bstrategy\x12\x1b\n" +
 	"\x06budget\x18\x02 \x01(\x01H\x00R\x06budget\x88\x01\x01\x12<\n" +
@@ -464,7 +481,8 @@ const file_labelwise_v1_stream_selection_proto_rawDesc = "" +
 	"\vtemperature\x18\f \x01(\x01H\x01R\vtemperature\x88\x01\x01\x128\n" +
 	"\tcommittee\x18\r \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01R\tcommittee\x12E\n" +
 	"\x10committee_logits\x18\x0e \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01R\x0fcommitteeLogits\x128\n" +
-	"\tutilities\x18\x0f \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\tutilitiesB\t\n" +
+	"\tutilities\x18\x0f \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\tutilities\x12<\n" +
+	"\vfrequencies\x18\x10 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\vfrequenciesB\t\n" +
 	"\a_budgetB\x0e\n" +
 	"\f_temperature\"\xcf\x01\n" +
 	"\x0eDecideResponse\x12\x14\n" +
@@ -514,17 +532,18 @@ var file_labelwise_v1_stream_selection_proto_depIdxs = []int32{
 	6,  // 4: labelwise.v1.DecideRequest.committee:type_name -> labelwise.v1.Tensor
 	6,  // 5: labelwise.v1.DecideRequest.committee_logits:type_name -> labelwise.v1.Tensor
 	6,  // 6: labelwise.v1.DecideRequest.utilities:type_name -> labelwise.v1.Tensor
-	1,  // 7: labelwise.v1.DecideStreamRequest.request:type_name -> labelwise.v1.DecideRequest
-	2,  // 8: labelwise.v1.DecideStreamResponse.response:type_name -> labelwise.v1.DecideResponse
-	1,  // 9: labelwise.v1.StreamSelectionService.Decide:input_type -> labelwise.v1.DecideRequest
-	3,  // 10: labelwise.v1.StreamSelectionService.DecideStream:input_type -> labelwise.v1.DecideStreamRequest
-	2,  // 11: labelwise.v1.StreamSelectionService.Decide:output_type -> labelwise.v1.DecideResponse
-	4,  // 12: labelwise.v1.StreamSelectionService.DecideStream:output_type -> labelwise.v1.DecideStreamResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	6,  // 7: labelwise.v1.DecideRequest.frequencies:type_name -> labelwise.v1.Tensor
+	1,  // 8: labelwise.v1.DecideStreamRequest.request:type_name -> labelwise.v1.DecideRequest
+	2,  // 9: labelwise.v1.DecideStreamResponse.response:type_name -> labelwise.v1.DecideResponse
+	1,  // 10: labelwise.v1.StreamSelectionService.Decide:input_type -> labelwise.v1.DecideRequest
+	3,  // 11: labelwise.v1.StreamSelectionService.DecideStream:input_type -> labelwise.v1.DecideStreamRequest
+	2,  // 12: labelwise.v1.StreamSelectionService.Decide:output_type -> labelwise.v1.DecideResponse
+	4,  // 13: labelwise.v1.StreamSelectionService.DecideStream:output_type -> labelwise.v1.DecideStreamResponse
+	12, // [12:14] is the sub-list for method output_type
+	10, // [10:12] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_labelwise_v1_stream_selection_proto_init() }

@@ -26,7 +26,7 @@ from labelwise.v1 import options_pb2 as labelwise_dot_v1_dot_options__pb2
 from labelwise.v1 import query_selection_pb2 as labelwise_dot_v1_dot_query__selection__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#labelwise/v1/stream_selection.proto\x12\x0clabelwise.v1\x1a\x1alabelwise/v1/options.proto\x1a\"labelwise/v1/query_selection.proto\";\n\x0fStreamWindowCap\x12\x14\n\x0cwindow_items\x18\x01 \x01(\x03\x12\x12\n\nmax_labels\x18\x02 \x01(\x03\"\xca\x03\n\rDecideRequest\x12,\n\x08strategy\x18\x01 \x01(\x0b\x32\x1a.labelwise.v1.StrategySpec\x12\x13\n\x06\x62udget\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x31\n\nwindow_cap\x18\x03 \x01(\x0b\x32\x1d.labelwise.v1.StreamWindowCap\x12\r\n\x05token\x18\x04 \x01(\x0c\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x31\n\rprobabilities\x18\n \x01(\x0b\x32\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00\x12*\n\x06logits\x18\x0b \x01(\x0b\x32\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00\x12\x18\n\x0btemperature\x18\x0c \x01(\x01H\x01\x88\x01\x01\x12-\n\tcommittee\x18\r \x01(\x0b\x32\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01\x12\x34\n\x10\x63ommittee_logits\x18\x0e \x01(\x0b\x32\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01\x12-\n\tutilities\x18\x0f \x01(\x0b\x32\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00\x42\t\n\x07_budgetB\x0e\n\x0c_temperature\"\x89\x01\n\x0e\x44\x65\x63ideResponse\x12\r\n\x05label\x18\x01 \x03(\x08\x12\x11\n\tutilities\x18\x02 \x03(\x01\x12\x1b\n\x13label_probabilities\x18\x03 \x03(\x01\x12\r\n\x05token\x18\x04 \x01(\x0c\x12\x12\n\nitems_seen\x18\x05 \x01(\x03\x12\x15\n\ritems_labeled\x18\x06 \x01(\x03\"C\n\x13\x44\x65\x63ideStreamRequest\x12,\n\x07request\x18\x01 \x01(\x0b\x32\x1b.labelwise.v1.DecideRequest\"F\n\x14\x44\x65\x63ideStreamResponse\x12.\n\x08response\x18\x01 \x01(\x0b\x32\x1c.labelwise.v1.DecideResponse2\xb8\x01\n\x16StreamSelectionService\x12\x43\n\x06\x44\x65\x63ide\x12\x1b.labelwise.v1.DecideRequest\x1a\x1c.labelwise.v1.DecideResponse\x12Y\n\x0c\x44\x65\x63ideStream\x12!.labelwise.v1.DecideStreamRequest\x1a\".labelwise.v1.DecideStreamResponse(\x01\x30\x01\x42\xae\x01\n\x10\x64\x65v.labelwise.v1B\x14StreamSelectionProtoP\x01ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1\xa2\x02\x04LWV1\xaa\x02\x0cLabelwise.V1\xba\x02\x04LWV1\xca\x02\x0cLabelwise\\V1\xea\x02\rLabelwise::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#labelwise/v1/stream_selection.proto\x12\x0clabelwise.v1\x1a\x1alabelwise/v1/options.proto\x1a\"labelwise/v1/query_selection.proto\";\n\x0fStreamWindowCap\x12\x14\n\x0cwindow_items\x18\x01 \x01(\x03\x12\x12\n\nmax_labels\x18\x02 \x01(\x03\"\xfb\x03\n\rDecideRequest\x12,\n\x08strategy\x18\x01 \x01(\x0b\x32\x1a.labelwise.v1.StrategySpec\x12\x13\n\x06\x62udget\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x31\n\nwindow_cap\x18\x03 \x01(\x0b\x32\x1d.labelwise.v1.StreamWindowCap\x12\r\n\x05token\x18\x04 \x01(\x0c\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x31\n\rprobabilities\x18\n \x01(\x0b\x32\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00\x12*\n\x06logits\x18\x0b \x01(\x0b\x32\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00\x12\x18\n\x0btemperature\x18\x0c \x01(\x01H\x01\x88\x01\x01\x12-\n\tcommittee\x18\r \x01(\x0b\x32\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01\x12\x34\n\x10\x63ommittee_logits\x18\x0e \x01(\x0b\x32\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01\x12-\n\tutilities\x18\x0f \x01(\x0b\x32\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00\x12/\n\x0b\x66requencies\x18\x10 \x01(\x0b\x32\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00\x42\t\n\x07_budgetB\x0e\n\x0c_temperature\"\x89\x01\n\x0e\x44\x65\x63ideResponse\x12\r\n\x05label\x18\x01 \x03(\x08\x12\x11\n\tutilities\x18\x02 \x03(\x01\x12\x1b\n\x13label_probabilities\x18\x03 \x03(\x01\x12\r\n\x05token\x18\x04 \x01(\x0c\x12\x12\n\nitems_seen\x18\x05 \x01(\x03\x12\x15\n\ritems_labeled\x18\x06 \x01(\x03\"C\n\x13\x44\x65\x63ideStreamRequest\x12,\n\x07request\x18\x01 \x01(\x0b\x32\x1b.labelwise.v1.DecideRequest\"F\n\x14\x44\x65\x63ideStreamResponse\x12.\n\x08response\x18\x01 \x01(\x0b\x32\x1c.labelwise.v1.DecideResponse2\xb8\x01\n\x16StreamSelectionService\x12\x43\n\x06\x44\x65\x63ide\x12\x1b.labelwise.v1.DecideRequest\x1a\x1c.labelwise.v1.DecideResponse\x12Y\n\x0c\x44\x65\x63ideStream\x12!.labelwise.v1.DecideStreamRequest\x1a\".labelwise.v1.DecideStreamResponse(\x01\x30\x01\x42\xae\x01\n\x10\x64\x65v.labelwise.v1B\x14StreamSelectionProtoP\x01ZFgithub.com/labelwise/labelwise/clients/go/gen/labelwise/v1;labelwisev1\xa2\x02\x04LWV1\xaa\x02\x0cLabelwise.V1\xba\x02\x04LWV1\xca\x02\x0cLabelwise\\V1\xea\x02\rLabelwise::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,16 +44,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DECIDEREQUEST'].fields_by_name['committee_logits']._serialized_options = b'\210\265\030\001'
   _globals['_DECIDEREQUEST'].fields_by_name['utilities']._loaded_options = None
   _globals['_DECIDEREQUEST'].fields_by_name['utilities']._serialized_options = b'\210\265\030\000'
+  _globals['_DECIDEREQUEST'].fields_by_name['frequencies']._loaded_options = None
+  _globals['_DECIDEREQUEST'].fields_by_name['frequencies']._serialized_options = b'\210\265\030\000'
   _globals['_STREAMWINDOWCAP']._serialized_start=117
   _globals['_STREAMWINDOWCAP']._serialized_end=176
   _globals['_DECIDEREQUEST']._serialized_start=179
-  _globals['_DECIDEREQUEST']._serialized_end=637
-  _globals['_DECIDERESPONSE']._serialized_start=640
-  _globals['_DECIDERESPONSE']._serialized_end=777
-  _globals['_DECIDESTREAMREQUEST']._serialized_start=779
-  _globals['_DECIDESTREAMREQUEST']._serialized_end=846
-  _globals['_DECIDESTREAMRESPONSE']._serialized_start=848
-  _globals['_DECIDESTREAMRESPONSE']._serialized_end=918
-  _globals['_STREAMSELECTIONSERVICE']._serialized_start=921
-  _globals['_STREAMSELECTIONSERVICE']._serialized_end=1105
+  _globals['_DECIDEREQUEST']._serialized_end=686
+  _globals['_DECIDERESPONSE']._serialized_start=689
+  _globals['_DECIDERESPONSE']._serialized_end=826
+  _globals['_DECIDESTREAMREQUEST']._serialized_start=828
+  _globals['_DECIDESTREAMREQUEST']._serialized_end=895
+  _globals['_DECIDESTREAMRESPONSE']._serialized_start=897
+  _globals['_DECIDESTREAMRESPONSE']._serialized_end=967
+  _globals['_STREAMSELECTIONSERVICE']._serialized_start=970
+  _globals['_STREAMSELECTIONSERVICE']._serialized_end=1154
 # @@protoc_insertion_point(module_scope)

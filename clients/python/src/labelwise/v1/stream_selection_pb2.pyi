@@ -17,7 +17,7 @@ class StreamWindowCap(_message.Message):
     def __init__(self, window_items: _Optional[int] = ..., max_labels: _Optional[int] = ...) -> None: ...
 
 class DecideRequest(_message.Message):
-    __slots__ = ("strategy", "budget", "window_cap", "token", "seed", "probabilities", "logits", "temperature", "committee", "committee_logits", "utilities")
+    __slots__ = ("strategy", "budget", "window_cap", "token", "seed", "probabilities", "logits", "temperature", "committee", "committee_logits", "utilities", "frequencies")
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     BUDGET_FIELD_NUMBER: _ClassVar[int]
     WINDOW_CAP_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class DecideRequest(_message.Message):
     COMMITTEE_FIELD_NUMBER: _ClassVar[int]
     COMMITTEE_LOGITS_FIELD_NUMBER: _ClassVar[int]
     UTILITIES_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCIES_FIELD_NUMBER: _ClassVar[int]
     strategy: _query_selection_pb2.StrategySpec
     budget: float
     window_cap: StreamWindowCap
@@ -40,7 +41,8 @@ class DecideRequest(_message.Message):
     committee: _query_selection_pb2.Tensor
     committee_logits: _query_selection_pb2.Tensor
     utilities: _query_selection_pb2.Tensor
-    def __init__(self, strategy: _Optional[_Union[_query_selection_pb2.StrategySpec, _Mapping]] = ..., budget: _Optional[float] = ..., window_cap: _Optional[_Union[StreamWindowCap, _Mapping]] = ..., token: _Optional[bytes] = ..., seed: _Optional[int] = ..., probabilities: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., logits: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., temperature: _Optional[float] = ..., committee: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., committee_logits: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., utilities: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    frequencies: _query_selection_pb2.Tensor
+    def __init__(self, strategy: _Optional[_Union[_query_selection_pb2.StrategySpec, _Mapping]] = ..., budget: _Optional[float] = ..., window_cap: _Optional[_Union[StreamWindowCap, _Mapping]] = ..., token: _Optional[bytes] = ..., seed: _Optional[int] = ..., probabilities: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., logits: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., temperature: _Optional[float] = ..., committee: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., committee_logits: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., utilities: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., frequencies: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class DecideResponse(_message.Message):
     __slots__ = ("label", "utilities", "label_probabilities", "token", "items_seen", "items_labeled")

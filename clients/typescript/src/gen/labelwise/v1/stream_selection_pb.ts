@@ -28,7 +28,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file labelwise/v1/stream_selection.proto.
  */
 export const file_labelwise_v1_stream_selection: GenFile = /*@__PURE__*/
-  fileDesc("CiNsYWJlbHdpc2UvdjEvc3RyZWFtX3NlbGVjdGlvbi5wcm90bxIMbGFiZWx3aXNlLnYxIjsKD1N0cmVhbVdpbmRvd0NhcBIUCgx3aW5kb3dfaXRlbXMYASABKAMSEgoKbWF4X2xhYmVscxgCIAEoAyLKAwoNRGVjaWRlUmVxdWVzdBIsCghzdHJhdGVneRgBIAEoCzIaLmxhYmVsd2lzZS52MS5TdHJhdGVneVNwZWMSEwoGYnVkZ2V0GAIgASgBSACIAQESMQoKd2luZG93X2NhcBgDIAEoCzIdLmxhYmVsd2lzZS52MS5TdHJlYW1XaW5kb3dDYXASDQoFdG9rZW4YBCABKAwSDAoEc2VlZBgFIAEoBBIxCg1wcm9iYWJpbGl0aWVzGAogASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvckIEiLUYABIqCgZsb2dpdHMYCyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yQgSItRgAEhgKC3RlbXBlcmF0dXJlGAwgASgBSAGIAQESLQoJY29tbWl0dGVlGA0gASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvckIEiLUYARI0ChBjb21taXR0ZWVfbG9naXRzGA4gASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvckIEiLUYARItCgl1dGlsaXRpZXMYDyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yQgSItRgAQgkKB19idWRnZXRCDgoMX3RlbXBlcmF0dXJlIokBCg5EZWNpZGVSZXNwb25zZRINCgVsYWJlbBgBIAMoCBIRCgl1dGlsaXRpZXMYAiADKAESGwoTbGFiZWxfcHJvYmFiaWxpdGllcxgDIAMoARINCgV0b2tlbhgEIAEoDBISCgppdGVtc19zZWVuGAUgASgDEhUKDWl0ZW1zX2xhYmVsZWQYBiABKAMiQwoTRGVjaWRlU3RyZWFtUmVxdWVzdBIsCgdyZXF1ZXN0GAEgASgLMhsubGFiZWx3aXNlLnYxLkRlY2lkZVJlcXVlc3QiRgoURGVjaWRlU3RyZWFtUmVzcG9uc2USLgoIcmVzcG9uc2UYASABKAsyHC5sYWJlbHdpc2UudjEuRGVjaWRlUmVzcG9uc2UyuAEKFlN0cmVhbVNlbGVjdGlvblNlcnZpY2USQwoGRGVjaWRlEhsubGFiZWx3aXNlLnYxLkRlY2lkZVJlcXVlc3QaHC5sYWJlbHdpc2UudjEuRGVjaWRlUmVzcG9uc2USWQoMRGVjaWRlU3RyZWFtEiEubGFiZWx3aXNlLnYxLkRlY2lkZVN0cmVhbVJlcXVlc3QaIi5sYWJlbHdpc2UudjEuRGVjaWRlU3RyZWFtUmVzcG9uc2UoATABQq4BChBkZXYubGFiZWx3aXNlLnYxQhRTdHJlYW1TZWxlY3Rpb25Qcm90b1ABWkZnaXRodWIuY29tL2xhYmVsd2lzZS9sYWJlbHdpc2UvY2xpZW50cy9nby9nZW4vbGFiZWx3aXNlL3YxO2xhYmVsd2lzZXYxogIETFdWMaoCDExhYmVsd2lzZS5WMboCBExXVjHKAgxMYWJlbHdpc2VcVjHqAg1MYWJlbHdpc2U6OlYxYgZwcm90bzM", [file_labelwise_v1_options, file_labelwise_v1_query_selection]);
+  fileDesc("CiNsYWJlbHdpc2UvdjEvc3RyZWFtX3NlbGVjdGlvbi5wcm90bxIMbGFiZWx3aXNlLnYxIjsKD1N0cmVhbVdpbmRvd0NhcBIUCgx3aW5kb3dfaXRlbXMYASABKAMSEgoKbWF4X2xhYmVscxgCIAEoAyL7AwoNRGVjaWRlUmVxdWVzdBIsCghzdHJhdGVneRgBIAEoCzIaLmxhYmVsd2lzZS52MS5TdHJhdGVneVNwZWMSEwoGYnVkZ2V0GAIgASgBSACIAQESMQoKd2luZG93X2NhcBgDIAEoCzIdLmxhYmVsd2lzZS52MS5TdHJlYW1XaW5kb3dDYXASDQoFdG9rZW4YBCABKAwSDAoEc2VlZBgFIAEoBBIxCg1wcm9iYWJpbGl0aWVzGAogASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvckIEiLUYABIqCgZsb2dpdHMYCyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yQgSItRgAEhgKC3RlbXBlcmF0dXJlGAwgASgBSAGIAQESLQoJY29tbWl0dGVlGA0gASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvckIEiLUYARI0ChBjb21taXR0ZWVfbG9naXRzGA4gASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvckIEiLUYARItCgl1dGlsaXRpZXMYDyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yQgSItRgAEi8KC2ZyZXF1ZW5jaWVzGBAgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvckIEiLUYAEIJCgdfYnVkZ2V0Qg4KDF90ZW1wZXJhdHVyZSKJAQoORGVjaWRlUmVzcG9uc2USDQoFbGFiZWwYASADKAgSEQoJdXRpbGl0aWVzGAIgAygBEhsKE2xhYmVsX3Byb2JhYmlsaXRpZXMYAyADKAESDQoFdG9rZW4YBCABKAwSEgoKaXRlbXNfc2VlbhgFIAEoAxIVCg1pdGVtc19sYWJlbGVkGAYgASgDIkMKE0RlY2lkZVN0cmVhbVJlcXVlc3QSLAoHcmVxdWVzdBgBIAEoCzIbLmxhYmVsd2lzZS52MS5EZWNpZGVSZXF1ZXN0IkYKFERlY2lkZVN0cmVhbVJlc3BvbnNlEi4KCHJlc3BvbnNlGAEgASgLMhwubGFiZWx3aXNlLnYxLkRlY2lkZVJlc3BvbnNlMrgBChZTdHJlYW1TZWxlY3Rpb25TZXJ2aWNlEkMKBkRlY2lkZRIbLmxhYmVsd2lzZS52MS5EZWNpZGVSZXF1ZXN0GhwubGFiZWx3aXNlLnYxLkRlY2lkZVJlc3BvbnNlElkKDERlY2lkZVN0cmVhbRIhLmxhYmVsd2lzZS52MS5EZWNpZGVTdHJlYW1SZXF1ZXN0GiIubGFiZWx3aXNlLnYxLkRlY2lkZVN0cmVhbVJlc3BvbnNlKAEwAUKuAQoQZGV2LmxhYmVsd2lzZS52MUIUU3RyZWFtU2VsZWN0aW9uUHJvdG9QAVpGZ2l0aHViLmNvbS9sYWJlbHdpc2UvbGFiZWx3aXNlL2NsaWVudHMvZ28vZ2VuL2xhYmVsd2lzZS92MTtsYWJlbHdpc2V2MaICBExXVjGqAgxMYWJlbHdpc2UuVjG6AgRMV1YxygIMTGFiZWx3aXNlXFYx6gINTGFiZWx3aXNlOjpWMWIGcHJvdG8z", [file_labelwise_v1_options, file_labelwise_v1_query_selection]);
 
 /**
  * StreamWindowCap limits the labels of each tumbling window: the stream's
@@ -68,7 +68,8 @@ export const StreamWindowCapSchema: GenMessage<StreamWindowCap> = /*@__PURE__*/
  * The configuration (strategy with its parameters, budget, window_cap) must
  * stay the same for the whole stream: a token issued under another
  * configuration is rejected. The items come as exactly one of probabilities,
- * logits, committee, committee_logits or utilities.
+ * logits, committee, committee_logits, utilities or (for "pal" only)
+ * frequencies.
  *
  * @generated from message labelwise.v1.DecideRequest
  */
@@ -120,7 +121,8 @@ export type DecideRequest = Message<"labelwise.v1.DecideRequest"> & {
   /**
    * Class probabilities of the items, [n, c] with c >= 2, n >= 1 and n at
    * most 65536. Rows must be non-negative and sum to 1 within 1e-3 (float16
-   * and bfloat16: 1e-2).
+   * and bfloat16: 1e-2). Each item tensor holds at most 4,194,304 elements
+   * (n·c, or m·n·c for a committee).
    *
    * @generated from field: labelwise.v1.Tensor probabilities = 10;
    */
@@ -165,6 +167,19 @@ export type DecideRequest = Message<"labelwise.v1.DecideRequest"> & {
    * @generated from field: labelwise.v1.Tensor utilities = 15;
    */
   utilities?: Tensor | undefined;
+
+  /**
+   * Kernel frequency estimates of the labeled data near each item, [n, c]
+   * with c >= 2, each finite in [0, 1e12]: for example a Parzen window's
+   * class-wise sums of kernel weights over the labeled items, or, as
+   * scikit-activeml computes them, the total kernel weight times the model's
+   * probabilities. Read by "pal" only (and needed by it); pal's work per item
+   * (label vectors of up to m_max labels, times c) must stay within the
+   * server's limit: c <= 31 at the default m_max of 2, c <= 16 at m_max 3.
+   *
+   * @generated from field: labelwise.v1.Tensor frequencies = 16;
+   */
+  frequencies?: Tensor | undefined;
 };
 
 /**

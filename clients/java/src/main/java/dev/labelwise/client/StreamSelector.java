@@ -106,6 +106,11 @@ public final class StreamSelector {
       return new Items("utilities", t);
     }
 
+    /** Kernel frequency estimates [n, c], for "pal" only. */
+    public static Items frequencies(Tensor t) {
+      return new Items("frequencies", t);
+    }
+
     public Items temperature(double temperature) {
       this.temperature = temperature;
       return this;
@@ -177,6 +182,7 @@ public final class StreamSelector {
       case "logits" -> b.setLogits(t);
       case "committee" -> b.setCommittee(t);
       case "committee_logits" -> b.setCommitteeLogits(t);
+      case "frequencies" -> b.setFrequencies(t);
       default -> b.setUtilities(t);
     }
     return b.build();

@@ -80,6 +80,7 @@ class StreamVectorsTest {
       case "committee" -> StreamSelector.Items.committee(t);
       case "committee_logits" -> StreamSelector.Items.committeeLogits(t);
       case "utilities" -> StreamSelector.Items.utilities(t);
+      case "frequencies" -> StreamSelector.Items.frequencies(t);
       default -> throw new AssertionError("unknown item field " + only.getKey());
     };
     if (!step.get("temperature").isJsonNull()) {
