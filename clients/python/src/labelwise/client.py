@@ -109,6 +109,8 @@ class Selection:
     adversarial_points: npt.NDArray[np.float64] | None = None
     # How many candidates the strategy chose among (after a batch strategy's pre-filter).
     candidates_considered: int = 0
+    # deepfool: the method that ran, "gradient" or "decision" ("" for other strategies).
+    adversarial_method: str = ""
 
 
 @dataclass(frozen=True)
@@ -377,6 +379,7 @@ class Client:
                 if result.HasField("adversarial_points")
                 else None,
                 candidates_considered=result.candidates_considered,
+                adversarial_method=result.adversarial_method,
             )
             for result in response.results
         }
