@@ -103,8 +103,9 @@ _QUERY_BYTES = 32 << 20
 
 
 def _samples(d: int) -> int:
-    """Model evaluations per boundary-normal estimate (HopSkipJump's B, for dimension d)."""
-    return int(min(100, max(16, 4 * d)))
+    """Model evaluations per boundary-normal estimate (HopSkipJump's B, for dimension d): at
+    most _QUERY_BYTES of probes for one item, however wide its rows."""
+    return int(max(1, min(100, max(16, 4 * d), _QUERY_BYTES // (8 * d))))
 
 
 def decision_cost(d: int) -> tuple[int, int]:
@@ -213,7 +214,11 @@ def decision_boundary(
         geometric = here[:, None, :] + sizes[:, :, None] * normal[:, None, :]
         w = np.stack([rngs[i].normal(size=(SPHERE, d)) for i in active])  # [a, S, d]
         w /= np.linalg.norm(w, axis=2, keepdims=True)
-        sphere = origin[:, None, :] + r[:, None, None] * w
+        # Half on the sphere of the current distance, half uniform in its ball (points inside
+        # a nearer pocket of another class flip themselves).
+        inside = np.stack([rngs[i].random(SPHERE) for i in active]) ** (1.0 / d)
+        scale = np.where(np.arange(SPHERE)[None] < SPHERE // 2, 1.0, inside)  # [a, S]
+        sphere = origin[:, None, :] + (r[:, None] * scale)[:, :, None] * w
         candidates = np.concatenate([projection[:, None, :], sphere, geometric], axis=1)
         tried = np.repeat(label, candidates.shape[1])
         flips = _flipped(predict, candidates.reshape(-1, d), tried).reshape(len(active), -1)
@@ -251,10 +256,11 @@ def resolved_method(pool: Pool, params: Params) -> str:
 
 def _reference(model: ModelAccess, seed: int) -> tuple[FloatArray, IntArray]:
     """A seeded sample of at most REFERENCE_ROWS pool rows, with the classes the model gives."""
-    n = model.inputs.shape[0]
+    n, d = model.inputs.shape
+    most = max(STARTS, min(REFERENCE_ROWS, _QUERY_BYTES // (8 * d)))  # bounded before copying
     rows = np.arange(n)
-    if n > REFERENCE_ROWS:
-        rows = np.sort(np.random.default_rng(seed).choice(n, REFERENCE_ROWS, replace=False))
+    if n > most:
+        rows = np.sort(np.random.default_rng(seed).choice(n, most, replace=False))
     reference = np.asarray(model.inputs[rows], dtype=np.float64)
     return reference, _predicted(model, reference)
 
@@ -268,7 +274,10 @@ def _decision_run(
 ) -> tuple[FloatArray, FloatArray]:
     d = model.inputs.shape[1]
     reference, reference_labels = _reference(model, seed)
-    group = max(1, _QUERY_BYTES // (8 * d * max(_samples(d), STARTS * 2, REFERENCE_ROWS // 8)))
+    # Items per group: their probes [a, B, d], candidates and distances to the reference rows
+    # [a, r] within _QUERY_BYTES.
+    per_item = 8 * max(d * max(_samples(d), 1 + SPHERE + GEOMETRIC_STEPS, STARTS), REFERENCE_ROWS)
+    group = max(1, _QUERY_BYTES // per_item)
     distances = np.empty(rows.shape[0])
     points = np.empty((rows.shape[0], d))
     for start in range(0, rows.shape[0], group):
