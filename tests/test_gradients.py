@@ -340,3 +340,9 @@ def test_unsupported_modes_are_refused_not_guessed() -> None:
     with pytest.raises(gradients.Unsupported, match="probability"):
         gradients.forward(proba, [svm.x.astype(np.float64)])
     assert onnx.defs.has("Gelu")  # the onnx package knows every op the table names
+
+
+def test_list_strategies_reports_this_table() -> None:
+    from labelwise_server.grpc.codec import GRADIENT_OPS as REPORTED
+
+    assert tuple(REPORTED) == GRADIENT_OPS
