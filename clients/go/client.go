@@ -145,6 +145,8 @@ type Result struct {
 	// AdversarialPoints is, for "deepfool" with return_points, the float64 [k, d] adversarial
 	// point of each selected item (read it with Float64s); nil otherwise.
 	AdversarialPoints *Tensor
+	// AdversarialMethod is, for "deepfool", the method that ran: "gradient" or "decision".
+	AdversarialMethod string
 }
 
 // Response holds one Result per requested strategy, in request order.
@@ -594,6 +596,7 @@ func fromMessage(m *labelwisev1.SelectQueriesResponse) *Response {
 			Name: r.GetName(), Params: params, Indices: r.GetIndices(), Scores: r.GetScores(),
 			TotalCost: r.GetTotalCost(), CandidatesConsidered: r.GetCandidatesConsidered(),
 			AdversarialPoints: tensorFrom(r.GetAdversarialPoints()),
+			AdversarialMethod: r.GetAdversarialMethod(),
 		})
 	}
 	return out
