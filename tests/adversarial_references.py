@@ -32,6 +32,14 @@ def linear_closed_form(scores: Callable[[FloatArray], FloatArray], w: FloatArray
     return np.array(out)
 
 
+def _or_inf(f: Any, grad: Any, row: FloatArray) -> float:
+    """naive_deepfool's distance, inf where the gradient vanishes (far from every vector)."""
+    try:
+        return naive_deepfool(f, grad, row)[0]
+    except AssertionError:  # no class's gradient differs from the predicted one's
+        return float("inf")
+
+
 def rbf_svc_reference(svc: Any, x: FloatArray) -> FloatArray:
     """DeepFool in float64 on scikit-learn's decision function, its gradient by hand."""
     vectors, alpha = svc.support_vectors_.astype(np.float64), svc.dual_coef_[0]
@@ -45,7 +53,7 @@ def rbf_svc_reference(svc: Any, x: FloatArray) -> FloatArray:
         k = np.exp(-gamma * ((row - vectors) ** 2).sum(1))
         return np.stack([np.zeros_like(row), (alpha * k) @ (-2 * gamma * (row - vectors))])
 
-    return np.array([naive_deepfool(f, grad, row)[0] for row in x])
+    return np.array([_or_inf(f, grad, row) for row in x])
 
 
 def mlp_reference(mlp: Any, x: FloatArray) -> FloatArray:

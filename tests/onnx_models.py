@@ -385,3 +385,73 @@ def wide_conv_model(side: int, channels: int, c: int) -> bytes:
         numpy_helper.from_array(rng.normal(size=(c, channels)).astype(np.float32), "W"),
     ]
     return serialize(nodes, [_input(side * side)], [_output("logits", c)], init)
+
+
+def attention_head_model(rng: np.random.Generator, tokens: int = 4, width: int = 6,
+                         c: int = 3) -> bytes:  # fmt: skip
+    """A text head as older PyTorch exports write it: x [n, tokens*width] -> Reshape -> a
+    hand-written LayerNorm (ReduceMean, Sub, Pow, Sqrt, Div) -> MatMul to queries and keys
+    (Split) -> Transpose, MatMul, Softmax attention -> Gelu by Erf -> Slice of the first token,
+    Concat with the mean token (ReduceMean), Squeeze -> Where-masked Gemm -> HardSigmoid, Clip,
+    Reciprocal, Min/Max, Softplus mixed in -> logits [n, c]."""
+
+    def f32(*shape: int, scale: float = 1.0) -> npt.NDArray[np.float32]:
+        return (scale * rng.normal(size=shape)).astype(np.float32)
+
+    t, w = tokens, width
+    nodes = [
+        helper.make_node("Reshape", ["x", "shape"], ["seq"]),
+        helper.make_node("ReduceMean", ["seq"], ["mu"], axes=[-1], keepdims=1),
+        helper.make_node("Sub", ["seq", "mu"], ["centred"]),
+        helper.make_node("Pow", ["centred", "two"], ["sq"]),
+        helper.make_node("ReduceMean", ["sq"], ["var"], axes=[-1], keepdims=1),
+        helper.make_node("Add", ["var", "eps"], ["var_eps"]),
+        helper.make_node("Sqrt", ["var_eps"], ["std"]),
+        helper.make_node("Div", ["centred", "std"], ["normed"]),
+        helper.make_node("MatMul", ["normed", "Wqk"], ["qk"]),
+        helper.make_node("Split", ["qk", "halves"], ["q", "k"], axis=-1),
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["attn"], axis=-1),
+        helper.make_node("MatMul", ["attn", "normed"], ["mixed"]),
+        helper.make_node("Div", ["mixed", "sqrt2"], ["scaled"]),
+        helper.make_node("Erf", ["scaled"], ["erf"]),
+        helper.make_node("Add", ["erf", "one"], ["erf1"]),
+        helper.make_node("Mul", ["mixed", "erf1"], ["gelu2"]),
+        helper.make_node("Mul", ["gelu2", "half"], ["gelu"]),
+        helper.make_node("Slice", ["gelu", "s0", "s1", "s_axis"], ["first"]),
+        helper.make_node("ReduceMean", ["gelu"], ["mean_token"], axes=[1], keepdims=1),
+        helper.make_node("Concat", ["first", "mean_token"], ["pair"], axis=1),
+        helper.make_node("Reshape", ["pair", "flat_shape"], ["flat"]),
+        helper.make_node("Where", ["mask", "flat", "zero"], ["kept"]),
+        helper.make_node("Gemm", ["kept", "W", "b"], ["pre"], transB=1),
+        helper.make_node("HardSigmoid", ["pre"], ["hs"]),
+        helper.make_node("Softplus", ["pre"], ["sp"]),
+        helper.make_node("Clip", ["pre", "lo", "hi"], ["clipped"]),
+        helper.make_node("Add", ["sp", "one"], ["sp1"]),
+        helper.make_node("Reciprocal", ["sp1"], ["rec"]),
+        helper.make_node("Max", ["clipped", "hs"], ["mx"]),
+        helper.make_node("Min", ["mx", "rec"], ["mn"]),
+        helper.make_node("Sum", ["pre", "mn", "rec"], ["logits"]),
+    ]
+    init = [
+        numpy_helper.from_array(np.array([-1, t, w], np.int64), "shape"),
+        numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+        numpy_helper.from_array(np.array(1e-5, np.float32), "eps"),
+        numpy_helper.from_array(f32(w, 2 * w, scale=w**-0.5), "Wqk"),
+        numpy_helper.from_array(np.array([w, w], np.int64), "halves"),
+        numpy_helper.from_array(np.array(np.sqrt(2.0), np.float32), "sqrt2"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        numpy_helper.from_array(np.array([0], np.int64), "s0"),
+        numpy_helper.from_array(np.array([1], np.int64), "s1"),
+        numpy_helper.from_array(np.array([1], np.int64), "s_axis"),
+        numpy_helper.from_array(np.array([-1, 2 * w], np.int64), "flat_shape"),
+        numpy_helper.from_array(rng.random((1, 2 * w)) > 0.2, "mask"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+        numpy_helper.from_array(f32(c, 2 * w), "W"),
+        numpy_helper.from_array(f32(c), "b"),
+        numpy_helper.from_array(np.array(-0.5, np.float32), "lo"),
+        numpy_helper.from_array(np.array(0.5, np.float32), "hi"),
+    ]
+    return serialize(nodes, [_input(t * w)], [_output("logits", c)], init)

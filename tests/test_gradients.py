@@ -218,6 +218,21 @@ CASES: dict[str, Case] = {
     "Conv-1d-same": Case(
         "Conv", f32(2, 3, 7), {1: f32(2, 3, 3)}, attrs={"auto_pad": "SAME_UPPER", "strides": [2]}
     ),
+    "ConvTranspose": Case(
+        "ConvTranspose",
+        f32(2, 2, 3, 4),
+        {1: f32(2, 3, 3, 2), 2: f32(6)},
+        attrs={
+            "group": 2,
+            "strides": [2, 1],
+            "pads": [1, 0, 0, 1],
+            "output_padding": [1, 0],
+            "dilations": [1, 2],
+        },
+    ),
+    "ConvTranspose-1d": Case(
+        "ConvTranspose", f32(1, 3, 5), {1: f32(3, 2, 3)}, attrs={"strides": [3]}
+    ),
     "MaxPool": Case(
         "MaxPool",
         f32(2, 2, 5, 5),
@@ -340,3 +355,9 @@ def test_unsupported_modes_are_refused_not_guessed() -> None:
     with pytest.raises(gradients.Unsupported, match="probability"):
         gradients.forward(proba, [svm.x.astype(np.float64)])
     assert onnx.defs.has("Gelu")  # the onnx package knows every op the table names
+
+
+def test_list_strategies_reports_this_table() -> None:
+    from labelwise_server.grpc.codec import GRADIENT_OPS as REPORTED
+
+    assert tuple(REPORTED) == GRADIENT_OPS

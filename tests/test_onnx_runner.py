@@ -454,3 +454,35 @@ def test_a_graph_that_loops_past_the_deadline_is_terminated_by_onnx_runtime() ->
         run_models([model], ["models[0]"], x, embeddings_output="", mc_samples=0, seed=0,
                    batch_rows=0, stop=lambda: None, deadline=started + 0.5)  # fmt: skip
     assert time.monotonic() - started < 1.0
+
+
+def test_the_gradient_pass_checks_its_stop_between_nodes() -> None:
+    cnn = om.Cnn.random(np.random.default_rng(13))
+    model = load_model(cnn.onnx(), LIMITS, "models[0]")
+    gradient = model.gradient("models[0]", "logits", output_is_probabilities=False)
+    checks: list[int] = []
+
+    def check() -> None:
+        checks.append(1)
+        if len(checks) > 5:
+            raise DeadlineExceeded()
+
+    with pytest.raises(DeadlineExceeded):
+        gradient(np.zeros((2, 64)), check)
+    assert len(checks) == 6  # the sixth of the eight nodes' forward steps
+
+
+def test_the_gradient_of_a_hand_written_attention_head_matches_finite_differences() -> None:
+    rng = np.random.default_rng(14)
+    data = om.attention_head_model(rng)
+    model = load_model(data, LIMITS, "models[0]")
+    gradient = model.gradient("models[0]", "logits", output_is_probabilities=False)
+    x = rng.normal(size=(5, 24))
+    logits, jac = gradient(x)
+    np.testing.assert_allclose(logits, _run(data, x.astype(np.float32)).scores, rtol=1e-4,
+                               atol=1e-4)  # fmt: skip
+
+    def forward(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return gradient(v)[0]
+
+    np.testing.assert_allclose(jac, _finite_differences(forward, x), rtol=1e-5, atol=1e-6)

@@ -163,6 +163,8 @@ type Result struct {
 	// with Indices: send them back as Round.Strategies) and every arm's posterior weight;
 	// nil otherwise.
 	Auto *labelwisev1.AutoSelection
+	// AdversarialMethod is, for "deepfool", the method that ran: "gradient" or "decision".
+	AdversarialMethod string
 }
 
 // Response holds one Result per requested strategy, in request order.
@@ -617,6 +619,7 @@ func fromMessage(m *labelwisev1.SelectQueriesResponse) *Response {
 			Name: r.GetName(), Params: params, Indices: r.GetIndices(), Scores: r.GetScores(),
 			TotalCost: r.GetTotalCost(), CandidatesConsidered: r.GetCandidatesConsidered(),
 			AdversarialPoints: tensorFrom(r.GetAdversarialPoints()), Auto: r.GetAutoSelection(),
+			AdversarialMethod: r.GetAdversarialMethod(),
 		})
 	}
 	return out

@@ -139,7 +139,8 @@ type vectorResult struct {
 	AdversarialPoints    json.RawMessage `json:"adversarial_points"`
 	CandidatesConsidered *int64          `json:"candidates_considered"`
 	// History vectors only: auto's report, or null.
-	AutoSelection json.RawMessage `json:"auto_selection"`
+	AutoSelection     json.RawMessage `json:"auto_selection"`
+	AdversarialMethod *string         `json:"adversarial_method"`
 }
 
 type vector struct {
@@ -288,6 +289,9 @@ func checkResponse(t *testing.T, got *Response, v vector) {
 		}
 		if !closeRelative(g.TotalCost, w.TotalCost) {
 			t.Errorf("%s total cost %v; want %v", w.Name, g.TotalCost, w.TotalCost)
+		}
+		if w.AdversarialMethod != nil && g.AdversarialMethod != *w.AdversarialMethod {
+			t.Errorf("%s ran method %q; want %q", w.Name, g.AdversarialMethod, *w.AdversarialMethod)
 		}
 		if w.CandidatesConsidered != nil && g.CandidatesConsidered != *w.CandidatesConsidered {
 			t.Errorf("%s considered %d candidates; want %d", w.Name, g.CandidatesConsidered,

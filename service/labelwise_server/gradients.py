@@ -868,6 +868,91 @@ def _conv_back(
     return [grad[(slice(None), slice(None), slice(None), *inner)], None, None]
 
 
+@dataclass(frozen=True)
+class _Transposed:
+    """ConvTranspose's geometry: the full output before pads are cropped, and each kernel
+    offset's strided slice of it."""
+
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+    full: tuple[int, ...]
+    crop: tuple[slice, ...]
+
+    def index(
+        self, offset: tuple[int, ...], spatial: tuple[int, ...], lead: int
+    ) -> tuple[slice, ...]:
+        return (slice(None),) * lead + tuple(
+            slice(k * d, k * d + (n - 1) * s + 1, s)
+            for k, d, s, n in zip(offset, self.dilations, self.strides, spatial, strict=True)
+        )
+
+
+def _transposed(node: Node, spatial: tuple[int, ...], kernel: tuple[int, ...]) -> _Transposed:
+    n = len(spatial)
+    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or "output_shape" in node.attrs:
+        raise Unsupported("ConvTranspose with auto_pad SAME or output_shape")
+    strides = tuple(int(v) for v in node.attr("strides", [1] * n))
+    dilations = tuple(int(v) for v in node.attr("dilations", [1] * n))
+    extra = [int(v) for v in node.attr("output_padding", [0] * n)]
+    flat = [int(p) for p in node.attr("pads", [0] * (2 * n))]
+    if node.attr("auto_pad", "NOTSET") == "VALID":
+        flat = [0] * (2 * n)
+    full = tuple(
+        (size - 1) * s + (k - 1) * d + 1 + e
+        for size, s, k, d, e in zip(spatial, strides, kernel, dilations, extra, strict=True)
+    )
+    crop = tuple(slice(flat[i], full[i] - flat[i + n]) for i in range(n))
+    if any(c.stop <= c.start for c in crop):
+        raise Unsupported("ConvTranspose pads larger than its output")
+    return _Transposed(strides, dilations, full, crop)
+
+
+def _conv_transpose_forward(node: Node, x: list[Any]) -> list[Any]:
+    data, weight = _f64(x[0]), _f64(x[1])  # weight [cin, cout / groups, *kernel]
+    groups = int(node.attr("group", 1))
+    spatial, kernel = data.shape[2:], weight.shape[2:]
+    geometry = _transposed(node, spatial, kernel)
+    b, cin = data.shape[:2]
+    per_in, per_out = cin // groups, weight.shape[1]
+    full = np.zeros((b, per_out * groups, *geometry.full))
+    for offset in np.ndindex(*kernel):
+        target = full[geometry.index(offset, spatial, 2)]
+        for group in range(groups):
+            w = weight[(slice(group * per_in, (group + 1) * per_in), slice(None), *offset)]
+            part = data[:, group * per_in : (group + 1) * per_in]
+            target[:, group * per_out : (group + 1) * per_out] += np.einsum(
+                "io,bi...->bo...", w, part
+            )
+    out = full[(slice(None), slice(None), *geometry.crop)]
+    if len(x) > 2 and x[2] is not None:
+        out = out + _f64(x[2]).reshape(_channel_shape(out.ndim))
+    return [out]
+
+
+def _conv_transpose_back(
+    node: Node, x: list[Any], y: list[Any], g: list[Grad | None], need: list[bool]
+) -> list[Grad | None]:
+    gy = g[0]
+    assert gy is not None
+    data, weight = np.asarray(x[0]), _f64(x[1])
+    groups = int(node.attr("group", 1))
+    spatial, kernel = data.shape[2:], weight.shape[2:]
+    geometry = _transposed(node, spatial, kernel)
+    per_in, per_out = data.shape[1] // groups, weight.shape[1]
+    full = np.zeros((*gy.shape[:3], *geometry.full))
+    full[(slice(None), slice(None), slice(None), *geometry.crop)] = gy
+    grad = np.zeros((gy.shape[0], *data.shape))
+    for offset in np.ndindex(*kernel):
+        part_all = full[geometry.index(offset, spatial, 3)]
+        for group in range(groups):
+            w = weight[(slice(group * per_in, (group + 1) * per_in), slice(None), *offset)]
+            part = part_all[:, :, group * per_out : (group + 1) * per_out]
+            grad[:, :, group * per_in : (group + 1) * per_in] += np.einsum(
+                "io,cbo...->cbi...", w, part
+            )
+    return [grad, None, None]
+
+
 def _pool_kernel(node: Node) -> tuple[int, ...]:
     return tuple(int(k) for k in node.attr("kernel_shape", []))
 
@@ -1231,6 +1316,7 @@ OPS: dict[str, Op] = {
     "BatchNormalization": Op(_batch_norm_forward, _batch_norm_back),
     "LayerNormalization": Op(_layer_norm_forward, _layer_norm_back),
     "Conv": Op(_conv_forward, _conv_back),
+    "ConvTranspose": Op(_conv_transpose_forward, _conv_transpose_back),
     "MaxPool": Op(_max_pool_forward, _max_pool_back),
     "AveragePool": Op(_average_pool_forward, _average_pool_back),
     "GlobalAveragePool": Op(_global_forward, _global_back),

@@ -770,11 +770,11 @@ def predictor(
     """predict(rows [b, d]) -> the class output [b, c] from ONNX Runtime, chunk by chunk as the
     pool was run (stoppable, past the deadline too), and the rows per chunk."""
     session = model.session(name)
-    d = model.input_width or 1
-    step = max(1, min(chunk_rows(0, d, model.input_dtype.itemsize),
-                      MAX_CHUNK_OUTPUT_BYTES // max(8 * width + model.row_bytes, 1)))  # fmt: skip
+    cap = MAX_CHUNK_OUTPUT_BYTES // max(8 * width + model.row_bytes, 1)
+    step = max(1, min(chunk_rows(0, model.input_width or 1, model.input_dtype.itemsize), cap))
 
     def predict(rows: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        step = max(1, min(chunk_rows(0, rows.shape[1], model.input_dtype.itemsize), cap))
         out = np.empty((rows.shape[0], width))
         for start in range(0, rows.shape[0], step):
             stop()

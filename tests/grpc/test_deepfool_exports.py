@@ -228,7 +228,7 @@ def test_the_method_is_auto_by_default_and_gradient_refuses_a_tree(stub: Any) ->
     assert "TreeEnsembleClassifier" in str(error.details())
 
 
-def test_a_cnn_head_runs_on_its_gradient_and_every_point_flips(stub: Any) -> None:
+def test_a_cnn_head_runs_on_its_gradient_and_every_point_flips(stub: Any, client: Any) -> None:
     rng = np.random.default_rng(8)
     cnn = om.Cnn.random(rng)
     x = rng.normal(size=(60, 64)).astype(np.float32)
@@ -236,6 +236,10 @@ def test_a_cnn_head_runs_on_its_gradient_and_every_point_flips(stub: Any) -> Non
     result, points = _deepfool(stub, data, x, logits=True)
     assert result.adversarial_method == "gradient"
     _assert_points_flip(data, x, result, points)
+    picks = client.select(strategies=["deepfool"], k=5, model=data, model_inputs=x,
+                          model_output="logits")  # fmt: skip
+    assert picks["deepfool"].adversarial_method == "gradient"
+    assert list(picks["deepfool"].indices) == list(result.indices)[:5]
 
 
 def test_gradient_memory_is_bounded_before_allocating_and_auto_falls_back(stub: Any) -> None:

@@ -89,6 +89,7 @@ def test_select_vector(client: Client, path: Path) -> None:
                 assert selection.adversarial_points is not None
                 _close(selection.adversarial_points, _tensor(points))
             assert selection.candidates_considered == result["candidates_considered"]
+            assert selection.adversarial_method == result["adversarial_method"]
         if "auto_selection" in result:
             report = result["auto_selection"]
             if report is None:

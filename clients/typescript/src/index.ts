@@ -112,6 +112,8 @@ export interface StrategyResult {
   candidatesConsidered: number;
   /** deepfool with return_points: each selected item's adversarial point, [k, d] float64. */
   adversarialPoints?: Float64Tensor;
+  /** deepfool: the method that ran, "gradient" or "decision" (absent for other strategies). */
+  adversarialMethod?: string;
 }
 
 export interface SelectResponse {
@@ -473,6 +475,7 @@ function fromMessage(response: SelectQueriesResponse | undefined): SelectRespons
         ...(r.adversarialPoints && {
           adversarialPoints: fromFloat64Message(r.adversarialPoints, `results[${i}].adversarial_points`),
         }),
+        ...(r.adversarialMethod && { adversarialMethod: r.adversarialMethod }),
       };
     }),
   };

@@ -188,6 +188,7 @@ interface ModelVector extends Vector {
     results: (Vector["response"]["results"][number] & {
       adversarial_points: VectorTensor | null;
       candidates_considered: number;
+      adversarial_method: string;
     })[];
   };
 }
@@ -212,6 +213,7 @@ function assertModelMatches(got: SelectResponse, v: ModelVector): void {
   v.response.results.forEach((want, i) => {
     const r = got.results[i];
     assert.equal(r.candidatesConsidered, want.candidates_considered, `${want.name} candidates_considered`);
+    assert.equal(r.adversarialMethod ?? "", want.adversarial_method, `${want.name} adversarial_method`);
     const points = want.adversarial_points;
     if (points === null) {
       assert.equal(r.adversarialPoints, undefined, `${want.name} adversarial_points`);

@@ -97,18 +97,20 @@ REFERENCE_ROWS = 4096
 STARTS = 4  # nearest reference rows of another class per item, each bisected to the boundary
 BISECTION_STEPS = 12  # halvings of a segment: 2^-12 of its length
 GEOMETRIC_STEPS = 6  # step sizes tried per refinement, halving
+SPHERE = 8  # random points at the current distance tried per refinement
 # Bytes of query rows (float64) one group of items may hold at once.
 _QUERY_BYTES = 32 << 20
 
 
 def _samples(d: int) -> int:
-    """Model evaluations per boundary-normal estimate (HopSkipJump's B, for dimension d)."""
-    return int(min(100, max(16, 4 * d)))
+    """Model evaluations per boundary-normal estimate (HopSkipJump's B, for dimension d): at
+    most _QUERY_BYTES of probes for one item, however wide its rows."""
+    return int(max(1, min(100, max(16, 4 * d), _QUERY_BYTES // (8 * d))))
 
 
 def decision_cost(d: int) -> tuple[int, int]:
     """Model evaluations per item: (the start, each refinement step)."""
-    return STARTS * BISECTION_STEPS, _samples(d) + GEOMETRIC_STEPS + 1 + BISECTION_STEPS
+    return STARTS * BISECTION_STEPS, _samples(d) + 1 + SPHERE + GEOMETRIC_STEPS + BISECTION_STEPS
 
 
 def _flipped(predict: Predict, rows: FloatArray, labels: IntArray) -> npt.NDArray[np.bool_]:
@@ -203,15 +205,30 @@ def decision_boundary(
         norm = np.linalg.norm(normal, axis=1, keepdims=True)
         normal = np.where(norm > 0, normal / np.where(norm > 0, norm, 1.0), 0.0)
         # Candidates: the projection of x onto the tangent plane (a DeepFool step with the
-        # estimated normal), pushed past it, then HopSkipJump's geometric steps along the normal.
+        # estimated normal), pushed past it; HopSkipJump's geometric steps along the normal;
+        # and SPHERE random points at the current distance from x (the way out of a facet
+        # that is not the nearest, for piecewise-constant models such as trees).
         offset = np.einsum("ad,ad->a", here - origin, normal)
         projection = origin + (offset * 1.05)[:, None] * normal
         sizes = (r / np.sqrt(step))[:, None] * 0.5 ** np.arange(GEOMETRIC_STEPS)[None]
         geometric = here[:, None, :] + sizes[:, :, None] * normal[:, None, :]
-        candidates = np.concatenate([projection[:, None, :], geometric], axis=1)  # [a, 1+G, d]
-        tried = np.repeat(label, 1 + GEOMETRIC_STEPS)
+        w = np.stack([rngs[i].normal(size=(SPHERE, d)) for i in active])  # [a, S, d]
+        w /= np.linalg.norm(w, axis=2, keepdims=True)
+        # Half on the sphere of the current distance, half uniform in its ball (points inside
+        # a nearer pocket of another class flip themselves).
+        inside = np.stack([rngs[i].random(SPHERE) for i in active]) ** (1.0 / d)
+        scale = np.where(np.arange(SPHERE)[None] < SPHERE // 2, 1.0, inside)  # [a, S]
+        sphere = origin[:, None, :] + (r[:, None] * scale)[:, :, None] * w
+        candidates = np.concatenate([projection[:, None, :], sphere, geometric], axis=1)
+        tried = np.repeat(label, candidates.shape[1])
         flips = _flipped(predict, candidates.reshape(-1, d), tried).reshape(len(active), -1)
-        pick = np.argmax(flips, axis=1)  # the projection if it flips, else the largest step
+        # The flipping candidate nearest x (its bisection can only come nearer); the largest
+        # geometric step when only those flip.
+        reach = np.linalg.norm(candidates - origin[:, None, :], axis=2)
+        reach[:, 1 + SPHERE :] = np.inf  # geometric steps: only when nothing nearer flips
+        near = np.where(flips, reach, np.inf)
+        pick = np.where(np.isfinite(near.min(axis=1)), np.argmin(near, axis=1),
+                        1 + SPHERE + np.argmax(flips[:, 1 + SPHERE :], axis=1))  # fmt: skip
         ok = flips[np.arange(len(active)), pick]
         target = np.where(ok[:, None], candidates[np.arange(len(active)), pick], here)
         moved = _bisect(predict, origin, target, label)
@@ -239,10 +256,11 @@ def resolved_method(pool: Pool, params: Params) -> str:
 
 def _reference(model: ModelAccess, seed: int) -> tuple[FloatArray, IntArray]:
     """A seeded sample of at most REFERENCE_ROWS pool rows, with the classes the model gives."""
-    n = model.inputs.shape[0]
+    n, d = model.inputs.shape
+    most = max(STARTS, min(REFERENCE_ROWS, _QUERY_BYTES // (8 * d)))  # bounded before copying
     rows = np.arange(n)
-    if n > REFERENCE_ROWS:
-        rows = np.sort(np.random.default_rng(seed).choice(n, REFERENCE_ROWS, replace=False))
+    if n > most:
+        rows = np.sort(np.random.default_rng(seed).choice(n, most, replace=False))
     reference = np.asarray(model.inputs[rows], dtype=np.float64)
     return reference, _predicted(model, reference)
 
@@ -256,7 +274,10 @@ def _decision_run(
 ) -> tuple[FloatArray, FloatArray]:
     d = model.inputs.shape[1]
     reference, reference_labels = _reference(model, seed)
-    group = max(1, _QUERY_BYTES // (8 * d * max(_samples(d), STARTS * 2, REFERENCE_ROWS // 8)))
+    # Items per group: their probes [a, B, d], candidates and distances to the reference rows
+    # [a, r] within _QUERY_BYTES.
+    per_item = 8 * max(d * max(_samples(d), 1 + SPHERE + GEOMETRIC_STEPS, STARTS), REFERENCE_ROWS)
+    group = max(1, _QUERY_BYTES // per_item)
     distances = np.empty(rows.shape[0])
     points = np.empty((rows.shape[0], d))
     for start in range(0, rows.shape[0], group):

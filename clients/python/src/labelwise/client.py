@@ -129,6 +129,8 @@ class Selection:
     candidates_considered: int = 0
     # "auto": the arm of each selected item and every arm's posterior weight.
     auto: "AutoSelection | None" = None
+    # deepfool: the method that ran, "gradient" or "decision" ("" for other strategies).
+    adversarial_method: str = ""
 
 
 @dataclass(frozen=True)
@@ -572,6 +574,7 @@ class Client:
                 auto=_auto_selection(result.auto_selection)
                 if result.HasField("auto_selection")
                 else None,
+                adversarial_method=result.adversarial_method,
             )
             for result in response.results
         }
