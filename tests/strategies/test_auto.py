@@ -79,6 +79,34 @@ def test_posterior_equals_an_item_by_item_count() -> None:
     np.testing.assert_allclose(auto.class_weights(counts), naive_weights, rtol=1e-12)
 
 
+def test_rare_surprise_evidence_splits_each_item_by_what_the_model_knew() -> None:
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]])
+    history = History(
+        (
+            HistoryRound(("",), np.array([0, 1])),
+            HistoryRound(("margin", "random", "margin"), np.array([0, 2, 1]), p),
+        )
+    )
+    evidence = auto.arm_evidence(history, ("margin", "random"), 3, 0.5, "rare_surprise")
+    # margin: item 0 (label 0, p̂ 0.7) and item 2 (label 1, p̂ 0.3); random: label 2, p̂ 0.8.
+    np.testing.assert_allclose(evidence[0], [0.3, 0.7, 0.0, 1.0])
+    np.testing.assert_allclose(evidence[1], [0.0, 0.0, 0.2, 0.8])
+    alpha = auto.posterior(evidence, auto.class_counts(history, 3), 4.0)
+    prior = 4.0 * (np.array([2.0, 2.0, 1.0]) + 1) / (5 + 3) / 2  # counts 2, 2, 1 of 5
+    np.testing.assert_allclose(alpha[1], np.append(prior + np.array([0.0, 0.0, 0.2]), 2.8))
+
+
+def test_rare_surprise_needs_the_rounds_probabilities() -> None:
+    from labelwise_server.errors import InvalidArgument
+
+    rng = np.random.default_rng(9)
+    pool = Pool(n=30, probabilities=rng.dirichlet(np.ones(3), size=30),
+                history=_history([("", [0, 1]), ("margin", [2])]))  # fmt: skip
+    with pytest.raises(InvalidArgument) as info:
+        _run(pool, 3, params={"reward": "rare_surprise"})
+    assert info.value.field == "history[1].probabilities"
+
+
 def test_thompson_draws_match_one_draw_at_a_time() -> None:
     """The chunked draws equal draw-by-draw sampling in the same stream order."""
     alpha = np.array([[3.0, 1.0, 0.5], [1.0, 2.0, 2.0]])

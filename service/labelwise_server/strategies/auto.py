@@ -43,7 +43,7 @@ from labelwise_server.strategies._types import (
 )
 from labelwise_server.strategies.ranking import within_budget
 
-REWARDS = ("class_diversity",)
+REWARDS = ("class_diversity", "rare_surprise")
 DEFAULT_ARMS = ("margin", "entropy", "random")
 MAX_ARMS = 16
 # At most this many Thompson draws per request; a larger k is shared out by the draws' wins.
@@ -79,11 +79,15 @@ def class_weights(counts: FloatArray) -> FloatArray:
 
 
 def arm_evidence(
-    history: History | None, arms: Sequence[str], c: int, discount: float
+    history: History | None, arms: Sequence[str], c: int, discount: float, reward: str = ""
 ) -> FloatArray:
-    """S [A, c]: the discounted class counts of each arm's picks (weight discount^age, age 0
-    for the latest round). Items of other strategies, or of none, credit no arm."""
-    evidence = np.zeros((len(arms), c))
+    """S [A, c] (class_diversity) or [A, c + 1] (rare_surprise): each arm's discounted
+    evidence, weight discount^age (age 0 for the latest round). class_diversity: an item of
+    class y adds 1 to column y. rare_surprise: it adds 1 − p̂_y to column y and p̂_y to the
+    last column (the part the model already knew), p̂_y the model's probability of the
+    item's label before labeling. Items of other strategies, or of none, credit no arm."""
+    surprise = reward == "rare_surprise"
+    evidence = np.zeros((len(arms), c + 1 if surprise else c))
     if history is None:
         return evidence
     column = {name: a for a, name in enumerate(arms)}
@@ -93,18 +97,34 @@ def arm_evidence(
         names = round_.strategies
         if len(names) == 1:
             names = names * round_.labels.shape[0]
-        for name, label in zip(names, round_.labels.tolist(), strict=True):
-            a = column.get(name)
-            if a is not None:
+        rows = [(j, column[name]) for j, name in enumerate(names) if name in column]
+        if not rows:
+            continue
+        if surprise and round_.probabilities is None:
+            raise InvalidArgument(
+                f"history[{r}].probabilities",
+                "must be sent for the items an arm picked when auto's reward is rare_surprise",
+            )
+        for j, a in rows:
+            label = int(round_.labels[j])
+            if surprise:
+                assert round_.probabilities is not None
+                known = float(round_.probabilities[j, label])
+                evidence[a, label] += weight * (1.0 - known)
+                evidence[a, c] += weight * known
+            else:
                 evidence[a, label] += weight
     return evidence
 
 
 def posterior(evidence: FloatArray, counts: FloatArray, prior_items: float) -> FloatArray:
-    """Dirichlet parameters [A, c]: prior_items · p̂ + each arm's evidence, with
-    p̂ = (N + 1) / (ΣN + c) the add-one smoothed class distribution of every label so far."""
+    """Dirichlet parameters [A, c] (or [A, c + 1]): prior_items · p̂ + each arm's evidence,
+    with p̂ = (N + 1) / (ΣN + c) the add-one smoothed class distribution of every label so
+    far; with a last (surprise) column, p̂ is halved and the other half goes to it."""
     c = counts.shape[0]
     prior = prior_items * (counts + 1.0) / (counts.sum() + c)
+    if evidence.shape[1] == c + 1:
+        prior = np.append(prior / 2.0, prior_items / 2.0)
     alpha: FloatArray = evidence + prior[None, :]
     return alpha
 
@@ -225,8 +245,11 @@ def auto_select(
     arms = parse_arms(str(params["arms"]))
     counts = class_counts(history, c)
     weights = class_weights(counts)
-    evidence = arm_evidence(history, arms, c, float(params["discount"]))
+    reward = str(params["reward"])
+    evidence = arm_evidence(history, arms, c, float(params["discount"]), reward)
     alpha = posterior(evidence, counts, float(params["prior_items"]))
+    if reward == "rare_surprise":  # the last column, what the model knew, is worth nothing
+        weights = np.append(weights, 0.0)
 
     rng = np.random.default_rng([task.seed, _STREAM])
     draws = min(task.k, MAX_DRAWS)

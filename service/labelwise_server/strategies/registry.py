@@ -689,8 +689,10 @@ AUTO = Strategy(
             Options(str, auto.REWARDS),
             default="class_diversity",
             description="How an arm's picks are scored: 'class_diversity' (TAILOR), "
-            "1 / max(1, N_y) for an item of class y, N_y the labeled items of that class "
-            "in the history.",
+            "v_y = 1 / max(1, N_y) for an item of class y, N_y the labeled items of that "
+            "class in the history; 'rare_surprise', v_y · (1 − p̂_y), p̂_y the model's "
+            "probability of the item's label before labeling (needs the history rounds' "
+            "probabilities): rare classes the model got wrong.",
         ),
         "prior_items": Param(
             Interval(float, 0.0, 1e6, closed="right"),
