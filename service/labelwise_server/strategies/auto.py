@@ -1,23 +1,29 @@
 """auto: choose among candidate strategies (arms) from the caller's own labeling history.
 
-Stateless: the request carries every past round (History), which arm picked each labeled
-item and the label it received. The method is TAILOR's (Zhang et al. 2023, "Algorithm
-Selection for Deep Active Learning with Imbalanced Datasets"), for single-label classes:
+Stateless: the request carries every past round (History): which arm picked each labeled
+item, the label it received and what the model predicted for it before labeling. The
+bandit is TAILOR's (Zhang et al. 2023, "Algorithm Selection for Deep Active Learning with
+Imbalanced Datasets"), for single-label classes; the default reward adds the model's
+surprise to TAILOR's class-diversity reward:
 
-- Reward, class diversity: an item of class y is worth v_y = 1 / max(1, N_y), N_y the
-  number of labeled items of class y so far (every history round, seed rounds included).
-  An arm that keeps finding the classes labeled least scores high; an arm that starves a
-  class (entropy picking 2 items of a 25% class in 500 labels) scores low, because the
-  starved class's weight grows while the arm never collects it.
+- Reward. class_diversity (TAILOR): an item of class y is worth v_y = 1 / max(1, N_y), N_y
+  the labeled items of class y so far (every history round, seed rounds included). An arm
+  that starves a class (entropy picking 2 items of a 25% class in 500 labels) scores low,
+  because the starved class's weight stays high while the arm never collects it.
+  rare_surprise (the default): v_y · (1 − p̂_y), p̂_y the model's probability of y before
+  labeling. On balanced classes v is flat and class diversity cannot tell arms apart; the
+  surprise factor credits arms whose picks the model got wrong, and gives little to items it
+  already knew.
 - Bandit, Thompson sampling on each arm's label distribution: arm a's picks are modelled
-  as draws from a class distribution μ_a with a Dirichlet posterior, prior
-  prior_items · p̂ (p̂ the smoothed class distribution of every label so far: an arm with
-  no evidence is expected to pick like the average) plus the arm's class counts, each
-  history round weighted discount^(rounds since). Because v changes every round but μ_a
-  changes slowly, the posterior is kept over μ_a, and the reward <v, μ_a> is formed with
-  today's v (TAILOR's choice). Each of the k picks of the batch is one Thompson draw: the
-  arm with the largest <v, μ̃_a> takes its next item, so the batch mixes arms in proportion
-  to their posterior probability of being best.
+  as draws from a distribution μ_a over the classes (plus, for rare_surprise, a last
+  category "the model knew", worth 0: an item adds 1 − p̂_y to class y and p̂_y to it) with
+  a Dirichlet posterior: prior prior_items · p̂ (p̂ the smoothed class distribution of every
+  label so far: an arm with no evidence is expected to pick like the average) plus the
+  arm's evidence, each history round weighted discount^(rounds since). v changes every round
+  but μ_a slowly, so the posterior is kept over μ_a and the reward <v, μ_a> is formed with
+  today's v (TAILOR's choice). Each of the k picks of the batch is one Thompson draw: the arm
+  with the largest <v, μ̃_a> takes its next item, so the batch mixes arms in proportion to
+  their posterior probability of being best.
 
 The draws come from PCG64 seeded by the request's seed; each arm runs with its default
 parameters and its own seed derived from the request's. Same request, same bytes.
@@ -43,8 +49,8 @@ from labelwise_server.strategies._types import (
 )
 from labelwise_server.strategies.ranking import within_budget
 
-REWARDS = ("class_diversity", "rare_surprise")
-DEFAULT_ARMS = ("margin", "entropy", "random")
+REWARDS = ("rare_surprise", "class_diversity")
+DEFAULT_ARMS = ("margin", "random")
 MAX_ARMS = 16
 # At most this many Thompson draws per request; a larger k is shared out by the draws' wins.
 MAX_DRAWS = 1024
