@@ -155,3 +155,17 @@ def test_hostile_history_is_refused_naming_the_field(
     [violation] = violations(caught.value)
     assert violation.field == field
     assert len(violation.description) < 600
+
+
+def test_list_strategies_describes_auto_probcover_and_class_balance(client: Client) -> None:
+    described = {s.name: s for s in client.list_strategies(deadline=10)}
+    auto = described["auto"]
+    assert auto.batch and auto.seeded and auto.required_inputs == ["probabilities"]
+    assert auto.params["arms"].default == "margin,random"
+    assert auto.params["reward"].allowed_values == ["rare_surprise", "class_diversity"]
+    probcover = described["probcover"]
+    assert probcover.required_inputs == ["embeddings"] and probcover.batch
+    assert probcover.params["delta"].default == 0.0
+    for name in ("entropy", "margin", "bald", "core_set", "badge", "probcover"):
+        balance = described[name].params["class_balance"]
+        assert (balance.type, balance.default) == ("bool", False), name
