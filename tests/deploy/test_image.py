@@ -12,10 +12,13 @@ from tests.test_deploy import dockerfile
 
 def locked(name: str) -> dict[str, str]:
     text = (ROOT / "requirements" / f"{name}.txt").read_text()
-    pins = dict(re.findall(r"^([A-Za-z0-9._-]+)==(\S+)", text, re.MULTILINE))
+    # A package may be pinned twice under environment markers (the universal lock's
+    # python_full_version splits); every pin line counts.
+    pin_lines = re.findall(r"^([A-Za-z0-9._-]+)==(\S+)", text, re.MULTILINE)
+    pins = dict(pin_lines)
     # Every pin carries hashes (pip --require-hashes refuses the file otherwise).
     hashed = re.findall(r"^[A-Za-z0-9._-]+==\S+ (?:; [^\n]*)?\\\n\s+--hash=sha256:", text, re.M)
-    assert len(hashed) == len(pins) > 10
+    assert len(hashed) == len(pin_lines) > 10
     return {canonicalize_name(k): v for k, v in pins.items()}
 
 
