@@ -26,6 +26,7 @@ PRODUCTION_VALUES = [
     "image.digest=sha256:" + "0123456789abcdef" * 4,
     "tls.enabled=true",
     "auth.existingSecret=labelwise-tokens",
+    "streamTokenKey.existingSecret=labelwise-stream-token-key",
     "autoscaling.minReplicas=3",
     "autoscaling.maxReplicas=20",
     "autoscaling.inFlightMetric=labelwise_requests_in_flight",

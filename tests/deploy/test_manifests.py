@@ -122,6 +122,28 @@ def test_tls_sets_mount_the_secret_and_probe_by_exec() -> None:
         assert not any(k.startswith("checkov.io/skip") for k in annotations)
 
 
+def test_production_sets_give_every_replica_the_stream_token_key_from_a_secret() -> None:
+    for documents in (kustomize(OVERLAY), rendered("chart-production")):
+        pod, settings = pod_and_settings(documents)
+        (container,) = pod["containers"]
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        key_dir, key_name = settings["LABELWISE_STREAM_TOKEN_KEY_FILE"].rsplit("/", 1)
+        assert mounts[key_dir]["readOnly"] and key_name == "key"  # --from-file=key=...
+        # One Secret in the pod template, so every replica signs with the same key.
+        secret = volumes[mounts[key_dir]["name"]]["secret"]
+        assert secret["secretName"] == "labelwise-stream-token-key"
+
+
+def test_the_key_itself_is_never_a_setting(documents: list[dict[str, Any]]) -> None:
+    # The raw key would sit in a ConfigMap (readable by anyone who reads the namespace's
+    # settings); without the file setting a set uses the development key, as the base does.
+    pod, settings = pod_and_settings(documents)
+    (container,) = pod["containers"]
+    assert "LABELWISE_STREAM_TOKEN_KEY" not in settings
+    assert all(e["name"] != "LABELWISE_STREAM_TOKEN_KEY" for e in container.get("env", []))
+
+
 def test_the_overlay_renders_as_kubectl_kustomize_does() -> None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
