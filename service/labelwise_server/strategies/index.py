@@ -2,7 +2,8 @@
 
 Two uses, both opt-in or past a size where the exact method cannot run:
 - the SEALS candidate pre-filter (Coleman et al. 2022): the pool items nearest the labeled
-  set, found with an inverted-file index over the candidates (exact below EXACT_ROWS);
+  set, by an exact scan (FAISS's blocked BLAS search) below EXACT_ROWS candidates or while
+  the labeled set is at most sqrt(r) items, by an inverted-file index past that;
 - cluster_margin past CLUSTER_MARGIN_MAX_ITEMS margin-filtered items: k-means clusters
   (FAISS) instead of average linkage (Citovsky et al. 2021 cluster once, offline, at scale).
 Every call is seeded and single-threaded here (the work process's thread budget is set by
@@ -22,7 +23,7 @@ from labelwise_server.strategies.diversity import as_float32
 EXACT_ROWS = 1 << 17
 # Inverted lists probed per query, and training rows per list, of the approximate index.
 _NPROBE = 16
-_TRAIN_PER_LIST = 64
+_TRAIN_PER_LIST = 40
 _KMEANS_ITERATIONS = 20
 # k-means keeps the best of 3 seeded starts while rows × clusters is at most this, one above.
 _KMEANS_RESTART_WORK = 1 << 26
@@ -53,10 +54,12 @@ def nearest_to_labeled(
     per_item = max(1, min(r, math.ceil(size / max(queries.shape[0], 1))))
     x = np.ascontiguousarray(as_float32(embeddings[candidates]))
     d = x.shape[1]
-    if r <= EXACT_ROWS:
+    lists = max(1, int(math.sqrt(r)))
+    if r <= EXACT_ROWS or queries.shape[0] <= lists:
+        # A stateless call builds its index each time: an inverted file costs about
+        # r · lists distances to fill, an exact scan l · r, so the scan wins for l <= lists.
         index = faiss.IndexFlatL2(d)
     else:
-        lists = max(1, int(4 * math.sqrt(r)))
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, lists)
         rng = np.random.default_rng(seed)
         train = np.sort(rng.choice(r, size=min(r, lists * _TRAIN_PER_LIST), replace=False))
