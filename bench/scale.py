@@ -67,11 +67,19 @@ def serve(*flags: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def children(pid: int) -> list[int]:
+    """Every descendant of pid (work processes are forked by a zygote, itself a child)."""
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(child) for child in text]
+        for child in (task / "children").read_text().split():
+            found += [int(child), *children(int(child))]
     return found
+
+
+def _peak(pid: int) -> int:
+    try:
+        return status_kib(pid, "VmHWM")
+    except (OSError, KeyError):
+        return 0
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:
@@ -363,9 +371,9 @@ def run_index(
     }
     try:
         time.sleep(2)
-        workers = children(server.pid)
         with Client(address) as client:
             for name, (spec, kk, needs_p) in calls.items():
+                workers = children(server.pid)  # a killed work process is replaced
                 for pid in [server.pid, *workers]:
                     reset_peak(pid)
                 inputs: dict[str, Any] = {"embeddings": x, "labeled_embeddings": labeled}
@@ -377,7 +385,7 @@ def run_index(
                 row = {
                     "strategy": name, "k": kk, "seconds": seconds,
                     "server_peak_mib": status_kib(server.pid, "VmHWM") / 1024,
-                    "work_peak_mib": max(status_kib(pid, "VmHWM") for pid in workers) / 1024,
+                    "work_peak_mib": max(_peak(pid) for pid in children(server.pid)) / 1024,
                     "candidates_considered": picks.candidates_considered,
                     "picked": int(picks.indices.shape[0]),
                 }  # fmt: skip
