@@ -480,7 +480,9 @@ def tables(data: dict[str, Any]) -> str:
             f"- Same indices as NumPy (float32, as the server computes entropy): "
             f"**{s['same_as_numpy_float32']}**; same set as NumPy in float64: "
             f"{s['same_set_as_numpy_float64']}.",
-            "- Idle work processes (not used by this call), peak RSS each: "
+            "- The peak RSS is the server process's (this call runs no work process). Its "
+            "direct children, idle through the call (the work-process zygote; the work "
+            "processes it forks were not measured in this run), peaked at "
             + ", ".join(f"{m:.0f} MiB" for m in s["work_process_peak_mib"])
             + ".",
             "",
