@@ -351,24 +351,36 @@ func (c *Client) ListStrategies(ctx context.Context) ([]*labelwisev1.StrategyInf
 }
 
 // stream sends the request through SelectQueriesStream: the first chunk is header (every
-// scalar field, the strategies and the models) with the first rows, then come blocks of
-// pool rows, then blocks of labeled_embeddings rows, then exclude in blocks (the server
-// concatenates exclude lists, which may be long).
+// scalar field, the strategies and the models) with the start of exclude or else the first
+// rows; then exclude in blocks (the server concatenates exclude lists, which may be long),
+// then blocks of pool rows, then blocks of labeled_embeddings rows.
 func (c *Client) stream(ctx context.Context, req *Request, header *labelwisev1.SelectQueriesRequest) (*labelwisev1.SelectQueriesResponse, error) {
 	call, err := c.stub.SelectQueriesStream(ctx)
 	if err != nil {
 		return nil, err
 	}
 	chunkBytes := int64(c.options.chunkBytes)
-	chunks := req.chunks(chunkBytes, header)
-	if len(chunks) == 0 {
-		chunks = []*labelwisev1.SelectQueriesRequest{header}
-	}
+	// exclude goes first, so a server scoring rows as they arrive skips the excluded ones:
+	// in the header's chunk, then in chunks of its own.
+	var chunks []*labelwisev1.SelectQueriesRequest
 	step := int(max(1, chunkBytes/10)) // an int64 varint takes at most 10 bytes
 	for start := 0; start < len(req.Exclude); start += step {
-		chunks = append(chunks, &labelwisev1.SelectQueriesRequest{
-			Exclude: req.Exclude[start:min(start+step, len(req.Exclude))]})
+		chunk := &labelwisev1.SelectQueriesRequest{}
+		if start == 0 {
+			chunk = header
+		}
+		chunk.Exclude = req.Exclude[start:min(start+step, len(req.Exclude))]
+		chunks = append(chunks, chunk)
 	}
+	first := header
+	if len(chunks) > 0 {
+		first = &labelwisev1.SelectQueriesRequest{}
+	}
+	rows := req.chunks(chunkBytes, first)
+	if len(rows) == 0 && len(chunks) == 0 {
+		rows = []*labelwisev1.SelectQueriesRequest{header}
+	}
+	chunks = append(chunks, rows...)
 	for _, chunk := range chunks {
 		if err := call.Send(&labelwisev1.SelectQueriesStreamRequest{Chunk: chunk}); err != nil {
 			break // the status comes from CloseAndRecv

@@ -448,7 +448,7 @@ func largePool(t *testing.T, n, c int) *Tensor {
 func TestLargePoolStreams(t *testing.T) {
 	// 300,000 x 4 float32 is 4.8 MB: over a 1 MiB message limit, so the client streams it
 	// in ~256 KiB chunks; the answer must equal the unary call's.
-	// 5,000 excluded indices follow the rows in chunks of their own.
+	// 5,000 excluded indices precede the rows, in chunks of their own.
 	pool := largePool(t, 300_000, 4)
 	exclude := []int64{299_999}
 	for i := int64(0); i < 5_000; i++ {

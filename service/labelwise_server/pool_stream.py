@@ -66,7 +66,7 @@ ALIGNED = (*SCORED, "costs")
 # Labeled-set tensors row-wise strategies do not read: checked for dtype and size, not kept.
 IGNORED = ("labeled_embeddings", "labeled_targets")
 # Rows beyond k each running ranking keeps for exclude entries that name rows already scored.
-MIN_SLACK = 1024
+MIN_SLACK = 4096
 RANDOM = "random"
 
 Observe = Callable[[str, float], None]

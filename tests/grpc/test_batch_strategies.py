@@ -123,7 +123,7 @@ def test_information_density_base_needs_its_inputs(client: Client) -> None:
 
 
 def test_cluster_margin_k_over_its_cap_is_invalid_argument(client: Client) -> None:
-    n = hybrid.CLUSTER_MARGIN_MAX_ITEMS + 10
+    n = hybrid.CLUSTER_MARGIN_MAX_KMEANS_ITEMS + 10
     p = RNG.dirichlet(np.ones(2), size=n).astype(np.float32)
     with pytest.raises(LabelwiseError) as caught:
         client.select(

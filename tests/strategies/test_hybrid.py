@@ -302,10 +302,10 @@ def test_cluster_margin_takes_one_per_cluster_before_a_second() -> None:
 def test_cluster_margin_rejects_a_k_it_cannot_cluster() -> None:
     from labelwise_server.errors import InvalidArgument
 
-    n = hybrid.CLUSTER_MARGIN_MAX_ITEMS + 1
+    n = hybrid.CLUSTER_MARGIN_MAX_KMEANS_ITEMS + 1
     rng = np.random.default_rng(0)
     pool = Pool(n=n, probabilities=random_probabilities(rng, n, 2), embeddings=np.ones((n, 1)))
-    with pytest.raises(InvalidArgument, match="at most 4096"):
+    with pytest.raises(InvalidArgument, match=f"at most {n - 1}"):
         run_one("cluster_margin", pool, n)
 
 

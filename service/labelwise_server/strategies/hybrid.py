@@ -13,7 +13,7 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from labelwise_server.errors import InvalidArgument
-from labelwise_server.strategies import prefilter
+from labelwise_server.strategies import index, prefilter
 from labelwise_server.strategies._types import (
     BatchSelect,
     FloatArray,
@@ -40,9 +40,11 @@ from labelwise_server.strategies.greedy import Budget
 
 # Rows per block for the O(n · d) passes over the pool.
 _BLOCK_ROWS = 1 << 15
-# The most items cluster_margin clusters: average linkage keeps an m(m − 1)/2
-# distance matrix (4096 items: 8.4 M float64, 67 MB).
+# The most items cluster_margin clusters by average linkage, which keeps an m(m − 1)/2
+# distance matrix (4096 items: 8.4 M float64, 67 MB); past it, k-means (strategies/index.py).
 CLUSTER_MARGIN_MAX_ITEMS = 4096
+# The most margin-filtered items cluster_margin clusters at all (k-means: O(items · clusters)).
+CLUSTER_MARGIN_MAX_KMEANS_ITEMS = 1 << 20
 
 
 class Uniform(Protocol):
@@ -139,6 +141,7 @@ def cluster_margin_select(
     *,
     costs: FloatArray | None = None,
     budget: float | None = None,
+    seed: int = 0,
 ) -> tuple[IntArray, FloatArray]:
     """Cluster-margin (Citovsky et al. 2021) on the lowest-margin candidates.
 
@@ -148,15 +151,22 @@ def cluster_margin_select(
     (euclidean) into at most `clusters` clusters; then clusters are visited
     round-robin from the smallest up (ties: lowest member index), each giving
     its least sure item not yet taken (an item over the remaining budget is
-    dropped). Score = the item's margin score. Quadratic in the candidates
-    only, which the caller caps at CLUSTER_MARGIN_MAX_ITEMS.
+    dropped). Score = the item's margin score. Quadratic in the candidates;
+    past CLUSTER_MARGIN_MAX_ITEMS of them, seeded k-means (FAISS) into at most
+    max(1, r // 32) clusters replaces average linkage.
     """
     r = candidates.shape[0]
     if r == 0:
         return np.empty(0, np.int64), np.empty(0, np.float64)
-    x = as_float32(embeddings[candidates]).astype(np.float64)
+    x = as_float32(embeddings[candidates])
+    if r <= CLUSTER_MARGIN_MAX_ITEMS:
+        x = x.astype(np.float64)
     if r == 1 or clusters <= 1:
         labels = np.zeros(r, dtype=np.int64)
+    elif r > CLUSTER_MARGIN_MAX_ITEMS:
+        # Past what average linkage can hold (quadratic): k-means clusters (FAISS), at
+        # most r / 32 of them so each centroid is fitted on enough items.
+        labels = index.kmeans_labels(x, min(clusters, max(1, r // 32)), seed)
     else:
         tree = linkage(x, method="average", metric="euclidean")
         labels = fcluster(tree, t=min(clusters, r), criterion="maxclust").astype(np.int64)
@@ -308,12 +318,12 @@ def badge_adapter(pool: Pool, task: Task, params: Params) -> tuple[IntArray, Flo
 def cluster_margin_candidates(pool: Pool, task: Task, params: Params) -> IntArray:
     """The k_m = max(k, ⌈margin_multiple · k⌉) lowest-margin candidates, capped."""
     probabilities = needed(pool.probabilities, "probabilities")
-    cap = CLUSTER_MARGIN_MAX_ITEMS
+    cap = CLUSTER_MARGIN_MAX_KMEANS_ITEMS
     if task.k > cap:
         raise InvalidArgument(
             "k",
             f"must be at most {cap} for cluster_margin, which clusters at most {cap} "
-            f"items (average linkage is quadratic in them); got {task.k}",
+            f"items; got {task.k}",
         )
     size = min(max(task.k, math.ceil(float(params["margin_multiple"]) * task.k)), cap)
     return prefilter.least_sure(probabilities, task.candidates, size)
@@ -332,6 +342,7 @@ def cluster_margin_adapter(pool: Pool, task: Task, params: Params) -> tuple[IntA
         clusters,
         costs=pool.costs,
         budget=task.budget,
+        seed=task.seed,
     )
 
 

@@ -3,14 +3,15 @@
 Exact batch strategies (k-center, k-means++ seeding, clustering) cost at least
 O(n · k · d), and clustering more; on pools too large for that, a request can
 narrow the candidates first: to the `prefilter_size` least sure items
-(smallest top-2 margin) or to a seeded uniform subsample. The diversity step
+(smallest top-2 margin), to a seeded uniform subsample, or to the items nearest the
+labeled set (SEALS, Coleman et al. 2022: a FAISS index, strategies/index.py). The diversity step
 then sees only those, and the response reports how many it chose among
 (StrategyResult.candidates_considered).
 """
 
 import numpy as np
 
-from labelwise_server.strategies import uncertainty
+from labelwise_server.strategies import index, uncertainty
 from labelwise_server.strategies._types import (
     FloatArray,
     Input,
@@ -31,12 +32,14 @@ _STREAM = 0x5052
 
 PARAMS: dict[str, Param] = {
     "prefilter": Param(
-        Options(str, ("none", "uncertainty", "random")),
+        Options(str, ("none", "uncertainty", "random", "neighbours")),
         default="none",
         description="Narrow the candidates before the diversity step, for pools too large "
         "for the exact method: 'none'; 'uncertainty', the prefilter_size items with the "
         "smallest top-2 margin (needs probabilities or logits); 'random', a uniform sample "
-        "of prefilter_size items by the request's seed.",
+        "of prefilter_size items by the request's seed; 'neighbours', the prefilter_size items "
+        "nearest the labeled set (each labeled item's nearest, an approximate FAISS index "
+        "past 131,072 candidates; needs labeled_embeddings). SEALS, Coleman et al. (2022).",
     ),
     "prefilter_size": Param(
         Interval(int, 1, None),
@@ -48,8 +51,13 @@ PARAMS: dict[str, Param] = {
 
 
 def needs(params: Params) -> frozenset[Input]:
-    """The uncertainty filter reads the model's probabilities."""
-    return frozenset({Input.PROBABILITIES}) if params["prefilter"] == "uncertainty" else frozenset()
+    """The uncertainty filter reads the model's probabilities; the neighbours filter the
+    embeddings of both sets."""
+    if params["prefilter"] == "uncertainty":
+        return frozenset({Input.PROBABILITIES})
+    if params["prefilter"] == "neighbours":
+        return frozenset({Input.EMBEDDINGS, Input.LABELED_EMBEDDINGS})
+    return frozenset()
 
 
 def margin_scores_of(probabilities: RealArray, rows: IntArray) -> FloatArray:
@@ -86,4 +94,8 @@ def narrow(pool: Pool, task: Task, params: Params) -> IntArray:
         return least_sure(probabilities, task.candidates, size)
     if method == "random":
         return uniform_sample(task.candidates, size, task.seed)
+    if method == "neighbours":
+        labeled = needed(pool.labeled_embeddings, "labeled_embeddings")
+        embeddings = needed(pool.embeddings, "embeddings")
+        return index.nearest_to_labeled(embeddings, task.candidates, labeled, size, task.seed)
     return task.candidates

@@ -357,6 +357,7 @@ _PLAIN: Mapping[str, Strategy] = {
             batch_select=hybrid.badge_adapter,
             seeded=True,
             narrow=prefilter.narrow,
+            needs_of=_with_prefilter(PROBABILITIES | EMBEDDINGS),
         ),
         Strategy(
             "cluster_margin",
@@ -370,13 +371,15 @@ _PLAIN: Mapping[str, Strategy] = {
                     Interval(float, 1.0, 1000.0),
                     default=10.0,
                     description="k_m = ⌈margin_multiple · k⌉ lowest-margin items are clustered "
-                    f"(at most {hybrid.CLUSTER_MARGIN_MAX_ITEMS}, so k must be at most that).",
+                    f"(at most {hybrid.CLUSTER_MARGIN_MAX_KMEANS_ITEMS}, so k must be at most "
+                    f"that): by average linkage up to {hybrid.CLUSTER_MARGIN_MAX_ITEMS} items, "
+                    "past that by k-means seeded by the request's seed (FAISS).",
                 ),
                 "clusters": Param(
                     AnyOf((Options(int, (0,)), Interval(int, 1, None))),
                     default=0,
-                    description="How many clusters to cut the average-linkage tree into; "
-                    "0 means k.",
+                    description="How many clusters to cut the average-linkage tree into "
+                    "(k-means: at most k_m / 32); 0 means k.",
                 ),
             },
             batch_select=hybrid.cluster_margin_adapter,
