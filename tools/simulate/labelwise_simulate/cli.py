@@ -143,6 +143,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["annotators"]:  # the noisy-annotators mode: labelwise_simulate.annotators
+        from labelwise_simulate.annotators import main as annotators
+
+        return annotators(argv[1:])
     return run(build_parser().parse_args(argv))
 
 
