@@ -4,6 +4,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labelwise.tensors import encode_tensor
 from labelwise.v1 import label_quality_pb2 as lq
@@ -204,3 +206,90 @@ def test_plan_gives_a_better_annotator_more_per_dollar() -> None:
     assert estimates[0].accuracy_mean > 0.9 > 0.1 > estimates[1].accuracy_mean
     assert not estimates[1].eligible and estimates[0].eligible
     assert all(t.annotator != 1 for t in response.tasks)
+
+
+DTYPES = [pb.DATA_TYPE_INT32, pb.DATA_TYPE_INT64, pb.DATA_TYPE_FLOAT32, pb.DATA_TYPE_FLOAT64]
+
+
+@st.composite
+def hostile_plans(draw: st.DrawFn) -> lq.PlanLabelingRequest:
+    """Requests near the valid ones: small shapes, labels and costs sometimes out of range."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32)))
+    corrupt = draw(st.integers(0, 3)) == 0  # one request in four breaks some rule
+    low = 0 if corrupt else 1
+    items, a, n = (draw(st.integers(low, 6)) for _ in range(3))
+    c = draw(st.integers(1 if corrupt else 2, 4))
+    labels = rng.integers(-1, c + (1 if corrupt else 0), size=(items, a))
+    if not corrupt:
+        labels[np.arange(items), rng.integers(0, a, items)] = rng.integers(0, c, items)
+    request = lq.PlanLabelingRequest(k=draw(st.integers(low - 1, 12)), clamp_k=draw(st.booleans()))
+    dtype = draw(st.sampled_from(DTYPES)) if corrupt else pb.DATA_TYPE_INT64
+    request.annotations.CopyFrom(encode_tensor(labels, dtype))
+    extra = draw(st.integers(0, 1)) if corrupt else 0
+    request.labeled_probabilities.CopyFrom(encode_tensor(rng.dirichlet(np.ones(c), items + extra)))
+    pooled = draw(st.booleans())
+    if pooled:
+        request.pool_probabilities.CopyFrom(encode_tensor(rng.dirichlet(np.ones(max(c, 1)), n)))
+    if draw(st.booleans()):
+        costs = rng.choice([0.5, 1.0, 3.0, -1.0, np.inf, np.nan] if corrupt else [0.5, 1.0, 3.0],
+                           size=a + (draw(st.integers(0, 1)) if corrupt else 0))  # fmt: skip
+        request.annotator_costs.CopyFrom(encode_tensor(costs))
+    if draw(st.booleans()):
+        request.budget = draw(st.sampled_from([0.0, 1.0, 4.0] + ([-1.0, float("nan")] if corrupt
+                                                                   else [])))  # fmt: skip
+    request.exclude_labeled.extend(draw(st.lists(st.integers(-low, max(items - 1, 0)), max_size=2)))
+    if pooled or corrupt:
+        request.exclude_pool.extend(draw(st.lists(st.integers(-low, max(n - 1, 0)), max_size=2)))
+    request.pool_strategy = draw(st.sampled_from(["", "activelab", "margin", "entropy"]
+                                                 + (["bald"] if corrupt else [])))  # fmt: skip
+    request.accuracy_bound = draw(st.integers(0, 4 if corrupt else 3))
+    if draw(st.booleans()):
+        request.max_tasks_per_annotator = draw(st.integers(low - 1, 3))
+    return request
+
+
+@settings(max_examples=150, deadline=None)
+@given(hostile_plans())
+def test_a_hostile_plan_is_answered_within_its_promises_or_named(
+    request: lq.PlanLabelingRequest,
+) -> None:
+    try:
+        inputs = decode_plan(request, LIMIT)
+    except InvalidArgument as err:
+        assert err.field and len(err.description) < 400
+        return
+    response = plan(inputs)
+    annotations = inputs.annotations
+    assert len(response.tasks) <= inputs.k
+    if inputs.budget is not None:
+        assert response.total_cost <= inputs.budget + 1e-9
+    per_annotator = np.zeros(annotations.shape[1], dtype=int)
+    for task in response.tasks:
+        assert np.isfinite(task.score) and 0 <= task.expected_accuracy <= 1
+        per_annotator[task.annotator] += 1
+        if task.kind == lq.LABELING_KIND_RELABEL:
+            assert annotations[task.index, task.annotator] == -1
+            assert task.index not in set(inputs.exclude_labeled.tolist())
+        else:
+            assert task.index not in set(inputs.exclude_pool.tolist())
+    assert per_annotator.max(initial=0) <= (inputs.capacity or 10**9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(hostile_plans(), st.sampled_from([0, 1, 2, 5]))
+def test_a_hostile_assessment_is_answered_or_named(
+    request: lq.PlanLabelingRequest, method: int
+) -> None:
+    assessment = lq.AssessLabelsRequest(method=method)
+    assessment.annotations.CopyFrom(request.annotations)
+    assessment.labeled_probabilities.CopyFrom(request.labeled_probabilities)
+    try:
+        inputs = decode_assess(assessment, LIMIT)
+    except InvalidArgument as err:
+        assert err.field
+        return
+    response = assess(inputs)
+    items = inputs.annotations.shape[0]
+    assert len(response.consensus_labels) == len(response.consensus_quality) == items
+    assert all(0 <= q <= 1 + 1e-9 for q in response.consensus_quality)
+    assert all(0 <= k < inputs.classes for k in response.consensus_labels)

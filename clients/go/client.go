@@ -211,6 +211,7 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 type Client struct {
 	conn    *grpc.ClientConn
 	stub    labelwisev1.QuerySelectionServiceClient
+	labels  labelwisev1.LabelQualityServiceClient
 	options options
 	models  sentModels
 }
@@ -269,7 +270,8 @@ func Dial(target string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, stub: labelwisev1.NewQuerySelectionServiceClient(conn), options: o}, nil
+	return &Client{conn: conn, stub: labelwisev1.NewQuerySelectionServiceClient(conn),
+		labels: labelwisev1.NewLabelQualityServiceClient(conn), options: o}, nil
 }
 
 // Close closes the connection.

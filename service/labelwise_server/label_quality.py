@@ -2,8 +2,8 @@
 
 AssessLabels: consensus and quality by CROWDLAB or Dawid-Skene. PlanLabeling: ActiveLab
 priorities over labeled and pool items on one scale, then annotators assigned greedily by
-expected correct labels per unit cost within the budget, from interval estimates of their
-accuracy (see strategies/annotators.py for the math and its references).
+expected correct labels beyond chance per unit cost within the budget, from interval
+estimates of their accuracy (see strategies/annotators.py for the math and its references).
 
 Every check runs before any array the size of the work is allocated: the tensors are bounded
 by the element limit as they are decoded, and the annotations' working set (e labels × c
@@ -33,9 +33,6 @@ DEFAULT_TOLERANCE = 1e-5
 DEFAULT_ALPHA = 0.05
 DEFAULT_EPSILON = 0.9
 POOL_STRATEGIES = ("activelab", "least_confidence", "margin", "ratio", "entropy")
-# Labels that count as evidence of an annotator's accuracy: on items someone else labeled too
-# (on an item only it labeled, an annotator agrees with the consensus almost by construction).
-EVIDENCE_MIN_ANNOTATIONS = 2
 
 
 def _raw(tensor: pb.Tensor) -> RawTensor:
@@ -369,12 +366,17 @@ def plan(inputs: Plan, stop: StopCheck = _never_stop) -> lq.PlanLabelingResponse
         pool = Pool(inputs.pool.shape[0], probabilities=inputs.pool)
         pool_scores = ann.rank_map(pool_scores, base_scores(pool, inputs.pool_strategy, stop))
     obs = ann.observe(annotations, c)
-    intervals = ann.annotator_intervals(
-        obs, active.consensus, alpha=inputs.alpha, min_annotations=EVIDENCE_MIN_ANNOTATIONS
-    )
+    # The reference an annotator's label is checked against: the consensus where someone else
+    # labeled the item too, else the model's out-of-sample prediction (independent of it).
+    predicted = np.argmax(inputs.probabilities, axis=1)
+    reference = np.where(obs.per_item >= 2, active.consensus, predicted).astype(np.int64)
+    intervals = ann.annotator_intervals(obs, reference, alpha=inputs.alpha)
     chosen_bound = {"upper": intervals.upper, "mean": intervals.mean, "lower": intervals.lower}
     accuracy = np.clip(chosen_bound[inputs.bound], 0.0, 1.0)
     eligible = ann.threshold_annotators(accuracy, inputs.epsilon)
+    # What a label is worth: its chance of being right beyond guessing, (q − 1/c) / (1 − 1/c);
+    # an annotator at chance level gives nothing, however cheap.
+    value = np.clip((accuracy - 1.0 / c) / (1.0 - 1.0 / c), 0.0, 1.0)
     # Candidates: labeled items, then pool items; best score first, ties to the lower id.
     scores: FloatArray = np.concatenate([active.labeled, pool_scores])
     allowed = np.ones(scores.shape[0], dtype=bool)
@@ -391,7 +393,7 @@ def plan(inputs: Plan, stop: StopCheck = _never_stop) -> lq.PlanLabelingResponse
     assignment = ann.assign_annotators(
         order,
         already,
-        accuracy,
+        value,
         inputs.costs,
         eligible,
         k=inputs.k,

@@ -18,6 +18,7 @@ SELECT = sorted(
     [*VECTORS.glob("*.json"), *VECTORS.glob("model/*.json"), *VECTORS.glob("history/*.json")]
 )
 STOPPING = sorted(VECTORS.glob("stopping/*.json"))
+LABELS = sorted(VECTORS.glob("labels/*.json"))
 
 
 def _tensor(spec: dict[str, Any]) -> npt.NDArray[Any]:
@@ -37,6 +38,7 @@ def test_the_vectors_are_there() -> None:
     assert len(SELECT) >= 12 and any("model" in p.parent.name for p in SELECT)
     assert any(p.parent.name == "history" for p in SELECT)
     assert len(STOPPING) >= 2
+    assert {p.stem.split("_")[0] for p in LABELS} == {"assess", "plan"}
 
 
 @pytest.mark.parametrize("path", SELECT, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -163,3 +165,47 @@ def test_stream_vector(client: Client, path: Path) -> None:
             expected["items_labeled"],
         )
         assert decisions.token == base64.b64decode(expected["token"])
+
+
+@pytest.mark.parametrize("path", LABELS, ids=lambda p: p.stem)
+def test_label_quality_vector(client: Client, path: Path) -> None:
+    vector = json.loads(path.read_text(encoding="utf-8"))
+    request, expected = vector["request"], vector["response"]
+    tensors = {k: _tensor(v) for k, v in request.items() if isinstance(v, dict)}
+    if path.stem.startswith("assess"):
+        got = client.assess_labels(
+            tensors["annotations"],
+            labeled_probabilities=tensors.get("labeled_probabilities"),
+            method=request["method"],
+            num_classes=request["num_classes"],
+        )
+        assert got.method == expected["method"]
+        assert got.consensus_labels.tolist() == expected["consensus_labels"]
+        assert got.majority_vote_labels.tolist() == expected["majority_vote_labels"]
+        _close(got.consensus_quality, expected["consensus_quality"])
+        _close(got.annotator_quality, expected["annotator_quality"])
+        return
+    got_plan = client.plan_labeling(
+        tensors["annotations"],
+        tensors["labeled_probabilities"],
+        k=request["k"],
+        pool_probabilities=tensors.get("pool_probabilities"),
+        annotator_costs=tensors.get("annotator_costs"),
+        budget=request["budget"],
+        clamp_k=request["clamp_k"],
+        pool_strategy=request["pool_strategy"],
+        exclude_labeled=request["exclude_labeled"],
+        exclude_pool=request["exclude_pool"],
+    )
+    tasks = expected["tasks"]
+    assert [(t.kind, t.index, t.annotator) for t in got_plan.tasks] == [
+        (t["kind"], t["index"], t["annotator"]) for t in tasks
+    ]
+    _close([t.score for t in got_plan.tasks], [t["score"] for t in tasks])
+    _close([t.expected_accuracy for t in got_plan.tasks], [t["expected_accuracy"] for t in tasks])
+    _close([t.cost for t in got_plan.tasks], [t["cost"] for t in tasks])
+    _close(
+        [got_plan.total_cost, got_plan.temperature],
+        [expected["total_cost"], expected["temperature"]],
+    )
+    assert got_plan.candidates_considered == expected["candidates_considered"]

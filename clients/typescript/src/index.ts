@@ -27,6 +27,17 @@ import {
   type StrategyInfo,
 } from "./gen/labelwise/v1/query_selection_pb.js";
 import { ErrorReason } from "./gen/labelwise/v1/error_reason_pb.js";
+import { LabelQualityService } from "./gen/labelwise/v1/label_quality_pb.js";
+import {
+  assessMessage,
+  fromAssess,
+  fromPlan,
+  planMessage,
+  type AssessRequest,
+  type LabelAssessment,
+  type LabelingPlan,
+  type PlanRequest,
+} from "./labels.js";
 import { labeled_axis, pool_axis } from "./gen/labelwise/v1/options_pb.js";
 import { LabelwiseError } from "./errors.js";
 import { StreamSelectionService } from "./gen/labelwise/v1/stream_selection_pb.js";
@@ -39,6 +50,16 @@ export * as v1 from "./gen/labelwise/v1/query_selection_pb.js";
 export { ErrorReason } from "./gen/labelwise/v1/error_reason_pb.js";
 export { StreamSelector, type StreamConfig, type StreamDecisions, type StreamItems } from "./stream.js";
 export * as history from "./gen/labelwise/v1/history_pb.js";
+export * as labelQuality from "./gen/labelwise/v1/label_quality_pb.js";
+export {
+  MISSING,
+  type AnnotatorEstimate,
+  type AssessRequest,
+  type LabelAssessment,
+  type LabelingPlan,
+  type LabelingTask,
+  type PlanRequest,
+} from "./labels.js";
 
 /** A strategy parameter's value: integers travel as int64, other numbers as double. */
 export type ParamValue = number | bigint | string | boolean;
@@ -234,6 +255,7 @@ const RULES = { all: StoppingRule.ALL, any: StoppingRule.ANY };
 export class LabelwiseClient {
   private readonly client: Client<typeof QuerySelectionService>;
   private readonly streams: Client<typeof StreamSelectionService>;
+  private readonly labels: Client<typeof LabelQualityService>;
   private readonly maxMessageBytes: number;
   private readonly chunkBytes: number;
   // SHA-256 of models this client has sent in full: later calls send only the hash. Updated
@@ -259,11 +281,38 @@ export class LabelwiseClient {
     });
     this.client = createClient(QuerySelectionService, transport);
     this.streams = createClient(StreamSelectionService, transport);
+    this.labels = createClient(LabelQualityService, transport);
   }
 
   /** A stream's decisions (StreamSelectionService) carrying its token; token resumes a stream. */
   streamSelector(config: StreamConfig, token?: Uint8Array): StreamSelector {
     return new StreamSelector(this.streams, config, token);
+  }
+
+  /**
+   * Consensus labels and quality scores of labels from several annotators (CROWDLAB or
+   * Dawid-Skene). Throws LabelwiseError.
+   */
+  async assessLabels(request: AssessRequest, call: CallOptions = {}): Promise<LabelAssessment> {
+    const message = assessMessage(request);
+    try {
+      return fromAssess(await this.labels.assessLabels(message, call));
+    } catch (reason) {
+      throw reason instanceof ConnectError ? new LabelwiseError(reason) : reason;
+    }
+  }
+
+  /**
+   * Which items to label again, which to label first, and by whom, within the budget
+   * (ActiveLab; interval estimates of the annotators). Throws LabelwiseError.
+   */
+  async planLabeling(request: PlanRequest, call: CallOptions = {}): Promise<LabelingPlan> {
+    const message = planMessage(request);
+    try {
+      return fromPlan(await this.labels.planLabeling(message, call));
+    } catch (reason) {
+      throw reason instanceof ConnectError ? new LabelwiseError(reason) : reason;
+    }
   }
 
   /**

@@ -652,3 +652,105 @@ describe("the client", () => {
     assert.throws(() => tensor(new Float32Array(3), [2, 2]), RangeError);
   });
 });
+
+interface LabelVector {
+  request: {
+    annotations: Omit<VectorTensor, "dtype"> & { dtype: string };
+    labeled_probabilities: VectorTensor | null;
+    pool_probabilities?: VectorTensor | null;
+    annotator_costs?: VectorTensor | null;
+    method?: "crowdlab" | "dawid_skene";
+    num_classes?: number | null;
+    budget?: number | null;
+    k?: number;
+    clamp_k?: boolean;
+    pool_strategy?: string;
+    exclude_labeled?: number[];
+    exclude_pool?: number[];
+  };
+  response: {
+    method?: string;
+    consensus_labels?: number[];
+    consensus_quality?: number[];
+    annotator_quality?: number[];
+    majority_vote_labels?: number[];
+    tasks?: { kind: string; index: number; score: number; annotator: number; expected_accuracy: number; cost: number }[];
+    total_cost?: number;
+    temperature?: number;
+    candidates_considered?: number;
+  };
+}
+
+const labelFiles = readdirSync(join(vectorDir, "labels")).filter((f) => f.endsWith(".json")).sort();
+
+function assertClose(got: number[], want: number[], what: string): void {
+  assert.equal(got.length, want.length, what);
+  got.forEach((g, i) => assert.ok(closeRelative(g, want[i]) || Math.abs(g - want[i]) <= 1e-9, `${what}[${i}]: ${g} vs ${want[i]}`));
+}
+
+describe("label quality vectors", () => {
+  it("has assess and plan vectors", () =>
+    assert.deepEqual(new Set(labelFiles.map((f) => f.split("_")[0])), new Set(["assess", "plan"])));
+  for (const file of labelFiles) {
+    it(file, async () => {
+      const { request: r, response: want } = readVector<LabelVector>("labels", file);
+      const opt = (t: VectorTensor | null | undefined) => (t ? vectorTensor(t) : undefined);
+      if (file.startsWith("assess")) {
+        const got = await client().assessLabels(
+          {
+            annotations: vectorTensor(r.annotations),
+            labeledProbabilities: opt(r.labeled_probabilities),
+            method: r.method,
+            numClasses: r.num_classes ?? undefined,
+          },
+          { timeoutMs: 30_000 },
+        );
+        assert.equal(got.method, want.method);
+        assert.deepEqual(got.consensusLabels, want.consensus_labels);
+        assert.deepEqual(got.majorityVoteLabels, want.majority_vote_labels);
+        assertClose(got.consensusQuality, want.consensus_quality ?? [], "consensus quality");
+        assertClose(got.annotatorQuality, want.annotator_quality ?? [], "annotator quality");
+        return;
+      }
+      const plan = await client().planLabeling(
+        {
+          annotations: vectorTensor(r.annotations),
+          labeledProbabilities: vectorTensor(r.labeled_probabilities as VectorTensor),
+          poolProbabilities: opt(r.pool_probabilities),
+          annotatorCosts: opt(r.annotator_costs),
+          budget: r.budget ?? undefined,
+          k: r.k ?? 1,
+          clampK: r.clamp_k,
+          poolStrategy: r.pool_strategy,
+          excludeLabeled: r.exclude_labeled,
+          excludePool: r.exclude_pool,
+        },
+        { timeoutMs: 30_000 },
+      );
+      const tasks = want.tasks ?? [];
+      assert.deepEqual(
+        plan.tasks.map((t) => [t.kind, t.index, t.annotator]),
+        tasks.map((t) => [t.kind, t.index, t.annotator]),
+      );
+      assertClose(plan.tasks.map((t) => t.score), tasks.map((t) => t.score), "scores");
+      assertClose(plan.tasks.map((t) => t.cost), tasks.map((t) => t.cost), "costs");
+      assertClose(plan.tasks.map((t) => t.expectedAccuracy), tasks.map((t) => t.expected_accuracy), "accuracy");
+      assertClose([plan.totalCost, plan.temperature], [want.total_cost ?? 0, want.temperature ?? 0], "total");
+      assert.equal(plan.candidatesConsidered, want.candidates_considered);
+    });
+  }
+});
+
+describe("label quality errors", () => {
+  it("names the field", async () => {
+    const annotations = int64Matrix([[0, 1], [1, -1]]);
+    const p = tensor(Float64Array.from([0.5, 0.5, 0.2, 0.8]), [2, 2]);
+    const error = await client()
+      .planLabeling({ annotations, labeledProbabilities: p, k: 0 }, { timeoutMs: 10_000 })
+      .catch((e: unknown) => e);
+    assert.ok(error instanceof LabelwiseError);
+    assert.equal(error.code, Code.InvalidArgument);
+    assert.equal(error.field, "k");
+    await assert.rejects(client().assessLabels({ annotations, method: "majority" as "crowdlab" }), RangeError);
+  });
+});

@@ -445,7 +445,7 @@ class Assignment:
 def assign_annotators(
     order: IntArray,
     already: Callable[[int], npt.NDArray[np.bool_]],
-    accuracy: FloatArray,
+    value: FloatArray,
     costs: FloatArray,
     eligible: npt.NDArray[np.bool_],
     *,
@@ -455,14 +455,15 @@ def assign_annotators(
     stop: StopCheck = _never,
 ) -> Assignment:
     """Greedy assignment in rank order: each candidate gets the eligible annotator who has not
-    labeled it yet, has capacity left and fits the remaining budget, with the most expected
-    correct labels per unit cost accuracy_j / cost_j (ties: the cheaper, then the lower
-    index); a candidate no such annotator can take is skipped. Stops at k assignments.
+    labeled it yet, has capacity left and fits the remaining budget, with the most value per
+    unit cost value_j / cost_j (value: expected correct labels, or beyond chance; ties: the
+    cheaper, then the lower index); a candidate no such annotator can take is skipped. Stops
+    at k assignments.
 
     order [m] candidate ids best first; already(id) -> [a] bool mask of who labeled it.
     """
-    a = accuracy.shape[0]
-    ratio = accuracy / costs
+    a = value.shape[0]
+    ratio = value / costs
     preference = np.lexsort((np.arange(a), costs, -ratio))  # best ratio first
     left = np.full(a, np.inf if capacity is None else float(capacity))
     remaining = np.inf if budget is None else budget

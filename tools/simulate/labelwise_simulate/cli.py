@@ -154,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from labelwise_simulate.stream import main as stream_main
 
         return stream_main(argv)
+    if argv[:1] == ["annotators"]:  # the noisy-annotators mode: labelwise_simulate.annotators
+        from labelwise_simulate.annotators import main as annotators
+
+        return annotators(argv[1:])
     return run(build_parser().parse_args(argv))
 
 

@@ -492,9 +492,13 @@ func (x *AssessLabelsResponse) GetClassPriors() []float64 {
 // The plan: ActiveLab (Goh & Mueller 2023) scores every labeled and pool
 // item on one scale (LabelingTask.score); walking them best first, each
 // gets the eligible annotator who has not labeled it yet with the most
-// expected correct labels per unit cost (accuracy / cost) that fits the
-// remaining budget and capacity; an item nobody can take is skipped. The
-// walk ends after k tasks or when nothing fits.
+// expected correct labels beyond chance per unit cost,
+// ((accuracy - 1/c) / (1 - 1/c)) / cost, that fits the remaining budget and
+// capacity (ties: the cheaper, then the lower column); an item nobody can
+// take is skipped. The walk ends after k tasks or when nothing fits. An
+// annotator's accuracy is its agreement with a reference label: the CROWDLAB
+// consensus on items someone else labeled too, the model's out-of-sample
+// prediction on items only it labeled.
 type PlanLabelingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Class labels per annotator, [l, a], as AssessLabelsRequest.annotations.
@@ -770,15 +774,16 @@ func (x *LabelingTask) GetCost() float64 {
 // AnnotatorEstimate is what the plan knows of one annotator.
 type AnnotatorEstimate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The mean agreement with the CROWDLAB consensus, over the annotator's
-	// labels on items someone else labeled too, with one pseudo-agreement and
-	// one pseudo-disagreement.
+	// The mean agreement of the annotator's labels with the reference label
+	// (see PlanLabelingRequest), with one pseudo-agreement and one
+	// pseudo-disagreement.
 	AccuracyMean float64 `protobuf:"fixed64,1,opt,name=accuracy_mean,json=accuracyMean,proto3" json:"accuracy_mean,omitempty"`
 	// The lower end of the 1 - alpha Student-t interval (may be below 0).
 	AccuracyLower float64 `protobuf:"fixed64,2,opt,name=accuracy_lower,json=accuracyLower,proto3" json:"accuracy_lower,omitempty"`
 	// The upper end of the interval (may be above 1).
 	AccuracyUpper float64 `protobuf:"fixed64,3,opt,name=accuracy_upper,json=accuracyUpper,proto3" json:"accuracy_upper,omitempty"`
-	// The number of labels the interval rests on (without the pseudo ones).
+	// The number of labels the interval rests on (all of the annotator's
+	// labels; without the pseudo ones).
 	Observations int64 `protobuf:"varint,4,opt,name=observations,proto3" json:"observations,omitempty"`
 	// The annotator's CROWDLAB quality (see AssessLabelsResponse).
 	Quality float64 `protobuf:"fixed64,5,opt,name=quality,proto3" json:"quality,omitempty"`

@@ -223,9 +223,13 @@ export const AssessLabelsResponseSchema: GenMessage<AssessLabelsResponse> = /*@_
  * The plan: ActiveLab (Goh & Mueller 2023) scores every labeled and pool
  * item on one scale (LabelingTask.score); walking them best first, each
  * gets the eligible annotator who has not labeled it yet with the most
- * expected correct labels per unit cost (accuracy / cost) that fits the
- * remaining budget and capacity; an item nobody can take is skipped. The
- * walk ends after k tasks or when nothing fits.
+ * expected correct labels beyond chance per unit cost,
+ * ((accuracy - 1/c) / (1 - 1/c)) / cost, that fits the remaining budget and
+ * capacity (ties: the cheaper, then the lower column); an item nobody can
+ * take is skipped. The walk ends after k tasks or when nothing fits. An
+ * annotator's accuracy is its agreement with a reference label: the CROWDLAB
+ * consensus on items someone else labeled too, the model's out-of-sample
+ * prediction on items only it labeled.
  *
  * @generated from message labelwise.v1.PlanLabelingRequest
  */
@@ -418,9 +422,9 @@ export const LabelingTaskSchema: GenMessage<LabelingTask> = /*@__PURE__*/
  */
 export type AnnotatorEstimate = Message<"labelwise.v1.AnnotatorEstimate"> & {
   /**
-   * The mean agreement with the CROWDLAB consensus, over the annotator's
-   * labels on items someone else labeled too, with one pseudo-agreement and
-   * one pseudo-disagreement.
+   * The mean agreement of the annotator's labels with the reference label
+   * (see PlanLabelingRequest), with one pseudo-agreement and one
+   * pseudo-disagreement.
    *
    * @generated from field: double accuracy_mean = 1;
    */
@@ -441,7 +445,8 @@ export type AnnotatorEstimate = Message<"labelwise.v1.AnnotatorEstimate"> & {
   accuracyUpper: number;
 
   /**
-   * The number of labels the interval rests on (without the pseudo ones).
+   * The number of labels the interval rests on (all of the annotator's
+   * labels; without the pseudo ones).
    *
    * @generated from field: int64 observations = 4;
    */

@@ -1,6 +1,9 @@
 package dev.labelwise.client;
 
+import dev.labelwise.v1.AssessLabelsResponse;
 import dev.labelwise.v1.CheckStoppingResponse;
+import dev.labelwise.v1.LabelQualityServiceGrpc;
+import dev.labelwise.v1.PlanLabelingResponse;
 import dev.labelwise.v1.ErrorReason;
 import dev.labelwise.v1.ListStrategiesRequest;
 import dev.labelwise.v1.ParamValue;
@@ -77,6 +80,7 @@ public final class LabelwiseClient implements AutoCloseable {
   private final ManagedChannel channel;
   private final QuerySelectionServiceGrpc.QuerySelectionServiceBlockingStub blocking;
   private final QuerySelectionServiceGrpc.QuerySelectionServiceStub async;
+  private final LabelQualityServiceGrpc.LabelQualityServiceBlockingStub labels;
   private final Duration defaultDeadline;
   private final int maxMessageBytes;
   private final int chunkBytes;
@@ -94,6 +98,8 @@ public final class LabelwiseClient implements AutoCloseable {
     blocking = QuerySelectionServiceGrpc.newBlockingStub(channel)
         .withMaxOutboundMessageSize(builder.maxMessageBytes);
     async = QuerySelectionServiceGrpc.newStub(channel)
+        .withMaxOutboundMessageSize(builder.maxMessageBytes);
+    labels = LabelQualityServiceGrpc.newBlockingStub(channel)
         .withMaxOutboundMessageSize(builder.maxMessageBytes);
     defaultDeadline = builder.defaultDeadline;
     maxMessageBytes = builder.maxMessageBytes;
@@ -159,6 +165,70 @@ public final class LabelwiseClient implements AutoCloseable {
     }
     return new StoppingVerdict(response.getStop(), criteria,
         response.getKappasList().stream().mapToDouble(Double::doubleValue).toArray());
+  }
+
+  /** Consensus labels and quality scores, within the default deadline; see {@link AssessRequest}. */
+  public LabelAssessment assessLabels(AssessRequest request) {
+    return assessLabels(request, defaultDeadline);
+  }
+
+  /**
+   * Consensus labels and quality scores of labels from several annotators (CROWDLAB or
+   * Dawid-Skene); {@code deadline} null for none.
+   *
+   * @throws LabelwiseException when the call fails; for a rejected request its violations
+   *     name the fields at fault
+   */
+  public LabelAssessment assessLabels(AssessRequest request, Duration deadline) {
+    AssessLabelsResponse r;
+    try {
+      r = withDeadline(labels, deadline).assessLabels(request.toMessage());
+    } catch (StatusRuntimeException error) {
+      throw LabelwiseException.from(error);
+    }
+    return new LabelAssessment(r.getMethod(), longs(r.getConsensusLabelsList()),
+        doubles(r.getConsensusQualityList()), doubles(r.getItemAgreementList()),
+        doubles(r.getAnnotatorQualityList()), doubles(r.getAnnotatorAgreementList()),
+        longs(r.getAnnotatorLabelCountsList()), longs(r.getMajorityVoteLabelsList()),
+        doubles(r.getAnnotatorWeightsList()), r.getModelWeight(), r.getIterations(),
+        r.hasConfusion() ? Tensor.fromMessage(r.getConfusion()) : null,
+        doubles(r.getClassPriorsList()));
+  }
+
+  /** Who labels what next, within the default deadline; see {@link PlanRequest}. */
+  public LabelingPlan planLabeling(PlanRequest request) {
+    return planLabeling(request, defaultDeadline);
+  }
+
+  /**
+   * Which items to label again, which to label first, and by whom, within the budget;
+   * {@code deadline} null for none.
+   *
+   * @throws LabelwiseException when the call fails; for a rejected request its violations
+   *     name the fields at fault
+   */
+  public LabelingPlan planLabeling(PlanRequest request, Duration deadline) {
+    PlanLabelingResponse r;
+    try {
+      r = withDeadline(labels, deadline).planLabeling(request.toMessage());
+    } catch (StatusRuntimeException error) {
+      throw LabelwiseException.from(error);
+    }
+    List<LabelingTask> tasks = new ArrayList<>(r.getTasksCount());
+    for (dev.labelwise.v1.LabelingTask t : r.getTasksList()) {
+      tasks.add(new LabelingTask(t.getKind(), t.getIndex(), t.getScore(), t.getAnnotator(),
+          t.getExpectedAccuracy(), t.getCost()));
+    }
+    return new LabelingPlan(tasks, r.getTotalCost(), r.getAnnotatorsList(), r.getTemperature(),
+        r.getCandidatesConsidered(), longs(r.getConsensusLabelsList()));
+  }
+
+  private static long[] longs(List<Long> values) {
+    return values.stream().mapToLong(Long::longValue).toArray();
+  }
+
+  private static double[] doubles(List<Double> values) {
+    return values.stream().mapToDouble(Double::doubleValue).toArray();
   }
 
   /** Sends models the server has seen by hash; on MODEL_NOT_CACHED, once more with bytes. */

@@ -9,6 +9,8 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.labelwise.v1.LabelQualityMethod;
+import dev.labelwise.v1.LabelingKind;
 import dev.labelwise.v1.ModelOutput;
 import dev.labelwise.v1.StoppingRule;
 import dev.labelwise.v1.UncertaintyAggregate;
@@ -81,6 +83,10 @@ class VectorsTest {
     return jsonIn(VECTORS.resolve("stopping"));
   }
 
+  static Stream<Path> labelVectors() throws IOException {
+    return jsonIn(VECTORS.resolve("labels"));
+  }
+
   static JsonObject read(Path file) throws IOException {
     return JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8)).getAsJsonObject();
   }
@@ -91,12 +97,83 @@ class VectorsTest {
     assertFalse(modelVectors().toList().isEmpty(), "no model-mode vectors");
     assertFalse(stoppingVectors().toList().isEmpty(), "no CheckStopping vectors");
     assertFalse(historyVectors().toList().isEmpty(), "no history vectors");
+    assertEquals(2, labelVectors().map(p -> p.getFileName().toString().split("_")[0]).distinct().count(),
+        "label-quality vectors of both calls");
   }
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("historyVectors")
   void replaysTheHistoryVectorThroughBothCalls(Path file) throws IOException {
     replayThroughBothCalls(read(file));
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("labelVectors")
+  void replaysTheLabelQualityVector(Path file) throws IOException {
+    JsonObject vector = read(file);
+    JsonObject in = vector.getAsJsonObject("request");
+    JsonObject want = vector.getAsJsonObject("response");
+    if (file.getFileName().toString().startsWith("assess")) {
+      AssessRequest.Builder request = AssessRequest.builder()
+          .annotations(tensor(in.getAsJsonObject("annotations")))
+          .method(in.get("method").getAsString().equals("crowdlab")
+              ? LabelQualityMethod.LABEL_QUALITY_METHOD_CROWDLAB
+              : LabelQualityMethod.LABEL_QUALITY_METHOD_DAWID_SKENE);
+      if (!in.get("labeled_probabilities").isJsonNull()) {
+        request.labeledProbabilities(tensor(in.getAsJsonObject("labeled_probabilities")));
+      }
+      if (!in.get("num_classes").isJsonNull()) {
+        request.numClasses(in.get("num_classes").getAsLong());
+      }
+      LabelAssessment got = unary.assessLabels(request.build());
+      assertArrayEquals(longs(want.getAsJsonArray("consensus_labels")), got.consensusLabels());
+      assertArrayEquals(longs(want.getAsJsonArray("majority_vote_labels")), got.majorityVoteLabels());
+      double[] quality = doubles(want.getAsJsonArray("consensus_quality"));
+      for (int i = 0; i < quality.length; i++) {
+        assertClose(quality[i], got.consensusQuality()[i], "consensus quality " + i);
+      }
+      double[] annotators = doubles(want.getAsJsonArray("annotator_quality"));
+      for (int i = 0; i < annotators.length; i++) {
+        assertClose(annotators[i], got.annotatorQuality()[i], "annotator quality " + i);
+      }
+      return;
+    }
+    PlanRequest.Builder request = PlanRequest.builder()
+        .annotations(tensor(in.getAsJsonObject("annotations")))
+        .labeledProbabilities(tensor(in.getAsJsonObject("labeled_probabilities")))
+        .k(in.get("k").getAsLong())
+        .clampK(in.get("clamp_k").getAsBoolean())
+        .poolStrategy(in.get("pool_strategy").getAsString())
+        .excludeLabeled(longs(in.getAsJsonArray("exclude_labeled")))
+        .excludePool(longs(in.getAsJsonArray("exclude_pool")));
+    if (!in.get("pool_probabilities").isJsonNull()) {
+      request.poolProbabilities(tensor(in.getAsJsonObject("pool_probabilities")));
+    }
+    if (!in.get("annotator_costs").isJsonNull()) {
+      request.annotatorCosts(tensor(in.getAsJsonObject("annotator_costs")));
+    }
+    if (!in.get("budget").isJsonNull()) {
+      request.budget(in.get("budget").getAsDouble());
+    }
+    LabelingPlan got = unary.planLabeling(request.build());
+    JsonArray tasks = want.getAsJsonArray("tasks");
+    assertEquals(tasks.size(), got.tasks().size(), got.tasks().toString());
+    for (int i = 0; i < tasks.size(); i++) {
+      JsonObject w = tasks.get(i).getAsJsonObject();
+      LabelingTask g = got.tasks().get(i);
+      LabelingKind kind = w.get("kind").getAsString().equals("relabel")
+          ? LabelingKind.LABELING_KIND_RELABEL
+          : LabelingKind.LABELING_KIND_LABEL_FIRST;
+      assertEquals(kind, g.kind(), "task " + i);
+      assertEquals(w.get("index").getAsLong(), g.index(), "task " + i);
+      assertEquals(w.get("annotator").getAsLong(), g.annotator(), "task " + i);
+      assertClose(w.get("score").getAsDouble(), g.score(), "task " + i + " score");
+      assertClose(w.get("cost").getAsDouble(), g.cost(), "task " + i + " cost");
+      assertClose(w.get("expected_accuracy").getAsDouble(), g.expectedAccuracy(), "task " + i);
+    }
+    assertClose(want.get("total_cost").getAsDouble(), got.totalCost(), "total cost");
+    assertClose(want.get("temperature").getAsDouble(), got.temperature(), "temperature");
+    assertEquals(want.get("candidates_considered").getAsLong(), got.candidatesConsidered());
   }
 
   @ParameterizedTest(name = "{0}")

@@ -1,0 +1,54 @@
+"""`labelwise-simulate annotators`: a tiny run through the service, the summary maths, and the
+committed tables of docs/label-quality.md regenerated from the committed results."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labelwise_simulate import annotators as sim
+from labelwise_simulate.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "simulation" / "annotators" / "results.json"
+DOCS = ROOT / "docs" / "label-quality.md"
+
+
+def test_a_tiny_run_spends_within_each_round_and_only_activelab_relabels(
+    address: str, tmp_path: Path
+) -> None:
+    code = cli_main(["annotators", "--data", "breast_cancer", "--seeds", "1", "--rounds", "2",
+                     "--address", address, "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    curves = results["curves"]
+    assert sorted({c["policy"] for c in curves}) == sorted(sim.POLICIES) and len(curves) == 3
+    per_round = sim.Setup().round_budget
+    for curve in curves:
+        steps = np.diff(curve["spent"])
+        assert np.all(steps >= 0) and np.all(steps <= per_round + 1e-9)
+        assert len(curve["accuracy"]) == 3
+        assert all(0 <= v <= 1 for v in curve["consensus"] + curve["majority"])
+        if curve["policy"] != "activelab":
+            assert curve["relabels"][-1] == 0
+            assert curve["labeled"][-1] == curve["annotations"][-1]
+    assert "| breast_cancer | activelab |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "annotators.png").stat().st_size > 0
+
+
+def test_accuracy_at_a_spend_and_per_dollar_are_steps() -> None:
+    curve = {"spent": [10.0, 20.0, 30.0], "accuracy": [0.5, 0.7, 0.9]}
+    assert sim.at_spend(curve, 25.0) == 0.7
+    assert sim.at_spend(curve, 30.0) == 0.9
+    # 0.5 over [10, 20], 0.7 over [20, 30]: (5 + 7) / 20
+    assert sim.aulc(curve, 30.0) == pytest.approx(0.6)
+    mean, low, high = sim.mean_interval(np.array([1.0, 2.0, 3.0]))
+    assert mean == 2.0 and low < 2.0 < high
+
+
+def test_the_committed_tables_are_the_committed_results() -> None:
+    results = json.loads(RESULTS.read_text())
+    text = DOCS.read_text()
+    block = text.split(sim.BEGIN, 1)[1].split(sim.END, 1)[0]
+    assert block == "\n" + sim.table(results)

@@ -1,0 +1,522 @@
+"""`labelwise-simulate annotators`: several noisy annotators of different price; is a second
+label worth more than a first one?
+
+Each annotator has an accuracy (on "hard" items, those nearest the decision boundary of a
+model fit on the whole pool, it falls halfway to chance) and a price per label. A wrong label
+is one of the other classes at random. Every policy starts from the same initial set (per
+class, items labeled once by a random annotator) and spends the same dollars per round:
+
+- always_new: PlanLabeling with every labeled item excluded (first labels only; ActiveLab's
+  pool order, annotators by expected accuracy per dollar).
+- activelab: PlanLabeling over labeled and pool items: re-labels and first labels mixed by
+  ActiveLab (Goh & Mueller 2023).
+- random: a random pool item to a random annotator (the majority vote is its label).
+
+The model (logistic regression) is trained each round on the consensus labels the service
+returns (CROWDLAB; the majority vote while no item has two labels) and tested on held-out
+data; its probabilities on the labeled items are out-of-sample (5-fold). Recorded per round:
+dollars spent, test accuracy, and the accuracy against the truth of the labeled items'
+consensus (CROWDLAB by AssessLabels), majority vote and Dawid-Skene on the same annotations.
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+
+from labelwise import Client, LabelwiseError
+from labelwise_simulate.data import DataSource, Split, initial_labeled, load, split
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+PROG = "labelwise-simulate annotators"
+POLICIES = ("activelab", "always_new", "random")
+DEFAULT_DATA = ("breast_cancer", "digits", "synthetic")
+MISSING = -1
+BEGIN = "<!-- BEGIN generated: labelwise-simulate annotators --docs -->"
+END = "<!-- END generated -->"
+
+
+@dataclass(frozen=True)
+class Setup:
+    accuracies: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6)
+    costs: tuple[float, ...] = (3.0, 2.0, 1.5, 1.0)
+    hard_fraction: float = 0.3
+    rounds: int = 25
+    labels_per_round: int = 10  # the round's dollars: this many labels at the mean price
+    initial_per_class: int = 2
+    test_fraction: float = 0.3
+    folds: int = 5
+    max_iter: int = 1000
+
+    @property
+    def round_budget(self) -> float:
+        return self.labels_per_round * float(np.mean(self.costs))
+
+
+@dataclass
+class Curve:
+    dataset: str
+    policy: str
+    seed: int
+    spent: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)  # the model's, on the test set
+    consensus: list[float] = field(default_factory=list)  # CROWDLAB consensus vs truth
+    majority: list[float] = field(default_factory=list)  # majority vote vs truth
+    dawid_skene: list[float] = field(default_factory=list)
+    labeled: list[int] = field(default_factory=list)  # distinct items with a label
+    annotations: list[int] = field(default_factory=list)  # labels bought in all
+    relabels: list[int] = field(default_factory=list)  # of them, second or later labels
+
+
+class Crowd:
+    """The simulated annotators of one seed: who says what about each pool item."""
+
+    def __init__(self, split: Split, setup: Setup, rng: np.random.Generator) -> None:
+        self.truth = split.pool_y
+        self.classes = split.n_classes
+        self.accuracy = np.asarray(setup.accuracies)
+        model = _fit(split.pool_x, split.pool_y, setup.max_iter)
+        p = np.sort(model.predict_proba(split.pool_x), axis=1)
+        margin = p[:, -1] - p[:, -2]
+        hard = round(setup.hard_fraction * len(margin))
+        self.hard = np.zeros(len(margin), dtype=bool)
+        self.hard[np.argsort(margin, kind="stable")[:hard]] = True
+        self.rng = rng
+
+    def label(self, item: int, annotator: int) -> int:
+        accuracy = self.accuracy[annotator]
+        if self.hard[item]:
+            accuracy = 1 / self.classes + (accuracy - 1 / self.classes) / 2
+        if self.rng.random() < accuracy:
+            return int(self.truth[item])
+        others = [c for c in range(self.classes) if c != self.truth[item]]
+        return int(self.rng.choice(others))
+
+
+def _fit(x: FloatArray, y: IntArray, max_iter: int) -> LogisticRegression:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LogisticRegression(max_iter=max_iter).fit(x, y)
+
+
+def _proba(model: LogisticRegression, x: FloatArray, classes: int) -> FloatArray:
+    full = np.zeros((len(x), classes))
+    full[:, model.classes_] = model.predict_proba(x)
+    return full
+
+
+def _smoothed(p: FloatArray) -> FloatArray:
+    """A single-class fold predicts one class with certainty; keep every row a distribution
+    with some mass everywhere so the temperature search sees no log 0."""
+    mixed = 0.999 * p + 0.001 / p.shape[1]
+    return np.asarray(mixed / mixed.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
+def out_of_sample(x: FloatArray, y: IntArray, classes: int, setup: Setup, seed: int) -> FloatArray:
+    """Each labeled item's probabilities from a model fit on the other folds."""
+    out = np.zeros((len(y), classes))
+    folds = min(setup.folds, len(y))
+    for train, test in KFold(folds, shuffle=True, random_state=seed).split(x):
+        if len(np.unique(y[train])) < 2:
+            out[test] = np.bincount(y[train], minlength=classes) / len(train)
+            continue
+        out[test] = _proba(_fit(x[train], y[train], setup.max_iter), x[test], classes)
+    return _smoothed(out)
+
+
+def run_policy(
+    client: Client, source: str, split: Split, setup: Setup, policy: str, seed: int
+) -> Curve:
+    rng = np.random.default_rng([seed, POLICIES.index(policy)])
+    crowd = Crowd(split, setup, np.random.default_rng([seed, 7, POLICIES.index(policy)]))
+    a, classes = len(setup.costs), split.n_classes
+    costs = np.asarray(setup.costs)
+    start = initial_labeled(split.pool_y, setup.initial_per_class, np.random.default_rng(seed))
+    rows: dict[int, dict[int, int]] = {}  # pool item -> annotator -> label
+    spent = 0.0
+    bought = relabels = 0
+    for item in start:
+        j = int(rng.integers(a))
+        rows[int(item)] = {j: crowd.label(int(item), j)}
+        spent += costs[j]
+        bought += 1
+    curve = Curve(source, policy, seed)
+    for _ in range(setup.rounds + 1):
+        items = np.array(sorted(rows), dtype=np.int64)
+        annotations = np.full((len(items), a), MISSING, dtype=np.int64)
+        for r, item in enumerate(items):
+            for j, label in rows[int(item)].items():
+                annotations[r, j] = label
+        x = split.pool_x[items]
+        votes = np.array(
+            [
+                np.bincount(annotations[r][annotations[r] >= 0], minlength=classes)
+                for r in range(len(items))
+            ]
+        )
+        first = votes.argmax(axis=1)
+        p_labeled = out_of_sample(x, first, classes, setup, seed)
+        unlabeled = np.setdiff1d(np.arange(len(split.pool_y)), items)
+        multi = (annotations >= 0).sum(axis=1) > 1
+        if multi.any():
+            assessed = client.assess_labels(
+                annotations, labeled_probabilities=p_labeled, deadline=120
+            )
+            consensus, majority = assessed.consensus_labels, assessed.majority_vote_labels
+        else:
+            consensus = majority = first
+        ds = client.assess_labels(
+            annotations, method="dawid_skene", num_classes=classes, deadline=120
+        ).consensus_labels
+        truth = split.pool_y[items]
+        model = _fit(x, consensus, setup.max_iter) if len(np.unique(consensus)) > 1 else None
+        accuracy = (
+            float(model.score(split.test_x, split.test_y))
+            if model is not None
+            else float(np.mean(split.test_y == consensus[0]))
+        )
+        curve.spent.append(float(spent))
+        curve.accuracy.append(accuracy)
+        curve.consensus.append(float(np.mean(consensus == truth)))
+        curve.majority.append(float(np.mean(majority == truth)))
+        curve.dawid_skene.append(float(np.mean(ds == truth)))
+        curve.labeled.append(len(items))
+        curve.annotations.append(bought)
+        curve.relabels.append(relabels)
+        if len(curve.spent) > setup.rounds or len(unlabeled) == 0:
+            break
+        tasks: list[tuple[str, int, int]] = []  # (kind, pool item, annotator)
+        if policy == "random":
+            budget = setup.round_budget
+            for item in rng.permutation(unlabeled):
+                j = int(rng.integers(a))
+                if costs[j] > budget:
+                    break
+                budget -= costs[j]
+                tasks.append(("label_first", int(item), j))
+        else:
+            pool_model = model if model is not None else None
+            p_pool = (
+                _smoothed(_proba(pool_model, split.pool_x[unlabeled], classes))
+                if pool_model is not None
+                else np.full((len(unlabeled), classes), 1 / classes)
+            )
+            plan = client.plan_labeling(
+                annotations,
+                p_labeled,
+                k=len(items) + len(unlabeled),
+                clamp_k=True,
+                pool_probabilities=p_pool,
+                annotator_costs=costs,
+                budget=setup.round_budget,
+                exclude_labeled=list(range(len(items))) if policy == "always_new" else [],
+                deadline=120,
+            )
+            for task in plan.tasks:
+                item = int(items[task.index] if task.kind == "relabel" else unlabeled[task.index])
+                tasks.append((task.kind, item, task.annotator))
+        for kind, item, j in tasks:
+            rows.setdefault(item, {})[j] = crowd.label(item, j)
+            spent += costs[j]
+            bought += 1
+            relabels += kind == "relabel"
+    return curve
+
+
+def mean_interval(values: FloatArray) -> tuple[float, float, float]:
+    """Mean and 95 % Student-t interval over seeds (axis 0)."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, mean, mean
+    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+    return mean, mean - half, mean + half
+
+
+def at_spend(curve: dict[str, Any], dollars: float) -> float:
+    """The test accuracy once dollars were spent: the last round at or below them."""
+    spent = np.asarray(curve["spent"])
+    index = int(np.searchsorted(spent, dollars + 1e-9, side="right")) - 1
+    return float(curve["accuracy"][max(index, 0)])
+
+
+def aulc(curve: dict[str, Any], upto: float) -> float:
+    """Mean test accuracy per dollar over [start, upto]: the area under accuracy vs dollars
+    (steps: a round's accuracy holds until the next), divided by the dollars."""
+    spent = np.asarray(curve["spent"])
+    accuracy = np.asarray(curve["accuracy"])
+    edges = np.clip(np.append(spent, upto), spent[0], upto)
+    return float(np.sum(accuracy * np.diff(edges)) / (upto - spent[0]))
+
+
+def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per data set and policy: accuracy at three spends, AULC, the paired difference of
+    activelab and random to always_new, and label accuracy, each with a 95 % interval."""
+    rows = []
+    curves = results["curves"]
+    for dataset in results["datasets"]:
+        mine = [c for c in curves if c["dataset"] == dataset]
+        upto = min(c["spent"][-1] for c in mine)
+        start = max(c["spent"][0] for c in mine)
+        spends = [start + (upto - start) * f for f in (0.25, 0.5, 1.0)]
+        by_policy = {
+            p: sorted((c for c in mine if c["policy"] == p), key=lambda c: c["seed"])
+            for p in POLICIES
+        }
+        for policy, runs in by_policy.items():
+            row: dict[str, Any] = {
+                "dataset": dataset,
+                "policy": policy,
+                "seeds": len(runs),
+                "spends": spends,
+            }
+            row["accuracy"] = [
+                mean_interval(np.array([at_spend(c, s) for c in runs])) for s in spends
+            ]
+            row["aulc"] = mean_interval(np.array([aulc(c, upto) for c in runs]))
+            base = by_policy["always_new"]
+            row["aulc_minus_always_new"] = mean_interval(
+                np.array([aulc(c, upto) - aulc(b, upto) for c, b in zip(runs, base, strict=True)])
+            )
+            row["final_minus_always_new"] = mean_interval(
+                np.array(
+                    [at_spend(c, upto) - at_spend(b, upto) for c, b in zip(runs, base, strict=True)]
+                )
+            )
+            last = [int(np.searchsorted(np.asarray(c["spent"]), upto + 1e-9) - 1) for c in runs]
+            for name in ("consensus", "majority", "dawid_skene"):
+                row[name] = mean_interval(
+                    np.array([c[name][i] for c, i in zip(runs, last, strict=True)])
+                )
+            row["consensus_minus_majority"] = mean_interval(
+                np.array(
+                    [c["consensus"][i] - c["majority"][i] for c, i in zip(runs, last, strict=True)]
+                )
+            )
+            row["relabel_share"] = mean_interval(
+                np.array(
+                    [
+                        c["relabels"][i] / max(c["annotations"][i], 1)
+                        for c, i in zip(runs, last, strict=True)
+                    ]
+                )
+            )
+            rows.append(row)
+    return rows
+
+
+def _cell(stat: Sequence[float], scale: float = 100.0, signed: bool = False) -> str:
+    mean, low, high = (scale * v for v in stat)
+    sign = "+" if signed else ""
+    return f"{mean:{sign}.1f} [{low:{sign}.1f}, {high:{sign}.1f}]"
+
+
+def table(results: dict[str, Any]) -> str:
+    """The Markdown tables of docs/label-quality.md, from a results.json."""
+    setup = results["setup"]
+    rows = summarise(results)
+    lines = [
+        f"Annotators: accuracies {setup['accuracies']}, prices {setup['costs']} per label; "
+        f"{int(100 * setup['hard_fraction'])} % of items hard (accuracy halfway to chance). "
+        f"{setup['rounds']} rounds of ${setup['labels_per_round'] * np.mean(setup['costs']):g} "
+        f"each; {results['seeds']} seeds; mean and 95 % t-interval over seeds. "
+        "Test accuracy in %; AULC = mean test accuracy per dollar over the common spend.",
+        "",
+        "| data | policy | acc @ 25 % $ | acc @ 50 % $ | acc @ 100 % $ | AULC | "
+        "AULC − always_new | final − always_new | share of re-labels |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['dataset']} | {row['policy']} | "
+            + " | ".join(_cell(a) for a in row["accuracy"])
+            + f" | {_cell(row['aulc'])} | {_cell(row['aulc_minus_always_new'], signed=True)} | "
+            f"{_cell(row['final_minus_always_new'], signed=True)} | "
+            f"{_cell(row['relabel_share'])} |"
+        )
+    lines += [
+        "",
+        "Accuracy (%) of the labeled items' labels against the truth at the common spend, on "
+        "the same annotations: CROWDLAB consensus, majority vote, Dawid-Skene.",
+        "",
+        "| data | policy | CROWDLAB | majority vote | Dawid-Skene | CROWDLAB − majority |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['dataset']} | {row['policy']} | {_cell(row['consensus'])} | "
+            f"{_cell(row['majority'])} | {_cell(row['dawid_skene'])} | "
+            f"{_cell(row['consensus_minus_majority'], signed=True)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_docs(results: dict[str, Any], docs: Path) -> None:
+    """Replace the generated block of docs (between BEGIN and END) with table(results)."""
+    text = docs.read_text()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    docs.write_text(f"{head}{BEGIN}\n{table(results)}{END}{tail}")
+
+
+def plot(results: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = results["datasets"]
+    fig, axes = plt.subplots(2, len(datasets), figsize=(5 * len(datasets), 8), squeeze=False)
+    for col, dataset in enumerate(datasets):
+        for policy in POLICIES:
+            runs = [
+                c for c in results["curves"] if c["dataset"] == dataset and c["policy"] == policy
+            ]
+            upto = min(c["spent"][-1] for c in runs)
+            grid = np.linspace(max(c["spent"][0] for c in runs), upto, 40)
+            for row, key in ((0, "accuracy"), (1, "consensus")):
+                values = np.array(
+                    [
+                        [
+                            float(c[key][max(int(np.searchsorted(c["spent"], g + 1e-9)) - 1, 0)])
+                            for g in grid
+                        ]
+                        for c in runs
+                    ]
+                )
+                mean = values.mean(axis=0)
+                half = 1.96 * values.std(axis=0, ddof=1) / math.sqrt(len(runs))
+                ax = axes[row, col]
+                ax.plot(grid, mean, label=policy)
+                ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
+        axes[0, col].set_title(f"{dataset}: test accuracy")
+        axes[1, col].set_title(f"{dataset}: consensus label accuracy")
+        for row in range(2):
+            axes[row, col].set_xlabel("dollars spent")
+            axes[row, col].legend()
+    fig.tight_layout()
+    fig.savefig(out / "annotators.png", dpi=80)
+    plt.close(fig)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    setup = Setup()
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--data", nargs="+", default=list(DEFAULT_DATA), help="Built-in data sets.")
+    add("--seeds", type=int, default=5, help="Repetitions (default: %(default)s).")
+    add("--seed", type=int, default=0, help="First seed (default: %(default)s).")
+    add("--accuracies", type=float, nargs="+", default=list(setup.accuracies))
+    add("--costs", type=float, nargs="+", default=list(setup.costs))
+    add("--hard-fraction", type=float, default=setup.hard_fraction)
+    add("--rounds", type=int, default=setup.rounds)
+    add("--labels-per-round", type=int, default=setup.labels_per_round)
+    add("--address", default=None, help="host:port of a running labelwise service.")
+    add("--out", type=Path, default=Path("bench/simulation/annotators"))
+    add(
+        "--docs",
+        type=Path,
+        default=None,
+        help="Markdown file whose generated block gets the tables (only the tables are "
+        "rewritten, from OUT/results.json, when --tables-only).",
+    )
+    add("--tables-only", action="store_true", help="Only regenerate --docs from OUT.")
+    add("--merge", type=Path, nargs="+", default=None, metavar="DIR",
+        help="Combine the results.json of runs in parallel (same setup, disjoint seeds or "
+        "data sets) into OUT, then write its tables and plot.")  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from labelwise_simulate.service import ServeProcess, ServiceError
+
+    args = build_parser().parse_args(argv)
+    out: Path = args.out
+    if args.tables_only:
+        if args.docs is None:
+            print(f"{PROG}: --tables-only needs --docs", file=sys.stderr)
+            return 2
+        write_docs(json.loads((out / "results.json").read_text()), args.docs)
+        return 0
+    if args.merge:
+        parts = [json.loads((d / "results.json").read_text()) for d in args.merge]
+        if any(p["setup"] != parts[0]["setup"] for p in parts):
+            print(f"{PROG}: --merge needs runs of one setup", file=sys.stderr)
+            return 2
+        combined = [c for p in parts for c in p["curves"]]
+        datasets = list(dict.fromkeys(d for p in parts for d in p["datasets"]))
+        seeds = min(len({c["seed"] for c in combined if c["dataset"] == d}) for d in datasets)
+        merged = {"setup": parts[0]["setup"], "datasets": datasets, "seeds": seeds,
+                  "seconds": sum(p["seconds"] for p in parts), "curves": combined}  # fmt: skip
+        _write(merged, out, args.docs)
+        return 0
+    if len(args.accuracies) != len(args.costs) or not 1 <= len(args.costs) <= 16:
+        print(f"{PROG}: give one --costs per --accuracies (1-16)", file=sys.stderr)
+        return 2
+    setup = Setup(
+        tuple(args.accuracies),
+        tuple(args.costs),
+        args.hard_fraction,
+        args.rounds,
+        args.labels_per_round,
+    )
+    started = time.perf_counter()
+    curves: list[Curve] = []
+    try:
+        server = None if args.address else ServeProcess(1)
+    except ServiceError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 2
+    try:
+        address = args.address or server.address  # type: ignore[union-attr]
+        with Client(address) as client:
+            for name in args.data:
+                data = load(DataSource(name))
+                for seed in range(args.seed, args.seed + args.seeds):
+                    data_split = split(data, setup.test_fraction, seed)
+                    for policy in POLICIES:
+                        curves.append(run_policy(client, name, data_split, setup, policy, seed))
+                        print(
+                            f"{name} seed {seed} {policy}: {curves[-1].accuracy[-1]:.3f}",
+                            flush=True,
+                        )
+    except LabelwiseError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        if server is not None:
+            server.stop()
+    results = {
+        "setup": asdict(setup),
+        "datasets": list(args.data),
+        "seeds": args.seeds,
+        "seconds": round(time.perf_counter() - started),
+        "curves": [asdict(c) for c in curves],
+    }
+    _write(results, out, args.docs)
+    return 0
+
+
+def _write(results: dict[str, Any], out: Path, docs: Path | None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "results.md").write_text(table(results))
+    plot(results, out)
+    if docs is not None:
+        write_docs(results, docs)
+    print(f"wrote {out}/results.json, results.md, annotators.png")
