@@ -35,13 +35,21 @@ def _fitting_strategies(address: str) -> list[str]:
 def _check_curves(dataset: dict[str, Any], strategies: list[str], start: int) -> None:
     assert sorted(dataset["curves"]) == sorted(strategies)
     assert all(0.5 < a <= 1.0 for a in dataset["full_accuracy"])
+    budget, cap = dataset["budget"], dataset["cap"]
+    assert cap == min(3 * budget, dataset["pool_size"])
     for name, runs in dataset["curves"].items():
         assert len(runs) == 2, name
-        for run in runs:
-            labels = run["labels"]
-            assert labels[0] == start and labels[-1] == dataset["budget"], name
-            assert all(b - a == 10 or b == dataset["budget"] for a, b in itertools.pairwise(labels))
-            assert all(0.0 <= a <= 1.0 for a in run["accuracy"]), name
+        for run, full in zip(runs, dataset["full_accuracy"], strict=True):
+            labels, accuracy = run["labels"], run["accuracy"]
+            assert labels[0] == start and budget in labels, name
+            assert all(b - a == 10 or b in (budget, cap) for a, b in itertools.pairwise(labels))
+            # Past the budget only while short of 99% of full accuracy, and never past the cap.
+            reached = [a >= 0.99 * full for a in accuracy]
+            if labels[-1] == budget:
+                assert any(reached), name
+            else:
+                assert not any(reached[:-1]) and (reached[-1] or labels[-1] == cap), name
+            assert all(0.0 <= a <= 1.0 for a in accuracy), name
             assert np.all(np.diff(run["cost"]) > 0), name
 
 
@@ -92,7 +100,7 @@ def test_a_csv_with_costs_through_a_given_address_reports_dollars(
         _check_curves(animals, ["random", "margin"], start=2 * 2)
         return
     # On dollars: each run spends at most what the label budget costs on average.
-    assert "| strategy | AULC | final acc | $ to 90% |" in table
+    assert "| final acc | Δfinal vs random | $ to 90% |" in table
     dollars = 36 * costs.mean()
     for runs in animals["curves"].values():
         for run in runs:
