@@ -15,9 +15,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from labelwise_server.request import Pool, Selection, StrategyCall, Task
+from labelwise_server.strategies import balance
 from labelwise_server.strategies._types import (
+    AutoReport,
     FloatArray,
     IntArray,
+    Params,
     ParamValue,
     StopCheck,
     never_stop,
@@ -43,6 +46,7 @@ class Result:
     total_cost: float
     candidates_considered: int  # after any pre-filter of a batch strategy
     points: FloatArray | None = None  # [len(indices), d] extra per-item output, when asked for
+    auto: AutoReport | None = None  # "auto": the arm of each pick and the arms' weights
 
 
 def _no_observe(strategy: str, seconds: float) -> None:
@@ -57,6 +61,7 @@ def select(
     ranked: dict[int, tuple[IntArray, FloatArray]] = {}
     seconds: dict[int, float] = {}
     considered: dict[int, int] = {}
+    reports: dict[int, AutoReport] = {}
 
     block_calls = [(i, c) for i, c in enumerate(selection.calls) if c.strategy.block_score]
     if block_calls:
@@ -69,21 +74,31 @@ def select(
         started = time.perf_counter()
         if call.strategy.pool_score is not None:
             scores = call.strategy.pool_score(pool, task, call.params)
-            ranked[i] = _rank_scores(scores, task)
+            ranked[i] = _rank_scores(scores, task, _balanced(call))
         elif call.strategy.batch_select is not None:
-            narrowed = task
-            if call.strategy.narrow is not None:
-                narrowed = replace(task, candidates=call.strategy.narrow(pool, task, call.params))
-                stop()
-            considered[i] = int(narrowed.candidates.shape[0])
-            ranked[i] = call.strategy.batch_select(pool, narrowed, call.params)
+            run = _batch_run(call)
+            if _balanced(call):
+                indices, scores, considered[i] = balance.balanced_batch(
+                    pool, task, call.params, run
+                )
+            else:
+                indices, scores, considered[i] = run(pool, task, call.params)
+            ranked[i] = (indices, scores)
+        elif call.strategy.explained_select is not None:
+            indices, scores, reports[i] = call.strategy.explained_select(pool, task, call.params)
+            ranked[i] = (indices, scores)
         seconds[i] = seconds.get(i, 0.0) + time.perf_counter() - started
 
     results = []
     for i, call in enumerate(selection.calls):
         indices, scores = ranked[i]
         if not call.strategy.batch:
-            indices, scores, cost = _apply_budget(indices, scores, pool, task)
+            if _balanced(call):  # round-robin over the predicted classes, then by score
+                order = balance.round_robin(balance.predicted_classes(pool, indices))
+                indices, scores, cost = _apply_budget(indices[order], scores[order], pool, task)
+                indices, scores = rank(indices, scores)
+            else:
+                indices, scores, cost = _apply_budget(indices, scores, pool, task)
         else:
             cost = _cost(indices, pool)
         points = None
@@ -100,6 +115,7 @@ def select(
                 cost,
                 considered.get(i, int(task.candidates.shape[0])),
                 points,
+                reports.get(i),
             )
         )
     return results
@@ -111,10 +127,32 @@ def _cost(indices: IntArray, pool: Pool) -> float:
     return float(pool.costs[indices].sum())
 
 
-def _rank_scores(scores: FloatArray, task: Task) -> tuple[IntArray, FloatArray]:
-    """The ranking a score strategy hands on: top k, or every candidate when a budget applies."""
+def _balanced(call: StrategyCall) -> bool:
+    return bool(call.params.get("class_balance"))
+
+
+def _batch_run(call: StrategyCall) -> balance.BatchRun:
+    """The call's batch strategy after its pre-filter; also the candidates it chose among."""
+    strategy = call.strategy
+    assert strategy.batch_select is not None
+    select_batch = strategy.batch_select
+
+    def run(pool: Pool, task: Task, params: Params) -> tuple[IntArray, FloatArray, int]:
+        if strategy.narrow is not None:
+            task = replace(task, candidates=strategy.narrow(pool, task, params))
+            task.stop()
+        return (*select_batch(pool, task, params), int(task.candidates.shape[0]))
+
+    return run
+
+
+def _rank_scores(
+    scores: FloatArray, task: Task, every: bool = False
+) -> tuple[IntArray, FloatArray]:
+    """The ranking a score strategy hands on: top k, or every candidate when a budget applies
+    or the call is class-balanced (every: the round-robin may go past k)."""
     candidate_scores = scores[task.candidates]
-    if task.budget is not None:  # the budget walk may go past k
+    if task.budget is not None or every:  # the budget walk may go past k
         return rank(task.candidates, candidate_scores)
     return top_k(candidate_scores, task.k, task.candidates)
 
@@ -137,7 +175,8 @@ def _run_block_scores(
     seconds: dict[int, float],
 ) -> dict[int, tuple[IntArray, FloatArray]]:
     """Rankings of the row-wise strategies, computed block by block."""
-    full = task.budget is not None  # a budget walk needs every candidate ranked
+    # A budget walk, or a class-balanced round-robin, needs every candidate ranked.
+    full = task.budget is not None or any(_balanced(call) for _, call in calls)
     excluded = task.candidates.shape[0] < pool.n
     keep = np.zeros(pool.n, dtype=bool)
     if excluded:
@@ -162,5 +201,5 @@ def _run_block_scores(
                 best[i] = merge_top_k(best[i], chosen, task.k)
             seconds[i] = seconds.get(i, 0.0) + time.perf_counter() - started
     if full:
-        return {i: _rank_scores(scores, task) for i, scores in all_scores.items()}
+        return {i: _rank_scores(scores, task, every=True) for i, scores in all_scores.items()}
     return best

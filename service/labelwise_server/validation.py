@@ -9,6 +9,7 @@ input. No model runs here (labelwise_server.inference does).
 """
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from labelwise_server.decode.embeddings import (
     decode_embeddings,
 )
 from labelwise_server.decode.fields import Fields
+from labelwise_server.decode.history import decode_history
 from labelwise_server.decode.models import decode_models
 from labelwise_server.decode.multilabel import decode_multilabel
 from labelwise_server.decode.probabilities import decode_probabilities
@@ -95,6 +97,10 @@ def decode_request(
     present = _present_inputs(pool, run)
     for call in calls:
         _check_inputs(call, present)
+    if len(header.history):
+        classes = None if pool.probabilities is None else int(pool.probabilities.shape[1])
+        known = frozenset(name for name in STRATEGIES if name != "auto")
+        pool = replace(pool, history=decode_history(header.history, known, classes))
     task = _task(header, pool)
     width = None if run is None or not needs_model else run.inputs.shape[1]
     _check_response_size(calls, task.k, width, max_response_bytes)

@@ -105,11 +105,12 @@ def test_list_strategies_describes_the_bayesian_batch_parameters(stub: Any) -> N
     }
     power, batch = by_name["power_bald"], by_name["batch_bald"]
     assert power.batch and power.seeded and batch.batch and batch.seeded
-    base, beta = power.params
+    base, beta, balance = power.params
+    assert balance.name == "class_balance"
     assert (base.name, base.default_value.string_value) == ("base", "bald")
     assert "margin" in [v.string_value for v in base.allowed_values]
     assert "core_set" not in [v.string_value for v in base.allowed_values]
     assert (beta.name, beta.default_value.double_value, beta.minimum) == ("beta", 1.0, 0.0)
-    samples, exact = batch.params
+    samples, exact, _ = batch.params
     assert (samples.name, samples.default_value.int_value) == ("num_samples", 10_000)
     assert (exact.name, exact.default_value.int_value) == ("max_exact_configurations", 10_000)

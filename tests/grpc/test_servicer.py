@@ -23,7 +23,7 @@ from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
 from labelwise_server import work as work_module
 from labelwise_server.grpc.server import SERVICE_NAME
 from labelwise_server.strategies import STRATEGIES
-from tests.grpc import test_tasks_wire
+from tests.grpc import test_auto, test_tasks_wire
 from tests.grpc.conftest import TEST_CONFIG, ServerThread
 
 RNG = np.random.default_rng(0)
@@ -223,6 +223,7 @@ def test_bad_requests_cover_every_pool_tensor() -> None:
     names = {fd.name for fd in pb.SelectQueriesRequest.DESCRIPTOR.fields if fd.message_type}
     tested = {case[2].split(".")[0] for case in BAD_REQUESTS}
     tested |= {field.split(".")[0] for _, field in test_tasks_wire.BAD}  # the new task outputs
+    tested |= {field.split("[")[0] for _, _, field in test_auto.BAD}  # history
     assert names - {"strategies"} <= tested
 
 
@@ -558,7 +559,9 @@ def test_list_strategies_describes_the_registry(stub: Any, client: Client) -> No
         assert set(info.required_inputs) == {needed.value for needed in strategy.needs}
         assert info.seeded == strategy.seeded and info.batch == strategy.batch
         assert [p.name for p in info.params] == list(strategy.params)
-    [aggregate] = by_name["kl_to_consensus"].params
+    aggregate, balance = by_name["kl_to_consensus"].params
+    assert (balance.name, balance.type) == ("class_balance", pb.PARAM_TYPE_BOOL)
+    assert not balance.default_value.bool_value
     assert aggregate.type == pb.PARAM_TYPE_STRING
     assert aggregate.default_value.string_value == "mean"
     assert [v.string_value for v in aggregate.allowed_values] == ["mean", "max"]
@@ -665,7 +668,7 @@ def test_client_select_returns_arrays_by_strategy(client: Client) -> None:
     entropy = picks["entropy"]
     assert entropy.indices.dtype == np.int64 and entropy.scores.dtype == np.float64
     assert 0 not in entropy.indices.tolist() and len(entropy.indices) == 3
-    assert picks["kl_to_consensus"].params == {"aggregate": "max"}
+    assert picks["kl_to_consensus"].params == {"aggregate": "max", "class_balance": False}
     assert entropy.total_cost == 3.0
 
 

@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from labelwise.tensors import STREAM_AXIS
+from labelwise.v1 import history_pb2
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server import reasons
 from labelwise_server.errors import InvalidArgument, StreamIdle
 from labelwise_server.onnx_runner import GRADIENT_OPS
 from labelwise_server.selection import Result
 from labelwise_server.strategies import STRATEGIES
-from labelwise_server.strategies._types import Input, Param, ParamValue
+from labelwise_server.strategies._types import AutoReport, Input, Param, ParamValue
 from labelwise_server.tensors import (
     ALL_DTYPES,
     MalformedMessage,
@@ -51,7 +52,28 @@ def _result(result: Result) -> pb.StrategyResult:
     )
     if result.points is not None:
         message.adversarial_points.CopyFrom(encode_tensor(result.points, pb.DATA_TYPE_FLOAT64))
+    if result.auto is not None:
+        message.auto_selection.CopyFrom(_auto_selection(result.auto))
     return message
+
+
+def _auto_selection(report: AutoReport) -> history_pb2.AutoSelection:
+    return history_pb2.AutoSelection(
+        arms=[
+            history_pb2.AutoArm(
+                name=arm.name,
+                picks=arm.picks,
+                weight=arm.weight,
+                expected_reward=arm.expected_reward,
+                evidence=arm.evidence,
+            )
+            for arm in report.arms
+        ],
+        strategies=list(report.strategies),
+        reward=report.reward,
+        history_rounds=report.history_rounds,
+        history_items=report.history_items,
+    )
 
 
 def encode_response(results: list[Result], n: int) -> pb.SelectQueriesResponse:

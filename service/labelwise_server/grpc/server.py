@@ -90,7 +90,8 @@ def _serializer(message: type[Any]) -> Callable[[Any], bytes]:
             return response
         if not isinstance(response, message):
             raise TypeError(f"expected {message.__name__}, got {type(response).__name__}")
-        return response.SerializeToString()  # type: ignore[no-any-return]
+        # Map fields in key order, so every replica answers the same bytes (sandbox/child.py).
+        return response.SerializeToString(deterministic=True)  # type: ignore[no-any-return]
 
     return serialize
 

@@ -182,7 +182,7 @@ class Child:
             response: Any = stopping_response(
                 pb.CheckStoppingRequest.FromString(bytes(header)), self.max_elements
             )
-            return {"ok": True, **self._state()}, response.SerializeToString()
+            return {"ok": True, **self._state()}, response.SerializeToString(deterministic=True)
         tensors = {
             name: RawTensor(dtype, list(shape), view[offset : offset + size])
             for name, dtype, shape, offset, size in meta["tensors"]
@@ -201,7 +201,9 @@ class Child:
         finally:
             self.store.provide({})
             self.store.cache.settle()
-        body = response.SerializeToString()
+        # Deterministic: map fields (StrategyResult.params) in key order, not in the order of
+        # this process's hash table, so every replica answers the same bytes.
+        body = response.SerializeToString(deterministic=True)
         return {"ok": True, "rows": rows, "timings": timings, "digests": digests,
                 **self._state()}, body  # fmt: skip
 

@@ -58,6 +58,48 @@ class ModelAccess:
 
 
 @dataclass(frozen=True)
+class HistoryRound:
+    """One past round of the caller's labeling (the proto's SelectionRound), validated."""
+
+    strategies: tuple[str, ...]  # [b] the arm that picked each item; "" for none
+    labels: IntArray  # [b] class labels in [0, c)
+    probabilities: FloatArray | None = None  # [b, c] predicted before labeling, when sent
+
+
+@dataclass(frozen=True)
+class History:
+    """The caller's past rounds, oldest first (SelectQueriesRequest.history)."""
+
+    rounds: tuple[HistoryRound, ...]
+
+    @property
+    def items(self) -> int:
+        return sum(r.labels.shape[0] for r in self.rounds)
+
+
+@dataclass(frozen=True)
+class ArmReport:
+    """One arm of "auto" as the result reports it (the proto's AutoArm)."""
+
+    name: str
+    picks: int
+    weight: float
+    expected_reward: float
+    evidence: float
+
+
+@dataclass(frozen=True)
+class AutoReport:
+    """What "auto" reports about its choice (the proto's AutoSelection)."""
+
+    arms: tuple[ArmReport, ...]
+    strategies: tuple[str, ...]  # aligned with the result's indices
+    reward: str
+    history_rounds: int
+    history_items: int
+
+
+@dataclass(frozen=True)
 class Pool:
     """The validated pool inputs of one request; absent inputs are None."""
 
@@ -78,6 +120,7 @@ class Pool:
     structured_committee: RealArray | None = None  # [m, n, c, E...]
     structured_mask: npt.NDArray[np.bool_] | None = None  # [n, E...]
     model: ModelAccess | None = None  # model mode only
+    history: History | None = None  # the caller's past rounds, for "auto"
 
 
 _T = TypeVar("_T")
@@ -143,6 +186,8 @@ BlockScore: TypeAlias = Callable[[RowBlock, Params], FloatArray]
 PoolScore: TypeAlias = Callable[[Pool, Task, Params], FloatArray]
 # A greedy batch: picks in pick order and the score each had when picked.
 BatchSelect: TypeAlias = Callable[[Pool, Task, Params], tuple[IntArray, FloatArray]]
+# A batch that also explains itself ("auto": which arm picked each item).
+ExplainedSelect: TypeAlias = Callable[[Pool, Task, Params], tuple[IntArray, FloatArray, AutoReport]]
 # Extra per-item output for the selected pool indices ([k, ...]), or None when not asked for.
 SelectedPoints: TypeAlias = Callable[[Pool, IntArray, Params], "FloatArray | None"]
 # A candidate pre-filter run before a batch strategy: the candidates it keeps (ascending).
@@ -151,7 +196,8 @@ Narrow: TypeAlias = Callable[[Pool, Task, Params], IntArray]
 
 @dataclass(frozen=True)
 class Strategy:
-    """A registry entry: exactly one of block_score, pool_score or batch_select is set."""
+    """A registry entry: exactly one of block_score, pool_score, batch_select or
+    explained_select is set."""
 
     name: str
     family: str
@@ -161,6 +207,7 @@ class Strategy:
     block_score: BlockScore | None = None
     pool_score: PoolScore | None = None
     batch_select: BatchSelect | None = None
+    explained_select: ExplainedSelect | None = None
     seeded: bool = False
     task: str = "classification"  # or "multi_label", "regression", "structured"
     # For a strategy over another one (power_bald's base): the inputs its params need.
@@ -169,13 +216,13 @@ class Strategy:
     narrow: Narrow | None = None  # batch strategies: narrows task.candidates first
 
     def __post_init__(self) -> None:
-        kinds = [self.block_score, self.pool_score, self.batch_select]
+        kinds = [self.block_score, self.pool_score, self.batch_select, self.explained_select]
         if sum(kind is not None for kind in kinds) != 1:
             raise TypeError(f"strategy {self.name!r} must set exactly one scoring function")
 
     @property
     def batch(self) -> bool:
-        return self.batch_select is not None
+        return self.batch_select is not None or self.explained_select is not None
 
     def inputs(self, params: Params) -> frozenset[Input]:
         """The inputs a call with these (default-filled) params needs."""

@@ -215,6 +215,46 @@ class AnyOf(Constraint):
             yield from (v for v in alternative.invalid_values() if not self.accepts(v))
 
 
+@dataclass(frozen=True)
+class NameList(Constraint):
+    """A comma-separated list of distinct names from a fixed set, 1 to most of them
+    ("margin,entropy,random"); spaces around each name are ignored."""
+
+    names: tuple[str, ...]
+    most: int
+    type = str
+
+    def split(self, value: str) -> list[str]:
+        return [name.strip() for name in value.split(",")]
+
+    def accepts(self, value: ParamValue) -> bool:
+        if not isinstance(value, str) or len(value) > 64 * self.most:
+            return False
+        names = self.split(value)
+        return (
+            len(names) <= self.most
+            and len(set(names)) == len(names)
+            and all(name in self.names for name in names)
+        )
+
+    def __str__(self) -> str:
+        return f"a comma-separated list of 1 to {self.most} distinct names among " + ", ".join(
+            self.names
+        )
+
+    def info(self) -> ParamInfo:
+        return ParamInfo(str)
+
+    def invalid_values(self) -> Iterator[ParamValue]:
+        other = "not_" + self.names[0]
+        while other in self.names:
+            other = "not_" + other
+        yield other
+        yield ""
+        yield f"{self.names[0]},{self.names[0]}"
+        yield ",".join([self.names[0]] * (self.most + 1))
+
+
 def _got(value: ParamValue | None) -> str:
     if value is None:
         return "no value"

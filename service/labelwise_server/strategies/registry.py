@@ -8,11 +8,14 @@ table, its shared parameters and the wiring of strategies built on a `base`.
 """
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import numpy as np
 
 from labelwise_server.strategies import (
     adversarial,
+    auto,
+    balance,
     bases,
     bayesian,
     committee,
@@ -27,15 +30,25 @@ from labelwise_server.strategies import (
 from labelwise_server.strategies._types import (
     FloatArray,
     Input,
+    IntArray,
     Params,
     Pool,
     StopCheck,
     Strategy,
+    Task,
     never_stop,
 )
 from labelwise_server.strategies.intermediates import pool_blocks
-from labelwise_server.strategies.params import AnyOf, Boolean, Interval, Options, Param
+from labelwise_server.strategies.params import (
+    AnyOf,
+    Boolean,
+    Interval,
+    NameList,
+    Options,
+    Param,
+)
 from labelwise_server.strategies.random import random_adapter
+from labelwise_server.strategies.ranking import top_k
 
 PROBABILITIES = frozenset({Input.PROBABILITIES})
 COMMITTEE = frozenset({Input.COMMITTEE})
@@ -111,7 +124,7 @@ def _structured(
     )
 
 
-STRATEGIES: Mapping[str, Strategy] = {
+_PLAIN: Mapping[str, Strategy] = {
     strategy.name: strategy
     for strategy in (
         Strategy(
@@ -570,4 +583,102 @@ STRATEGIES: Mapping[str, Strategy] = {
 }
 
 
-__all__ = ["BASES", "POWER_BASES", "POWER_OFFSETS", "STRATEGIES", "base_scores"]
+def _with_class_balance(strategy: Strategy) -> Strategy:
+    """strategy with the class_balance parameter (balance.py), and the input it then needs."""
+    own_needs = strategy.needs_of
+
+    def needs_of(params: Params) -> frozenset[Input]:
+        own = strategy.needs if own_needs is None else own_needs(params)
+        return own | balance.needs(own, params)
+
+    params = {**strategy.params, "class_balance": balance.PARAM}
+    return replace(strategy, params=params, needs_of=needs_of)
+
+
+def _on_model_outputs(strategy: Strategy) -> bool:
+    return strategy.task == "classification" and Input.MODEL not in strategy.needs
+
+
+# Every classification strategy on model outputs takes class_balance.
+_TABLE: Mapping[str, Strategy] = {
+    name: _with_class_balance(strategy) if _on_model_outputs(strategy) else strategy
+    for name, strategy in _PLAIN.items()
+}
+# The strategies auto may choose among: the classification ones that work on model outputs.
+ARM_NAMES = tuple(name for name, strategy in _TABLE.items() if _on_model_outputs(strategy))
+
+
+def run_arm(pool: Pool, task: Task, name: str) -> tuple[IntArray, FloatArray]:
+    """Strategy name's top task.k candidates with its default params: ranked by score for a
+    score strategy, in pick order for a batch one (after its pre-filter, if any)."""
+    strategy = STRATEGIES[name]
+    params = {param_name: param.default for param_name, param in strategy.params.items()}
+    if strategy.batch_select is not None:
+        if strategy.narrow is not None:
+            task = Task(task.k, strategy.narrow(pool, task, params), task.seed, None, task.stop)
+        return strategy.batch_select(pool, task, params)
+    if strategy.block_score is not None:
+        scores = base_scores(pool, name, task.stop)
+    elif strategy.pool_score is not None:
+        scores = strategy.pool_score(pool, task, params)
+    else:
+        raise ValueError(f"{name} cannot be an arm of auto")
+    return top_k(scores[task.candidates], task.k, task.candidates)
+
+
+def _auto_needs(params: Params) -> frozenset[Input]:
+    needs = set(PROBABILITIES)
+    for name in auto.parse_arms(str(params["arms"])):
+        arm = STRATEGIES[name]
+        needs |= arm.inputs({p: spec.default for p, spec in arm.params.items()})
+    return frozenset(needs)
+
+
+AUTO = Strategy(
+    "auto",
+    family="selection",
+    summary="Chooses among candidate strategies (arms) from the caller's own history "
+    "(SelectQueriesRequest.history): TAILOR's class-diversity reward (an item of class y "
+    "is worth 1 / max(1, N_y)) with Thompson sampling on each arm's Dirichlet label "
+    "distribution, one draw per pick, so a batch mixes arms by their posterior. Reports "
+    "the arm of each pick and the arms' weights (StrategyResult.auto_selection). "
+    "Zhang et al. (2023); see docs/strategy-selection.md.",
+    needs=PROBABILITIES,
+    params={
+        "arms": Param(
+            NameList(ARM_NAMES, auto.MAX_ARMS),
+            default=",".join(auto.DEFAULT_ARMS),
+            description="The candidate strategies, comma-separated, each run with its "
+            "default parameters; keep 'random' among them as the safety net. auto needs "
+            "what its arms need.",
+        ),
+        "reward": Param(
+            Options(str, auto.REWARDS),
+            default="class_diversity",
+            description="How an arm's picks are scored: 'class_diversity' (TAILOR), "
+            "1 / max(1, N_y) for an item of class y, N_y the labeled items of that class "
+            "in the history.",
+        ),
+        "prior_items": Param(
+            Interval(float, 0.0, 1e6, closed="right"),
+            default=10.0,
+            description="The strength of each arm's prior, in items: the prior is that an "
+            "arm picks classes like every label so far (add-one smoothed).",
+        ),
+        "discount": Param(
+            Interval(float, 0.0, 1.0, closed="right"),
+            default=0.9,
+            description="Each history round's evidence is weighted discount^(rounds since "
+            "it), so the posterior follows arms whose picks change as the model learns; "
+            "1 keeps every round at full weight.",
+        ),
+    },
+    explained_select=lambda pool, task, params: auto.auto_select(pool, task, params, run_arm),
+    seeded=True,
+    needs_of=_auto_needs,
+)
+
+STRATEGIES: Mapping[str, Strategy] = {**_TABLE, AUTO.name: AUTO}
+
+
+__all__ = ["ARM_NAMES", "BASES", "POWER_BASES", "POWER_OFFSETS", "STRATEGIES", "base_scores"]

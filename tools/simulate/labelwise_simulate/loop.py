@@ -26,7 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
-from labelwise import Client
+from labelwise import Client, Round, Selection
 from labelwise_simulate.data import FloatArray, IntArray, Split, initial_labeled
 from labelwise_simulate.defaults import Protocol
 
@@ -160,6 +160,19 @@ def _committee(
     return np.stack(members)
 
 
+def history_round(
+    selection: Selection, picked: int, labels: IntArray, probabilities: FloatArray
+) -> Round:
+    """The round "auto" is sent next time for the picked items it chose: the arm that picked
+    each (its AutoSelection), the labels they got and what the model predicted for them."""
+    assert selection.auto is not None
+    return Round(
+        strategies=selection.auto.strategies[:picked],
+        labels=labels,
+        probabilities=probabilities[selection.indices[:picked]],
+    )
+
+
 def run(
     client: Client,
     split: Split,
@@ -190,6 +203,8 @@ def run(
     cost_aware = protocol.cost_aware and costs is not None
     dollars = dollar_budget(split, budget)
     limit = budget
+    # "auto" chooses among strategies from the rounds so far; the initial set credits none.
+    history = [Round("", split.pool_y[labeled])] if strategy.name == "auto" else None
     while True:
         x, y = split.pool_x[is_labeled], split.pool_y[is_labeled]
         model = _fit(make_model(protocol, seed), x, y)
@@ -218,12 +233,13 @@ def run(
             committee = _committee(protocol, x, y, pool, split.n_classes, strategy_rng)
         geometric = bool({"embeddings", "labeled_embeddings"} & strategy.inputs)
         started = time.perf_counter()
+        probabilities = _probabilities(model, pool, split.n_classes)
         selection = client.select(
             strategies=[
                 (strategy.name, dict(strategy.params)) if strategy.params else strategy.name
             ],
             k=k,
-            probabilities=_probabilities(model, pool, split.n_classes),
+            probabilities=probabilities,
             committee=committee,
             # The standardised features are the embedding space of a linear model.
             embeddings=pool if geometric else None,
@@ -232,12 +248,17 @@ def run(
             budget=round_dollars,
             seed=seed * 10007 + round_number,
             clamp_k=True,
+            history=history,
         )[strategy.name]
         curve.select_seconds += time.perf_counter() - started
         picked = unlabeled[selection.indices[:k]]
         if len(picked) == 0:
             return curve
         is_labeled[picked] = True
+        if history is not None:
+            history.append(
+                history_round(selection, len(picked), split.pool_y[picked], probabilities)
+            )
         round_number += 1
         on_round()
 

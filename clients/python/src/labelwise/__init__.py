@@ -7,10 +7,13 @@ with Client("localhost:50051") as client:
 """
 
 from labelwise.client import (
+    AutoArm,
+    AutoSelection,
     Client,
     FieldViolation,
     LabelwiseError,
     ParamDescription,
+    Round,
     Selection,
     StoppingCriterion,
     StoppingVerdict,
@@ -19,10 +22,13 @@ from labelwise.client import (
 from labelwise.tensors import encode_tensor
 
 __all__ = [
+    "AutoArm",
+    "AutoSelection",
     "Client",
     "FieldViolation",
     "LabelwiseError",
     "ParamDescription",
+    "Round",
     "Selection",
     "StoppingCriterion",
     "StoppingVerdict",

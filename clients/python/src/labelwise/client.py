@@ -22,7 +22,7 @@ from labelwise.tensors import (
     varint,
     wire_dtype,
 )
-from labelwise.v1 import error_reason_pb2
+from labelwise.v1 import error_reason_pb2, history_pb2
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import query_selection_pb2_grpc as pb_grpc
 
@@ -109,6 +109,69 @@ class Selection:
     adversarial_points: npt.NDArray[np.float64] | None = None
     # How many candidates the strategy chose among (after a batch strategy's pre-filter).
     candidates_considered: int = 0
+    # "auto": the arm of each selected item and every arm's posterior weight.
+    auto: "AutoSelection | None" = None
+
+
+@dataclass(frozen=True)
+class Round:
+    """One past labeling round, for the "auto" strategy's history (SelectionRound).
+
+    strategies: the strategy that picked each item (aligned with labels), or one name for
+    all; "" for items no strategy picked (the initial seed set). labels: the class each item
+    received. probabilities: optionally, the model's [len(labels), c] predictions for them
+    before labeling.
+    """
+
+    strategies: str | Sequence[str]
+    labels: npt.ArrayLike
+    probabilities: npt.ArrayLike | None = None
+
+    def to_proto(self) -> history_pb2.SelectionRound:
+        names = [self.strategies] if isinstance(self.strategies, str) else list(self.strategies)
+        message = history_pb2.SelectionRound(
+            strategies=names,
+            labels=np.asarray(self.labels, dtype=np.int64).reshape(-1).tolist(),
+        )
+        if self.probabilities is not None:
+            values = np.asarray(self.probabilities, dtype=np.float64).reshape(-1)
+            message.probabilities.extend(values.tolist())
+        return message
+
+
+@dataclass(frozen=True)
+class AutoArm:
+    """One candidate strategy of "auto": its picks in this result and its posterior."""
+
+    name: str
+    picks: int
+    weight: float
+    expected_reward: float
+    evidence: float
+
+
+@dataclass(frozen=True)
+class AutoSelection:
+    """What "auto" reports: every arm, and the arm that picked each selected item (aligned
+    with Selection.indices; send them back as Round.strategies once labeled)."""
+
+    arms: list[AutoArm]
+    strategies: list[str]
+    reward: str
+    history_rounds: int
+    history_items: int
+
+
+def _auto_selection(message: history_pb2.AutoSelection) -> AutoSelection:
+    return AutoSelection(
+        arms=[
+            AutoArm(a.name, a.picks, a.weight, a.expected_reward, a.evidence) for a in message.arms
+        ],
+        strategies=list(message.strategies),
+        reward=message.reward,
+        history_rounds=message.history_rounds,
+        history_items=message.history_items,
+    )
 
 
 @dataclass(frozen=True)
@@ -283,6 +346,7 @@ class Client:
         mc_dropout_samples: int = 0,
         inference_batch_rows: int = 0,
         inference_timeout: float | None = None,
+        history: Sequence[Round] | None = None,
     ) -> dict[str, Selection]:
         """Rank the pool with each strategy; returns {strategy name: Selection}.
 
@@ -299,8 +363,13 @@ class Client:
         "probabilities" or "logits". The first call with a model sends its bytes;
         later calls send only its SHA-256, and if the server no longer holds it
         (NOT_FOUND, reason MODEL_NOT_CACHED) the call is repeated with the bytes.
+
+        history: the past rounds (oldest first) for the "auto" strategy; its Selection.auto
+        says which arm picked each item.
         """
         header = pb.SelectQueriesRequest(k=k, clamp_k=clamp_k)
+        if history is not None:
+            header.history.extend(r.to_proto() for r in history)
         names: list[str] = []
         for spec in strategies:
             name, params = (spec, {}) if isinstance(spec, str) else spec
@@ -377,6 +446,9 @@ class Client:
                 if result.HasField("adversarial_points")
                 else None,
                 candidates_considered=result.candidates_considered,
+                auto=_auto_selection(result.auto_selection)
+                if result.HasField("auto_selection")
+                else None,
             )
             for result in response.results
         }

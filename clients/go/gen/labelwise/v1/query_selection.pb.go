@@ -841,8 +841,13 @@ type SelectQueriesRequest struct {
 	// DEADLINE_EXCEEDED. Unset: only the call's own deadline applies. Must be
 	// > 0 when set.
 	InferenceTimeoutSeconds *float64 `protobuf:"fixed64,26,opt,name=inference_timeout_seconds,json=inferenceTimeoutSeconds,proto3,oneof" json:"inference_timeout_seconds,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// The caller's past rounds, oldest first, for the "auto" strategy (see
+	// SelectionRound and docs/strategy-selection.md). Empty: no history.
+	// Ignored by every other strategy. Field numbers 60-69 are for strategy
+	// selection.
+	History       []*SelectionRound `protobuf:"bytes,60,rep,name=history,proto3" json:"history,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SelectQueriesRequest) Reset() {
@@ -1120,6 +1125,13 @@ func (x *SelectQueriesRequest) GetInferenceTimeoutSeconds() float64 {
 	return 0
 }
 
+func (x *SelectQueriesRequest) GetHistory() []*SelectionRound {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
 // Model is one ONNX model sent with a request, as its bytes or as the
 // SHA-256 of bytes sent before.
 //
@@ -1302,8 +1314,11 @@ type StrategyResult struct {
 	// model input moved just across the nearest decision boundary (DFAL adds
 	// these to training with the queried label). Unset otherwise.
 	AdversarialPoints *Tensor `protobuf:"bytes,10,opt,name=adversarial_points,json=adversarialPoints,proto3" json:"adversarial_points,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// For "auto": which arm picked each item and every arm's posterior
+	// weight (see AutoSelection). Unset for other strategies.
+	AutoSelection *AutoSelection `protobuf:"bytes,11,opt,name=auto_selection,json=autoSelection,proto3" json:"auto_selection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StrategyResult) Reset() {
@@ -1381,6 +1396,13 @@ func (x *StrategyResult) GetCandidatesConsidered() int64 {
 func (x *StrategyResult) GetAdversarialPoints() *Tensor {
 	if x != nil {
 		return x.AdversarialPoints
+	}
+	return nil
+}
+
+func (x *StrategyResult) GetAutoSelection() *AutoSelection {
+	if x != nil {
+		return x.AutoSelection
 	}
 	return nil
 }
@@ -2109,7 +2131,7 @@ var File_labelwise_v1_query_selection_proto protoreflect.FileDescriptor
 
 const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\n" +
-	"\"labelwise/v1/query_selection.proto\x12\flabelwise.v1\x1a\x1alabelwise/v1/options.proto\"g\n" +
+	"\"labelwise/v1/query_selection.proto\x12\flabelwise.v1\x1a\x1alabelwise/v1/history.proto\x1a\x1alabelwise/v1/options.proto\"g\n" +
 	"\x06Tensor\x12,\n" +
 	"\x05dtype\x18\x01 \x01(\x0e2\x16.labelwise.v1.DataTypeR\x05dtype\x12\x14\n" +
 	"\x05shape\x18\x02 \x03(\x03R\x05shape\x12\x19\n" +
@@ -2127,7 +2149,7 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x06params\x18\x02 \x03(\v2&.labelwise.v1.StrategySpec.ParamsEntryR\x06params\x1aS\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
-	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"\x9e\x11\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"\xd6\x11\n" +
 	"\x14SelectQueriesRequest\x12:\n" +
 	"\n" +
 	"strategies\x18\x01 \x03(\v2\x1a.labelwise.v1.StrategySpecR\n" +
@@ -2168,7 +2190,8 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x12mc_dropout_samples\x18\x17 \x01(\rR\x10mcDropoutSamples\x12=\n" +
 	"\fmodel_inputs\x18\x18 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\vmodelInputs\x120\n" +
 	"\x14inference_batch_rows\x18\x19 \x01(\x03R\x12inferenceBatchRows\x12?\n" +
-	"\x19inference_timeout_seconds\x18\x1a \x01(\x01H\x03R\x17inferenceTimeoutSeconds\x88\x01\x01B\t\n" +
+	"\x19inference_timeout_seconds\x18\x1a \x01(\x01H\x03R\x17inferenceTimeoutSeconds\x88\x01\x01\x126\n" +
+	"\ahistory\x18< \x03(\v2\x1c.labelwise.v1.SelectionRoundR\ahistoryB\t\n" +
 	"\a_budgetB\x0e\n" +
 	"\f_temperatureB\x1c\n" +
 	"\x1a_labeled_label_cardinalityB\x1c\n" +
@@ -2179,7 +2202,7 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x06source\"l\n" +
 	"\x15SelectQueriesResponse\x126\n" +
 	"\aresults\x18\x01 \x03(\v2\x1c.labelwise.v1.StrategyResultR\aresults\x12\x1b\n" +
-	"\tpool_size\x18\x02 \x01(\x03R\bpoolSize\"\x86\x03\n" +
+	"\tpool_size\x18\x02 \x01(\x03R\bpoolSize\"\xca\x03\n" +
 	"\x0eStrategyResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12@\n" +
 	"\x06params\x18\x02 \x03(\v2(.labelwise.v1.StrategyResult.ParamsEntryR\x06params\x12\x18\n" +
@@ -2189,7 +2212,8 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"total_cost\x18\x05 \x01(\x01R\ttotalCost\x123\n" +
 	"\x15candidates_considered\x18\x06 \x01(\x03R\x14candidatesConsidered\x12C\n" +
 	"\x12adversarial_points\x18\n" +
-	" \x01(\v2\x14.labelwise.v1.TensorR\x11adversarialPoints\x1aS\n" +
+	" \x01(\v2\x14.labelwise.v1.TensorR\x11adversarialPoints\x12B\n" +
+	"\x0eauto_selection\x18\v \x01(\v2\x1b.labelwise.v1.AutoSelectionR\rautoSelection\x1aS\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"V\n" +
@@ -2339,6 +2363,8 @@ var file_labelwise_v1_query_selection_proto_goTypes = []any{
 	(*CheckStoppingResponse)(nil),       // 21: labelwise.v1.CheckStoppingResponse
 	nil,                                 // 22: labelwise.v1.StrategySpec.ParamsEntry
 	nil,                                 // 23: labelwise.v1.StrategyResult.ParamsEntry
+	(*SelectionRound)(nil),              // 24: labelwise.v1.SelectionRound
+	(*AutoSelection)(nil),               // 25: labelwise.v1.AutoSelection
 }
 var file_labelwise_v1_query_selection_proto_depIdxs = []int32{
 	0,  // 0: labelwise.v1.Tensor.dtype:type_name -> labelwise.v1.DataType
@@ -2367,37 +2393,39 @@ var file_labelwise_v1_query_selection_proto_depIdxs = []int32{
 	10, // 23: labelwise.v1.SelectQueriesRequest.models:type_name -> labelwise.v1.Model
 	1,  // 24: labelwise.v1.SelectQueriesRequest.model_output:type_name -> labelwise.v1.ModelOutput
 	6,  // 25: labelwise.v1.SelectQueriesRequest.model_inputs:type_name -> labelwise.v1.Tensor
-	12, // 26: labelwise.v1.SelectQueriesResponse.results:type_name -> labelwise.v1.StrategyResult
-	23, // 27: labelwise.v1.StrategyResult.params:type_name -> labelwise.v1.StrategyResult.ParamsEntry
-	6,  // 28: labelwise.v1.StrategyResult.adversarial_points:type_name -> labelwise.v1.Tensor
-	9,  // 29: labelwise.v1.SelectQueriesStreamRequest.chunk:type_name -> labelwise.v1.SelectQueriesRequest
-	11, // 30: labelwise.v1.SelectQueriesStreamResponse.response:type_name -> labelwise.v1.SelectQueriesResponse
-	17, // 31: labelwise.v1.ListStrategiesResponse.strategies:type_name -> labelwise.v1.StrategyInfo
-	18, // 32: labelwise.v1.StrategyInfo.params:type_name -> labelwise.v1.ParamInfo
-	2,  // 33: labelwise.v1.StrategyInfo.required_inputs:type_name -> labelwise.v1.PoolInput
-	3,  // 34: labelwise.v1.ParamInfo.type:type_name -> labelwise.v1.ParamType
-	7,  // 35: labelwise.v1.ParamInfo.default_value:type_name -> labelwise.v1.ParamValue
-	7,  // 36: labelwise.v1.ParamInfo.allowed_values:type_name -> labelwise.v1.ParamValue
-	6,  // 37: labelwise.v1.CheckStoppingRequest.stop_set_predictions:type_name -> labelwise.v1.Tensor
-	6,  // 38: labelwise.v1.CheckStoppingRequest.pool_probabilities:type_name -> labelwise.v1.Tensor
-	4,  // 39: labelwise.v1.CheckStoppingRequest.uncertainty_aggregate:type_name -> labelwise.v1.UncertaintyAggregate
-	5,  // 40: labelwise.v1.CheckStoppingRequest.rule:type_name -> labelwise.v1.StoppingRule
-	20, // 41: labelwise.v1.CheckStoppingResponse.criteria:type_name -> labelwise.v1.StoppingCriterion
-	7,  // 42: labelwise.v1.StrategySpec.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
-	7,  // 43: labelwise.v1.StrategyResult.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
-	9,  // 44: labelwise.v1.QuerySelectionService.SelectQueries:input_type -> labelwise.v1.SelectQueriesRequest
-	13, // 45: labelwise.v1.QuerySelectionService.SelectQueriesStream:input_type -> labelwise.v1.SelectQueriesStreamRequest
-	15, // 46: labelwise.v1.QuerySelectionService.ListStrategies:input_type -> labelwise.v1.ListStrategiesRequest
-	19, // 47: labelwise.v1.QuerySelectionService.CheckStopping:input_type -> labelwise.v1.CheckStoppingRequest
-	11, // 48: labelwise.v1.QuerySelectionService.SelectQueries:output_type -> labelwise.v1.SelectQueriesResponse
-	14, // 49: labelwise.v1.QuerySelectionService.SelectQueriesStream:output_type -> labelwise.v1.SelectQueriesStreamResponse
-	16, // 50: labelwise.v1.QuerySelectionService.ListStrategies:output_type -> labelwise.v1.ListStrategiesResponse
-	21, // 51: labelwise.v1.QuerySelectionService.CheckStopping:output_type -> labelwise.v1.CheckStoppingResponse
-	48, // [48:52] is the sub-list for method output_type
-	44, // [44:48] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	24, // 26: labelwise.v1.SelectQueriesRequest.history:type_name -> labelwise.v1.SelectionRound
+	12, // 27: labelwise.v1.SelectQueriesResponse.results:type_name -> labelwise.v1.StrategyResult
+	23, // 28: labelwise.v1.StrategyResult.params:type_name -> labelwise.v1.StrategyResult.ParamsEntry
+	6,  // 29: labelwise.v1.StrategyResult.adversarial_points:type_name -> labelwise.v1.Tensor
+	25, // 30: labelwise.v1.StrategyResult.auto_selection:type_name -> labelwise.v1.AutoSelection
+	9,  // 31: labelwise.v1.SelectQueriesStreamRequest.chunk:type_name -> labelwise.v1.SelectQueriesRequest
+	11, // 32: labelwise.v1.SelectQueriesStreamResponse.response:type_name -> labelwise.v1.SelectQueriesResponse
+	17, // 33: labelwise.v1.ListStrategiesResponse.strategies:type_name -> labelwise.v1.StrategyInfo
+	18, // 34: labelwise.v1.StrategyInfo.params:type_name -> labelwise.v1.ParamInfo
+	2,  // 35: labelwise.v1.StrategyInfo.required_inputs:type_name -> labelwise.v1.PoolInput
+	3,  // 36: labelwise.v1.ParamInfo.type:type_name -> labelwise.v1.ParamType
+	7,  // 37: labelwise.v1.ParamInfo.default_value:type_name -> labelwise.v1.ParamValue
+	7,  // 38: labelwise.v1.ParamInfo.allowed_values:type_name -> labelwise.v1.ParamValue
+	6,  // 39: labelwise.v1.CheckStoppingRequest.stop_set_predictions:type_name -> labelwise.v1.Tensor
+	6,  // 40: labelwise.v1.CheckStoppingRequest.pool_probabilities:type_name -> labelwise.v1.Tensor
+	4,  // 41: labelwise.v1.CheckStoppingRequest.uncertainty_aggregate:type_name -> labelwise.v1.UncertaintyAggregate
+	5,  // 42: labelwise.v1.CheckStoppingRequest.rule:type_name -> labelwise.v1.StoppingRule
+	20, // 43: labelwise.v1.CheckStoppingResponse.criteria:type_name -> labelwise.v1.StoppingCriterion
+	7,  // 44: labelwise.v1.StrategySpec.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
+	7,  // 45: labelwise.v1.StrategyResult.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
+	9,  // 46: labelwise.v1.QuerySelectionService.SelectQueries:input_type -> labelwise.v1.SelectQueriesRequest
+	13, // 47: labelwise.v1.QuerySelectionService.SelectQueriesStream:input_type -> labelwise.v1.SelectQueriesStreamRequest
+	15, // 48: labelwise.v1.QuerySelectionService.ListStrategies:input_type -> labelwise.v1.ListStrategiesRequest
+	19, // 49: labelwise.v1.QuerySelectionService.CheckStopping:input_type -> labelwise.v1.CheckStoppingRequest
+	11, // 50: labelwise.v1.QuerySelectionService.SelectQueries:output_type -> labelwise.v1.SelectQueriesResponse
+	14, // 51: labelwise.v1.QuerySelectionService.SelectQueriesStream:output_type -> labelwise.v1.SelectQueriesStreamResponse
+	16, // 52: labelwise.v1.QuerySelectionService.ListStrategies:output_type -> labelwise.v1.ListStrategiesResponse
+	21, // 53: labelwise.v1.QuerySelectionService.CheckStopping:output_type -> labelwise.v1.CheckStoppingResponse
+	50, // [50:54] is the sub-list for method output_type
+	46, // [46:50] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_labelwise_v1_query_selection_proto_init() }
@@ -2405,6 +2433,7 @@ func file_labelwise_v1_query_selection_proto_init() {
 	if File_labelwise_v1_query_selection_proto != nil {
 		return
 	}
+	file_labelwise_v1_history_proto_init()
 	file_labelwise_v1_options_proto_init()
 	file_labelwise_v1_query_selection_proto_msgTypes[1].OneofWrappers = []any{
 		(*ParamValue_IntValue)(nil),

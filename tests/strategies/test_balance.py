@@ -1,0 +1,133 @@
+"""class_balance: the starving case it prevents, and the fast path against naive loops."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from labelwise_server.strategies import STRATEGIES, Pool, balance
+from tests.strategies.batch_support import batch_pool, run_one
+
+
+def _starving_pool(rng: np.random.Generator, n: int = 300) -> Pool:
+    """Classes 0 and 1 confused with each other (high entropy); class 2, a quarter of the
+    pool, predicted confidently: entropy's top items never include it."""
+    confused = rng.uniform(0.35, 0.5, size=n)
+    p = np.stack([confused, 0.98 - confused, np.full(n, 0.02)], axis=1)
+    sure = rng.permutation(n)[: n // 4]
+    p[sure] = rng.dirichlet([1, 1, 30], size=sure.shape[0])
+    return Pool(n=n, probabilities=p)
+
+
+def test_entropy_starves_the_confident_class_and_class_balance_does_not() -> None:
+    pool = _starving_pool(np.random.default_rng(0))
+    assert pool.probabilities is not None
+    predicted = pool.probabilities.argmax(axis=1)
+    plain = run_one("entropy", pool, 30)
+    balanced = run_one("entropy", pool, 30, {"class_balance": True})
+    assert np.sum(predicted[plain.indices] == 2) == 0  # the failure, without the parameter
+    counts = np.bincount(predicted[balanced.indices], minlength=3)
+    assert counts.tolist() == [10, 10, 10]
+
+
+def _naive_quotas(available: list[int], k: int) -> list[int]:
+    """One pick at a time to the class with the fewest so far that has candidates left;
+    ties to the class with more candidates left, then the lower class."""
+    share = [0] * len(available)
+    for _ in range(min(k, sum(available))):
+        open_ = [c for c in range(len(available)) if share[c] < available[c]]
+        c = min(open_, key=lambda c: (share[c], -(available[c] - share[c]), c))
+        share[c] += 1
+    return share
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_quotas_equal_one_pick_at_a_time(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    available = rng.integers(0, 12, size=int(rng.integers(1, 7)))
+    k = int(rng.integers(1, 50))
+    assert balance.quotas(available, k).tolist() == _naive_quotas(available.tolist(), k)
+
+
+def _naive_round_robin(scores: npt.NDArray[Any], classes: npt.NDArray[Any], k: int) -> list[int]:
+    """One pick at a time: the class with the fewest picks (among those with items left),
+    ties to the class whose best remaining item scores higher, then the lower index."""
+    left = {c: sorted(np.flatnonzero(classes == c).tolist(), key=lambda i: (-scores[i], i))
+            for c in np.unique(classes).tolist()}  # fmt: skip
+    picked = dict.fromkeys(left, 0)
+    chosen: list[int] = []
+    for _ in range(min(k, classes.shape[0])):
+        open_ = [c for c in left if left[c]]
+        c = min(open_, key=lambda c: (picked[c], -scores[left[c][0]], left[c][0]))
+        chosen.append(left[c].pop(0))
+        picked[c] += 1
+    return chosen
+
+
+@pytest.mark.parametrize("name", ["entropy", "margin", "least_confidence", "random", "bald"])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_balanced_score_strategy_equals_one_pick_at_a_time(name: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    pool = batch_pool(rng, n=80, c=4)
+    k = int(rng.integers(1, 60))
+    full = run_one(name, pool, pool.n, seed=seed)
+    scores = np.empty(pool.n)
+    scores[full.indices] = full.scores
+    assert pool.probabilities is not None and pool.committee is not None
+    source = pool.committee.mean(axis=0) if name == "bald" else pool.probabilities
+    if name == "bald":
+        pool = Pool(n=pool.n, committee=pool.committee)  # no probabilities: the committee's
+    classes = source.argmax(axis=1)
+    balanced = run_one(name, pool, k, {"class_balance": True}, seed=seed)
+    expected = sorted(_naive_round_robin(scores, classes, k), key=lambda i: (-scores[i], i))
+    assert balanced.indices.tolist() == expected
+    np.testing.assert_array_equal(balanced.scores, scores[balanced.indices])
+
+
+def test_a_balanced_score_strategy_walks_the_budget_in_round_robin_order() -> None:
+    rng = np.random.default_rng(5)
+    pool = batch_pool(rng, n=60, c=3, costs=True)
+    assert pool.probabilities is not None and pool.costs is not None
+    full = run_one("margin", pool, pool.n)
+    scores = np.empty(pool.n)
+    scores[full.indices] = full.scores
+    order = _naive_round_robin(scores, pool.probabilities.argmax(axis=1), pool.n)
+    kept, spent = [], 0.0
+    for i in order:
+        if spent + pool.costs[i] <= 12.0 and len(kept) < 10:
+            kept.append(i)
+            spent += pool.costs[i]
+    result = run_one("margin", pool, 10, {"class_balance": True}, budget=12.0)
+    assert result.indices.tolist() == sorted(kept, key=lambda i: (-scores[i], i))
+    assert result.total_cost == pytest.approx(spent)
+
+
+@pytest.mark.parametrize("name", ["core_set", "badge", "typiclust", "cluster_margin", "batch_bald"])
+def test_a_balanced_batch_strategy_is_its_runs_on_each_predicted_class(name: str) -> None:
+    rng = np.random.default_rng(7)
+    pool = batch_pool(rng, n=60, c=3)
+    assert pool.probabilities is not None and pool.committee is not None
+    source = pool.committee.mean(axis=0) if name == "batch_bald" else pool.probabilities
+    if name == "batch_bald":
+        pool = Pool(n=pool.n, committee=pool.committee, embeddings=pool.embeddings,
+                    labeled_embeddings=pool.labeled_embeddings)  # fmt: skip
+    classes = source.argmax(axis=1)
+    k = 11
+    available = [int(np.sum(classes == c)) for c in range(3)]
+    share = _naive_quotas(available, k)
+    runs = []
+    for c in range(3):
+        if share[c]:
+            others = np.flatnonzero(classes != c).astype(np.int64)
+            runs.append(run_one(name, pool, share[c], seed=3, exclude=others).indices.tolist())
+    expected = [run[j] for j in range(max(map(len, runs))) for run in runs if j < len(run)]
+    result = run_one(name, pool, k, {"class_balance": True}, seed=3)
+    assert result.indices.tolist() == expected
+    assert np.bincount(classes[result.indices], minlength=3).tolist() == share
+
+
+def test_every_classification_strategy_on_model_outputs_takes_class_balance() -> None:
+    for name, strategy in STRATEGIES.items():
+        on_outputs = strategy.task == "classification" and name not in ("deepfool", "auto")
+        assert ("class_balance" in strategy.params) == on_outputs, name
