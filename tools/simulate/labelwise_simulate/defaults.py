@@ -20,7 +20,7 @@ DEFAULT_BUDGETS = {
     "wine": 100,
     "synthetic": 800,
     "segment": 300,
-    "mnist_5k": 500,
+    "mnist_5k": 300,
     "seattle_weather": 300,
 }
 # Shares of full accuracy whose labels-to-reach the report compares.
