@@ -19,6 +19,7 @@ Usage:
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -72,11 +73,23 @@ def run(data: list[str], batch: str, strategies: list[str], seeds: int, jobs: in
                 raise SystemExit(code)
             raw = json.loads((Path(out) / "results.json").read_text())
             raw["seconds"] = round(time.perf_counter() - started, 1)
+            raw["commit"] = _commit()
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(raw, separators=(",", ":")))
             plot = Path(out) / f"learning_curves_{name}.png"
             shutil.copy(plot, target.with_suffix(".png"))
         print(f"{target.relative_to(ROOT)}: {raw['seconds']:.0f} s", file=sys.stderr)
+
+
+def _commit() -> str:
+    """The code the curves came from: HEAD, marked when the tree had changes."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+
+    head = git("rev-parse", "--short", "HEAD").strip()
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no").strip()
+                   else "")  # fmt: skip
 
 
 def _same_runs(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
