@@ -148,6 +148,9 @@ def _check_rows(results: Results, summaries: dict[str, list[StrategySummary]]) -
         "not ▼ |",
         "|---|---:|---|---:|---:|:---:|---:|:---:|",
     ]
+    failed_auto: list[str] = []
+    failed_balanced: list[str] = []
+    checked_auto = checked_balanced = 0
     for d in results.datasets:
         rows = summaries[d.name]
         random = _find(rows, "random")
@@ -163,14 +166,30 @@ def _check_rows(results: Results, summaries: dict[str, list[StrategySummary]]) -
         else:
             gain, best_gain = auto.delta_aulc.mean, best.delta_aulc.mean
             ratio = "—" if best_gain <= 0 else f"{gain / best_gain:.2f}"
+            checked_auto += 1
             ok = auto.delta_aulc.mark != WORSE and gain >= 0.5 * best_gain
             cells += [difference_text(auto.delta_aulc), ratio, "yes" if ok else "**no**"]
+            if not ok:
+                failed_auto.append(d.name)
         if balanced is None or balanced.delta_aulc is None:
             cells += ["not run", "—"]
         else:
+            checked_balanced += 1
             ok = balanced.delta_aulc.mark != WORSE
             cells += [difference_text(balanced.delta_aulc), "yes" if ok else "**no**"]
+            if not ok:
+                failed_balanced.append(d.name)
         lines.append("| " + " | ".join(cells) + " |")
+    n = len(results.datasets)
+    lines += [
+        "",
+        f"`auto` meets its check on {checked_auto - len(failed_auto)} of the {checked_auto} "
+        f"data sets it ran on (of {n})"
+        + (f"; it falls short on {', '.join(failed_auto)}." if failed_auto else ".")
+        + f" Class-balanced entropy meets its check on {checked_balanced - len(failed_balanced)}"
+        f" of {checked_balanced}"
+        + (f"; it falls short on {', '.join(failed_balanced)}." if failed_balanced else "."),
+    ]
     return lines
 
 
