@@ -103,6 +103,20 @@ type Request struct {
 	ModelInputs        *Tensor       // [n, d]
 	InferenceBatchRows int64         // pool rows per inference call; 0: the server chooses
 	InferenceTimeout   time.Duration // a limit on the time running the models; 0: none
+
+	// History is the caller's past rounds, oldest first, for the "auto" strategy (see
+	// docs/strategy-selection.md); other strategies ignore it.
+	History []Round
+}
+
+// Round is one past labeling round (the proto's SelectionRound): the strategy that picked
+// each labeled item (aligned with Labels, or one name for all; "" for items no strategy
+// picked, such as the initial seed set), the class each received and, optionally, the
+// model's [len(Labels), c] predictions for them before labeling, flattened row-major.
+type Round struct {
+	Strategies    []string
+	Labels        []int64
+	Probabilities []float64
 }
 
 // ModelOutput says what the models' class output holds.
@@ -145,6 +159,10 @@ type Result struct {
 	// AdversarialPoints is, for "deepfool" with return_points, the float64 [k, d] adversarial
 	// point of each selected item (read it with Float64s); nil otherwise.
 	AdversarialPoints *Tensor
+	// Auto is, for "auto", the arm that picked each selected item (Auto.Strategies, aligned
+	// with Indices: send them back as Round.Strategies) and every arm's posterior weight;
+	// nil otherwise.
+	Auto *labelwisev1.AutoSelection
 }
 
 // Response holds one Result per requested strategy, in request order.
@@ -550,6 +568,11 @@ func (r *Request) header() (*labelwisev1.SelectQueriesRequest, error) {
 		}
 		m.Strategies = append(m.Strategies, spec)
 	}
+	for _, round := range r.History {
+		m.History = append(m.History, &labelwisev1.SelectionRound{
+			Strategies: round.Strategies, Labels: round.Labels, Probabilities: round.Probabilities,
+		})
+	}
 	return m, nil
 }
 
@@ -593,7 +616,7 @@ func fromMessage(m *labelwisev1.SelectQueriesResponse) *Response {
 		out.Results = append(out.Results, Result{
 			Name: r.GetName(), Params: params, Indices: r.GetIndices(), Scores: r.GetScores(),
 			TotalCost: r.GetTotalCost(), CandidatesConsidered: r.GetCandidatesConsidered(),
-			AdversarialPoints: tensorFrom(r.GetAdversarialPoints()),
+			AdversarialPoints: tensorFrom(r.GetAdversarialPoints()), Auto: r.GetAutoSelection(),
 		})
 	}
 	return out

@@ -138,6 +138,8 @@ type vectorResult struct {
 	// Model-mode vectors only: a tensor or null, absent elsewhere.
 	AdversarialPoints    json.RawMessage `json:"adversarial_points"`
 	CandidatesConsidered *int64          `json:"candidates_considered"`
+	// History vectors only: auto's report, or null.
+	AutoSelection json.RawMessage `json:"auto_selection"`
 }
 
 type vector struct {
@@ -158,6 +160,12 @@ type vector struct {
 		ModelOutput      string   `json:"model_output"`
 		EmbeddingsOutput string   `json:"embeddings_output"`
 		MCDropoutSamples uint32   `json:"mc_dropout_samples"`
+		// History vectors (tests/vectors/history): the past rounds for auto.
+		History []struct {
+			Strategies    []string  `json:"strategies"`
+			Labels        []int64   `json:"labels"`
+			Probabilities []float64 `json:"probabilities"`
+		} `json:"history"`
 	} `json:"request"`
 	Response struct {
 		PoolSize int64          `json:"pool_size"`
@@ -221,6 +229,10 @@ func (v vector) request(t *testing.T) *Request {
 		}
 		req.Strategies = append(req.Strategies, Strategy{Name: s.Name, Params: params})
 	}
+	for _, round := range in.History {
+		req.History = append(req.History, Round{Strategies: round.Strategies, Labels: round.Labels,
+			Probabilities: round.Probabilities})
+	}
 	targets := map[string]**Tensor{
 		"probabilities": &req.Probabilities, "logits": &req.Logits, "committee": &req.Committee,
 		"committee_logits": &req.CommitteeLogits, "embeddings": &req.Embeddings,
@@ -282,6 +294,7 @@ func checkResponse(t *testing.T, got *Response, v vector) {
 				*w.CandidatesConsidered)
 		}
 		checkAdversarialPoints(t, w.Name, g.AdversarialPoints, w.AdversarialPoints)
+		checkAutoSelection(t, w.Name, g, w.AutoSelection)
 	}
 }
 

@@ -30,7 +30,11 @@ def history_round(
 
 HISTORY = [
     history_round([""], [0, 1, 2, 0, 1, 2]),
-    history_round(["margin", "entropy", "random", "random"], [0, 1, 2, 2]),
+    history_round(
+        ["margin", "entropy", "random", "random"],
+        [0, 1, 2, 2],
+        [0.5, 0.3, 0.2, 0.2, 0.2, 0.6, 0.1, 0.1, 0.8, 0.3, 0.3, 0.4],
+    ),
     history_round(["entropy"], [1, 1, 0], [0.2, 0.5, 0.3, 0.1, 0.8, 0.1, 0.6, 0.3, 0.1]),
 ]
 
@@ -60,7 +64,7 @@ def second_server() -> Iterator[ServerThread]:
 def test_auto_answers_byte_for_byte_the_same_on_two_servers(
     channel: grpc.Channel, second_server: ServerThread
 ) -> None:
-    request = message(HISTORY)
+    request = message(HISTORY, arms={"string_value": "margin,entropy,random"})
     first = raw_call(channel, request)
     assert raw_call(channel, request) == first
     with grpc.insecure_channel(second_server.address) as other:
@@ -73,19 +77,30 @@ def test_auto_answers_byte_for_byte_the_same_on_two_servers(
     assert sum(arm.picks for arm in report.arms) == 8
     assert sum(arm.weight for arm in report.arms) == pytest.approx(1.0)
     assert report.history_rounds == 3 and report.history_items == 13
-    assert report.reward == "class_diversity"
+    assert report.reward == "rare_surprise"
 
 
 def test_the_python_client_sends_rounds_and_reads_the_report(client: Client) -> None:
     history = [
         Round("", [0, 1, 2, 0, 1, 2]),
-        Round(["margin", "entropy", "random", "random"], [0, 1, 2, 2]),
+        Round(
+            ["margin", "entropy", "random", "random"],
+            [0, 1, 2, 2],
+            np.array([[0.5, 0.3, 0.2], [0.2, 0.2, 0.6], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]]),
+        ),
         Round("entropy", [1, 1, 0], np.array([[0.2, 0.5, 0.3], [0.1, 0.8, 0.1], [0.6, 0.3, 0.1]])),
     ]
-    selection = client.select(strategies=["auto"], k=8, seed=11, probabilities=P, history=history)
+    selection = client.select(
+        strategies=[("auto", {"arms": "margin,entropy,random"})],
+        k=8,
+        seed=11,
+        probabilities=P,
+        history=history,
+    )
     picked = selection["auto"]
     assert picked.auto is not None
-    wire = pb.SelectQueriesResponse.FromString(raw_call_client(client, message(HISTORY)))
+    request = message(HISTORY, arms={"string_value": "margin,entropy,random"})
+    wire = pb.SelectQueriesResponse.FromString(raw_call_client(client, request))
     assert picked.indices.tolist() == list(wire.results[0].indices)
     assert picked.auto.strategies == list(wire.results[0].auto_selection.strategies)
 
@@ -123,6 +138,8 @@ BAD: list[tuple[str, pb.SelectQueriesRequest, str]] = [
      "strategies[0].params[arms]"),
     ("arms-need-embeddings", message([], arms={"string_value": "core_set,random"}),
      "strategies[0].name"),
+    ("surprise-without-probabilities", message([history_round(["margin"], [0, 1])]),
+     "history[0].probabilities"),
 ]  # fmt: skip
 
 
@@ -138,3 +155,17 @@ def test_hostile_history_is_refused_naming_the_field(
     [violation] = violations(caught.value)
     assert violation.field == field
     assert len(violation.description) < 600
+
+
+def test_list_strategies_describes_auto_probcover_and_class_balance(client: Client) -> None:
+    described = {s.name: s for s in client.list_strategies(deadline=10)}
+    auto = described["auto"]
+    assert auto.batch and auto.seeded and auto.required_inputs == ["probabilities"]
+    assert auto.params["arms"].default == "margin,random"
+    assert auto.params["reward"].allowed_values == ["rare_surprise", "class_diversity"]
+    probcover = described["probcover"]
+    assert probcover.required_inputs == ["embeddings"] and probcover.batch
+    assert probcover.params["delta"].default == 0.0
+    for name in ("entropy", "margin", "bald", "core_set", "badge", "probcover"):
+        balance = described[name].params["class_balance"]
+        assert (balance.type, balance.default) == ("bool", False), name

@@ -11,10 +11,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from labelwise import Client
+from labelwise import Client, Round
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
-SELECT = sorted([*VECTORS.glob("*.json"), *VECTORS.glob("model/*.json")])
+SELECT = sorted(
+    [*VECTORS.glob("*.json"), *VECTORS.glob("model/*.json"), *VECTORS.glob("history/*.json")]
+)
 STOPPING = sorted(VECTORS.glob("stopping/*.json"))
 
 
@@ -33,6 +35,7 @@ def _close(ours: Any, theirs: Any) -> None:
 
 def test_the_vectors_are_there() -> None:
     assert len(SELECT) >= 12 and any("model" in p.parent.name for p in SELECT)
+    assert any(p.parent.name == "history" for p in SELECT)
     assert len(STOPPING) >= 2
 
 
@@ -48,6 +51,11 @@ def test_select_vector(client: Client, path: Path) -> None:
             "embeddings_output": request["embeddings_output"],
             "mc_dropout_samples": request["mc_dropout_samples"],
         }
+    if "history" in request:
+        arguments["history"] = [
+            Round(r["strategies"], r["labels"], r["probabilities"] or None)
+            for r in request["history"]
+        ]
     strategies = [
         (s["name"], {p: _param(v) for p, v in s["params"].items()}) for s in request["strategies"]
     ]
@@ -81,6 +89,20 @@ def test_select_vector(client: Client, path: Path) -> None:
                 assert selection.adversarial_points is not None
                 _close(selection.adversarial_points, _tensor(points))
             assert selection.candidates_considered == result["candidates_considered"]
+        if "auto_selection" in result:
+            report = result["auto_selection"]
+            if report is None:
+                assert selection.auto is None
+                continue
+            assert selection.auto is not None
+            assert selection.auto.strategies == report["strategies"]
+            assert (selection.auto.reward, selection.auto.history_rounds,
+                    selection.auto.history_items) == (report["reward"], report["history_rounds"],
+                                                      report["history_items"])  # fmt: skip
+            for arm, expected_arm in zip(selection.auto.arms, report["arms"], strict=True):
+                assert (arm.name, arm.picks) == (expected_arm["name"], expected_arm["picks"])
+                fields = ("weight", "expected_reward", "evidence")
+                _close([getattr(arm, f) for f in fields], [expected_arm[f] for f in fields])
 
 
 @pytest.mark.parametrize("path", STOPPING, ids=lambda p: p.stem)

@@ -13,6 +13,8 @@ from labelwise_server.strategies.registry import run_arm
 from labelwise_server.validation import Selection, StrategyCall
 
 ARMS = ("margin", "entropy", "random")
+# The tests without predictions in their history score arms by TAILOR's reward alone.
+CLASS_DIVERSITY = {"arms": ",".join(ARMS), "reward": "class_diversity"}
 
 
 def _history(rounds: list[tuple[list[str] | str, list[int]]]) -> History:
@@ -79,6 +81,34 @@ def test_posterior_equals_an_item_by_item_count() -> None:
     np.testing.assert_allclose(auto.class_weights(counts), naive_weights, rtol=1e-12)
 
 
+def test_rare_surprise_evidence_splits_each_item_by_what_the_model_knew() -> None:
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]])
+    history = History(
+        (
+            HistoryRound(("",), np.array([0, 1])),
+            HistoryRound(("margin", "random", "margin"), np.array([0, 2, 1]), p),
+        )
+    )
+    evidence = auto.arm_evidence(history, ("margin", "random"), 3, 0.5, "rare_surprise")
+    # margin: item 0 (label 0, p̂ 0.7) and item 2 (label 1, p̂ 0.3); random: label 2, p̂ 0.8.
+    np.testing.assert_allclose(evidence[0], [0.3, 0.7, 0.0, 1.0])
+    np.testing.assert_allclose(evidence[1], [0.0, 0.0, 0.2, 0.8])
+    alpha = auto.posterior(evidence, auto.class_counts(history, 3), 4.0)
+    prior = 4.0 * (np.array([2.0, 2.0, 1.0]) + 1) / (5 + 3) / 2  # counts 2, 2, 1 of 5
+    np.testing.assert_allclose(alpha[1], np.append(prior + np.array([0.0, 0.0, 0.2]), 2.8))
+
+
+def test_rare_surprise_needs_the_rounds_probabilities() -> None:
+    from labelwise_server.errors import InvalidArgument
+
+    rng = np.random.default_rng(9)
+    pool = Pool(n=30, probabilities=rng.dirichlet(np.ones(3), size=30),
+                history=_history([("", [0, 1]), ("margin", [2])]))  # fmt: skip
+    with pytest.raises(InvalidArgument) as info:
+        _run(pool, 3, params={"reward": "rare_surprise"})
+    assert info.value.field == "history[1].probabilities"
+
+
 def test_thompson_draws_match_one_draw_at_a_time() -> None:
     """The chunked draws equal draw-by-draw sampling in the same stream order."""
     alpha = np.array([[3.0, 1.0, 0.5], [1.0, 2.0, 2.0]])
@@ -108,7 +138,7 @@ def test_an_arm_that_starves_a_class_loses_to_one_that_finds_it() -> None:
         rounds.append(("entropy", rng.choice([0, 1], size=10).tolist()))
         rounds.append(("random", rng.choice([0, 1, 2], p=[0.375, 0.375, 0.25], size=10).tolist()))
     pool = Pool(n=300, probabilities=rng.dirichlet(np.ones(3), size=300), history=_history(rounds))
-    result = _run(pool, k=20, params={"arms": "entropy,random"})
+    result = _run(pool, k=20, params={"arms": "entropy,random", "reward": "class_diversity"})
     assert result.auto is not None
     weights = {arm.name: arm.weight for arm in result.auto.arms}
     assert weights["random"] > 0.9
@@ -116,10 +146,32 @@ def test_an_arm_that_starves_a_class_loses_to_one_that_finds_it() -> None:
     assert expected["random"] > expected["entropy"]
 
 
+def test_with_balanced_classes_rare_surprise_prefers_the_arm_the_model_got_wrong() -> None:
+    """Balanced labels make class diversity flat; the model's surprise still separates an arm
+    that finds its mistakes (p̂ of the label 0.2) from one that picks what it knows (0.9)."""
+    rng = np.random.default_rng(10)
+    rounds = [HistoryRound(("",), np.array([0, 1, 2] * 4))]
+    for _ in range(6):
+        labels = np.array([0, 1, 2] * 3)
+        for name, known in (("margin", 0.2), ("random", 0.9)):
+            p = np.full((9, 3), (1 - known) / 2)
+            p[np.arange(9), labels] = known
+            rounds.append(HistoryRound((name,), labels, p))
+    pool = Pool(
+        n=200, probabilities=rng.dirichlet(np.ones(3), size=200), history=History(tuple(rounds))
+    )
+    surprise = _run(pool, 40, params={"arms": "margin,random"})
+    flat = _run(pool, 40, params={"arms": "margin,random", "reward": "class_diversity"})
+    assert surprise.auto is not None and flat.auto is not None
+    weights = {arm.name: arm.weight for arm in surprise.auto.arms}
+    assert weights["margin"] > 0.9
+    assert {arm.name: arm.picks for arm in flat.auto.arms}["margin"] < 30
+
+
 def test_without_history_every_arm_has_the_same_posterior() -> None:
     rng = np.random.default_rng(2)
     pool = Pool(n=2000, probabilities=rng.dirichlet(np.ones(4), size=2000))
-    result = _run(pool, k=900)
+    result = _run(pool, k=900, params=CLASS_DIVERSITY)
     assert result.auto is not None
     shares = [arm.weight for arm in result.auto.arms]
     assert sum(arm.picks for arm in result.auto.arms) == 900
@@ -132,7 +184,7 @@ def test_each_pick_is_the_next_unpicked_item_of_its_arm() -> None:
     p = rng.dirichlet(np.ones(3), size=120)
     history = _history([("", [0, 1, 2]), (["margin", "entropy", "random"], [0, 2, 1])])
     pool = Pool(n=120, probabilities=p, history=history)
-    result = _run(pool, k=30, seed=5)
+    result = _run(pool, k=30, seed=5, params=CLASS_DIVERSITY)
     assert result.auto is not None
     assert len(set(result.indices.tolist())) == 30
     assert list(result.auto.strategies) and len(result.auto.strategies) == 30
@@ -151,7 +203,7 @@ def test_the_same_request_gives_the_same_answer_and_the_seed_matters() -> None:
     rng = np.random.default_rng(4)
     history = _history([("", [0, 1, 2, 3]), ("margin", [1, 1, 2])])
     pool = Pool(n=200, probabilities=rng.dirichlet(np.ones(4), size=200), history=history)
-    first, again, other = _run(pool, 25, seed=9), _run(pool, 25, seed=9), _run(pool, 25, seed=10)
+    first, again, other = (_run(pool, 25, seed=s, params=CLASS_DIVERSITY) for s in (9, 9, 10))
     assert first.indices.tolist() == again.indices.tolist()
     assert first.scores.tobytes() == again.scores.tobytes() and first.auto == again.auto
     assert first.indices.tolist() != other.indices.tolist()
@@ -179,8 +231,8 @@ def test_a_budget_keeps_the_picks_that_fit_in_pick_order() -> None:
     rng = np.random.default_rng(6)
     costs = rng.uniform(0.5, 3.0, size=100)
     pool = Pool(n=100, probabilities=rng.dirichlet(np.ones(3), size=100), costs=costs)
-    free = _run(pool, 10, seed=1)
-    spent = _run(pool, 10, seed=1, budget=8.0)
+    free = _run(pool, 10, seed=1, params=CLASS_DIVERSITY)
+    spent = _run(pool, 10, seed=1, params=CLASS_DIVERSITY, budget=8.0)
     assert costs[spent.indices].sum() <= 8.0
     kept = [i for i in free.indices.tolist() if i in set(spent.indices.tolist())]
     assert spent.indices.tolist() == kept

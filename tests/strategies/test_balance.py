@@ -131,3 +131,25 @@ def test_every_classification_strategy_on_model_outputs_takes_class_balance() ->
     for name, strategy in STRATEGIES.items():
         on_outputs = strategy.task == "classification" and name not in ("deepfool", "auto")
         assert ("class_balance" in strategy.params) == on_outputs, name
+
+
+BALANCED = [name for name, s in STRATEGIES.items() if "class_balance" in s.params]
+
+
+@pytest.mark.parametrize("name", BALANCED)
+def test_every_balanced_strategy_keeps_the_quotas(name: str) -> None:
+    """k distinct candidates, and per predicted class exactly the one-at-a-time quota."""
+    rng = np.random.default_rng(11)
+    pool = batch_pool(rng, n=50, c=3)
+    assert pool.probabilities is not None and pool.committee is not None
+    exclude = np.array([1, 4, 9, 16, 25], dtype=np.int64)
+    params: dict[str, Any] = {"class_balance": True}
+    if name == "probcover":
+        params["delta"] = 1.0
+    result = run_one(name, pool, 12, params, seed=2, exclude=exclude)
+    picks = result.indices.tolist()
+    assert len(picks) == len(set(picks)) == 12 and not set(picks) & set(exclude.tolist())
+    classes = pool.probabilities.argmax(axis=1)  # present, so every strategy reads it
+    keep = np.setdiff1d(np.arange(50), exclude)
+    assert min(np.bincount(classes[keep], minlength=3)) >= 4  # every class can fill its quota
+    assert np.bincount(classes[result.indices], minlength=3).tolist() == [4, 4, 4]

@@ -35,6 +35,7 @@ export { LabelwiseError, type FieldViolation } from "./errors.js";
 export { tensor, type Float64Tensor, type Tensor, type TensorData } from "./tensor.js";
 export * as v1 from "./gen/labelwise/v1/query_selection_pb.js";
 export { ErrorReason } from "./gen/labelwise/v1/error_reason_pb.js";
+export * as history from "./gen/labelwise/v1/history_pb.js";
 
 /** A strategy parameter's value: integers travel as int64, other numbers as double. */
 export type ParamValue = number | bigint | string | boolean;
@@ -95,6 +96,39 @@ export interface SelectRequest {
   inferenceBatchRows?: number;
   /** Cap on the server's time running the models, in milliseconds. */
   inferenceTimeoutMs?: number;
+  /** The past rounds, oldest first, for the "auto" strategy (docs/strategy-selection.md). */
+  history?: readonly Round[];
+}
+
+/**
+ * One past labeling round (SelectionRound): the strategy that picked each item (aligned with
+ * labels, or one name for all; "" for items no strategy picked, such as the seed set), the
+ * class each received, and optionally the model's [labels.length, c] predictions for them
+ * before labeling, flattened row-major.
+ */
+export interface Round {
+  strategies: readonly string[];
+  labels: readonly (number | bigint)[];
+  probabilities?: readonly number[];
+}
+
+/** One candidate strategy of "auto": its picks in this result and its posterior. */
+export interface AutoArm {
+  name: string;
+  picks: number;
+  /** Share of the Thompson draws it won (the arms' weights sum to 1). */
+  weight: number;
+  expectedReward: number;
+  evidence: number;
+}
+
+/** What "auto" reports: every arm, and the arm of each selected item (send back as Round.strategies). */
+export interface AutoSelection {
+  arms: AutoArm[];
+  strategies: string[];
+  reward: string;
+  historyRounds: number;
+  historyItems: number;
 }
 
 /** One strategy's ranking: pool indices best first, and their scores. */
@@ -109,6 +143,8 @@ export interface StrategyResult {
   candidatesConsidered: number;
   /** deepfool with return_points: each selected item's adversarial point, [k, d] float64. */
   adversarialPoints?: Float64Tensor;
+  /** "auto": which arm picked each selected item, and every arm's posterior weight. */
+  autoSelection?: AutoSelection;
 }
 
 export interface SelectResponse {
@@ -407,6 +443,11 @@ function headerMessage(request: SelectRequest): SelectQueriesRequest {
     budget: request.budget,
     temperature: request.temperature,
     labeledLabelCardinality: request.labeledLabelCardinality,
+    history: (request.history ?? []).map((round) => ({
+      strategies: [...round.strategies],
+      labels: round.labels.map(BigInt),
+      probabilities: [...(round.probabilities ?? [])],
+    })),
     ...(request.models?.length ? modelSettings(request) : {}),
   });
 }
@@ -462,6 +503,21 @@ function fromMessage(response: SelectQueriesResponse | undefined): SelectRespons
         candidatesConsidered: Number(r.candidatesConsidered),
         ...(r.adversarialPoints && {
           adversarialPoints: fromFloat64Message(r.adversarialPoints, `results[${i}].adversarial_points`),
+        }),
+        ...(r.autoSelection && {
+          autoSelection: {
+            arms: r.autoSelection.arms.map((a) => ({
+              name: a.name,
+              picks: Number(a.picks),
+              weight: a.weight,
+              expectedReward: a.expectedReward,
+              evidence: a.evidence,
+            })),
+            strategies: [...r.autoSelection.strategies],
+            reward: r.autoSelection.reward,
+            historyRounds: Number(r.autoSelection.historyRounds),
+            historyItems: Number(r.autoSelection.historyItems),
+          },
         }),
       };
     }),

@@ -245,6 +245,70 @@ describe("model-mode vectors", () => {
   }
 });
 
+// History (tests/vectors/history): the vector format plus the past rounds for "auto", and
+// auto's report in each result.
+interface HistoryVector extends Vector {
+  request: Vector["request"] & {
+    history: { strategies: string[]; labels: number[]; probabilities: number[] }[];
+  };
+  response: {
+    pool_size: number;
+    results: (Vector["response"]["results"][number] & {
+      auto_selection: {
+        arms: { name: string; picks: number; weight: number; expected_reward: number; evidence: number }[];
+        strategies: string[];
+        reward: string;
+        history_rounds: number;
+        history_items: number;
+      } | null;
+    })[];
+  };
+}
+
+function historyRequest(v: HistoryVector): SelectRequest {
+  return { ...vectorRequest(v), history: v.request.history };
+}
+
+function assertHistoryMatches(got: SelectResponse, v: HistoryVector): void {
+  assertMatches(got, v);
+  v.response.results.forEach((want, i) => {
+    const report = got.results[i].autoSelection;
+    const expected = want.auto_selection;
+    if (expected === null) {
+      assert.equal(report, undefined, `${want.name} auto_selection`);
+      return;
+    }
+    assert.ok(report, `${want.name} has no auto_selection`);
+    assert.deepEqual(report.strategies, expected.strategies);
+    assert.deepEqual([report.reward, report.historyRounds, report.historyItems],
+      [expected.reward, expected.history_rounds, expected.history_items]);
+    assert.equal(report.arms.length, expected.arms.length);
+    expected.arms.forEach((arm, j) => {
+      const ours = report.arms[j];
+      assert.deepEqual([ours.name, ours.picks], [arm.name, arm.picks]);
+      assert.ok(closeRelative(ours.weight, arm.weight), `${arm.name} weight`);
+      assert.ok(closeRelative(ours.expectedReward, arm.expected_reward), `${arm.name} expected reward`);
+      assert.ok(closeRelative(ours.evidence, arm.evidence), `${arm.name} evidence`);
+    });
+  });
+}
+
+const historyFiles = readdirSync(join(vectorDir, "history")).filter((f) => f.endsWith(".json")).sort();
+
+describe("history vectors", () => {
+  it("has vectors to replay", () => assert.ok(historyFiles.length > 0));
+  for (const file of historyFiles) {
+    it(file, async () => {
+      const v = readVector<HistoryVector>("history", file);
+      assertHistoryMatches(await client().selectQueries(historyRequest(v)), v);
+      const streamed = methodLog();
+      const small = client({ interceptors: [streamed.interceptor], maxMessageBytes: 64 * 1024 + 1, chunkBytes: 256 });
+      assertHistoryMatches(await small.selectQueries(historyRequest(v)), v);
+      assert.deepEqual(streamed.names, ["SelectQueriesStream"]);
+    });
+  }
+});
+
 interface StoppingVector {
   request: {
     stop_set_predictions: (Omit<VectorTensor, "dtype"> & { dtype: VectorTensor["dtype"] | "int64" }) | null;

@@ -1,23 +1,29 @@
 """auto: choose among candidate strategies (arms) from the caller's own labeling history.
 
-Stateless: the request carries every past round (History), which arm picked each labeled
-item and the label it received. The method is TAILOR's (Zhang et al. 2023, "Algorithm
-Selection for Deep Active Learning with Imbalanced Datasets"), for single-label classes:
+Stateless: the request carries every past round (History): which arm picked each labeled
+item, the label it received and what the model predicted for it before labeling. The
+bandit is TAILOR's (Zhang et al. 2023, "Algorithm Selection for Deep Active Learning with
+Imbalanced Datasets"), for single-label classes; the default reward adds the model's
+surprise to TAILOR's class-diversity reward:
 
-- Reward, class diversity: an item of class y is worth v_y = 1 / max(1, N_y), N_y the
-  number of labeled items of class y so far (every history round, seed rounds included).
-  An arm that keeps finding the classes labeled least scores high; an arm that starves a
-  class (entropy picking 2 items of a 25% class in 500 labels) scores low, because the
-  starved class's weight grows while the arm never collects it.
+- Reward. class_diversity (TAILOR): an item of class y is worth v_y = 1 / max(1, N_y), N_y
+  the labeled items of class y so far (every history round, seed rounds included). An arm
+  that starves a class (entropy picking 2 items of a 25% class in 500 labels) scores low,
+  because the starved class's weight stays high while the arm never collects it.
+  rare_surprise (the default): v_y · (1 − p̂_y), p̂_y the model's probability of y before
+  labeling. On balanced classes v is flat and class diversity cannot tell arms apart; the
+  surprise factor credits arms whose picks the model got wrong, and gives little to items it
+  already knew.
 - Bandit, Thompson sampling on each arm's label distribution: arm a's picks are modelled
-  as draws from a class distribution μ_a with a Dirichlet posterior, prior
-  prior_items · p̂ (p̂ the smoothed class distribution of every label so far: an arm with
-  no evidence is expected to pick like the average) plus the arm's class counts, each
-  history round weighted discount^(rounds since). Because v changes every round but μ_a
-  changes slowly, the posterior is kept over μ_a, and the reward <v, μ_a> is formed with
-  today's v (TAILOR's choice). Each of the k picks of the batch is one Thompson draw: the
-  arm with the largest <v, μ̃_a> takes its next item, so the batch mixes arms in proportion
-  to their posterior probability of being best.
+  as draws from a distribution μ_a over the classes (plus, for rare_surprise, a last
+  category "the model knew", worth 0: an item adds 1 − p̂_y to class y and p̂_y to it) with
+  a Dirichlet posterior: prior prior_items · p̂ (p̂ the smoothed class distribution of every
+  label so far: an arm with no evidence is expected to pick like the average) plus the
+  arm's evidence, each history round weighted discount^(rounds since). v changes every round
+  but μ_a slowly, so the posterior is kept over μ_a and the reward <v, μ_a> is formed with
+  today's v (TAILOR's choice). Each of the k picks of the batch is one Thompson draw: the arm
+  with the largest <v, μ̃_a> takes its next item, so the batch mixes arms in proportion to
+  their posterior probability of being best.
 
 The draws come from PCG64 seeded by the request's seed; each arm runs with its default
 parameters and its own seed derived from the request's. Same request, same bytes.
@@ -43,8 +49,8 @@ from labelwise_server.strategies._types import (
 )
 from labelwise_server.strategies.ranking import within_budget
 
-REWARDS = ("class_diversity",)
-DEFAULT_ARMS = ("margin", "entropy", "random")
+REWARDS = ("rare_surprise", "class_diversity")
+DEFAULT_ARMS = ("margin", "random")
 MAX_ARMS = 16
 # At most this many Thompson draws per request; a larger k is shared out by the draws' wins.
 MAX_DRAWS = 1024
@@ -79,11 +85,15 @@ def class_weights(counts: FloatArray) -> FloatArray:
 
 
 def arm_evidence(
-    history: History | None, arms: Sequence[str], c: int, discount: float
+    history: History | None, arms: Sequence[str], c: int, discount: float, reward: str = ""
 ) -> FloatArray:
-    """S [A, c]: the discounted class counts of each arm's picks (weight discount^age, age 0
-    for the latest round). Items of other strategies, or of none, credit no arm."""
-    evidence = np.zeros((len(arms), c))
+    """S [A, c] (class_diversity) or [A, c + 1] (rare_surprise): each arm's discounted
+    evidence, weight discount^age (age 0 for the latest round). class_diversity: an item of
+    class y adds 1 to column y. rare_surprise: it adds 1 − p̂_y to column y and p̂_y to the
+    last column (the part the model already knew), p̂_y the model's probability of the
+    item's label before labeling. Items of other strategies, or of none, credit no arm."""
+    surprise = reward == "rare_surprise"
+    evidence = np.zeros((len(arms), c + 1 if surprise else c))
     if history is None:
         return evidence
     column = {name: a for a, name in enumerate(arms)}
@@ -93,18 +103,34 @@ def arm_evidence(
         names = round_.strategies
         if len(names) == 1:
             names = names * round_.labels.shape[0]
-        for name, label in zip(names, round_.labels.tolist(), strict=True):
-            a = column.get(name)
-            if a is not None:
+        rows = [(j, column[name]) for j, name in enumerate(names) if name in column]
+        if not rows:
+            continue
+        if surprise and round_.probabilities is None:
+            raise InvalidArgument(
+                f"history[{r}].probabilities",
+                "must be sent for the items an arm picked when auto's reward is rare_surprise",
+            )
+        for j, a in rows:
+            label = int(round_.labels[j])
+            if surprise:
+                assert round_.probabilities is not None
+                known = float(round_.probabilities[j, label])
+                evidence[a, label] += weight * (1.0 - known)
+                evidence[a, c] += weight * known
+            else:
                 evidence[a, label] += weight
     return evidence
 
 
 def posterior(evidence: FloatArray, counts: FloatArray, prior_items: float) -> FloatArray:
-    """Dirichlet parameters [A, c]: prior_items · p̂ + each arm's evidence, with
-    p̂ = (N + 1) / (ΣN + c) the add-one smoothed class distribution of every label so far."""
+    """Dirichlet parameters [A, c] (or [A, c + 1]): prior_items · p̂ + each arm's evidence,
+    with p̂ = (N + 1) / (ΣN + c) the add-one smoothed class distribution of every label so
+    far; with a last (surprise) column, p̂ is halved and the other half goes to it."""
     c = counts.shape[0]
     prior = prior_items * (counts + 1.0) / (counts.sum() + c)
+    if evidence.shape[1] == c + 1:
+        prior = np.append(prior / 2.0, prior_items / 2.0)
     alpha: FloatArray = evidence + prior[None, :]
     return alpha
 
@@ -225,8 +251,11 @@ def auto_select(
     arms = parse_arms(str(params["arms"]))
     counts = class_counts(history, c)
     weights = class_weights(counts)
-    evidence = arm_evidence(history, arms, c, float(params["discount"]))
+    reward = str(params["reward"])
+    evidence = arm_evidence(history, arms, c, float(params["discount"]), reward)
     alpha = posterior(evidence, counts, float(params["prior_items"]))
+    if reward == "rare_surprise":  # the last column, what the model knew, is worth nothing
+        weights = np.append(weights, 0.0)
 
     rng = np.random.default_rng([task.seed, _STREAM])
     draws = min(task.k, MAX_DRAWS)

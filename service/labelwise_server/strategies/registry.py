@@ -19,6 +19,7 @@ from labelwise_server.strategies import (
     bases,
     bayesian,
     committee,
+    coverage,
     diversity,
     hybrid,
     multilabel,
@@ -311,6 +312,38 @@ _PLAIN: Mapping[str, Strategy] = {
             seeded=True,
             narrow=prefilter.narrow,
             needs_of=_with_prefilter(EMBEDDINGS),
+        ),
+        Strategy(
+            "probcover",
+            family="diversity",
+            summary="ProbCover: on the graph of pool and labeled items at most δ apart, "
+            "greedily pick the candidate whose δ-ball covers the most points not yet covered "
+            "by a labeled item, an excluded item or a pick; score = that count. For the first "
+            "rounds, before a model (embeddings only). Yehuda et al. (2022).",
+            needs=EMBEDDINGS,
+            params={
+                "delta": Param(
+                    Interval(float, 0.0, 1e15),
+                    default=0.0,
+                    description="The ball radius δ (euclidean, in the unit of the "
+                    "embeddings); 0 estimates it by the paper's purity rule: the largest δ "
+                    "whose balls hold points of one k-means cluster for at least alpha of "
+                    "the points.",
+                ),
+                "clusters": Param(
+                    Interval(int, 2, 10_000),
+                    default=10,
+                    description="For delta 0: the k-means clusters of the purity rule (the "
+                    "expected number of classes).",
+                ),
+                "alpha": Param(
+                    Interval(float, 0.0, 1.0, closed="right"),
+                    default=0.95,
+                    description="For delta 0: the share of pure balls δ must keep.",
+                ),
+            },
+            batch_select=coverage.probcover_adapter,
+            seeded=True,
         ),
         Strategy(
             "badge",
@@ -638,8 +671,9 @@ AUTO = Strategy(
     "auto",
     family="selection",
     summary="Chooses among candidate strategies (arms) from the caller's own history "
-    "(SelectQueriesRequest.history): TAILOR's class-diversity reward (an item of class y "
-    "is worth 1 / max(1, N_y)) with Thompson sampling on each arm's Dirichlet label "
+    "(SelectQueriesRequest.history): an item of class y that the model gave probability "
+    "p̂_y before labeling is worth (1 − p̂_y) / max(1, N_y) (TAILOR's class-diversity reward "
+    "times the model's surprise), with Thompson sampling on each arm's Dirichlet label "
     "distribution, one draw per pick, so a batch mixes arms by their posterior. Reports "
     "the arm of each pick and the arms' weights (StrategyResult.auto_selection). "
     "Zhang et al. (2023); see docs/strategy-selection.md.",
@@ -654,10 +688,12 @@ AUTO = Strategy(
         ),
         "reward": Param(
             Options(str, auto.REWARDS),
-            default="class_diversity",
-            description="How an arm's picks are scored: 'class_diversity' (TAILOR), "
-            "1 / max(1, N_y) for an item of class y, N_y the labeled items of that class "
-            "in the history.",
+            default="rare_surprise",
+            description="How an arm's picks are scored: 'rare_surprise', v_y · (1 − p̂_y) "
+            "for an item of class y, v_y = 1 / max(1, N_y) with N_y the labeled items of "
+            "that class in the history and p̂_y the model's probability of y before labeling "
+            "(the history rounds' probabilities, needed for the items arms picked): rare "
+            "classes the model got wrong; 'class_diversity' (TAILOR), v_y alone.",
         ),
         "prior_items": Param(
             Interval(float, 0.0, 1e6, closed="right"),

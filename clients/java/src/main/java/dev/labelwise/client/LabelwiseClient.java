@@ -127,7 +127,8 @@ public final class LabelwiseClient implements AutoCloseable {
           result.getScoresList().stream().mapToDouble(Double::doubleValue).toArray(),
           fromParams(result.getParamsMap()), result.getTotalCost(),
           result.hasAdversarialPoints() ? Tensor.fromMessage(result.getAdversarialPoints()) : null,
-          result.getCandidatesConsidered()));
+          result.getCandidatesConsidered(),
+          result.hasAutoSelection() ? result.getAutoSelection() : null));
     }
     return new SelectResponse(response.getPoolSize(), selections);
   }

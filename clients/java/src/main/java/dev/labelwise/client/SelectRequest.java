@@ -8,6 +8,7 @@ import dev.labelwise.v1.ModelOutput;
 import dev.labelwise.v1.OptionsProto;
 import dev.labelwise.v1.ParamValue;
 import dev.labelwise.v1.SelectQueriesRequest;
+import dev.labelwise.v1.SelectionRound;
 import dev.labelwise.v1.StrategySpec;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -211,6 +212,27 @@ public final class SelectRequest {
       for (long index : indices) {
         header.addExclude(index);
       }
+      return this;
+    }
+
+    /**
+     * Adds a past labeling round, after the earlier ones, for the {@code auto} strategy (see
+     * docs/strategy-selection.md): the strategy that picked each item (aligned with labels, or
+     * one name for all; "" for items no strategy picked, such as the seed set), the class each
+     * received, and optionally (null or empty: none) the model's [labels.length, c]
+     * predictions for them before labeling, flattened row-major.
+     */
+    public Builder round(List<String> strategies, long[] labels, double[] probabilities) {
+      SelectionRound.Builder round = SelectionRound.newBuilder().addAllStrategies(strategies);
+      for (long label : labels) {
+        round.addLabels(label);
+      }
+      if (probabilities != null) {
+        for (double p : probabilities) {
+          round.addProbabilities(p);
+        }
+      }
+      header.addHistory(round);
       return this;
     }
 

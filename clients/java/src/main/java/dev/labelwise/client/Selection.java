@@ -1,5 +1,6 @@
 package dev.labelwise.client;
 
+import dev.labelwise.v1.AutoSelection;
 import java.util.Map;
 
 /**
@@ -16,10 +17,19 @@ import java.util.Map;
  *     {@link Tensor#toDoubleArray()}); null otherwise
  * @param candidatesConsidered how many candidate items the strategy chose among (n minus the
  *     excluded items, or fewer after a batch strategy's pre-filter)
+ * @param autoSelection for {@code auto}: the arm that picked each selected item (aligned with
+ *     indices; send them back as the round's strategies, see {@link SelectRequest.Builder#round})
+ *     and every arm's posterior weight; null otherwise
  */
 public record Selection(
     String name, long[] indices, double[] scores, Map<String, Object> params, double totalCost,
-    Tensor adversarialPoints, long candidatesConsidered) {
+    Tensor adversarialPoints, long candidatesConsidered, AutoSelection autoSelection) {
+  /** A selection without an auto report. */
+  public Selection(String name, long[] indices, double[] scores, Map<String, Object> params, double totalCost,
+      Tensor adversarialPoints, long candidatesConsidered) {
+    this(name, indices, scores, params, totalCost, adversarialPoints, candidatesConsidered, null);
+  }
+
   /** A selection without adversarial points whose candidate count is unknown (0). */
   public Selection(String name, long[] indices, double[] scores, Map<String, Object> params, double totalCost) {
     this(name, indices, scores, params, totalCost, null, 0);

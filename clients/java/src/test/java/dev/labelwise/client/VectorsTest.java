@@ -73,6 +73,10 @@ class VectorsTest {
     return jsonIn(VECTORS.resolve("model"));
   }
 
+  static Stream<Path> historyVectors() throws IOException {
+    return jsonIn(VECTORS.resolve("history"));
+  }
+
   static Stream<Path> stoppingVectors() throws IOException {
     return jsonIn(VECTORS.resolve("stopping"));
   }
@@ -86,6 +90,13 @@ class VectorsTest {
     assertFalse(vectors().toList().isEmpty(), "no vectors in " + VECTORS);
     assertFalse(modelVectors().toList().isEmpty(), "no model-mode vectors");
     assertFalse(stoppingVectors().toList().isEmpty(), "no CheckStopping vectors");
+    assertFalse(historyVectors().toList().isEmpty(), "no history vectors");
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("historyVectors")
+  void replaysTheHistoryVectorThroughBothCalls(Path file) throws IOException {
+    replayThroughBothCalls(read(file));
   }
 
   @ParameterizedTest(name = "{0}")
@@ -154,6 +165,14 @@ class VectorsTest {
     }
     for (JsonElement index : in.getAsJsonArray("exclude")) {
       request.exclude(index.getAsLong());
+    }
+    if (in.has("history")) {
+      for (JsonElement r : in.getAsJsonArray("history")) {
+        JsonObject round = r.getAsJsonObject();
+        List<String> names = new java.util.ArrayList<>();
+        round.getAsJsonArray("strategies").forEach(name -> names.add(name.getAsString()));
+        request.round(names, longs(round.getAsJsonArray("labels")), doubles(round.getAsJsonArray("probabilities")));
+      }
     }
     if (!in.get("budget").isJsonNull()) {
       request.budget(in.get("budget").getAsDouble());
@@ -313,6 +332,9 @@ class VectorsTest {
       if (w.has("candidates_considered")) {
         assertEquals(w.get("candidates_considered").getAsLong(), g.candidatesConsidered(), name + " candidates");
       }
+      if (w.has("auto_selection")) {
+        checkAuto(name, w.get("auto_selection"), g.autoSelection());
+      }
       if (w.has("adversarial_points")) {
         if (w.get("adversarial_points").isJsonNull()) {
           assertEquals(null, g.adversarialPoints(), name + " adversarial points");
@@ -329,6 +351,32 @@ class VectorsTest {
           }
         }
       }
+    }
+  }
+
+  private static void checkAuto(String name, JsonElement want, dev.labelwise.v1.AutoSelection got) {
+    if (want.isJsonNull()) {
+      assertEquals(null, got, name + " auto selection");
+      return;
+    }
+    JsonObject w = want.getAsJsonObject();
+    assertTrue(got != null, name + " has no auto selection");
+    List<String> strategies = new java.util.ArrayList<>();
+    w.getAsJsonArray("strategies").forEach(s -> strategies.add(s.getAsString()));
+    assertEquals(strategies, got.getStrategiesList(), name + " arm of each pick");
+    assertEquals(w.get("reward").getAsString(), got.getReward());
+    assertEquals(w.get("history_rounds").getAsLong(), got.getHistoryRounds());
+    assertEquals(w.get("history_items").getAsLong(), got.getHistoryItems());
+    JsonArray arms = w.getAsJsonArray("arms");
+    assertEquals(arms.size(), got.getArmsCount(), name + " arms");
+    for (int i = 0; i < arms.size(); i++) {
+      JsonObject arm = arms.get(i).getAsJsonObject();
+      dev.labelwise.v1.AutoArm ours = got.getArms(i);
+      assertEquals(arm.get("name").getAsString(), ours.getName());
+      assertEquals(arm.get("picks").getAsLong(), ours.getPicks(), ours.getName() + " picks");
+      assertClose(arm.get("weight").getAsDouble(), ours.getWeight(), ours.getName() + " weight");
+      assertClose(arm.get("expected_reward").getAsDouble(), ours.getExpectedReward(), ours.getName() + " reward");
+      assertClose(arm.get("evidence").getAsDouble(), ours.getEvidence(), ours.getName() + " evidence");
     }
   }
 }
