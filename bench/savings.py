@@ -215,7 +215,7 @@ def _delta(diff: Difference | None) -> str:
     return "—" if diff is None else difference_text(diff)
 
 
-def table() -> None:
+def table(doc: Path = DOC) -> None:
     results, seconds = merged()
     summaries = {d.name: summarize(d, results.settings.seed) for d in results.datasets}
     parts = [
@@ -276,9 +276,9 @@ def table() -> None:
         for png in sorted(plot.glob("*.png")):
             rel = Path("..") / png.relative_to(ROOT)
             parts += [f"![{d.name}: learning curves, batch {png.stem}]({rel.as_posix()})", ""]
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text("\n".join(parts))
-    print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text("\n".join(parts))
+    print(f"wrote {doc}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
