@@ -25,6 +25,17 @@ def test_the_committed_table_is_what_the_committed_curves_give(tmp_path: Path) -
     assert doc.read_text() == (ROOT / "docs" / "savings.md").read_text()
 
 
+def test_every_built_in_data_set_has_10_seeds_of_random_and_the_issue_15_strategies() -> None:
+    savings = _savings()
+    results, _ = savings.merged()
+    assert [d.name for d in results.datasets] == list(savings.BUILT_IN)
+    for dataset in results.datasets:
+        assert {"random", "margin", "entropy", "auto", savings.CLASS_BALANCED} <= set(
+            dataset.curves
+        ), dataset.name
+        assert all(len(runs) == 10 for runs in dataset.curves.values()), dataset.name
+
+
 def test_batches_that_disagree_on_random_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
