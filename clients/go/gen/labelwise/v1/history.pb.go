@@ -45,11 +45,12 @@ type SelectionRound struct {
 	// The class label each item received, each in [0, c) with c the number of
 	// classes of the request's probabilities. At least one per round.
 	Labels []int64 `protobuf:"varint,2,rep,packed,name=labels,proto3" json:"labels,omitempty"`
-	// Optional: what the model predicted for the items before they were
-	// labeled, [len(labels), c] class probabilities flattened in row-major
-	// order (each row non-negative, summing to 1 within 1e-3). Empty: not
-	// sent. Used only by rewards that need it (AutoSelection.reward says which
-	// reward ran).
+	// What the model predicted for the items before they were labeled,
+	// [len(labels), c] class probabilities flattened in row-major order (each
+	// row non-negative, summing to 1 within 1e-3): the rows of that round's
+	// probabilities at the picked indices. Empty: not sent. The default reward,
+	// "rare_surprise", needs them in every round where an arm picked items;
+	// "class_diversity" reads none.
 	Probabilities []float64 `protobuf:"fixed64,3,rep,packed,name=probabilities,proto3" json:"probabilities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -116,8 +117,8 @@ type AutoSelection struct {
 	// StrategyResult.indices. Send these back as SelectionRound.strategies
 	// once the items are labeled.
 	Strategies []string `protobuf:"bytes,2,rep,name=strategies,proto3" json:"strategies,omitempty"`
-	// The reward the arms were scored by (the "reward" parameter), for
-	// example "class_diversity".
+	// The reward the arms were scored by (the "reward" parameter):
+	// "rare_surprise" or "class_diversity".
 	Reward string `protobuf:"bytes,3,opt,name=reward,proto3" json:"reward,omitempty"`
 	// How many history rounds and labeled items the posterior was built from.
 	HistoryRounds int64 `protobuf:"varint,4,opt,name=history_rounds,json=historyRounds,proto3" json:"history_rounds,omitempty"`

@@ -50,11 +50,12 @@ export type SelectionRound = Message<"labelwise.v1.SelectionRound"> & {
   labels: bigint[];
 
   /**
-   * Optional: what the model predicted for the items before they were
-   * labeled, [len(labels), c] class probabilities flattened in row-major
-   * order (each row non-negative, summing to 1 within 1e-3). Empty: not
-   * sent. Used only by rewards that need it (AutoSelection.reward says which
-   * reward ran).
+   * What the model predicted for the items before they were labeled,
+   * [len(labels), c] class probabilities flattened in row-major order (each
+   * row non-negative, summing to 1 within 1e-3): the rows of that round's
+   * probabilities at the picked indices. Empty: not sent. The default reward,
+   * "rare_surprise", needs them in every round where an arm picked items;
+   * "class_diversity" reads none.
    *
    * @generated from field: repeated double probabilities = 3;
    */
@@ -92,8 +93,8 @@ export type AutoSelection = Message<"labelwise.v1.AutoSelection"> & {
   strategies: string[];
 
   /**
-   * The reward the arms were scored by (the "reward" parameter), for
-   * example "class_diversity".
+   * The reward the arms were scored by (the "reward" parameter):
+   * "rare_surprise" or "class_diversity".
    *
    * @generated from field: string reward = 3;
    */
