@@ -64,7 +64,7 @@ def run(data: list[str], batch: str, strategies: list[str], seeds: int, jobs: in
         if target.exists():
             print(f"{target.relative_to(ROOT)} exists; skipped", file=sys.stderr)
             continue
-        started = time.perf_counter()
+        started, commit = time.perf_counter(), _commit()
         with tempfile.TemporaryDirectory(prefix="labelwise-savings-") as out:
             code = cli.main(["--data", name, "--seeds", str(seeds), "--strategies", *strategies,
                              "--no-progress", "--out", out,
@@ -73,7 +73,7 @@ def run(data: list[str], batch: str, strategies: list[str], seeds: int, jobs: in
                 raise SystemExit(code)
             raw = json.loads((Path(out) / "results.json").read_text())
             raw["seconds"] = round(time.perf_counter() - started, 1)
-            raw["commit"] = _commit()
+            raw["commit"] = commit
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(raw, separators=(",", ":")))
             plot = Path(out) / f"learning_curves_{name}.png"
@@ -82,7 +82,8 @@ def run(data: list[str], batch: str, strategies: list[str], seeds: int, jobs: in
 
 
 def _commit() -> str:
-    """The code the curves came from: HEAD, marked when the tree had changes."""
+    """The code the curves come from (taken when a run starts): HEAD, marked when the tree
+    had uncommitted changes to tracked files."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
