@@ -24,7 +24,10 @@ IMPORT_NAMES = {
     "pillow": "PIL",
     "tqdm": "tqdm",
     "threadpoolctl": "threadpoolctl",
+    "scipy": "scipy",
     "river": "river",
+    "mlxtend": "mlxtend",
+    "vega-datasets": "vega_datasets",
 }
 
 

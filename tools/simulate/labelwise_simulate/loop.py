@@ -5,6 +5,11 @@ send the unlabeled pool's model outputs (and embeddings, when the strategy needs
 them) to the service, and "label" the k items it returns from the held-out
 ground truth. The pool sent is only the unlabeled items, so every returned index
 is a candidate; the labeled items travel as labeled_embeddings.
+
+A run stops at the budget once its accuracy has reached the target it is given
+(the highest share of full accuracy the report asks about); until then it goes on
+past the budget, up to a cap, so that "labels to reach the target" is a
+measurement rather than "more than the budget".
 """
 
 import math
@@ -16,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
@@ -23,6 +29,9 @@ from sklearn.neural_network import MLPClassifier
 from labelwise import Client, Round, Selection
 from labelwise_simulate.data import FloatArray, IntArray, Split, initial_labeled
 from labelwise_simulate.defaults import Protocol
+
+# A strategy parameter's value, as the client sends it.
+ParamValue = int | float | str | bool
 
 # Pool inputs this simulation can produce; a strategy needing anything else is skipped.
 SUPPORTED_INPUTS = frozenset(
@@ -37,6 +46,44 @@ class StrategyPlan:
     name: str
     inputs: frozenset[str]
     family: str = ""
+    # Strategy parameters sent with every request (e.g. a class-balance switch); a plan
+    # with parameters is reported under its label, "name:key=value,...".
+    params: tuple[tuple[str, ParamValue], ...] = ()
+
+    @property
+    def label(self) -> str:
+        if not self.params:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={_param_text(v)}" for k, v in self.params)
+
+
+def _param_text(value: ParamValue) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def parse_plan_text(text: str) -> tuple[str, tuple[tuple[str, ParamValue], ...]]:
+    """ "entropy" or "entropy:class_balance=true,beta=2": the name and typed parameters
+    (true/false as bools, integers, decimals, else strings)."""
+    name, _, rest = text.partition(":")
+    if not name or (":" in text and not rest):
+        raise ValueError(f"--strategies: {text!r} is not NAME or NAME:KEY=VALUE,...")
+    params: list[tuple[str, ParamValue]] = []
+    for item in rest.split(",") if rest else []:
+        key, eq, raw = item.partition("=")
+        if not key or not eq or not raw:
+            raise ValueError(f"--strategies: {text!r} is not NAME or NAME:KEY=VALUE,...")
+        value: ParamValue = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(raw)
+                    break
+                except ValueError:
+                    continue
+        params.append((key, value))
+    return name, tuple(sorted(params))
 
 
 @dataclass
@@ -49,7 +96,15 @@ class Curve:
     select_seconds: float = 0.0  # wall time of the service calls, transport included
 
 
-def make_model(protocol: Protocol) -> LogisticRegression:
+def make_model(protocol: Protocol, seed: int = 0) -> Any:
+    """A fresh, seeded model of the protocol's family (--model)."""
+    if protocol.model == "random_forest":
+        return RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)
+    if protocol.model == "mlp":
+        return MLPClassifier(hidden_layer_sizes=(protocol.mlp_hidden,), max_iter=500,
+                             random_state=seed)  # fmt: skip
+    if protocol.model != "logistic":
+        raise ValueError(f"unknown model {protocol.model!r}")
     return LogisticRegression(max_iter=protocol.max_iter)
 
 
@@ -60,9 +115,9 @@ def _fit(model: Any, x: FloatArray, y: IntArray) -> Any:
         return model.fit(x, y)
 
 
-def full_accuracy(split: Split, protocol: Protocol) -> float:
+def full_accuracy(split: Split, protocol: Protocol, seed: int = 0) -> float:
     """The same model trained on the whole labeled pool: the ceiling the curves aim at."""
-    model = _fit(make_model(protocol), split.pool_x, split.pool_y)
+    model = _fit(make_model(protocol, seed), split.pool_x, split.pool_y)
     return float(model.score(split.test_x, split.test_y))
 
 
@@ -100,7 +155,8 @@ def _committee(
             [rng.choice(np.flatnonzero(y == c), size=int(np.sum(y == c))) for c in np.unique(y)]
         )
         del member
-        members.append(_probabilities(_fit(make_model(protocol), x[at], y[at]), pool, n_classes))
+        copy = make_model(protocol, int(rng.integers(2**31)))
+        members.append(_probabilities(_fit(copy, x[at], y[at]), pool, n_classes))
     return np.stack(members)
 
 
@@ -125,12 +181,16 @@ def run(
     protocol: Protocol,
     seed: int,
     on_round: Callable[[], None] = lambda: None,
+    target: float | None = None,
 ) -> Curve:
     """Label up to budget items (the initial set included) with one strategy; the curve.
 
-    Cost-aware (protocol.cost_aware and the data have costs): spend up to
+    With a target accuracy, a run that has not reached it at the budget goes on in
+    batches of the same size until it does or until cap(budget) labels (the pool's size
+    at most). Cost-aware (protocol.cost_aware and the data have costs): spend up to
     dollar_budget() instead, each round at most batch_size × the mean cost, with
-    the service choosing items that fit (its costs + budget request fields).
+    the service choosing items that fit (its costs + budget request fields); runs
+    then stop at the budget.
     """
     rng = np.random.default_rng(seed)
     labeled = initial_labeled(split.pool_y, protocol.initial_per_class, rng)
@@ -142,16 +202,21 @@ def run(
     round_number = 0
     cost_aware = protocol.cost_aware and costs is not None
     dollars = dollar_budget(split, budget)
+    limit = budget
     # "auto" chooses among strategies from the rounds so far; the initial set credits none.
     history = [Round("", split.pool_y[labeled])] if strategy.name == "auto" else None
     while True:
         x, y = split.pool_x[is_labeled], split.pool_y[is_labeled]
-        model = _fit(make_model(protocol), x, y)
+        model = _fit(make_model(protocol, seed), x, y)
         curve.labels.append(int(is_labeled.sum()))
         curve.cost.append(float(costs[is_labeled].sum()) if costs is not None else curve.labels[-1])
         curve.accuracy.append(float(model.score(split.test_x, split.test_y)))
+        if target is not None and not cost_aware and curve.labels[-1] >= budget:
+            # Past the budget only until the target is reached: then stop where we are.
+            reached = max(curve.accuracy) >= target
+            limit = curve.labels[-1] if reached else max(budget, cap(budget, protocol))
         unlabeled = np.flatnonzero(~is_labeled)
-        k = min(protocol.batch_size, budget - curve.labels[-1], len(unlabeled))
+        k = min(protocol.batch_size, limit - curve.labels[-1], len(unlabeled))
         round_dollars: float | None = None
         if cost_aware:
             assert costs is not None
@@ -170,7 +235,9 @@ def run(
         started = time.perf_counter()
         probabilities = _probabilities(model, pool, split.n_classes)
         selection = client.select(
-            strategies=[strategy.name],
+            strategies=[
+                (strategy.name, dict(strategy.params)) if strategy.params else strategy.name
+            ],
             k=k,
             probabilities=probabilities,
             committee=committee,
@@ -201,6 +268,11 @@ def dollar_budget(split: Split, budget: int) -> float:
     if split.pool_costs is None:
         return float(budget)
     return budget * float(split.pool_costs.mean())
+
+
+def cap(budget: int, protocol: Protocol) -> int:
+    """Labels a run that has not reached its target at the budget may go on to."""
+    return math.floor(budget * max(1.0, protocol.cap_factor))
 
 
 def rounds(split_size: int, n_classes: int, budget: int, protocol: Protocol) -> int:

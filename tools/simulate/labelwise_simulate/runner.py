@@ -18,13 +18,15 @@ from tqdm import tqdm
 from labelwise import Client
 from labelwise_simulate.cores import available_cores
 from labelwise_simulate.data import Data, DataSource, Split, load, split
-from labelwise_simulate.defaults import Protocol
+from labelwise_simulate.defaults import TARGETS, Protocol
 from labelwise_simulate.loop import (
     SUPPORTED_INPUTS,
     Curve,
     StrategyPlan,
+    cap,
     dollar_budget,
     full_accuracy,
+    parse_plan_text,
     rounds,
     run,
 )
@@ -38,7 +40,9 @@ class Settings:
     seed: int = 0
     budget: int | None = None  # None: each data set's default budget
     protocol: Protocol = field(default_factory=Protocol)
-    strategies: tuple[str, ...] = ()  # empty: every strategy the service offers that fits
+    # Empty: every strategy the service offers that fits, and DEFAULT_VARIANTS; an entry may
+    # carry parameters, "name:key=value,...".
+    strategies: tuple[str, ...] = ()
     address: str | None = None  # None: start `labelwise serve` as a child process
     serve_command: tuple[str, ...] | None = None  # None: the `labelwise serve` installed here
     jobs: int = 1
@@ -59,7 +63,8 @@ class DatasetResult:
     full_accuracy: list[float]  # per seed
     cost_aware: bool  # the curves run on dollars (x = cost), not on labels
     x_budget: list[float]  # per seed: the label budget, or its dollars when cost-aware
-    curves: dict[str, list[Curve]] = field(default_factory=dict)  # strategy -> per seed
+    curves: dict[str, list[Curve]] = field(default_factory=dict)  # plan label -> per seed
+    cap: int = 0  # labels a run short of the highest target at the budget may go on to
 
 
 @dataclass
@@ -80,30 +85,53 @@ def _split(source: DataSource, test_fraction: float, seed: int) -> Split:
     return split(_data(source), test_fraction, seed)
 
 
+# Parameterised strategies the default run adds after their base strategy, where the service
+# offers the parameter: entropy with per-class quotas, the guard against entropy starving a
+# predicted class.
+DEFAULT_VARIANTS: tuple[tuple[str, tuple[tuple[str, bool | int | float | str], ...]], ...] = (
+    ("entropy", (("class_balance", True),)),
+)
+
+
 def plan_strategies(
     client: Client, wanted: Sequence[str]
 ) -> tuple[list[StrategyPlan], dict[str, list[str]]]:
-    """The service's strategies whose inputs the simulation can give (ListStrategies order)."""
+    """The service's strategies whose inputs the simulation can give (ListStrategies order),
+    each parameterised variant right after its strategy."""
     offered = client.list_strategies()
     names = {s.name for s in offered}
-    unknown = [name for name in wanted if name not in names]
+    parsed = [parse_plan_text(text) for text in wanted]
+    unknown = [name for name, _ in parsed if name not in names]
     if unknown:
         raise ValueError(f"--strategies: the service has no {unknown}; it offers {sorted(names)}")
+    if not wanted:
+        parsed = [(s.name, ()) for s in offered]
+        parsed += [v for v in DEFAULT_VARIANTS
+                   if any(s.name == v[0] and {k for k, _ in v[1]} <= set(s.params)
+                          for s in offered)]  # fmt: skip
     plans, skipped = [], {}
     for strategy in offered:
         if strategy.family == "stream":  # StreamSelectionService's: labelwise-simulate --stream
             continue
-        if wanted and strategy.name not in wanted and strategy.name != "random":
+        variants = [params for name, params in parsed if name == strategy.name]
+        if strategy.name == "random" and () not in variants:
+            variants.insert(0, ())
+        for params in variants:
+            bad = sorted({k for k, _ in params} - set(strategy.params))
+            if bad:
+                raise ValueError(f"--strategies: {strategy.name} has no parameter {bad[0]!r}; "
+                                 f"it takes {sorted(strategy.params)}")  # fmt: skip
+        if not variants:
             continue
         missing = [i for i in strategy.required_inputs if i not in SUPPORTED_INPUTS]
         if strategy.task != "classification":  # this loop trains a single-label classifier
             missing = [f"{strategy.task.replace('_', '-')} outputs"]
         if missing:
             skipped[strategy.name] = missing
-        else:
-            plans.append(
-                StrategyPlan(strategy.name, frozenset(strategy.required_inputs), strategy.family)
-            )
+            continue
+        for params in dict.fromkeys(variants):
+            plans.append(StrategyPlan(strategy.name, frozenset(strategy.required_inputs),
+                                      strategy.family, params))  # fmt: skip
     if "random" not in {p.name for p in plans}:
         raise ValueError("the service offers no 'random' strategy, the baseline every saving needs")
     return plans, skipped
@@ -117,12 +145,14 @@ class _Job:
     strategy: StrategyPlan
     budget: int
     protocol: Protocol
+    target: float  # the accuracy a run short of it at the budget goes on for
 
 
 def _run_job(job: _Job, on_round: Callable[[], None] = lambda: None) -> Curve:
     data_split = _split(job.source, job.protocol.test_fraction, job.seed)
     with Client(job.address) as client:
-        return run(client, data_split, job.strategy, job.budget, job.protocol, job.seed, on_round)
+        return run(client, data_split, job.strategy, job.budget, job.protocol, job.seed, on_round,
+                   target=job.target)  # fmt: skip
 
 
 def _worker_init() -> None:
@@ -162,23 +192,28 @@ def simulate(settings: Settings) -> Results:
                 test_size=len(splits[0].test_y),
                 n_classes=splits[0].n_classes,
                 has_costs=data.costs is not None,
-                full_accuracy=[full_accuracy(s, settings.protocol) for s in splits],
+                full_accuracy=[
+                    full_accuracy(s, settings.protocol, seed)
+                    for s, seed in zip(splits, settings.run_seeds(), strict=True)
+                ],
                 cost_aware=cost_aware,
                 x_budget=[
                     dollar_budget(s, budget) if cost_aware else float(budget) for s in splits
                 ],
-                curves={plan.name: [] for plan in plans},
+                curves={plan.label: [] for plan in plans},
+                cap=min(len(splits[0].pool_y), cap(budget, settings.protocol)),
             )
             datasets.append(result)
-            for seed in settings.run_seeds():
+            for seed, full in zip(settings.run_seeds(), result.full_accuracy, strict=True):
                 for plan in plans:
-                    jobs.append(_Job(address, source, seed, plan, result.budget, settings.protocol))
+                    jobs.append(_Job(address, source, seed, plan, result.budget,
+                                     settings.protocol, max(TARGETS) * full))  # fmt: skip
                     total_rounds += rounds(result.pool_size, result.n_classes, result.budget,
                                            settings.protocol)  # fmt: skip
         curves = _run_all(jobs, settings, total_rounds)
         by_name = {d.name: d for d in datasets}
         for job, curve in zip(jobs, curves, strict=True):
-            by_name[job.source.name].curves[job.strategy.name].append(curve)
+            by_name[job.source.name].curves[job.strategy.label].append(curve)
     return Results(settings, plans, skipped, datasets)
 
 
