@@ -3,8 +3,9 @@ label worth more than a first one?
 
 Each annotator has an accuracy (on "hard" items, those nearest the decision boundary of a
 model fit on the whole pool, it falls halfway to chance) and a price per label. A wrong label
-is one of the other classes at random. Every policy starts from the same initial set (per
-class, items labeled once by a random annotator) and spends the same dollars per round:
+is one of the other classes at random, and an annotator gives an item the same label in every
+policy of a seed (common random numbers). Every policy starts from the same initial labels
+(per class, items labeled once by a random annotator) and spends the same dollars per round:
 
 - always_new: PlanLabeling with every labeled item excluded (first labels only; ActiveLab's
   pool order, annotators by expected accuracy per dollar).
@@ -84,7 +85,7 @@ class Curve:
 class Crowd:
     """The simulated annotators of one seed: who says what about each pool item."""
 
-    def __init__(self, split: Split, setup: Setup, rng: np.random.Generator) -> None:
+    def __init__(self, split: Split, setup: Setup, seed: int) -> None:
         self.truth = split.pool_y
         self.classes = split.n_classes
         self.accuracy = np.asarray(setup.accuracies)
@@ -94,16 +95,19 @@ class Crowd:
         hard = round(setup.hard_fraction * len(margin))
         self.hard = np.zeros(len(margin), dtype=bool)
         self.hard[np.argsort(margin, kind="stable")[:hard]] = True
-        self.rng = rng
+        self.seed = seed
 
     def label(self, item: int, annotator: int) -> int:
+        """The annotator's label of the item: the same in every policy of a seed (common random
+        numbers), so policies differ only in what they ask."""
+        rng = np.random.default_rng([self.seed, item, annotator])
         accuracy = self.accuracy[annotator]
         if self.hard[item]:
             accuracy = 1 / self.classes + (accuracy - 1 / self.classes) / 2
-        if self.rng.random() < accuracy:
+        if rng.random() < accuracy:
             return int(self.truth[item])
         others = [c for c in range(self.classes) if c != self.truth[item]]
-        return int(self.rng.choice(others))
+        return int(rng.choice(others))
 
 
 def _fit(x: FloatArray, y: IntArray, max_iter: int) -> LogisticRegression:
@@ -141,7 +145,8 @@ def run_policy(
     client: Client, source: str, split: Split, setup: Setup, policy: str, seed: int
 ) -> Curve:
     rng = np.random.default_rng([seed, POLICIES.index(policy)])
-    crowd = Crowd(split, setup, np.random.default_rng([seed, 7, POLICIES.index(policy)]))
+    crowd = Crowd(split, setup, seed)
+    initial = np.random.default_rng([seed, 7])  # the initial annotators: the same in every policy
     a, classes = len(setup.costs), split.n_classes
     costs = np.asarray(setup.costs)
     start = initial_labeled(split.pool_y, setup.initial_per_class, np.random.default_rng(seed))
@@ -149,7 +154,7 @@ def run_policy(
     spent = 0.0
     bought = relabels = 0
     for item in start:
-        j = int(rng.integers(a))
+        j = int(initial.integers(a))
         rows[int(item)] = {j: crowd.label(int(item), j)}
         spent += costs[j]
         bought += 1
