@@ -275,7 +275,8 @@ def table(doc: Path = DOC) -> None:
         parts += [dataset_table(d, summaries[d.name]), ""]
         plot = STORE / d.name
         for png in sorted(plot.glob("*.png")):
-            rel = Path("..") / png.relative_to(ROOT)
+            # tools/docs/generate.py copies the plots under docs/img/savings/ for the site.
+            rel = Path("img/savings") / d.name / png.name
             parts += [f"![{d.name}: learning curves, batch {png.stem}]({rel.as_posix()})", ""]
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text("\n".join(parts))

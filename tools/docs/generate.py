@@ -558,6 +558,9 @@ def outputs() -> dict[Path, str | bytes]:
         pages[DOCS / "benchmarks" / f"{name}.md"] = benchmark_page(name)
     for png in sorted((ROOT / "bench/simulation").glob("*.png")):
         pages[DOCS / "benchmarks/img" / png.name] = png.read_bytes()
+    # The savings page's learning curves (bench/savings.py links them there).
+    for png in sorted((ROOT / "bench/savings").glob("*/*.png")):
+        pages[DOCS / "img/savings" / png.parent.name / png.name] = png.read_bytes()
     exists = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
     exists |= {str(p.relative_to(DOCS)) for p in pages if p.suffix == ".md"}
     mkdocs = ROOT / "mkdocs.yml"
