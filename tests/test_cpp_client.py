@@ -68,6 +68,7 @@ def cpp_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     subprocess.run(
         [*protoc, "labelwise/v1/options.proto", "labelwise/v1/error_reason.proto",
+         "labelwise/v1/history.proto",
          *(f"google/rpc/{name}" for name in RPC_PROTOS)],
         check=True,
     )  # fmt: skip
