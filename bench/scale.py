@@ -528,6 +528,12 @@ def tables(data: dict[str, Any]) -> str:
                 f"{row['server_peak_mib']:.0f} | {row['work_peak_mib']:.0f} | "
                 f"{row['candidates_considered']:,} |"
             )
+        if x.get("incomplete"):
+            out += [
+                "",
+                "The run was stopped before its quality part finished (the session's time "
+                "limit): the quality rows below are the ones it finished, from its log.",
+            ]
         if x.get("quality"):
             out += [
                 "",
