@@ -275,7 +275,7 @@ def pool_typicality(
     return float((1.0 / (nearest.mean(axis=1) + 1e-7)).mean())
 
 
-def run_sharded(n: int, k: int, oversample: int) -> dict[str, Any]:
+def run_sharded(n: int, k: int, oversample: int, only: list[str] | None = None) -> dict[str, Any]:
     from labelwise import Client
     from labelwise.sharded import ShardedClient
 
@@ -299,7 +299,7 @@ def run_sharded(n: int, k: int, oversample: int) -> dict[str, Any]:
         labeled, x, probs = x[:100], x[100:], probs[100:]
         sample = np.random.default_rng(1).choice(n, size=min(n, 100_000), replace=False)
         rows = []
-        for name in ("core_set", "badge", "typiclust"):
+        for name in only or ["core_set", "badge", "typiclust"]:
             inputs: dict[str, Any] = {"embeddings": x, "labeled_embeddings": labeled, "seed": 3}
             if name == "badge":
                 inputs["probabilities"] = probs
@@ -495,7 +495,8 @@ def tables(data: dict[str, Any]) -> str:
             f"**{h['entropy_identical']}**.",
             "",
             f"Batch strategies, {h['pool']:,} × {h['d']} float32 (64 Gaussians), 100 labeled, "
-            f"k = {h['k']}, each replica picks {h['oversample']}·k of its half:",
+            f"k = {h['k']}, each replica picks {h['oversample']}·k of its half (badge: k, the "
+            "client's OVERSAMPLE_FOR):",
             "",
             "| strategy | objective | exact | sharded | sharded / exact | within 5% | exact s "
             "| sharded s |",
@@ -527,6 +528,12 @@ def tables(data: dict[str, Any]) -> str:
                 f"{row['server_peak_mib']:.0f} | {row['work_peak_mib']:.0f} | "
                 f"{row['candidates_considered']:,} |"
             )
+        if x.get("incomplete"):
+            out += [
+                "",
+                "The run was stopped before its quality part finished (the session's time "
+                "limit): the quality rows below are the ones it finished, from its log.",
+            ]
         if x.get("quality"):
             out += [
                 "",
@@ -567,6 +574,7 @@ def main() -> None:
     parser.add_argument("--index-pool", type=int, default=10_000_000)
     parser.add_argument("--index-k", type=int, default=10_000)
     parser.add_argument("--quality-k", type=int, default=1_000)
+    parser.add_argument("--sharded-strategies", default="")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
     if not args.report:
@@ -574,7 +582,16 @@ def main() -> None:
             if part == "stream":
                 save(part, run_stream(args.rows, args.k))
             elif part == "sharded":
-                save(part, run_sharded(args.pool, args.k, args.oversample))
+                only = args.sharded_strategies.split(",") if args.sharded_strategies else None
+                result = run_sharded(args.pool, args.k, args.oversample, only)
+                if only and RESULTS.exists():  # replace those rows of the saved run
+                    saved = json.loads(RESULTS.read_text()).get("sharded", {})
+                    kept = [r for r in saved.get("batch", []) if r["strategy"] not in only]
+                    result["batch"] = sorted(
+                        kept + result["batch"],
+                        key=lambda r: ["core_set", "badge", "typiclust"].index(r["strategy"]),
+                    )
+                save(part, result)
             elif part == "index":
                 save(
                     part,

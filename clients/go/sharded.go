@@ -28,6 +28,9 @@ const ScoringBlockBytes = 1 << 22
 type ShardedClient struct {
 	Clients    []*Client
 	Oversample int64
+	// OversampleFor overrides Oversample per strategy; DialSharded sets badge to 1 (its
+	// final D² sampling favours the outliers of larger unions: see docs/scale.md).
+	OversampleFor map[string]int64
 
 	mu    sync.Mutex
 	batch map[string]bool
@@ -69,7 +72,7 @@ func DialSharded(targets []string, opts ...Option) (*ShardedClient, error) {
 	if len(addresses) == 0 {
 		return nil, errors.New("labelwise: DialSharded needs at least one replica")
 	}
-	s := &ShardedClient{Oversample: 4}
+	s := &ShardedClient{Oversample: 4, OversampleFor: map[string]int64{"badge": 1}}
 	for _, address := range addresses {
 		client, err := Dial(address, opts...)
 		if err != nil {
@@ -284,18 +287,21 @@ func (s *ShardedClient) SelectQueries(ctx context.Context, req *Request) (*Respo
 			results[strategy.Name] = merge(strategy.Name, answers, k, costs, candidates)
 		}
 	}
-	if len(batch) > 0 {
-		answers, err := s.perShard(ctx, req, batch, k*s.Oversample, shardBounds(n, shards, 1), req.Exclude)
+	for _, strategy := range batch {
+		factor, ok := s.OversampleFor[strategy.Name]
+		if !ok {
+			factor = s.Oversample
+		}
+		bounds := shardBounds(n, shards, 1) // batch picks need no block alignment
+		answers, err := s.perShard(ctx, req, []Strategy{strategy}, k*max(1, factor), bounds, req.Exclude)
 		if err != nil {
 			return nil, err
 		}
-		for _, strategy := range batch {
-			result, err := s.final(ctx, req, strategy, answers, k)
-			if err != nil {
-				return nil, err
-			}
-			results[strategy.Name] = result
+		result, err := s.final(ctx, req, strategy, answers, k)
+		if err != nil {
+			return nil, err
 		}
+		results[strategy.Name] = result
 	}
 	out := &Response{PoolSize: n}
 	for _, strategy := range req.Strategies {

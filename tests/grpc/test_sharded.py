@@ -88,7 +88,10 @@ def test_batch_strategies_select_from_the_union_of_the_shards_picks(
     labeled = rng.normal(size=(20, 8)).astype(np.float32)
     addresses = [r.address for r in replicas]
     # Batch strategies' shards are even halves.
-    with ShardedClient(addresses, oversample=3) as sharded, Client(addresses[0]) as one:
+    with (
+        ShardedClient(addresses, oversample=3, oversample_for={}) as sharded,
+        Client(addresses[0]) as one,
+    ):
         got = sharded.select(
             strategies=["core_set", "badge"],
             k=10,

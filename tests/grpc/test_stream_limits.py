@@ -111,3 +111,17 @@ def test_too_many_chunks_end_the_stream_as_they_arrive(
     request = error_details_pb2.BadRequest()
     assert any(d.Unpack(request) for d in status.details if d.Is(request.DESCRIPTOR))
     assert [v.field for v in request.field_violations] == ["chunks[4].chunk"]
+
+
+def test_a_stream_scored_as_it_arrives_ends_at_its_deadline(
+    server: ServerThread, stub: pb_grpc.QuerySelectionServiceStub
+) -> None:
+    # Entropy streams are scored chunk by chunk (no work process): 4 chunks 0.3 s apart
+    # pass a 0.5 s deadline, and the call ends there with nothing left running.
+    began = time.monotonic()
+    with pytest.raises(grpc.RpcError) as failed:
+        stub.SelectQueriesStream(chunks(4, pause=0.3), timeout=0.5)
+    assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - began < 3
+    wait_for(lambda: sample(server, "labelwise_requests_in_flight") == 0)
+    assert stub.SelectQueriesStream(chunks(2), timeout=10).response.pool_size == 2
