@@ -447,6 +447,25 @@ def with_examples(page: Path) -> str:
     return _EXAMPLE.sub(fill, page.read_text())
 
 
+# --- the README's savings summary, from the savings page ---------------------------------
+
+_SAVINGS = re.compile(r"(<!-- savings:start[^\n]*-->\n).*?(<!-- savings:end -->)", re.S)
+
+
+def savings_summary() -> str:
+    """The table of issue 15's checks and the sentence under it, from docs/savings.md (which
+    bench/savings.py writes from the committed curves), links made relative to the root."""
+    text = (DOCS / "savings.md").read_text()
+    section = text.split("## The checks of issue 15", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.strip().splitlines() if line.startswith("|")]
+    after = section.strip().split(lines[-1], 1)[1].strip()
+    return "\n".join([*lines, "", after.replace("](", "](docs/")]) + "\n"
+
+
+def with_savings(readme: str) -> str:
+    return _SAVINGS.sub(lambda m: m.group(1) + savings_summary() + m.group(2), readme)
+
+
 # --- nav ----------------------------------------------------------------------------------
 
 # The site's navigation. A page listed here that does not exist (yet) is left out, so pages
@@ -552,6 +571,8 @@ def outputs() -> dict[Path, str | bytes]:
     }
     for page in EXAMPLE_PAGES:  # first: the copies below read them
         (ROOT / page).write_text(with_examples(ROOT / page))
+    readme = ROOT / "README.md"
+    readme.write_text(with_savings(readme.read_text()))
     for source, target in COPIES.items():
         pages[ROOT / target] = copied_page(source, target)
     for name in BENCHMARKS:
