@@ -8,6 +8,7 @@ import pytest
 from labelwise.tensors import encode_tensor
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server import checks, validation
+from labelwise_server.decode.spec import param_value
 from labelwise_server.errors import InvalidArgument
 from labelwise_server.request import Selection
 from labelwise_server.strategies.params import Boolean, Interval, Param
@@ -171,7 +172,7 @@ FLAG = Param(Boolean(), default=False, description="")
 def test_parameter_values_within_their_rules(
     param: Param, value: pb.ParamValue, expected: Any
 ) -> None:
-    got = validation._param_value(param, value, "strategies[0].params[x]")
+    got = param_value(param, value, "strategies[0].params[x]")
     assert got == expected and type(got) is type(expected)
 
 
@@ -206,7 +207,7 @@ def test_parameter_values_breaking_their_rules(
     param: Param, value: pb.ParamValue, message: str
 ) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        validation._param_value(param, value, "strategies[0].params[x]")
+        param_value(param, value, "strategies[0].params[x]")
     assert caught.value.field == "strategies[0].params[x]"
     assert caught.value.description == message
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from labelwise.v1 import stream_selection_pb2 as spb
-from labelwise_server import reasons
 from labelwise_server.checks import check_finite
 from labelwise_server.decode.fields import Fields
 from labelwise_server.decode.probabilities import class_scores
+from labelwise_server.decode.spec import decode_spec
 from labelwise_server.errors import InvalidArgument
-from labelwise_server.strategies._types import FloatArray, Params, ParamValue, StopCheck, never_stop
+from labelwise_server.strategies._types import FloatArray, Params, StopCheck, never_stop
 from labelwise_server.strategies.registry import STREAM_STRATEGIES
 from labelwise_server.strategies.stream import (
     UTILITY_FUNCTIONS,
@@ -67,29 +67,7 @@ class StreamConfig:
 def stream_config(request: spb.DecideRequest, prefix: str = "") -> StreamConfig:
     spec = request.strategy
     field = f"{prefix}strategy"
-    strategy = STREAM_STRATEGIES.get(spec.name)
-    if strategy is None:
-        raise InvalidArgument(
-            f"{field}.name",
-            f"must be one of {', '.join(STREAM_STRATEGIES)}; got {spec.name[:64]!r}",
-            reason=reasons.UNKNOWN_STRATEGY,
-        )
-    params: dict[str, ParamValue] = {}
-    for name in sorted(spec.params):
-        if name not in strategy.params:
-            allowed = ", ".join(strategy.params) or "none"
-            raise InvalidArgument(
-                f"{field}.params[{name[:64]}]",
-                f"is not a parameter of {spec.name} (its parameters: {allowed})",
-                reason=reasons.UNKNOWN_PARAMETER,
-            )
-        value = spec.params[name]
-        kind = value.WhichOneof("kind")
-        params[name] = strategy.params[name].coerce(
-            None if kind is None else getattr(value, kind), f"{field}.params[{name}]"
-        )
-    for name, param in strategy.params.items():
-        params.setdefault(name, param.default)
+    strategy, params = decode_spec(spec, STREAM_STRATEGIES, field)
     budget = request.budget if request.HasField("budget") else DEFAULT_BUDGET
     if not (0.0 < budget <= 1.0):  # NaN fails too
         raise InvalidArgument(f"{prefix}budget", f"must be in (0, 1]; got {budget!r}")

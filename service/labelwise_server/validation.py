@@ -29,6 +29,7 @@ from labelwise_server.decode.models import decode_models
 from labelwise_server.decode.multilabel import decode_multilabel
 from labelwise_server.decode.probabilities import decode_probabilities
 from labelwise_server.decode.regression import decode_regression
+from labelwise_server.decode.spec import decode_spec
 from labelwise_server.decode.structured import decode_structured
 from labelwise_server.errors import InvalidArgument, ModelRejected
 from labelwise_server.request import (
@@ -45,8 +46,6 @@ from labelwise_server.strategies._types import (
     FloatArray,
     Input,
     IntArray,
-    Param,
-    ParamValue,
     RealArray,
 )
 from labelwise_server.tensors import RawTensor, WireRequest, oversize_model
@@ -248,34 +247,8 @@ def _decode_pool(
 
 def _strategy_call(spec: pb.StrategySpec, i: int) -> StrategyCall:
     field = f"strategies[{i}]"
-    strategy = STRATEGIES.get(spec.name)
-    if strategy is None:
-        known = ", ".join(STRATEGIES)
-        raise InvalidArgument(
-            f"{field}.name",
-            f"must be one of {known}; got {spec.name!r}",
-            reason=reasons.UNKNOWN_STRATEGY,
-        )
-    params: dict[str, ParamValue] = {}
-    for name in sorted(spec.params):
-        if name not in strategy.params:
-            allowed = ", ".join(strategy.params) or "none"
-            raise InvalidArgument(
-                f"{field}.params[{name}]",
-                f"is not a parameter of {spec.name} (its parameters: {allowed})",
-                reason=reasons.UNKNOWN_PARAMETER,
-            )
-        params[name] = _param_value(
-            strategy.params[name], spec.params[name], f"{field}.params[{name}]"
-        )
-    for name, param in strategy.params.items():
-        params.setdefault(name, param.default)
+    strategy, params = decode_spec(spec, STRATEGIES, field)
     return StrategyCall(strategy, params, field)
-
-
-def _param_value(param: Param, value: pb.ParamValue, field: str) -> ParamValue:
-    kind = value.WhichOneof("kind")
-    return param.coerce(None if kind is None else getattr(value, kind), field)
 
 
 _INPUT_FIELDS = {
