@@ -20,12 +20,12 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
+from labelwise.client import ParamValue, _to_param
 from labelwise.tensors import encode_tensor
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import stream_selection_pb2 as spb
 from labelwise.v1 import stream_selection_pb2_grpc as spb_grpc
 
-ParamValue = int | float | str | bool
 _ITEM_FIELDS = (
     "probabilities",
     "logits",
@@ -59,18 +59,6 @@ class StreamDecisions:
         )
 
 
-def _param(value: ParamValue) -> pb.ParamValue:
-    if isinstance(value, bool):
-        return pb.ParamValue(bool_value=value)
-    if isinstance(value, int):
-        return pb.ParamValue(int_value=value)
-    if isinstance(value, float):
-        return pb.ParamValue(double_value=value)
-    if isinstance(value, str):
-        return pb.ParamValue(string_value=value)
-    raise TypeError(f"parameter values must be int, float, str or bool; got {type(value)}")
-
-
 def decide_request(
     strategy: str,
     params: Mapping[str, ParamValue] | None = None,
@@ -87,7 +75,7 @@ def decide_request(
     committee_logits or utilities (as NumPy-like arrays)."""
     request = spb.DecideRequest(
         strategy=pb.StrategySpec(
-            name=strategy, params={k: _param(v) for k, v in (params or {}).items()}
+            name=strategy, params={k: _to_param(v) for k, v in (params or {}).items()}
         ),
         token=token,
         seed=seed,
