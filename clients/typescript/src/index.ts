@@ -411,8 +411,9 @@ export class LabelwiseClient {
   }
 
   /**
-   * The first chunk carries the header; then blocks of pool rows, then of labeled rows, then
-   * exclude in blocks (the server concatenates exclude lists, which may be long).
+   * The first chunk carries the header; then exclude in blocks (the server concatenates exclude
+   * lists, which may be long), then blocks of pool rows, then of labeled rows. Exclude goes
+   * before the rows, so a server scoring rows as they arrive skips the excluded ones.
    */
   private async *chunks(header: SelectQueriesRequest, request: SelectRequest) {
     const exclude = header.exclude;
@@ -423,6 +424,12 @@ export class LabelwiseClient {
       first = undefined;
       return chunk;
     };
+    const excludeStep = Math.max(1, Math.floor(this.chunkBytes / 10)); // an int64 varint takes at most 10 bytes
+    for (let start = 0; start < exclude.length; start += excludeStep) {
+      const chunk = next();
+      chunk.exclude = exclude.slice(start, start + excludeStep);
+      yield create(SelectQueriesStreamRequestSchema, { chunk });
+    }
     const pool = POOL_TENSORS.flatMap(([name, axis]) => {
       const t = request[name];
       return t ? [{ name, axis, t, whole: t.shape.length <= axis }] : [];
@@ -466,11 +473,6 @@ export class LabelwiseClient {
       }
     }
     if (first) yield create(SelectQueriesStreamRequestSchema, { chunk: next() });
-    const step = Math.max(1, Math.floor(this.chunkBytes / 10)); // an int64 varint takes at most 10 bytes
-    for (let start = 0; start < exclude.length; start += step) {
-      const chunk = create(SelectQueriesRequestSchema, { exclude: exclude.slice(start, start + step) });
-      yield create(SelectQueriesStreamRequestSchema, { chunk });
-    }
   }
 }
 

@@ -507,7 +507,7 @@ function largePool(n: number, c: number): Tensor {
 describe("the client", () => {
   it("streams a pool larger than one message, with the unary call's answer", async () => {
     // 300,000 x 4 float32 is 4.8 MB: over a 1 MiB limit, so it goes in ~256 KiB chunks; the
-    // 5,001 excluded indices follow in chunks of their own.
+    // 5,001 excluded indices go first, in chunks of their own.
     const exclude = [299_999, ...Array.from({ length: 5_000 }, (_, i) => 60 * i + 1)];
     const request: SelectRequest = {
       strategies: ["margin", "entropy"], k: 50, exclude, probabilities: largePool(300_000, 4),
@@ -515,9 +515,26 @@ describe("the client", () => {
     const unary = methodLog();
     const whole = await client({ interceptors: [unary.interceptor] }).selectQueries(request, { timeoutMs: 60_000 });
     const streamed = methodLog();
+    // What each chunk carries, in order: "x" exclude, "r" rows.
+    const kinds: string[] = [];
+    const order: Interceptor = (next) => async (req) => {
+      if (!req.stream) return next(req);
+      const chunks = req.message as AsyncIterable<SelectQueriesStreamRequest>;
+      async function* tap() {
+        for await (const message of chunks) {
+          if (message.chunk?.exclude.length) kinds.push("x");
+          if (message.chunk?.probabilities) kinds.push("r");
+          yield message;
+        }
+      }
+      return next({ ...req, message: tap() } as typeof req);
+    };
     const chunked = await client({
-      interceptors: [streamed.interceptor], maxMessageBytes: 1 << 20, chunkBytes: 256 << 10,
+      interceptors: [streamed.interceptor, order], maxMessageBytes: 1 << 20, chunkBytes: 256 << 10,
     }).selectQueries(request, { timeoutMs: 60_000 });
+    // Exclude precedes the rows, so a server scoring rows as they arrive skips the excluded ones.
+    assert.ok(kinds.indexOf("r") > kinds.lastIndexOf("x"), `chunk order ${kinds.join("")}`);
+    assert.ok(kinds.includes("x") && kinds.includes("r"), `chunk order ${kinds.join("")}`);
     assert.deepEqual(unary.names, ["SelectQueries"]);
     assert.deepEqual(streamed.names, ["SelectQueriesStream"]);
     assert.equal(whole.poolSize, 300_000);

@@ -399,10 +399,11 @@ public final class LabelwiseClient implements AutoCloseable {
 
   /**
    * The request as stream chunks of about chunkBytes of rows each: the first carries the
-   * header (strategies, k, seed, models, ...) and the first block of pool rows (none when its
-   * models make the header alone larger than chunkBytes); then more pool rows, then blocks of
-   * each labeled-set tensor's rows, then exclude in blocks (the server concatenates exclude
-   * lists).
+   * header (strategies, k, seed, models, ...) and either the first block of exclude or, when
+   * there is none, the first block of pool rows (none when its models make the header alone
+   * larger than chunkBytes); then the rest of exclude in blocks (the server concatenates exclude
+   * lists), then more pool rows, then blocks of each labeled-set tensor's rows. Exclude goes
+   * before the rows, so a server scoring rows as they arrive skips the excluded ones.
    */
   static final class Chunks implements Iterator<SelectQueriesRequest> {
     private final SelectQueriesRequest header;
@@ -479,6 +480,12 @@ public final class LabelwiseClient implements AutoCloseable {
           : SelectQueriesRequest.newBuilder();
       boolean rowsToo = !(first && headerAlone);
       first = false;
+      if (excludeStart < exclude.size()) {
+        int end = (int) Math.min((long) excludeStart + excludeStep, exclude.size());
+        chunk.addAllExclude(exclude.subList(excludeStart, end));
+        excludeStart = end;
+        return chunk.build();
+      }
       if (!rowsToo) {
         return chunk.build();
       }
@@ -512,10 +519,6 @@ public final class LabelwiseClient implements AutoCloseable {
             labeledStart = 0;
           }
         }
-      } else if (excludeStart < exclude.size()) {
-        int end = (int) Math.min((long) excludeStart + excludeStep, exclude.size());
-        chunk.addAllExclude(exclude.subList(excludeStart, end));
-        excludeStart = end;
       }
       return chunk.build();
     }

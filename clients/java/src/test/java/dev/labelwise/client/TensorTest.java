@@ -70,17 +70,19 @@ class TensorTest {
         .modelInputs(Tensor.float32(new float[] {1, 2, 3, 4}, 2, 2)).exclude(1).build();
     List<SelectQueriesRequest> chunks = new ArrayList<>();
     new LabelwiseClient.Chunks(request, 8).forEachRemaining(chunks::add);
-    // The header with its 100-byte model, then one 8-byte row a chunk, then exclude.
-    assertEquals(4, chunks.size(), chunks.toString());
+    // The header with its 100-byte model and exclude, then one 8-byte row a chunk.
+    assertEquals(3, chunks.size(), chunks.toString());
     assertEquals(1, chunks.get(0).getModelsCount());
     assertEquals(false, chunks.get(0).hasModelInputs());
+    assertEquals(List.of(1L), chunks.get(0).getExcludeList());
     assertEquals(List.of(1L, 2L), chunks.get(1).getModelInputs().getShapeList());
     assertEquals(0, chunks.get(1).getModelsCount());
-    assertEquals(List.of(1L), chunks.get(3).getExcludeList());
-    // A small model shares the first chunk with the first rows.
+    // Without exclude, a small model shares the first chunk with the first rows.
+    SelectRequest plain = SelectRequest.builder().strategy("entropy").k(1).model(model)
+        .modelInputs(Tensor.float32(new float[] {1, 2, 3, 4}, 2, 2)).build();
     List<SelectQueriesRequest> roomy = new ArrayList<>();
-    new LabelwiseClient.Chunks(request, 1024).forEachRemaining(roomy::add);
-    assertEquals(2, roomy.size());
+    new LabelwiseClient.Chunks(plain, 1024).forEachRemaining(roomy::add);
+    assertEquals(1, roomy.size());
     assertEquals(List.of(2L, 2L), roomy.get(0).getModelInputs().getShapeList());
     assertEquals(1, roomy.get(0).getModelsCount());
   }
@@ -117,13 +119,16 @@ class TensorTest {
         .labeledEmbeddings(Tensor.float32(labeled, 3, 2)).exclude(exclude).build();
     List<SelectQueriesRequest> chunks = new ArrayList<>();
     new LabelwiseClient.Chunks(request, 48).forEachRemaining(chunks::add);
-    // 4 pool chunks (2+2+2+1 rows), 1 labeled chunk, 2 exclude chunks (4+3).
-    assertEquals(4 + 1 + 2, chunks.size(), chunks.toString());
+    // 2 exclude chunks (4+3, the first with the header), 4 pool chunks (2+2+2+1 rows), 1
+    // labeled chunk: exclude goes before the rows, for a server that scores them as they arrive.
+    assertEquals(2 + 4 + 1, chunks.size(), chunks.toString());
     SelectQueriesRequest first = chunks.get(0);
     assertEquals("bald", first.getStrategies(0).getName());
     assertEquals(7, first.getSeed());
-    assertEquals(0, first.getExcludeCount());
-    assertEquals(List.of(2L, 2L, 2L), first.getCommittee().getShapeList());
+    assertEquals(List.of(0L, 1L, 2L, 3L), first.getExcludeList());
+    assertEquals(false, first.hasCommittee());
+    assertEquals(List.of(4L, 5L, 6L), chunks.get(1).getExcludeList());
+    assertEquals(List.of(2L, 2L, 2L), chunks.get(2).getCommittee().getShapeList());
     for (SelectQueriesRequest later : chunks.subList(1, chunks.size())) {
       assertEquals(0, later.getStrategiesCount());
     }
