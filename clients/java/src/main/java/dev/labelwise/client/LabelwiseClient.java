@@ -134,7 +134,8 @@ public final class LabelwiseClient implements AutoCloseable {
           fromParams(result.getParamsMap()), result.getTotalCost(),
           result.hasAdversarialPoints() ? Tensor.fromMessage(result.getAdversarialPoints()) : null,
           result.getCandidatesConsidered(),
-          result.hasAutoSelection() ? result.getAutoSelection() : null));
+          result.hasAutoSelection() ? result.getAutoSelection() : null,
+          result.getAdversarialMethod()));
     }
     return new SelectResponse(response.getPoolSize(), selections);
   }

@@ -20,10 +20,19 @@ import java.util.Map;
  * @param autoSelection for {@code auto}: the arm that picked each selected item (aligned with
  *     indices; send them back as the round's strategies, see {@link SelectRequest.Builder#round})
  *     and every arm's posterior weight; null otherwise
+ * @param adversarialMethod for {@code deepfool}: the method that ran, {@code "gradient"} or
+ *     {@code "decision"}; empty otherwise
  */
 public record Selection(
     String name, long[] indices, double[] scores, Map<String, Object> params, double totalCost,
-    Tensor adversarialPoints, long candidatesConsidered, AutoSelection autoSelection) {
+    Tensor adversarialPoints, long candidatesConsidered, AutoSelection autoSelection,
+    String adversarialMethod) {
+  /** A selection whose strategy reports no adversarial method. */
+  public Selection(String name, long[] indices, double[] scores, Map<String, Object> params, double totalCost,
+      Tensor adversarialPoints, long candidatesConsidered, AutoSelection autoSelection) {
+    this(name, indices, scores, params, totalCost, adversarialPoints, candidatesConsidered, autoSelection, "");
+  }
+
   /** A selection without an auto report. */
   public Selection(String name, long[] indices, double[] scores, Map<String, Object> params, double totalCost,
       Tensor adversarialPoints, long candidatesConsidered) {

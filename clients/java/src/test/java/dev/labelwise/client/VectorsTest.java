@@ -412,6 +412,9 @@ class VectorsTest {
       if (w.has("auto_selection")) {
         checkAuto(name, w.get("auto_selection"), g.autoSelection());
       }
+      if (w.has("adversarial_method")) {
+        assertEquals(w.get("adversarial_method").getAsString(), g.adversarialMethod(), name + " adversarial method");
+      }
       if (w.has("adversarial_points")) {
         if (w.get("adversarial_points").isJsonNull()) {
           assertEquals(null, g.adversarialPoints(), name + " adversarial points");
