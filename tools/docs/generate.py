@@ -385,7 +385,7 @@ def copied_page(source: str, target: str) -> str:
 # docs/benchmarks/NAME.md: the hand-written text of bench/notes/NAME.md (what was measured,
 # what it shows), with each `<!-- include: PATH -->` line replaced by that result file as the
 # benchmark last wrote it (bench/run writes bench/results/NAME.md).
-BENCHMARKS = ["simulation", "speed", "load", "hostile"]
+BENCHMARKS = ["simulation", "speed", "load", "hostile", "index"]
 _INCLUDE = re.compile(r"^<!-- include: (\S+) -->$", re.M)
 
 
@@ -533,6 +533,7 @@ NAV: list[tuple[str, list[tuple[str, str]] | str]] = [
             ("Speed", "benchmarks/speed.md"),
             ("Load", "benchmarks/load.md"),
             ("Hostile requests", "benchmarks/hostile.md"),
+            ("Nearest neighbours", "benchmarks/index.md"),
         ],
     ),
     ("Development", "development.md"),
