@@ -884,18 +884,25 @@ def _decode(tensor: pb.Tensor) -> npt.NDArray[np.float64]:
 
 
 def _stream_chunk(request: _Request) -> bytes:
-    """One SelectQueriesStreamRequest whose chunk field holds request."""
-    body = _encode(request)
-    return b"".join([b"\x0a", varint(len(body)), body])
+    """One SelectQueriesStreamRequest whose chunk field holds request (its rows copied once,
+    into the message, as a plain `array.tobytes()` would copy them)."""
+    parts = _parts(request)
+    body = sum(len(part) for part in parts)  # len of a raw_bytes view counts bytes
+    return b"".join([b"\x0a", varint(body), *parts])
 
 
 def _encode(request: _Request) -> bytes:
     """The serialized SelectQueriesRequest: protobuf for the header, raw views for tensors."""
+    return b"".join(_parts(request))
+
+
+def _parts(request: _Request) -> list[Any]:
+    """The pieces of the serialized SelectQueriesRequest, tensors as views of their rows."""
     parts: list[Any] = [request.header.SerializeToString()]
     for name, array in request.tensors.items():
         dtype = wire_dtype(array)
         parts += tensor_field(_TENSOR_FIELDS[name], array.shape, dtype, raw_bytes(array, dtype))
-    return b"".join(parts)
+    return parts
 
 
 def _split(request: _Request, chunk_bytes: int) -> Iterator[dict[str, npt.NDArray[Any]]]:
@@ -909,8 +916,8 @@ def _split(request: _Request, chunk_bytes: int) -> Iterator[dict[str, npt.NDArra
         )
         step = max(1, chunk_bytes // max(row_bytes, 1))
         for start in range(0, max(n, 1), step):
-            yield {
-                name: np.take(a, range(start, min(start + step, n)), axis=POOL_AXIS[name])
+            yield {  # views: raw_bytes copies only rows that are not contiguous (axis 1)
+                name: a[(slice(None),) * POOL_AXIS[name] + (slice(start, start + step),)]
                 for name, a in pool.items()
             }
     for name, axis in LABELED_AXIS.items():
