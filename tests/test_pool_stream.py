@@ -252,3 +252,33 @@ def test_memory_held_is_one_chunk_and_the_rankings() -> None:
     assert max(held) < 2 * 2 * (10 + MIN_SLACK) * 16
     results, n = scorer.finish(lambda *_: None)
     assert n == 100_000 and [len(r.indices) for r in results] == [10, 10]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unaligned_rows_are_scored_from_an_aligned_copy_equal_unary(dtype: Any) -> None:
+    """Rows whose bytes sit at an unaligned offset of the message (where the protobuf framing
+    put them) are copied to the scratch buffer; rows held past their chunk get their own
+    copy, so the next chunk's copy does not overwrite them."""
+    arrays = pool(2000, 4, 2, dtype, seed=9)
+    message = header(["entropy", "margin", "bald"], 7)
+    calls = plan(message, chunk(message, **{k: v[:1] for k, v in arrays.items()}).tensors, 1 << 28)
+    assert calls is not None
+    scorer = StreamScorer(message, calls, MAX, MAX, 1 << 28, lambda: None)
+    step = 150
+    for i, start in enumerate(range(0, 2000, step)):
+        part = chunk(
+            message if i == 0 else pb.SelectQueriesRequest(),
+            probabilities=arrays["probabilities"][start : start + step],
+            committee=arrays["committee"][:, start : start + step],
+        )
+        for offset, name in ((1 + i % 3, "probabilities"), (5, "committee")):
+            raw = part.tensors[name]
+            moved = bytearray(offset) + bytes(raw.raw_data)
+            raw.raw_data = memoryview(moved)[offset:]
+        scorer.feed(part, i)
+    assert set(scorer._scratch) == {"probabilities", "committee"}
+    results, n = scorer.finish(lambda *_: None)
+    from labelwise_server.grpc.codec import encode_response
+
+    got = encode_response(results, n).SerializeToString(deterministic=True)
+    assert got == unary(message, arrays)
