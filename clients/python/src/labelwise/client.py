@@ -909,7 +909,9 @@ def _split(request: _Request, chunk_bytes: int) -> Iterator[dict[str, npt.NDArra
     """Row blocks of the pool tensors, then of the labeled-set tensors, each about chunk_bytes."""
     pool = {name: a for name, a in request.tensors.items() if name in POOL_AXIS}
     if pool:
-        n = next(iter(a.shape[POOL_AXIS[name]] for name, a in pool.items()))
+        # Every row of every tensor goes out, so the server refuses tensors of unequal n
+        # as it does in a unary call (it once cut them all to the first tensor's n).
+        n = max(a.shape[POOL_AXIS[name]] for name, a in pool.items())
         row_bytes = sum(
             max(a.size // max(a.shape[POOL_AXIS[name]], 1), 1) * a.itemsize
             for name, a in pool.items()
