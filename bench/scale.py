@@ -6,9 +6,11 @@ docs/scale.md from that file without running anything):
   stream   Entropy top-100 over an n × 10 float32 pool (default 100,000,000 rows, 4 GB)
            streamed to one `labelwise serve --workers 1` in 4 MiB chunks, each chunk
            generated from (seed, chunk number) as it is sent, so neither side ever holds
-           the pool. Side by side in one run: the same chunks' bytes to a grpcio server
-           whose handler drops them (bench/echo_server.py, bench.Echo/Drain), and the
-           generation alone. The answer is checked against NumPy on the same chunks.
+           the pool. Side by side in one run, in --rounds rounds (default 5) whose order
+           alternates: the same chunks' bytes to a grpcio server whose handler drops them
+           (bench/echo_server.py, bench.Echo/Drain), labelwise, and the generation alone;
+           wall time and the client's and server's CPU time of each arm, and the median
+           of the rounds' ratios. The answer is checked against NumPy on the same chunks.
            Peak RSS (VmHWM) of the server process, and of its idle work processes.
   sharded  Two replicas on loopback: ShardedClient's entropy equals one server's, byte
            for byte; core_set, badge and typiclust on an n-item pool (default 1,000,000
@@ -16,12 +18,13 @@ docs/scale.md from that file without running anything):
            (each replica picks oversample · k of its half, one picks k from the union)
            and exact (one server, whole pool): each strategy's objective and the ratio.
 
-Usage: python bench/scale.py [--parts stream,sharded] [--rows N] [--pool N] [--report]
+Usage: python bench/scale.py [--parts stream,sharded] [--rows N] [--rounds R] [--pool N] [--report]
 """
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -151,55 +154,119 @@ def numpy_top_k(n: int, k: int) -> tuple[list[int], list[int]]:
     return best32[0].tolist(), best64[0].tolist()
 
 
-def run_stream(n: int, k: int) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (/proc/pid/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process (the client: generating, encoding and sending chunks)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_stream(n: int, k: int, rounds: int) -> dict[str, Any]:
+    """Three arms, interleaved over `rounds` rounds (the order alternates, so load from other
+    processes falls on both arms alike): generating the chunks alone, the plain grpcio stream
+    to a do-nothing handler, labelwise. Each arm's wall time, and the CPU time of the client
+    and of the server; the ratio is the median of the rounds' ratios."""
     from labelwise.v1 import query_selection_pb2 as pb
 
     result: dict[str, Any] = {"rows": n, "classes": CLASSES, "k": k, "chunk_bytes": CHUNK_BYTES}
     result["pool_bytes"] = n * CLASSES * 4
-    started = time.perf_counter()
-    for _ in encoded_chunks(n, k):
-        pass
-    result["generate_seconds"] = time.perf_counter() - started
-
+    options = [("grpc.max_send_message_length", 64 << 20)]
     echo_port = free_port()
     echo = subprocess.Popen(
         [sys.executable, str(HERE / "echo_server.py"), "--port", str(echo_port)], env=_env()
     )
-    wait_ready(f"127.0.0.1:{echo_port}")
-    options = [("grpc.max_send_message_length", 64 << 20)]
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{echo_port}", options=options) as channel:
-            drain = channel.stream_unary("/bench.Echo/Drain", lambda b: b, lambda b: b)
-            started = time.perf_counter()
-            drain(encoded_chunks(n, k), timeout=7200)
-            result["drain_seconds"] = time.perf_counter() - started
-            result["drain_server_peak_mib"] = status_kib(echo.pid, "VmHWM") / 1024
-    finally:
-        stop(echo)
-
     server, address = serve()
+    rows: list[dict[str, Any]] = []
+    answers: list[list[int]] = []
     try:
+        wait_ready(f"127.0.0.1:{echo_port}")
         time.sleep(2)  # the work processes start
         result["server_idle_mib"] = status_kib(server.pid, "VmRSS") / 1024
-        reset_peak(server.pid)
         workers = children(server.pid)
-        for pid in workers:
+        for pid in [server.pid, echo.pid, *workers]:
             reset_peak(pid)
-        with grpc.insecure_channel(address, options=options) as channel:
-            stream = channel.stream_unary(
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{echo_port}", options=options) as plain,
+            grpc.insecure_channel(address, options=options) as ours,
+        ):
+            drain = plain.stream_unary("/bench.Echo/Drain", lambda b: b, lambda b: b)
+            select = ours.stream_unary(
                 "/labelwise.v1.QuerySelectionService/SelectQueriesStream",
                 lambda b: b,
                 pb.SelectQueriesStreamResponse.FromString,
             )
-            started = time.perf_counter()
-            response = stream(encoded_chunks(n, k), timeout=7200).response
-            result["labelwise_seconds"] = time.perf_counter() - started
+
+            def generate() -> None:
+                for _ in encoded_chunks(n, k):
+                    pass
+
+            def plain_stream() -> None:
+                drain(encoded_chunks(n, k), timeout=7200)
+
+            def labelwise() -> None:
+                response = select(encoded_chunks(n, k), timeout=7200).response
+                answers.append(list(response.results[0].indices))
+
+            arms = {
+                "generate": (generate, None),
+                "drain": (plain_stream, echo.pid),
+                "labelwise": (labelwise, server.pid),
+            }
+            for r in range(rounds):
+                order = ["generate", "drain", "labelwise"]
+                row: dict[str, Any] = {"order": order if r % 2 == 0 else order[::-1]}
+                for arm in row["order"]:
+                    run, pid = arms[arm]
+                    load = os.getloadavg()[0]
+                    client, serving = own_cpu_seconds(), cpu_seconds(pid) if pid else 0.0
+                    started = time.perf_counter()
+                    run()
+                    row[arm] = {
+                        "seconds": time.perf_counter() - started,
+                        "client_cpu_seconds": own_cpu_seconds() - client,
+                        "server_cpu_seconds": (cpu_seconds(pid) - serving) if pid else None,
+                        "load_before": load,
+                    }
+                row["ratio"] = row["labelwise"]["seconds"] / row["drain"]["seconds"]
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+        result["drain_server_peak_mib"] = status_kib(echo.pid, "VmHWM") / 1024
         result["server_peak_mib"] = status_kib(server.pid, "VmHWM") / 1024
         result["work_process_peak_mib"] = [status_kib(pid, "VmHWM") / 1024 for pid in workers]
-        indices = list(response.results[0].indices)
     finally:
         stop(server)
-    result["ratio"] = result["labelwise_seconds"] / result["drain_seconds"]
+        stop(echo)
+    result["rounds"] = rows
+    for arm in ("generate", "drain", "labelwise"):
+        result[f"{arm}_seconds"] = float(np.median([row[arm]["seconds"] for row in rows]))
+    result["generate_client_cpu_seconds"] = float(
+        np.median([row["generate"]["client_cpu_seconds"] for row in rows])
+    )
+    for arm in ("drain", "labelwise"):
+        for side in ("client", "server"):
+            result[f"{arm}_{side}_cpu_seconds"] = float(
+                np.median([row[arm][f"{side}_cpu_seconds"] for row in rows])
+            )
+    ratios = [row["ratio"] for row in rows]
+    result["ratio"] = float(np.median(ratios))
+    result["ratio_min"], result["ratio_max"] = min(ratios), max(ratios)
+    # What a machine with no idle core sees: the CPU time both processes need, per arm.
+    cpu = {
+        arm: float(
+            np.median(
+                [row[arm]["client_cpu_seconds"] + row[arm]["server_cpu_seconds"] for row in rows]
+            )
+        )
+        for arm in ("drain", "labelwise")
+    }
+    result["cpu_ratio"] = cpu["labelwise"] / cpu["drain"]
+    result["same_every_round"] = all(a == answers[0] for a in answers)
+    indices = answers[0]
     started = time.perf_counter()
     top32, top64 = numpy_top_k(n, k)
     result["numpy_seconds"] = time.perf_counter() - started
@@ -461,30 +528,41 @@ def tables(data: dict[str, Any]) -> str:
     s = data.get("stream")
     if s:
         gb = s["pool_bytes"] / 1e9
+        rounds = s.get("rounds", [])
         out += [
             f"Entropy top-{s['k']} over {s['rows']:,} × {s['classes']} float32 ({gb:.1f} GB), "
-            f"{s['chunk_bytes'] >> 20} MiB chunks, one worker (measured {s['measured']}):",
+            f"{s['chunk_bytes'] >> 20} MiB chunks, one worker, {len(rounds)} rounds of the "
+            f"three arms in alternating order (measured {s['measured']}); medians:",
             "",
-            "| | seconds | GB/s | peak RSS (MiB) |",
-            "|---|---:|---:|---:|",
+            "| | seconds | GB/s | client CPU s | server CPU s | server peak RSS (MiB) |",
+            "|---|---:|---:|---:|---:|---:|",
             f"| generating the chunks alone (client) | {s['generate_seconds']:.1f} | "
-            f"{gb / s['generate_seconds']:.2f} | |",
+            f"{gb / s['generate_seconds']:.2f} | {s['generate_client_cpu_seconds']:.1f} | | |",
             f"| plain grpcio stream to a do-nothing handler | {s['drain_seconds']:.1f} | "
-            f"{gb / s['drain_seconds']:.2f} | {s['drain_server_peak_mib']:.0f} |",
+            f"{gb / s['drain_seconds']:.2f} | {s['drain_client_cpu_seconds']:.1f} | "
+            f"{s['drain_server_cpu_seconds']:.1f} | {s['drain_server_peak_mib']:.0f} |",
             f"| labelwise SelectQueriesStream, scored as it arrives | "
             f"{s['labelwise_seconds']:.1f} | {gb / s['labelwise_seconds']:.2f} | "
+            f"{s['labelwise_client_cpu_seconds']:.1f} | {s['labelwise_server_cpu_seconds']:.1f} | "
             f"{s['server_peak_mib']:.0f} (idle {s['server_idle_mib']:.0f}) |",
             "",
-            f"- labelwise / plain stream: **{s['ratio']:.2f}×** (the target is ≤ 1.2×; both "
-            "include generating the chunks).",
+            f"- labelwise / plain stream: **{s['ratio']:.2f}×**, the median of the rounds' "
+            f"ratios ({', '.join(format(row['ratio'], '.2f') for row in rounds)}; the target is "
+            "≤ 1.2×; both arms include generating the chunks). In CPU time (client + "
+            f"server, the time a machine with no idle core would take): {s['cpu_ratio']:.2f}×.",
+            "- Load average (1 min) before each arm: "
+            + ", ".join(
+                f"{row['drain']['load_before']:.1f} / {row['labelwise']['load_before']:.1f}"
+                for row in rounds
+            )
+            + " (plain / labelwise, by round).",
             f"- Same indices as NumPy (float32, as the server computes entropy): "
             f"**{s['same_as_numpy_float32']}**; same set as NumPy in float64: "
-            f"{s['same_set_as_numpy_float64']}.",
-            "- The peak RSS is the server process's (this call runs no work process). Its "
-            "direct children, idle through the call (the work-process zygote; the work "
-            "processes it forks were not measured in this run), peaked at "
-            + ", ".join(f"{m:.0f} MiB" for m in s["work_process_peak_mib"])
-            + ".",
+            f"{s['same_set_as_numpy_float64']}; the same answer in every round: "
+            f"{s['same_every_round']}.",
+            "- The peak RSS is the server process's over all rounds (this call runs no work "
+            "process). Its direct children, idle through the call (the work-process zygote), "
+            "peaked at " + ", ".join(f"{m:.0f} MiB" for m in s["work_process_peak_mib"]) + ".",
             "",
         ]
     h = data.get("sharded")
@@ -570,6 +648,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000_000)
     parser.add_argument("--pool", type=int, default=1_000_000)
     parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5, help="stream: rounds of the arms")
     parser.add_argument("--oversample", type=int, default=4)
     parser.add_argument("--index-pool", type=int, default=10_000_000)
     parser.add_argument("--index-k", type=int, default=10_000)
@@ -580,7 +659,7 @@ def main() -> None:
     if not args.report:
         for part in args.parts.split(","):
             if part == "stream":
-                save(part, run_stream(args.rows, args.k))
+                save(part, run_stream(args.rows, args.k, args.rounds))
             elif part == "sharded":
                 only = args.sharded_strategies.split(",") if args.sharded_strategies else None
                 result = run_sharded(args.pool, args.k, args.oversample, only)

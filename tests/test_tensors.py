@@ -442,3 +442,33 @@ def test_a_callers_own_unknown_fields_in_a_model_are_no_oversize_marker() -> Non
     model = pb.Model()
     model.MergeFromString(key(536_870_900, 0) + varint(5))
     assert oversize_model(model) is None
+
+
+def test_client_stream_chunks_equal_protobuf_serialization() -> None:
+    """The Python client's stream chunks (row views, one join) are protobuf's bytes for the
+    same rows, for a pool axis 0 tensor and a committee split along axis 1."""
+    from labelwise.client import _Request, _split, _stream_chunk
+
+    rng = np.random.default_rng(5)
+    arrays = {
+        "probabilities": rng.dirichlet(np.ones(3), size=50).astype(np.float32),
+        "committee": rng.dirichlet(np.ones(3), size=(2, 50)),
+    }
+    header = pb.SelectQueriesRequest(k=3, strategies=[pb.StrategySpec(name="bald")])
+    pieces = list(_split(_Request(header, arrays), chunk_bytes=600))
+    assert len(pieces) > 3
+    start = 0
+    for rows in pieces:
+        expected = pb.SelectQueriesRequest()
+        expected.CopyFrom(header)
+        end = start + rows["probabilities"].shape[0]
+        expected.probabilities.CopyFrom(
+            encode_tensor(arrays["probabilities"][start:end], pb.DATA_TYPE_FLOAT32)
+        )
+        expected.committee.CopyFrom(
+            encode_tensor(arrays["committee"][:, start:end], pb.DATA_TYPE_FLOAT64)
+        )
+        message = pb.SelectQueriesStreamRequest(chunk=expected)
+        assert _stream_chunk(_Request(header, rows)) == message.SerializeToString()
+        start = end
+    assert start == 50

@@ -878,3 +878,17 @@ def test_a_strategy_that_is_neither_name_nor_pair_is_a_type_error(
 ) -> None:
     with pytest.raises(TypeError, match=r"strategies\[0\]"):
         client.select(strategies=strategies, k=1, probabilities=np.eye(2, dtype=np.float32))
+
+
+def test_client_stream_sends_every_row_so_unequal_pool_sizes_are_refused(
+    server: ServerThread,
+) -> None:
+    rng = np.random.default_rng(16)
+    p = rng.dirichlet(np.ones(4), size=300)
+    with (
+        Client(server.address, max_message_bytes=4096) as tiny,
+        pytest.raises(LabelwiseError) as caught,
+    ):
+        tiny.select(strategies=["margin"], k=5, probabilities=p, costs=np.ones(320))
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "same pool size" in str(caught.value)

@@ -884,33 +884,42 @@ def _decode(tensor: pb.Tensor) -> npt.NDArray[np.float64]:
 
 
 def _stream_chunk(request: _Request) -> bytes:
-    """One SelectQueriesStreamRequest whose chunk field holds request."""
-    body = _encode(request)
-    return b"".join([b"\x0a", varint(len(body)), body])
+    """One SelectQueriesStreamRequest whose chunk field holds request (its rows copied once,
+    into the message, as a plain `array.tobytes()` would copy them)."""
+    parts = _parts(request)
+    body = sum(len(part) for part in parts)  # len of a raw_bytes view counts bytes
+    return b"".join([b"\x0a", varint(body), *parts])
 
 
 def _encode(request: _Request) -> bytes:
     """The serialized SelectQueriesRequest: protobuf for the header, raw views for tensors."""
+    return b"".join(_parts(request))
+
+
+def _parts(request: _Request) -> list[Any]:
+    """The pieces of the serialized SelectQueriesRequest, tensors as views of their rows."""
     parts: list[Any] = [request.header.SerializeToString()]
     for name, array in request.tensors.items():
         dtype = wire_dtype(array)
         parts += tensor_field(_TENSOR_FIELDS[name], array.shape, dtype, raw_bytes(array, dtype))
-    return b"".join(parts)
+    return parts
 
 
 def _split(request: _Request, chunk_bytes: int) -> Iterator[dict[str, npt.NDArray[Any]]]:
     """Row blocks of the pool tensors, then of the labeled-set tensors, each about chunk_bytes."""
     pool = {name: a for name, a in request.tensors.items() if name in POOL_AXIS}
     if pool:
-        n = next(iter(a.shape[POOL_AXIS[name]] for name, a in pool.items()))
+        # Every row of every tensor goes out, so the server refuses tensors of unequal n
+        # as it does in a unary call (it once cut them all to the first tensor's n).
+        n = max(a.shape[POOL_AXIS[name]] for name, a in pool.items())
         row_bytes = sum(
             max(a.size // max(a.shape[POOL_AXIS[name]], 1), 1) * a.itemsize
             for name, a in pool.items()
         )
         step = max(1, chunk_bytes // max(row_bytes, 1))
         for start in range(0, max(n, 1), step):
-            yield {
-                name: np.take(a, range(start, min(start + step, n)), axis=POOL_AXIS[name])
+            yield {  # views: raw_bytes copies only rows that are not contiguous (axis 1)
+                name: a[(slice(None),) * POOL_AXIS[name] + (slice(start, start + step),)]
                 for name, a in pool.items()
             }
     for name, axis in LABELED_AXIS.items():
