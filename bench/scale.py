@@ -347,8 +347,9 @@ def run_sharded(n: int, k: int, oversample: int, only: list[str] | None = None) 
 
 
 def run_index(
-    n: int, k: int, margin_k: int, prefilter_size: int, subsample: int, quality_k: int
-) -> dict[str, Any]:
+    n: int, k: int, margin_k: int, prefilter_size: int, subsample: int,
+    quality_k: dict[str, int],
+) -> dict[str, Any]:  # fmt: skip
     from labelwise import Client
 
     result: dict[str, Any] = {
@@ -362,6 +363,7 @@ def run_index(
     del x32
     server, address = serve("--max-pool-elements", str(1 << 30))
     rows: list[dict[str, Any]] = []
+    # prefilter_size 0: the server's default, max(10,000, 4·k) candidates.
     near = {"prefilter": "neighbours", "prefilter_size": prefilter_size}
     calls: dict[str, tuple[list[Any], int, bool]] = {
         "core_set": ([("core_set", near)], k, False),
@@ -393,7 +395,7 @@ def run_index(
                 print(json.dumps(row), flush=True)
             result["full"] = rows
             # Quality: on the first `subsample` rows (an i.i.d. sample), exact against
-            # pre-filtered, k as above.
+            # pre-filtered, each strategy at its quality_k (an exact run must fit the time).
             subsample = min(subsample, n)
             result["subsample"] = subsample
             xs, ps = x[:subsample].astype(np.float32), probs[:subsample]
@@ -401,9 +403,9 @@ def run_index(
                 subsample, size=min(subsample, 100_000), replace=False
             )
             quality = []
-            for name in ("core_set", "badge", "typiclust"):
+            for name in quality_k:
                 spec, _, needs_p = calls[name]
-                kk = quality_k
+                kk = quality_k[name]
                 inputs = {"embeddings": xs, "labeled_embeddings": labeled}
                 if needs_p:
                     inputs["probabilities"] = ps
@@ -424,6 +426,7 @@ def run_index(
                         values[how] = pool_typicality(xs, picks_, sample)
                 q = {
                     "strategy": name,
+                    "k": kk,
                     "exact": values["exact"],
                     "prefiltered": values["prefiltered"],
                     "ratio": values["prefiltered"] / values["exact"],
@@ -515,9 +518,14 @@ def tables(data: dict[str, Any]) -> str:
         out += [
             f"Batch strategies on {x['pool']:,} × {x['d']} {x['dtype']} embeddings through one "
             f"server (measured {x['measured']}), {x['labeled']} labeled, seed 3; core_set, "
-            f"typiclust and badge with prefilter = neighbours, prefilter_size = "
-            f"{x['prefilter_size']:,}; cluster_margin with margin_multiple = 2 (k-means past "
-            "4,096 items):",
+            "typiclust and badge with prefilter = neighbours, prefilter_size = "
+            + (
+                f"{x['prefilter_size']:,}"
+                if x["prefilter_size"]
+                else "0 (the default, max(10,000, 4·k) candidates)"
+            )
+            + "; cluster_margin with margin_multiple = 2 (k-means past 4,096 items); peak "
+            "memory is VmHWM, reset before each call:",
             "",
             "| strategy | k | seconds | server peak MiB | work process peak MiB | candidates |",
             "|---|---:|---:|---:|---:|---:|",
@@ -537,17 +545,18 @@ def tables(data: dict[str, Any]) -> str:
         if x.get("quality"):
             out += [
                 "",
-                f"Quality on a {x['subsample']:,}-item subsample (the pool's first rows), k = "
-                f"{x['quality_k']:,}: exact (no pre-filter) against the neighbours pre-filter, "
+                f"Quality on a {x['subsample']:,}-item subsample (the pool's first rows): "
+                "exact (no pre-filter) against the neighbours pre-filter (default size), "
                 "objectives as above:",
                 "",
-                "| strategy | exact | pre-filtered | pre-filtered / exact | exact s "
+                "| strategy | k | exact | pre-filtered | pre-filtered / exact | exact s "
                 "| pre-filtered s |",
-                "|---|---:|---:|---:|---:|---:|",
+                "|---|---:|---:|---:|---:|---:|---:|",
             ]
             for q in x["quality"]:
+                qk = q.get("k", x["quality_k"])
                 out.append(
-                    f"| {q['strategy']} | {q['exact']:.4g} | {q['prefiltered']:.4g} | "
+                    f"| {q['strategy']} | {qk:,} | {q['exact']:.4g} | {q['prefiltered']:.4g} | "
                     f"{q['ratio']:.3f} | {q['exact_seconds']:.0f} | "
                     f"{q['prefiltered_seconds']:.0f} |"
                 )
@@ -573,7 +582,9 @@ def main() -> None:
     parser.add_argument("--oversample", type=int, default=4)
     parser.add_argument("--index-pool", type=int, default=10_000_000)
     parser.add_argument("--index-k", type=int, default=10_000)
-    parser.add_argument("--quality-k", type=int, default=1_000)
+    parser.add_argument("--quality-k", type=int, default=10_000)
+    parser.add_argument("--badge-quality-k", type=int, default=1_000)
+    parser.add_argument("--quality-strategies", default="core_set,typiclust,badge")
     parser.add_argument("--sharded-strategies", default="")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
@@ -596,7 +607,15 @@ def main() -> None:
                 save(
                     part,
                     run_index(
-                        args.index_pool, args.index_k, 10_000, 20_000, 1_000_000, args.quality_k
+                        args.index_pool,
+                        args.index_k,
+                        10_000,
+                        0,
+                        1_000_000,
+                        {
+                            name: args.badge_quality_k if name == "badge" else args.quality_k
+                            for name in args.quality_strategies.split(",")
+                        },
                     ),
                 )
             else:
