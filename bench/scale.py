@@ -420,6 +420,7 @@ def run_index(
                 rows.append(row)
                 print(json.dumps(row), flush=True)
             result["full"] = rows
+            save("index", {**result, "incomplete": True})  # a stopped run keeps what it did
             # Quality: on the first `subsample` rows (an i.i.d. sample), exact against
             # pre-filtered, each strategy at its quality_k (an exact run must fit the time).
             subsample = min(subsample, n)
@@ -460,6 +461,7 @@ def run_index(
                     "prefiltered_seconds": times["prefiltered"],
                 }
                 quality.append(q)
+                save("index", {**result, "quality": quality, "incomplete": True})
                 print(json.dumps(q), flush=True)
             result["quality"] = quality
     finally:
@@ -571,7 +573,12 @@ def tables(data: dict[str, Any]) -> str:
             out += [
                 "",
                 "The run was stopped before its quality part finished (the session's time "
-                "limit): the quality rows below are the ones it finished, from its log.",
+                "limit): the quality rows below are the ones it finished"
+                + (
+                    f"; not measured: {', '.join(x['not_measured'])}."
+                    if x.get("not_measured")
+                    else "."
+                ),
             ]
         if x.get("quality"):
             out += [
