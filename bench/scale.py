@@ -342,7 +342,9 @@ def pool_typicality(
     return float((1.0 / (nearest.mean(axis=1) + 1e-7)).mean())
 
 
-def run_sharded(n: int, k: int, oversample: int, only: list[str] | None = None) -> dict[str, Any]:
+def run_sharded(
+    n: int, k: int, oversample: int, only: list[str] | None = None, seeds: int = 1
+) -> dict[str, Any]:
     from labelwise import Client
     from labelwise.sharded import ShardedClient
 
@@ -367,26 +369,45 @@ def run_sharded(n: int, k: int, oversample: int, only: list[str] | None = None) 
         sample = np.random.default_rng(1).choice(n, size=min(n, 100_000), replace=False)
         rows = []
         for name in only or ["core_set", "badge", "typiclust"]:
-            inputs: dict[str, Any] = {"embeddings": x, "labeled_embeddings": labeled, "seed": 3}
-            if name == "badge":
-                inputs["probabilities"] = probs
-            runs = {}
-            with Client(addresses[0]) as one:
-                started = time.perf_counter()
-                runs["exact"] = one.select(strategies=[name], k=k, **inputs)[name].indices
-                exact_s = time.perf_counter() - started
-            with ShardedClient(addresses, oversample=oversample) as sharded:
-                started = time.perf_counter()
-                runs["sharded"] = sharded.select(strategies=[name], k=k, **inputs)[name].indices
-                sharded_s = time.perf_counter() - started
-            values = {}
-            for how, picks in runs.items():
-                if name == "core_set":
-                    values[how] = covering_radius(x, np.concatenate([labeled, x[picks]]))
-                elif name == "badge":
-                    values[how] = badge_cost(x, probs, picks, sample)
-                else:
-                    values[how] = pool_typicality(x, picks, sample)
+            # core_set with labeled items draws nothing: one seed. badge and typiclust are
+            # seeded: the exact and the sharded run at each of `seeds` seeds (3, 4, ...),
+            # the ratio per seed, the table the median and range.
+            per_seed: list[dict[str, float]] = []
+            for seed in range(3, 3 + (1 if name == "core_set" else seeds)):
+                inputs: dict[str, Any] = {
+                    "embeddings": x, "labeled_embeddings": labeled, "seed": seed
+                }  # fmt: skip
+                if name == "badge":
+                    inputs["probabilities"] = probs
+                runs = {}
+                with Client(addresses[0]) as one:
+                    started = time.perf_counter()
+                    runs["exact"] = one.select(strategies=[name], k=k, **inputs)[name].indices
+                    exact_s = time.perf_counter() - started
+                with ShardedClient(addresses, oversample=oversample) as sharded:
+                    started = time.perf_counter()
+                    runs["sharded"] = sharded.select(strategies=[name], k=k, **inputs)[name].indices
+                    sharded_s = time.perf_counter() - started
+                values = {}
+                for how, picks in runs.items():
+                    if name == "core_set":
+                        values[how] = covering_radius(x, np.concatenate([labeled, x[picks]]))
+                    elif name == "badge":
+                        values[how] = badge_cost(x, probs, picks, sample)
+                    else:
+                        values[how] = pool_typicality(x, picks, sample)
+                per_seed.append(
+                    {
+                        "seed": seed,
+                        "exact": values["exact"],
+                        "sharded": values["sharded"],
+                        "ratio": values["sharded"] / values["exact"],
+                        "exact_seconds": exact_s,
+                        "sharded_seconds": sharded_s,
+                    }
+                )
+                print(json.dumps({"strategy": name, **per_seed[-1]}), flush=True)
+            ratios = [s["ratio"] for s in per_seed]
             rows.append(
                 {
                     "strategy": name,
@@ -395,11 +416,16 @@ def run_sharded(n: int, k: int, oversample: int, only: list[str] | None = None) 
                         "badge": "k-means++ cost in gradient space (lower is better)",
                         "typiclust": "mean typicality of the picks (higher is better)",
                     }[name],
-                    "exact": values["exact"],
-                    "sharded": values["sharded"],
-                    "ratio": values["sharded"] / values["exact"],
-                    "exact_seconds": exact_s,
-                    "sharded_seconds": sharded_s,
+                    "exact": float(np.median([s["exact"] for s in per_seed])),
+                    "sharded": float(np.median([s["sharded"] for s in per_seed])),
+                    "ratio": float(np.median(ratios)),
+                    "ratio_min": min(ratios),
+                    "ratio_max": max(ratios),
+                    "seeds": len(per_seed),
+                    "per_seed": per_seed,
+                    "exact_seconds": float(np.median([s["exact_seconds"] for s in per_seed])),
+                    "sharded_seconds": float(np.median([s["sharded_seconds"] for s in per_seed])),
+                    "oversample": oversample,
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
@@ -414,8 +440,9 @@ def run_sharded(n: int, k: int, oversample: int, only: list[str] | None = None) 
 
 
 def run_index(
-    n: int, k: int, margin_k: int, prefilter_size: int, subsample: int, quality_k: int
-) -> dict[str, Any]:
+    n: int, k: int, margin_k: int, prefilter_size: int, subsample: int,
+    quality_k: dict[str, int],
+) -> dict[str, Any]:  # fmt: skip
     from labelwise import Client
 
     result: dict[str, Any] = {
@@ -429,6 +456,7 @@ def run_index(
     del x32
     server, address = serve("--max-pool-elements", str(1 << 30))
     rows: list[dict[str, Any]] = []
+    # prefilter_size 0: the server's default, max(10,000, 4·k) candidates.
     near = {"prefilter": "neighbours", "prefilter_size": prefilter_size}
     calls: dict[str, tuple[list[Any], int, bool]] = {
         "core_set": ([("core_set", near)], k, False),
@@ -459,8 +487,9 @@ def run_index(
                 rows.append(row)
                 print(json.dumps(row), flush=True)
             result["full"] = rows
+            save("index", {**result, "incomplete": True})  # a stopped run keeps what it did
             # Quality: on the first `subsample` rows (an i.i.d. sample), exact against
-            # pre-filtered, k as above.
+            # pre-filtered, each strategy at its quality_k (an exact run must fit the time).
             subsample = min(subsample, n)
             result["subsample"] = subsample
             xs, ps = x[:subsample].astype(np.float32), probs[:subsample]
@@ -468,9 +497,9 @@ def run_index(
                 subsample, size=min(subsample, 100_000), replace=False
             )
             quality = []
-            for name in ("core_set", "badge", "typiclust"):
+            for name in quality_k:
                 spec, _, needs_p = calls[name]
-                kk = quality_k
+                kk = quality_k[name]
                 inputs = {"embeddings": xs, "labeled_embeddings": labeled}
                 if needs_p:
                     inputs["probabilities"] = ps
@@ -491,6 +520,7 @@ def run_index(
                         values[how] = pool_typicality(xs, picks_, sample)
                 q = {
                     "strategy": name,
+                    "k": kk,
                     "exact": values["exact"],
                     "prefiltered": values["prefiltered"],
                     "ratio": values["prefiltered"] / values["exact"],
@@ -498,6 +528,7 @@ def run_index(
                     "prefiltered_seconds": times["prefiltered"],
                 }
                 quality.append(q)
+                save("index", {**result, "quality": quality, "incomplete": True})
                 print(json.dumps(q), flush=True)
             result["quality"] = quality
     finally:
@@ -573,19 +604,24 @@ def tables(data: dict[str, Any]) -> str:
             f"**{h['entropy_identical']}**.",
             "",
             f"Batch strategies, {h['pool']:,} × {h['d']} float32 (64 Gaussians), 100 labeled, "
-            f"k = {h['k']}, each replica picks {h['oversample']}·k of its half (badge: k, the "
-            "client's OVERSAMPLE_FOR):",
+            f"k = {h['k']}, each replica picks oversample·k of its half; badge's shards also "
+            "report what each pick stands for and the final badge is weighted by it. Seeded "
+            "strategies ran at several seeds (exact and sharded at each): the columns give "
+            "the medians, and the ratio's range over the seeds:",
             "",
-            "| strategy | objective | exact | sharded | sharded / exact | within 5% | exact s "
-            "| sharded s |",
-            "|---|---|---:|---:|---:|---|---:|---:|",
+            "| strategy | objective | oversample | seeds | exact | sharded | sharded / exact "
+            "(range) | within 5% | exact s | sharded s | measured |",
+            "|---|---|---:|---:|---:|---:|---|---|---:|---:|---|",
         ]
         for row in h["batch"]:
+            seeds = row.get("seeds", 1)
+            spread = f" ({row['ratio_min']:.3f}–{row['ratio_max']:.3f})" if seeds > 1 else ""
             out.append(
-                f"| {row['strategy']} | {row['objective']} | {row['exact']:.4g} | "
-                f"{row['sharded']:.4g} | {row['ratio']:.3f} | "
+                f"| {row['strategy']} | {row['objective']} | "
+                f"{row.get('oversample', h['oversample'])} | {seeds} | {row['exact']:.4g} | "
+                f"{row['sharded']:.4g} | {row['ratio']:.3f}{spread} | "
                 f"{'yes' if _within(row, 0.05) else '**no**'} | {row['exact_seconds']:.1f} | "
-                f"{row['sharded_seconds']:.1f} |"
+                f"{row['sharded_seconds']:.1f} | {row.get('measured', h['measured'])} |"
             )
         out.append("")
     x = data.get("index")
@@ -593,9 +629,14 @@ def tables(data: dict[str, Any]) -> str:
         out += [
             f"Batch strategies on {x['pool']:,} × {x['d']} {x['dtype']} embeddings through one "
             f"server (measured {x['measured']}), {x['labeled']} labeled, seed 3; core_set, "
-            f"typiclust and badge with prefilter = neighbours, prefilter_size = "
-            f"{x['prefilter_size']:,}; cluster_margin with margin_multiple = 2 (k-means past "
-            "4,096 items):",
+            "typiclust and badge with prefilter = neighbours, prefilter_size = "
+            + (
+                f"{x['prefilter_size']:,}"
+                if x["prefilter_size"]
+                else "0 (the default, max(10,000, 4·k) candidates)"
+            )
+            + "; cluster_margin with margin_multiple = 2 (k-means past 4,096 items); peak "
+            "memory is VmHWM, reset before each call:",
             "",
             "| strategy | k | seconds | server peak MiB | work process peak MiB | candidates |",
             "|---|---:|---:|---:|---:|---:|",
@@ -610,22 +651,28 @@ def tables(data: dict[str, Any]) -> str:
             out += [
                 "",
                 "The run was stopped before its quality part finished (the session's time "
-                "limit): the quality rows below are the ones it finished, from its log.",
+                "limit): the quality rows below are the ones it finished"
+                + (
+                    f"; not measured: {', '.join(x['not_measured'])}."
+                    if x.get("not_measured")
+                    else "."
+                ),
             ]
         if x.get("quality"):
             out += [
                 "",
-                f"Quality on a {x['subsample']:,}-item subsample (the pool's first rows), k = "
-                f"{x['quality_k']:,}: exact (no pre-filter) against the neighbours pre-filter, "
+                f"Quality on a {x['subsample']:,}-item subsample (the pool's first rows): "
+                "exact (no pre-filter) against the neighbours pre-filter (default size), "
                 "objectives as above:",
                 "",
-                "| strategy | exact | pre-filtered | pre-filtered / exact | exact s "
+                "| strategy | k | exact | pre-filtered | pre-filtered / exact | exact s "
                 "| pre-filtered s |",
-                "|---|---:|---:|---:|---:|---:|",
+                "|---|---:|---:|---:|---:|---:|---:|",
             ]
             for q in x["quality"]:
+                qk = q.get("k", x["quality_k"])
                 out.append(
-                    f"| {q['strategy']} | {q['exact']:.4g} | {q['prefiltered']:.4g} | "
+                    f"| {q['strategy']} | {qk:,} | {q['exact']:.4g} | {q['prefiltered']:.4g} | "
                     f"{q['ratio']:.3f} | {q['exact_seconds']:.0f} | "
                     f"{q['prefiltered_seconds']:.0f} |"
                 )
@@ -652,8 +699,11 @@ def main() -> None:
     parser.add_argument("--oversample", type=int, default=4)
     parser.add_argument("--index-pool", type=int, default=10_000_000)
     parser.add_argument("--index-k", type=int, default=10_000)
-    parser.add_argument("--quality-k", type=int, default=1_000)
+    parser.add_argument("--quality-k", type=int, default=10_000)
+    parser.add_argument("--badge-quality-k", type=int, default=1_000)
+    parser.add_argument("--quality-strategies", default="core_set,typiclust,badge")
     parser.add_argument("--sharded-strategies", default="")
+    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
     if not args.report:
@@ -662,10 +712,15 @@ def main() -> None:
                 save(part, run_stream(args.rows, args.k, args.rounds))
             elif part == "sharded":
                 only = args.sharded_strategies.split(",") if args.sharded_strategies else None
-                result = run_sharded(args.pool, args.k, args.oversample, only)
+                result = run_sharded(args.pool, args.k, args.oversample, only, args.seeds)
+                for row in result["batch"]:
+                    row["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
                 if only and RESULTS.exists():  # replace those rows of the saved run
                     saved = json.loads(RESULTS.read_text()).get("sharded", {})
                     kept = [r for r in saved.get("batch", []) if r["strategy"] not in only]
+                    for r in kept:  # rows of an earlier run keep its settings and date
+                        r.setdefault("measured", saved.get("measured"))
+                        r.setdefault("oversample", saved.get("oversample"))
                     result["batch"] = sorted(
                         kept + result["batch"],
                         key=lambda r: ["core_set", "badge", "typiclust"].index(r["strategy"]),
@@ -675,7 +730,15 @@ def main() -> None:
                 save(
                     part,
                     run_index(
-                        args.index_pool, args.index_k, 10_000, 20_000, 1_000_000, args.quality_k
+                        args.index_pool,
+                        args.index_k,
+                        10_000,
+                        0,
+                        1_000_000,
+                        {
+                            name: args.badge_quality_k if name == "badge" else args.quality_k
+                            for name in args.quality_strategies.split(",")
+                        },
                     ),
                 )
             else:

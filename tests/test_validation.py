@@ -274,3 +274,32 @@ def _request(strategies: tuple[str, ...], k: int, **tensors: Any) -> Any:
     for name, value in tensors.items():
         getattr(message, name).CopyFrom(encode_tensor(value))
     return parse_request(message.SerializeToString())
+
+
+def test_item_weights_are_badges_alone_and_checked() -> None:
+    p, x = np.full((4, 2), 0.5), np.ones((4, 3))
+    selection = decode(
+        strategies=("badge",), probabilities=p, embeddings=x,
+        item_weights=np.array([0, 2, 3, 1], dtype=np.int64),
+    )  # fmt: skip
+    assert selection.pool.item_weights is not None
+    assert selection.pool.item_weights.tolist() == [0.0, 2.0, 3.0, 1.0]
+    other = rejected(
+        strategies=("badge", "core_set"), probabilities=p, embeddings=x, item_weights=np.ones(4)
+    )
+    assert other.field == "item_weights" and "strategies[1]" in str(other)
+    for bad in (np.array([1.0, -1.0, 1.0, 1.0]), np.array([1.0, np.inf, 1.0, 1.0])):
+        error = rejected(strategies=("badge",), probabilities=p, embeddings=x, item_weights=bad)
+        assert error.field == "item_weights"
+    assert (
+        rejected(
+            strategies=("badge",), probabilities=p, embeddings=x, item_weights=np.ones(5)
+        ).field
+        == "item_weights.shape"
+    )
+    assert (
+        rejected(
+            strategies=("badge",), probabilities=p, embeddings=x, item_weights=np.ones((4, 1))
+        ).field
+        == "item_weights.shape"
+    )

@@ -72,6 +72,9 @@ type Request struct {
 	Embeddings        *Tensor // [n, d]
 	LabeledEmbeddings *Tensor // [l, d]
 	Costs             *Tensor // [n]
+	// ItemWeights [n] (>= 0): how many items each pool item stands for; read by badge only
+	// (weighted k-means++ seeding, docs/scale.md).
+	ItemWeights *Tensor
 
 	MultilabelProbabilities   *Tensor  // [n, L]
 	MultilabelLogits          *Tensor  // [n, L]
@@ -165,6 +168,10 @@ type Result struct {
 	Auto *labelwisev1.AutoSelection
 	// AdversarialMethod is, for "deepfool", the method that ran: "gradient" or "decision".
 	AdversarialMethod string
+	// RepresentedWeights is, for "badge" with report_weights, aligned with Indices, the total
+	// ItemWeights (1 each when unset) of the candidates nearest each pick in gradient space;
+	// nil otherwise.
+	RepresentedWeights []float64
 }
 
 // Response holds one Result per requested strategy, in request order.
@@ -416,6 +423,7 @@ func (r *Request) tensorFields() map[string]*Tensor {
 		"embeddings":                  r.Embeddings,
 		"labeled_embeddings":          r.LabeledEmbeddings,
 		"costs":                       r.Costs,
+		"item_weights":                r.ItemWeights,
 		"multilabel_probabilities":    r.MultilabelProbabilities,
 		"multilabel_logits":           r.MultilabelLogits,
 		"multilabel_committee":        r.MultilabelCommittee,
@@ -633,7 +641,7 @@ func fromMessage(m *labelwisev1.SelectQueriesResponse) *Response {
 			Name: r.GetName(), Params: params, Indices: r.GetIndices(), Scores: r.GetScores(),
 			TotalCost: r.GetTotalCost(), CandidatesConsidered: r.GetCandidatesConsidered(),
 			AdversarialPoints: tensorFrom(r.GetAdversarialPoints()), Auto: r.GetAutoSelection(),
-			AdversarialMethod: r.GetAdversarialMethod(),
+			AdversarialMethod: r.GetAdversarialMethod(), RepresentedWeights: r.GetRepresentedWeights(),
 		})
 	}
 	return out

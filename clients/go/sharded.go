@@ -24,17 +24,24 @@ const ScoringBlockBytes = 1 << 22
 // returns its shard's top K and the merge keeps the K best by score, then pool index (for
 // the row-wise scores, one server's answer exactly; random draws per shard). Batch
 // strategies: each replica picks Oversample·K of its shard, then one replica picks K from
-// the union of those rows (an approximation). A Budget needs the whole ranking: refused.
+// the union of those rows (an approximation). badge (WeightedMerge) is merged as a weighted
+// summary: the shards report what each pick stands for (report_weights) and the final badge
+// runs with those ItemWeights (Bahmani et al. 2012). A Budget needs the whole ranking:
+// refused.
 type ShardedClient struct {
 	Clients    []*Client
 	Oversample int64
-	// OversampleFor overrides Oversample per strategy; DialSharded sets badge to 1 (its
-	// final D² sampling favours the outliers of larger unions: see docs/scale.md).
+	// OversampleFor overrides Oversample per strategy.
 	OversampleFor map[string]int64
 
 	mu    sync.Mutex
 	batch map[string]bool
 }
+
+// WeightedMerge are the batch strategies merged as a weighted summary: the shards run them
+// with report_weights, and the final call sends each union row's represented weight as
+// ItemWeights.
+var WeightedMerge = map[string]bool{"badge": true}
 
 // Resolve returns every replica's address: targets as given, or for one name
 // (optionally dns:///name:port) every address it resolves to, sorted, as a Kubernetes
@@ -72,7 +79,7 @@ func DialSharded(targets []string, opts ...Option) (*ShardedClient, error) {
 	if len(addresses) == 0 {
 		return nil, errors.New("labelwise: DialSharded needs at least one replica")
 	}
-	s := &ShardedClient{Oversample: 4, OversampleFor: map[string]int64{"badge": 1}}
+	s := &ShardedClient{Oversample: 4, OversampleFor: map[string]int64{}}
 	for _, address := range addresses {
 		client, err := Dial(address, opts...)
 		if err != nil {
@@ -293,7 +300,17 @@ func (s *ShardedClient) SelectQueries(ctx context.Context, req *Request) (*Respo
 			factor = s.Oversample
 		}
 		bounds := shardBounds(n, shards, 1) // batch picks need no block alignment
-		answers, err := s.perShard(ctx, req, []Strategy{strategy}, k*max(1, factor), bounds, req.Exclude)
+		shardStrategy := strategy
+		if WeightedMerge[strategy.Name] {
+			params := map[string]any{"report_weights": true}
+			for name, value := range strategy.Params {
+				if name != "report_weights" {
+					params[name] = value
+				}
+			}
+			shardStrategy = Strategy{Name: strategy.Name, Params: params}
+		}
+		answers, err := s.perShard(ctx, req, []Strategy{shardStrategy}, k*max(1, factor), bounds, req.Exclude)
 		if err != nil {
 			return nil, err
 		}
@@ -357,22 +374,47 @@ func merge(name string, answers []shardAnswer, k int64, costs []float64, candida
 	return out
 }
 
-// final has one replica pick k from the union of the shards' picks.
+// final has one replica pick k from the union of the shards' picks (weighted by what each
+// stands for, for WeightedMerge).
 func (s *ShardedClient) final(ctx context.Context, req *Request, strategy Strategy, answers []shardAnswer, k int64) (Result, error) {
-	var union []int64
+	type row struct {
+		index  int64
+		weight float64
+	}
+	var rows []row
 	var considered int64
+	weighted := WeightedMerge[strategy.Name]
 	for _, a := range answers {
 		if r := find(a.response, strategy.Name); r != nil {
 			considered += r.CandidatesConsidered
-			for _, index := range r.Indices {
-				union = append(union, index+a.start)
+			if weighted && len(r.RepresentedWeights) != len(r.Indices) {
+				return Result{}, fmt.Errorf("labelwise: a replica answered %s without represented_weights: every replica must run a labelwise version with report_weights", strategy.Name)
+			}
+			for j, index := range r.Indices {
+				var weight float64
+				if weighted {
+					weight = r.RepresentedWeights[j]
+				}
+				rows = append(rows, row{index + a.start, weight})
 			}
 		}
 	}
-	sort.Slice(union, func(i, j int) bool { return union[i] < union[j] })
+	sort.Slice(rows, func(i, j int) bool { return rows[i].index < rows[j].index })
+	union := make([]int64, len(rows))
+	weights := make([]float64, len(rows))
+	for i, r := range rows {
+		union[i], weights[i] = r.index, r.weight
+	}
 	pool := map[string]*Tensor{}
 	for _, p := range req.poolTensors() {
 		pool[string(p.field.Name())] = p.tensor.take(p.axis, union)
+	}
+	if weighted {
+		tensor, err := Float64Tensor(weights, len(weights))
+		if err != nil {
+			return Result{}, err
+		}
+		pool["item_weights"] = tensor
 	}
 	last := withPool(req, pool, k, nil)
 	last.Strategies = []Strategy{strategy}

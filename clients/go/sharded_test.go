@@ -150,3 +150,127 @@ func TestResolveKeepsAddressesAndResolvesOneName(t *testing.T) {
 		t.Fatal(shardBounds(10, 3, 4))
 	}
 }
+
+// naiveRepresented is each candidate's weight (1 each) to its nearest pick in BADGE's
+// gradient space, (p − e_ŷ) ⊗ x built in float64 (ties: the earlier pick).
+func naiveRepresented(p []float64, x []float32, c, d int, picks, candidates []int64) []float64 {
+	grad := func(i int64) []float64 {
+		a := append([]float64(nil), p[int(i)*c:int(i+1)*c]...)
+		top := 0
+		for j := range a {
+			if a[j] > a[top] {
+				top = j
+			}
+		}
+		a[top]--
+		g := make([]float64, 0, c*d)
+		for _, v := range a {
+			for _, e := range x[int(i)*d : int(i+1)*d] {
+				g = append(g, v*float64(e))
+			}
+		}
+		return g
+	}
+	centres := make([][]float64, len(picks))
+	for j, pick := range picks {
+		centres[j] = grad(pick)
+	}
+	out := make([]float64, len(picks))
+	for _, i := range candidates {
+		g := grad(i)
+		best, bestD := 0, -1.0
+		for j, centre := range centres {
+			var d2 float64
+			for m := range g {
+				d2 += (g[m] - centre[m]) * (g[m] - centre[m])
+			}
+			if bestD < 0 || d2 < bestD {
+				best, bestD = j, d2
+			}
+		}
+		out[best]++
+	}
+	return out
+}
+
+func TestShardedBadgeIsAWeightedBadgeOverTheShardsSummaries(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	n, c, d := 2000, 4, 6
+	data := make([]float32, n*d)
+	for i := range data {
+		data[i] = float32(rng.NormFloat64())
+	}
+	embeddings, _ := Float32Tensor(data, n, d)
+	probabilities := randomProbabilities(t, rng, n, c)
+	p, _ := probabilities.Float64s()
+	exclude := []int64{5, 1500}
+	req := &Request{Strategies: []Strategy{{Name: "badge"}}, K: 8, Seed: 3, Exclude: exclude,
+		Embeddings: embeddings, Probabilities: probabilities}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	sharded := twoReplicas(t)
+	sharded.Oversample = 3
+	got, err := sharded.SelectQueries(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The naive second run: each half's 24 badge picks weighted by the shard items nearest
+	// each (by loops over the built gradients), then one weighted badge on their union.
+	one := dial(t)
+	type row struct {
+		index  int64
+		weight float64
+	}
+	var rows []row
+	for _, b := range [][2]int64{{0, 1000}, {1000, 2000}} {
+		var local, candidates []int64
+		for i := b[0]; i < b[1]; i++ {
+			if i == exclude[0] || i == exclude[1] {
+				local = append(local, i-b[0])
+			} else {
+				candidates = append(candidates, i)
+			}
+		}
+		shard := *req
+		shard.K, shard.ClampK, shard.Exclude = 24, true, local
+		shard.Embeddings = embeddings.slice(0, b[0], b[1])
+		shard.Probabilities = probabilities.slice(0, b[0], b[1])
+		picks, err := one.SelectQueries(ctx, &shard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		global := make([]int64, len(picks.Results[0].Indices))
+		for j, i := range picks.Results[0].Indices {
+			global[j] = i + b[0]
+		}
+		weights := naiveRepresented(p, data, c, d, global, candidates)
+		for j, i := range global {
+			rows = append(rows, row{i, weights[j]})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].index < rows[j].index })
+	union := make([]int64, len(rows))
+	weights := make([]float64, len(rows))
+	for i, r := range rows {
+		union[i], weights[i] = r.index, r.weight
+	}
+	last := *req
+	last.ClampK, last.Exclude = true, nil
+	last.Embeddings, last.Probabilities = embeddings.take(0, union), probabilities.take(0, union)
+	last.ItemWeights, _ = Float64Tensor(weights, len(weights))
+	final, err := one.SelectQueries(ctx, &last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Results[0].Indices) != 8 {
+		t.Fatalf("picks: %v", got.Results[0].Indices)
+	}
+	for i, position := range final.Results[0].Indices {
+		if got.Results[0].Indices[i] != union[position] {
+			t.Fatalf("pick %d: %d, want %d", i, got.Results[0].Indices[i], union[position])
+		}
+	}
+	if !reflect.DeepEqual(got.Results[0].Scores, final.Results[0].Scores) {
+		t.Fatalf("scores differ: %v %v", got.Results[0].Scores, final.Results[0].Scores)
+	}
+}

@@ -48,6 +48,7 @@ class Result:
     points: FloatArray | None = None  # [len(indices), d] extra per-item output, when asked for
     method: str = ""  # the way the strategy worked, when it can work more than one way
     auto: AutoReport | None = None  # "auto": the arm of each pick and the arms' weights
+    represented: FloatArray | None = None  # [len(indices)] badge's represented_weights
 
 
 def _no_observe(strategy: str, seconds: float) -> None:
@@ -106,6 +107,10 @@ def select(
         if call.strategy.points is not None:
             stop()
             points = call.strategy.points(pool, task, indices, call.params)
+        represented = None
+        if call.strategy.represented is not None:
+            stop()
+            represented = call.strategy.represented(pool, task, indices, call.params)
         method = "" if call.strategy.method is None else call.strategy.method(pool, call.params)
         observe(call.strategy.name, seconds.get(i, 0.0))
         results.append(
@@ -119,6 +124,7 @@ def select(
                 points,
                 method,
                 reports.get(i),
+                represented,
             )
         )
     return results

@@ -31,6 +31,7 @@ from labelwise_server.decode.probabilities import decode_probabilities
 from labelwise_server.decode.regression import decode_regression
 from labelwise_server.decode.spec import decode_spec
 from labelwise_server.decode.structured import decode_structured
+from labelwise_server.decode.weights import check_item_weights
 from labelwise_server.errors import InvalidArgument, ModelRejected
 from labelwise_server.request import (
     MAX_MODELS,
@@ -99,6 +100,12 @@ def decode_request(
     present = _present_inputs(pool, run)
     for call in calls:
         _check_inputs(call, present)
+        if pool.item_weights is not None and not call.strategy.reads_item_weights:
+            raise InvalidArgument(
+                "item_weights",
+                f"is read by badge only; {call.field} is {call.strategy.name}, which would "
+                "ignore it",
+            )
     if len(header.history):
         classes = None if pool.probabilities is None else int(pool.probabilities.shape[1])
         known = frozenset(name for name in STRATEGIES if name != "auto")
@@ -142,6 +149,8 @@ def _check_response_size(
         item = _ITEM_BYTES
         if call.strategy.points is not None and call.params.get("return_points") and width:
             item += 8 * width
+        if call.strategy.represented is not None and call.params.get("report_weights"):
+            item += 8
         total += _STRATEGY_BYTES + k * item
     if total > max_bytes:
         raise InvalidArgument(
@@ -178,6 +187,7 @@ def _decode_pool(
         committee = decode_committee(fields, temperature)
     labeled = fields.get("labeled_embeddings")
     costs = fields.get("costs", allow_int=True)
+    weights = fields.get("item_weights", allow_int=True)
 
     if probabilities is not None:
         sizes[fields.present("probabilities", "logits")] = probabilities.shape[0]
@@ -196,6 +206,10 @@ def _decode_pool(
     if costs is not None:
         cost_values = check_costs(costs)
         sizes["costs"] = cost_values.shape[0]
+    weight_values: FloatArray | None = None
+    if weights is not None:
+        weight_values = check_item_weights(weights)
+        sizes["item_weights"] = weight_values.shape[0]
 
     multilabel = decode_multilabel(fields, header, temperature, sizes)
     regression = decode_regression(fields, sizes)
@@ -231,6 +245,7 @@ def _decode_pool(
         embeddings=embeddings,
         labeled_embeddings=labeled,
         costs=cost_values,
+        item_weights=weight_values,
         multilabel=multilabel.probabilities,
         multilabel_committee=multilabel.committee,
         labeled_label_cardinality=multilabel.labeled_label_cardinality,

@@ -78,35 +78,54 @@ def test_clamp_k_and_errors_as_one_server(replicas: list[ServerThread]) -> None:
             sharded.select(strategies=["margin"], k=1, budget=3.0, probabilities=p)
 
 
+def naive_represented(
+    p: np.ndarray, x: np.ndarray, picks: np.ndarray, candidates: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    """Each candidate's weight to its nearest pick in BADGE's gradient space, (p − e_ŷ) ⊗ x
+    built in float64 (ties: the earlier pick)."""
+    a = p - np.eye(p.shape[1])[p.argmax(axis=1)]
+    g = (a[:, :, None] * x.astype(np.float64)[:, None, :]).reshape(p.shape[0], -1)
+    d2 = ((g[candidates][:, None, :] - g[picks][None, :, :]) ** 2).sum(axis=2)
+    return np.bincount(d2.argmin(axis=1), weights=w[candidates], minlength=picks.shape[0])
+
+
+@pytest.mark.parametrize("caller_weights", [False, True])
 def test_batch_strategies_select_from_the_union_of_the_shards_picks(
-    replicas: list[ServerThread],
+    replicas: list[ServerThread], caller_weights: bool
 ) -> None:
     rng = np.random.default_rng(2)
     n = 3000
     embeddings = rng.normal(size=(n, 8)).astype(np.float32)
     probabilities = rng.dirichlet(np.ones(4), size=n)
     labeled = rng.normal(size=(20, 8)).astype(np.float32)
+    item_weights = rng.integers(1, 4, n).astype(np.float64) if caller_weights else None
+    w = np.ones(n) if item_weights is None else item_weights
     addresses = [r.address for r in replicas]
+    excluded = [5, 2500]
+    names = ["badge"] if caller_weights else ["core_set", "badge"]  # item_weights: badge's
     # Batch strategies' shards are even halves.
     with (
-        ShardedClient(addresses, oversample=3, oversample_for={}) as sharded,
+        ShardedClient(addresses, oversample=3) as sharded,
         Client(addresses[0]) as one,
     ):
         got = sharded.select(
-            strategies=["core_set", "badge"],
+            strategies=names,
             k=10,
             seed=3,
             embeddings=embeddings,
             probabilities=probabilities,
             labeled_embeddings=labeled,
-            exclude=[5, 2500],
+            exclude=excluded,
+            item_weights=item_weights,
         )
-        # The naive second run: each shard's 30 exact picks, then one call on their union.
-        union = []
+        # The naive second run: each shard's 30 exact picks (badge: with what each stands
+        # for among the shard's candidates, by NumPy), then one call on their union.
+        union: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        weights: list[np.ndarray] = []
         for start, end in ((0, 1500), (1500, n)):
-            local_exclude = [e - start for e in (5, 2500) if start <= e < end]
+            local_exclude = [e - start for e in excluded if start <= e < end]
             picks = one.select(
-                strategies=["core_set", "badge"],
+                strategies=names,
                 k=30,
                 seed=3,
                 clamp_k=True,
@@ -114,10 +133,20 @@ def test_batch_strategies_select_from_the_union_of_the_shards_picks(
                 probabilities=probabilities[start:end],
                 labeled_embeddings=labeled,
                 exclude=local_exclude,
+                item_weights=None if item_weights is None else item_weights[start:end],
             )
-            union.append({name: s.indices + start for name, s in picks.items()})
-        for name in ("core_set", "badge"):
-            rows = np.sort(np.concatenate([u[name] for u in union]))
+            for name in names:
+                union[name].append(picks[name].indices + start)
+            candidates = np.setdiff1d(np.arange(start, end), excluded)
+            weights.append(
+                naive_represented(
+                    probabilities, embeddings, picks["badge"].indices + start, candidates, w
+                )
+            )
+        for name in names:
+            rows = np.concatenate(union[name])
+            order = np.argsort(rows)
+            rows = rows[order]
             final = one.select(
                 strategies=[name],
                 k=10,
@@ -126,10 +155,28 @@ def test_batch_strategies_select_from_the_union_of_the_shards_picks(
                 embeddings=embeddings[rows],
                 probabilities=probabilities[rows],
                 labeled_embeddings=labeled,
+                item_weights=np.concatenate(weights)[order] if name == "badge" else None,
             )[name]
             assert got[name].indices.tolist() == rows[final.indices].tolist()
             assert got[name].scores.tobytes() == final.scores.tobytes()
-            assert not {5, 2500} & set(got[name].indices.tolist())
+            assert not set(excluded) & set(got[name].indices.tolist())
+
+
+def test_badge_reports_what_each_pick_stands_for(replicas: list[ServerThread]) -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(400, 5)).astype(np.float32)
+    p = rng.dirichlet(np.ones(3), size=400)
+    w = rng.uniform(0, 2, 400)
+    with Client(replicas[0].address) as one:
+        shown = one.select(
+            strategies=[("badge", {"report_weights": True})], k=12, seed=1, exclude=[0, 7],
+            probabilities=p, embeddings=x, item_weights=w,
+        )["badge"]  # fmt: skip
+        plain = one.select(strategies=["badge"], k=12, seed=1, probabilities=p, embeddings=x)
+    assert shown.represented_weights is not None
+    expected = naive_represented(p, x, shown.indices, np.setdiff1d(np.arange(400), [0, 7]), w)
+    np.testing.assert_allclose(shown.represented_weights, expected, rtol=1e-9)
+    assert plain["badge"].represented_weights is None
 
 
 def test_one_name_resolves_to_every_address() -> None:

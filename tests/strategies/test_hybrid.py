@@ -172,16 +172,29 @@ class FixedProbabilities(SkactivemlClassifier):  # type: ignore[misc]
         return self.probabilities
 
 
-def naive_badge(
-    p: npt.NDArray[np.float64], x: npt.NDArray[np.float64], k: int, uniforms: Any
-) -> list[int]:
-    """BADGE with the [n, c·d] gradient matrix built: (p − e_ŷ) ⊗ x, then k-means++ seeding."""
+def gradients(p: npt.NDArray[np.float64], x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """BADGE's [n, c·d] gradient embeddings, built: (p − e_ŷ) ⊗ x."""
     n, c = p.shape
     a = p - np.eye(c)[p.argmax(axis=1)]
-    g = (a[:, :, None] * x[:, None, :]).reshape(n, -1)
+    return (a[:, :, None] * x[:, None, :]).reshape(n, -1)
+
+
+def naive_badge(
+    p: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
+    k: int,
+    uniforms: Any,
+    weights: npt.NDArray[np.float64] | None = None,
+) -> list[int]:
+    """BADGE with the [n, c·d] gradient matrix built, then k-means++ seeding (each D² times
+    the item's weight when weights are given)."""
+    n = p.shape[0]
+    g = gradients(p, x)
     picks = [int(np.argmax((g**2).sum(axis=1)))]
     while len(picks) < k:
         d2 = np.array([min(((g[i] - g[j]) ** 2).sum() for j in picks) for i in range(n)])
+        if weights is not None:
+            d2 = d2 * weights
         d2[picks] = 0.0
         if d2.sum() == 0:
             d2 = np.ones(n)
@@ -246,6 +259,107 @@ def test_badge_on_duplicates_falls_back_to_uniform_draws() -> None:
     picks, scores = hybrid.badge_select(p, x, np.arange(10), 10, np.random.default_rng(0))
     assert sorted(picks.tolist()) == list(range(10))
     assert scores[0] > 0 and np.all(scores[1:] == 0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_weighted_badge_equals_a_naive_weighted_badge(seed: int) -> None:
+    # Weights 0 to 5, some zero (never drawn after the first pick), over a subset of rows.
+    rng = np.random.default_rng(seed + 20)
+    n, c, d, k = 70, 3, 4, 10
+    x = rng.normal(size=(n, d))
+    p = random_probabilities(rng, n, c)
+    weights = rng.integers(0, 6, n).astype(np.float64)
+    candidates = np.arange(0, n, 2)
+    ours, _ = hybrid.badge_select(p, x, candidates, k, np.random.default_rng(seed), weights=weights)
+    sub = naive_badge(
+        p[candidates], x[candidates], k, np.random.default_rng(seed), weights[candidates]
+    )
+    np.testing.assert_array_equal(ours, candidates[sub])
+    assert np.all(weights[ours[1:]] > 0)
+
+
+def test_badge_with_weights_of_one_is_badge() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 5)).astype(np.float32)
+    p = random_probabilities(rng, 300, 4, np.float32)
+    plain = hybrid.badge_select(p, x, np.arange(300), 40, np.random.default_rng(1))
+    ones = hybrid.badge_select(
+        p, x, np.arange(300), 40, np.random.default_rng(1), weights=np.ones(300)
+    )
+    for left, right in zip(plain, ones, strict=True):
+        assert left.tobytes() == right.tobytes()
+
+
+def test_weighted_badge_draws_the_second_pick_proportional_to_weight_times_d2() -> None:
+    # The rows of the D² test above, weighted 1, 3, 0, 2: mass 0, 300, 0, 128.
+    x = np.array([[10.0], [0.0], [1.0], [2.0]])
+    p = np.tile([0.6, 0.4], (4, 1))
+    weights = np.array([1.0, 3.0, 0.0, 2.0])
+    draws = 2000
+    counts = np.zeros(4)
+    for seed in range(draws):
+        picks, _ = hybrid.badge_select(
+            p, x, np.arange(4), 2, np.random.default_rng(seed), weights=weights
+        )
+        counts[picks[1]] += 1
+    expected = np.array([0, 300, 0, 128]) / 428
+    sigma = np.sqrt(expected * (1 - expected) / draws)
+    assert np.all(np.abs(counts / draws - expected) <= 4 * sigma + 1e-12)
+
+
+def test_weighted_badge_on_duplicates_draws_uniformly_among_weighted_items() -> None:
+    x = np.ones((6, 2))
+    p = np.tile([0.7, 0.3], (6, 1))
+    weights = np.array([1.0, 0.0, 2.0, 0.0, 1.0, 0.0])
+    picks, _ = hybrid.badge_select(p, x, np.arange(6), 3, np.random.default_rng(0), weights=weights)
+    assert sorted(picks[1:].tolist()) == sorted(set(picks[1:].tolist()) & {0, 2, 4})
+    every, _ = hybrid.badge_select(p, x, np.arange(6), 6, np.random.default_rng(0), weights=weights)
+    assert sorted(every.tolist()) == list(range(6))  # then among the zero weights
+
+
+def naive_represented(
+    g: npt.NDArray[np.float64], picks: list[int], weights: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Each row's weight to its nearest pick (the earlier pick on a tie), by a loop."""
+    out = np.zeros(len(picks))
+    for i in range(g.shape[0]):
+        distances = [((g[i] - g[j]) ** 2).sum() for j in picks]
+        out[int(np.argmin(distances))] += weights[i]
+    return out
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_represented_weights_equal_a_naive_nearest_pick_count(
+    weighted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hybrid, "REPRESENTED_BLOCK", 50)  # blocks of 50 // 8 = 6 rows
+    rng = np.random.default_rng(7)
+    n, c, d = 90, 3, 4
+    x = rng.normal(size=(n, d))
+    p = random_probabilities(rng, n, c)
+    weights = rng.random(n) * 3 if weighted else None
+    candidates = np.flatnonzero(rng.random(n) < 0.8)
+    picks, _ = hybrid.badge_select(p, x, candidates, 8, np.random.default_rng(0), weights=weights)
+    got = hybrid.badge_represented(p, x, candidates, picks, weights)
+    w = np.ones(n) if weights is None else weights
+    g = gradients(p, x)
+    expected = naive_represented(
+        g[candidates], [int(np.searchsorted(candidates, j)) for j in picks], w[candidates]
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert got.sum() == pytest.approx(w[candidates].sum())
+    assert np.all(got >= (1.0 if weights is None else 0.0))  # unweighted: each counts itself
+
+
+def test_report_weights_through_the_registry() -> None:
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(50, 3))
+    p = random_probabilities(rng, 50, 3)
+    pool = Pool(n=50, probabilities=p, embeddings=x, item_weights=np.full(50, 2.0))
+    shown = run_one("badge", pool, 5, {"report_weights": True})
+    assert shown.represented is not None
+    assert shown.represented.sum() == pytest.approx(100.0)
+    assert run_one("badge", pool, 5).represented is None
 
 
 # ---- cluster-margin ---------------------------------------------------------------------------

@@ -122,3 +122,22 @@ def test_the_neighbours_prefilter_narrows_the_batch_strategies(name: str) -> Non
     narrowed = strategy.narrow(pool, task, params)
     assert narrowed.shape[0] <= 300
     assert set(narrowed.tolist()) <= brute_nearest(x, labeled, 300)
+
+
+@pytest.mark.parametrize("every", [True, False])
+def test_the_exact_scan_in_blocks_equals_brute_force(
+    every: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Blocks of 7 candidates (fewer than the 12 each labeled item keeps), over every row or
+    # a subset: the union of each labeled item's 12 nearest by NumPy in float64.
+    monkeypatch.setattr(index, "SCAN_ROWS", 7)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(400, 6)).astype(np.float32)
+    labeled = rng.normal(size=(5, 6)).astype(np.float32)
+    candidates = np.arange(400, dtype=np.int64) if every else np.arange(3, 400, 3)
+    got = index.nearest_to_labeled(x, candidates, labeled, 60, seed=0)
+    truth = {int(candidates[i]) for i in brute_nearest(x[candidates], labeled, 12)}
+    assert set(got.tolist()) == truth
+    blocked = index.nearest_to_labeled(x, candidates, labeled, 60, seed=0)
+    monkeypatch.setattr(index, "SCAN_ROWS", 1 << 18)
+    assert np.array_equal(blocked, index.nearest_to_labeled(x, candidates, labeled, 60, seed=0))

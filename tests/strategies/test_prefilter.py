@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from labelwise_server.strategies import STRATEGIES, Pool, prefilter
+from labelwise_server.strategies._types import Task
 from tests.strategies.batch_support import BATCH_NAMES, batch_pool, run_one
 
 FILTERED = [name for name in BATCH_NAMES if "prefilter" in STRATEGIES[name].params]
@@ -78,3 +79,20 @@ def test_uncertainty_filter_needs_probabilities() -> None:
     )
     pool = Pool(n=10, embeddings=np.eye(10))
     assert run_one("core_set", pool, 3).candidates_considered == 10
+
+
+def test_the_default_size_grows_with_k() -> None:
+    # 0 keeps max(DEFAULT_SIZE, SIZE_PER_K · k); any other size is at least k.
+    assert prefilter.size_for(0, 10) == prefilter.DEFAULT_SIZE
+    big = prefilter.DEFAULT_SIZE  # past DEFAULT_SIZE / SIZE_PER_K the k term wins
+    assert prefilter.size_for(0, big) == prefilter.SIZE_PER_K * big
+    assert prefilter.size_for(7, 12) == 12
+    assert prefilter.size_for(30, 12) == 30
+    pool = Pool(n=50_000, embeddings=np.zeros((50_000, 2), np.float32))
+    task_k = 3_000  # the default keeps 4 · 3,000 = 12,000 of the 50,000
+    kept = prefilter.narrow(
+        pool,
+        Task(task_k, np.arange(50_000, dtype=np.int64), seed=1),
+        {"prefilter": "random", "prefilter_size": 0},
+    )
+    assert kept.shape[0] == prefilter.SIZE_PER_K * task_k

@@ -58,6 +58,8 @@ def _result(result: Result) -> pb.StrategyResult:
         message.adversarial_points.CopyFrom(encode_tensor(result.points, pb.DATA_TYPE_FLOAT64))
     if result.auto is not None:
         message.auto_selection.CopyFrom(_auto_selection(result.auto))
+    if result.represented is not None:
+        message.represented_weights.extend(result.represented.tolist())
     return message
 
 

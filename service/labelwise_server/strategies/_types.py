@@ -120,6 +120,7 @@ class Pool:
     embeddings: RealArray | None = None  # [n, d]
     labeled_embeddings: RealArray | None = None  # [l, d]
     costs: FloatArray | None = None  # [n], > 0
+    item_weights: FloatArray | None = None  # [n], >= 0: how many items each stands for
     multilabel: RealArray | None = None  # [n, L] in [0, 1]
     multilabel_committee: RealArray | None = None  # [m, n, L] in [0, 1]
     labeled_label_cardinality: float | None = None  # >= 0
@@ -201,6 +202,8 @@ BatchSelect: TypeAlias = Callable[[Pool, Task, Params], tuple[IntArray, FloatArr
 ExplainedSelect: TypeAlias = Callable[[Pool, Task, Params], tuple[IntArray, FloatArray, AutoReport]]
 # Extra per-item output for the selected pool indices ([k, ...]), or None when not asked for.
 SelectedPoints: TypeAlias = Callable[[Pool, Task, IntArray, Params], "FloatArray | None"]
+# What each selected pool index stands for ([k]), or None when not asked for.
+SelectedWeights: TypeAlias = Callable[[Pool, Task, IntArray, Params], "FloatArray | None"]
 # A candidate pre-filter run before a batch strategy: the candidates it keeps (ascending).
 Narrow: TypeAlias = Callable[[Pool, Task, Params], IntArray]
 
@@ -227,6 +230,9 @@ class Strategy:
     # For strategies that can work more than one way: the way a call used (deepfool's method).
     method: Callable[[Pool, Params], str] | None = None
     narrow: Narrow | None = None  # batch strategies: narrows task.candidates first
+    reads_item_weights: bool = False  # only such strategies may get Pool.item_weights
+    # Per selected item, what it stands for (badge's represented_weights), or None.
+    represented: "SelectedWeights | None" = None
 
     def __post_init__(self) -> None:
         kinds = [self.block_score, self.pool_score, self.batch_select, self.explained_select]

@@ -40,6 +40,8 @@ from labelwise_server.strategies.greedy import Budget
 
 # Rows per block for the O(n · d) passes over the pool.
 _BLOCK_ROWS = 1 << 15
+# Distances per block when badge_represented assigns candidates to their nearest pick.
+REPRESENTED_BLOCK = 1 << 22
 # The most items cluster_margin clusters by average linkage, which keeps an m(m − 1)/2
 # distance matrix (4096 items: 8.4 M float64, 67 MB); past it, k-means (strategies/index.py).
 CLUSTER_MARGIN_MAX_ITEMS = 4096
@@ -63,6 +65,7 @@ def badge_select(
     costs: FloatArray | None = None,
     budget: float | None = None,
     origin_centre: bool = False,
+    weights: FloatArray | None = None,
     stop: StopCheck = never_stop,
 ) -> tuple[IntArray, FloatArray]:
     """BADGE: k-means++ seeding on gradient embeddings (Ash et al. 2020).
@@ -80,8 +83,17 @@ def badge_select(
     origin_centre=True also counts g = 0 as a centre from the start (D² starts
     at ‖g_i‖²), as scikit-activeml 1.0's Badge does; the paper's code and the
     service do not.
+
+    weights [n] (>= 0, the request's item_weights) make it weighted k-means++
+    seeding: each next pick is drawn with probability ∝ w_i · D²(g_i), as if
+    item i stood for w_i items (the coreset composition of k-means||, Bahmani et
+    al. 2012: each candidate weighted by the items it represents). The first
+    pick is still the largest gradient norm; all-ones weights give the
+    unweighted answer bit for bit. When every item left has w_i · D² = 0 the
+    draw is uniform among those with w_i > 0 (among all left if none has).
     """
     x = candidate_rows(embeddings, candidates)  # [r, d]
+    w = None if weights is None else weights[candidates].astype(np.float64)  # [r]
     a = as_float32(probabilities[candidates])  # [r, c], a copy: changed below
     rows = np.arange(a.shape[0])
     a[rows, np.argmax(a, axis=1)] -= 1.0  # p − e_ŷ
@@ -101,10 +113,14 @@ def badge_select(
         if not picks:
             best = int(np.argmax(d2))  # the largest gradient norm
         else:
-            weights = np.where(alive, d2, 0.0)
-            if weights.sum() <= 0:  # every item left sits on a pick: uniform among them
-                weights = alive.astype(np.float64)
-            cumulative = np.cumsum(weights)
+            mass = np.where(alive, d2, 0.0)
+            if w is not None:
+                mass *= w
+            if mass.sum() <= 0:  # every item left sits on a pick: uniform among them
+                mass = alive.astype(np.float64)
+                if w is not None and (mass * w).sum() > 0:
+                    mass = np.where(w > 0, mass, 0.0)
+            cumulative = np.cumsum(mass)
             draw = rng.random() * cumulative[-1]
             best = int(np.searchsorted(cumulative, draw, side="right"))
             best = min(best, a.shape[0] - 1)
@@ -130,6 +146,43 @@ def _update_gradient_d2(
         dots = (a[start:stop] @ a[centre]) * (x[start:stop] @ x[centre])  # [b]: g_i·g_centre
         dist = squared_distances_from_dots(dots, g_norms[start:stop], g_norms[centre])
         np.minimum(d2[start:stop], dist, out=d2[start:stop])  # gone rows (−1) stay gone
+
+
+def badge_represented(
+    probabilities: RealArray,
+    embeddings: RealArray,
+    candidates: IntArray,
+    picks: IntArray,
+    weights: FloatArray | None = None,
+    stop: StopCheck = never_stop,
+) -> FloatArray:
+    """How much of the candidates each pick stands for: [len(picks)], the total weight
+    (weights[i], or 1 each) of the candidates whose nearest pick in BADGE's gradient space
+    is that pick (ties to the earlier pick). They sum to the
+    candidates' total weight. A shard's BADGE picks with these weights are a weighted
+    summary of the shard for a weighted k-means++ over the union of shards (Bahmani et al.
+    2012). O(r · len(picks) · (c + d)), in blocks of REPRESENTED_BLOCK distances."""
+    out = np.zeros(picks.shape[0], dtype=np.float64)
+    if picks.shape[0] == 0 or candidates.shape[0] == 0:
+        return out
+    pa = as_float32(probabilities[picks])  # [k, c], a copy: changed below
+    pa[np.arange(pa.shape[0]), np.argmax(pa, axis=1)] -= 1.0
+    px = as_float32(embeddings[picks])  # [k, d]
+    p_norms = squared_norms(pa) * squared_norms(px)  # [k]
+    rows = max(1, REPRESENTED_BLOCK // picks.shape[0])
+    for start in range(0, candidates.shape[0], rows):
+        stop()
+        block = candidates[start : start + rows]
+        a = as_float32(probabilities[block])
+        a[np.arange(a.shape[0]), np.argmax(a, axis=1)] -= 1.0
+        x = as_float32(embeddings[block])
+        g_norms = squared_norms(a) * squared_norms(x)  # [b]
+        dots = (a @ pa.T) * (x @ px.T)  # [b, k]: g_i · g_pick
+        d2 = g_norms[:, None].astype(np.float64) + p_norms[None, :] - 2.0 * dots
+        nearest = np.argmin(d2, axis=1)  # the first of equal distances: the earlier pick
+        mass = None if weights is None else weights[block].astype(np.float64)
+        out += np.bincount(nearest, weights=mass, minlength=picks.shape[0])
+    return out
 
 
 def cluster_margin_select(
@@ -311,7 +364,25 @@ def badge_adapter(pool: Pool, task: Task, params: Params) -> tuple[IntArray, Flo
         np.random.default_rng(task.seed),
         costs=pool.costs,
         budget=task.budget,
+        weights=pool.item_weights,
         stop=task.stop,
+    )
+
+
+def badge_represented_adapter(
+    pool: Pool, task: Task, indices: IntArray, params: Params
+) -> FloatArray | None:
+    """With report_weights: what each pick stands for among the request's candidates (all
+    of them, whatever a pre-filter narrowed the picks to), by pool.item_weights."""
+    if not params["report_weights"]:
+        return None
+    return badge_represented(
+        needed(pool.probabilities, "probabilities"),
+        needed(pool.embeddings, "embeddings"),
+        task.candidates,
+        indices,
+        pool.item_weights,
+        task.stop,
     )
 
 

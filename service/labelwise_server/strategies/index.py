@@ -19,8 +19,10 @@ import numpy as np
 from labelwise_server.strategies._types import IntArray, RealArray
 from labelwise_server.strategies.diversity import as_float32
 
-# Below this many candidates the neighbours are exact (a flat index: r · l · d per query).
+# Below this many candidates the neighbours are exact (a scan: r · l · d per query).
 EXACT_ROWS = 1 << 17
+# Candidates per block of the exact scan (at d = 64, 64 MiB of float32 rows).
+SCAN_ROWS = 1 << 18
 # Inverted lists probed per query, and training rows per list, of the approximate index.
 _NPROBE = 16
 _TRAIN_PER_LIST = 40
@@ -52,30 +54,56 @@ def nearest_to_labeled(
         return candidates
     queries = np.ascontiguousarray(as_float32(labeled))
     per_item = max(1, min(r, math.ceil(size / max(queries.shape[0], 1))))
-    x = np.ascontiguousarray(as_float32(embeddings[candidates]))
-    d = x.shape[1]
     lists = max(1, int(math.sqrt(r)))
     if r <= EXACT_ROWS or queries.shape[0] <= lists:
         # A stateless call builds its index each time: an inverted file costs about
         # r · lists distances to fill, an exact scan l · r, so the scan wins for l <= lists.
-        index = faiss.IndexFlatL2(d)
+        positions, nearest = _scan(faiss, embeddings, candidates, queries, per_item)
     else:
+        x = np.ascontiguousarray(as_float32(embeddings[candidates]))
+        d = x.shape[1]
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, lists)
         rng = np.random.default_rng(seed)
         train = np.sort(rng.choice(r, size=min(r, lists * _TRAIN_PER_LIST), replace=False))
         index.cp.seed = seed & 0x7FFFFFFF
         index.train(x[train])
         index.nprobe = min(_NPROBE, lists)
-    index.add(x)
-    distances, found = index.search(queries, per_item)  # [l, per_item], -1 where short
-    valid = found >= 0
-    positions, nearest = found[valid], distances[valid]
+        index.add(x)
+        del x
+        distances, found = index.search(queries, per_item)  # [l, per_item], -1 where short
+        valid = found >= 0
+        positions, nearest = found[valid], distances[valid]
     order = np.lexsort((positions, nearest))  # nearest first, then lower position
     positions = positions[order]
     _, first = np.unique(positions, return_index=True)
     kept = positions[np.sort(first)][:size]  # each position once, nearest first
     chosen: IntArray = np.sort(candidates[kept]).astype(np.int64)
     return chosen
+
+
+def _scan(
+    faiss: Any, embeddings: RealArray, candidates: IntArray, queries: Any, per_item: int
+) -> tuple[IntArray, Any]:
+    """Each query's per_item nearest candidates by an exact scan (faiss.knn, FAISS's blocked
+    BLAS search, on SCAN_ROWS candidates at a time, with no index and so no copy of the
+    pool: a block of float32 embeddings is a view of them). Positions into candidates and
+    their squared distances, flattened; per query the nearest per_item of all blocks, ties
+    to the lower position."""
+    r = candidates.shape[0]
+    every = r == embeddings.shape[0]  # candidates are ascending and distinct: every row
+    best_d = np.empty((queries.shape[0], 0), dtype=np.float32)
+    best_i = np.empty((queries.shape[0], 0), dtype=np.int64)
+    for start in range(0, r, SCAN_ROWS):
+        end = min(r, start + SCAN_ROWS)
+        rows = embeddings[start:end] if every else embeddings[candidates[start:end]]
+        block = np.ascontiguousarray(as_float32(rows))
+        distances, found = faiss.knn(queries, block, min(per_item, end - start))
+        best_d = np.concatenate([best_d, distances], axis=1)
+        best_i = np.concatenate([best_i, found.astype(np.int64) + start], axis=1)
+        order = np.lexsort((best_i, best_d), axis=1)[:, :per_item]
+        best_d = np.take_along_axis(best_d, order, axis=1)
+        best_i = np.take_along_axis(best_i, order, axis=1)
+    return best_i.ravel(), best_d.ravel()
 
 
 def kmeans_labels(x: RealArray, clusters: int, seed: int) -> IntArray:

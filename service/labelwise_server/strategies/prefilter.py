@@ -27,6 +27,9 @@ from labelwise_server.strategies.ranking import top_k
 
 # Rows of probabilities per block when margins are computed for the filter.
 _BLOCK_ROWS = 1 << 16
+# prefilter_size 0 keeps max(DEFAULT_SIZE, SIZE_PER_K · k) candidates.
+DEFAULT_SIZE = 10_000
+SIZE_PER_K = 4
 # Spawn key that keeps the filter's random stream apart from the strategy's own.
 _STREAM = 0x5052
 
@@ -42,10 +45,12 @@ PARAMS: dict[str, Param] = {
         "past 131,072 candidates; needs labeled_embeddings). SEALS, Coleman et al. (2022).",
     ),
     "prefilter_size": Param(
-        Interval(int, 1, None),
-        default=10_000,
-        description="How many candidates the pre-filter keeps (at least k are kept); "
-        "ignored when prefilter is 'none'.",
+        Interval(int, 0, None),
+        default=0,
+        description="How many candidates the pre-filter keeps: 0 (the default) keeps "
+        f"max({DEFAULT_SIZE:,}, {SIZE_PER_K}·k), so the diversity step always has several "
+        "candidates per pick; any other value is raised to at least k. Ignored when "
+        "prefilter is 'none'.",
     ),
 }
 
@@ -85,10 +90,17 @@ def uniform_sample(candidates: IntArray, size: int, seed: int) -> IntArray:
     return np.sort(rng.choice(candidates, size=size, replace=False)).astype(np.int64)
 
 
+def size_for(prefilter_size: int, k: int) -> int:
+    """How many candidates a pre-filter keeps for this prefilter_size (0: the default) and k."""
+    if prefilter_size == 0:
+        return max(DEFAULT_SIZE, SIZE_PER_K * k)
+    return max(prefilter_size, k)
+
+
 def narrow(pool: Pool, task: Task, params: Params) -> IntArray:
     """The candidates a batch strategy chooses among, after the requested pre-filter."""
     method = params["prefilter"]
-    size = max(int(params["prefilter_size"]), task.k)
+    size = size_for(int(params["prefilter_size"]), task.k)
     if method == "uncertainty":
         probabilities = needed(pool.probabilities, "probabilities")  # needs() asks for it
         return least_sure(probabilities, task.candidates, size)

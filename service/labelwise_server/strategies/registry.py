@@ -353,11 +353,24 @@ _PLAIN: Mapping[str, Strategy] = {
             "(p_i − e_ŷ) ⊗ x_i, first pick the largest gradient norm; score = gradient distance "
             "to the nearest pick. Ash et al. (2020).",
             needs=PROBABILITIES | EMBEDDINGS,
-            params=dict(prefilter.PARAMS),
+            params={
+                **prefilter.PARAMS,
+                "report_weights": Param(
+                    Boolean(),
+                    default=False,
+                    description="Also return, per pick, the total item_weights (1 each "
+                    "when unset) of the candidates nearest it in gradient space "
+                    "(StrategyResult.represented_weights): a weighted summary of the pool, "
+                    "which a sharded client merges by a weighted badge over the union of "
+                    "shards (item_weights).",
+                ),
+            },
             batch_select=hybrid.badge_adapter,
             seeded=True,
             narrow=prefilter.narrow,
             needs_of=_with_prefilter(PROBABILITIES | EMBEDDINGS),
+            reads_item_weights=True,
+            represented=hybrid.badge_represented_adapter,
         ),
         Strategy(
             "cluster_margin",

@@ -131,6 +131,8 @@ class Selection:
     auto: "AutoSelection | None" = None
     # deepfool: the method that ran, "gradient" or "decision" ("" for other strategies).
     adversarial_method: str = ""
+    # badge with report_weights: the candidates' total item_weights nearest each pick [k].
+    represented_weights: npt.NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True)
@@ -450,6 +452,7 @@ class Client:
         temperature: float | None = None,
         clamp_k: bool = False,
         deadline: float | None = None,
+        item_weights: npt.ArrayLike | None = None,
         multilabel_probabilities: npt.ArrayLike | None = None,
         multilabel_logits: npt.ArrayLike | None = None,
         multilabel_committee: npt.ArrayLike | None = None,
@@ -491,6 +494,9 @@ class Client:
 
         history: the past rounds (oldest first) for the "auto" strategy; its Selection.auto
         says which arm picked each item.
+
+        item_weights [n] (>= 0): how many items each pool item stands for, read by badge only
+        (weighted k-means++ seeding; see docs/scale.md).
         """
         header = pb.SelectQueriesRequest(k=k, clamp_k=clamp_k)
         if history is not None:
@@ -523,6 +529,7 @@ class Client:
             "embeddings": embeddings,
             "labeled_embeddings": labeled_embeddings,
             "costs": costs,
+            "item_weights": item_weights,
             "multilabel_probabilities": multilabel_probabilities,
             "multilabel_logits": multilabel_logits,
             "multilabel_committee": multilabel_committee,
@@ -575,6 +582,9 @@ class Client:
                 if result.HasField("auto_selection")
                 else None,
                 adversarial_method=result.adversarial_method,
+                represented_weights=np.asarray(result.represented_weights, dtype=np.float64)
+                if len(result.represented_weights)
+                else None,
             )
             for result in response.results
         }

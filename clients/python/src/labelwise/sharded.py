@@ -14,10 +14,16 @@ The pool (every tensor with a pool axis) is cut into contiguous shards, one per 
   Exceptions: random draws its scores per shard (the same seed gives another uniform
   sample), and information_density's density is each shard's own.
 - Batch strategies (core_set, badge, typiclust, cluster_margin, ...): each replica selects
-  `oversample * k` items of its shard exactly (badge: k, OVERSAMPLE_FOR), and one replica
-  selects the final k from the union of those rows: an approximation (for k-center greedy
-  this is the two-round scheme of Malkomes et al. 2015, within a constant factor of
-  one-server greedy); bench/scale.py measures each objective against the exact run.
+  `oversample * k` items of its shard exactly, and one replica selects the final k from the
+  union of those rows: an approximation (for k-center greedy this is the two-round scheme
+  of Malkomes et al. 2015, within a constant factor of one-server greedy); bench/scale.py
+  measures each objective against the exact run.
+- badge (WEIGHTED_MERGE) is merged as a weighted summary: each replica also reports what
+  each of its picks stands for (report_weights: the total weight of its shard's items
+  nearest that pick in gradient space, StrategyResult.represented_weights), and the final
+  badge runs over the union with those item_weights, drawing by weight × D². This is the
+  k-means|| composition of Bahmani et al. (2012): an unweighted final D² sampling over
+  points that were already D²-sampled favours the outliers among them.
 
 A budget walk needs the whole ranking, so ShardedClient refuses budget.
 """
@@ -34,12 +40,11 @@ import numpy.typing as npt
 from labelwise.client import Client, ParamValue, Selection, StrategyArg
 from labelwise.tensors import POOL_AXIS
 
-# Per-strategy oversampling where the default does harm: BADGE's final D² sampling over
-# shards' D² picks favours the outliers among them more the more each shard picks; one k
-# per shard gave 0.94 of the exact run's k-means++ cost, 4k gave 1.06 and 16k 1.25
-# (100,000 items, k = 100, two shards, one seed); on 1,000,000 items (bench/scale.py) 1.41
-# at k and 1.46 at 4k: better, and still far from the exact run.
-OVERSAMPLE_FOR: Mapping[str, int] = {"badge": 1}
+# Per-strategy oversampling, where a strategy needs another than the client's default.
+OVERSAMPLE_FOR: Mapping[str, int] = {}
+# Batch strategies merged as a weighted summary: shards run them with report_weights and
+# the final call sends each union row's represented weight as item_weights.
+WEIGHTED_MERGE = frozenset({"badge"})
 
 # The server scores row-wise strategies in blocks of about this many bytes of probability
 # and committee rows (labelwise_server.selection.BLOCK_BYTES, at least 1024 rows each).
@@ -152,7 +157,7 @@ class ShardedClient:
             for name, value in options.items()
             if name in POOL_AXIS and value is not None
         }
-        rest = {name: value for name, value in options.items() if name not in pool}
+        rest = {name: value for name, value in options.items() if name not in POOL_AXIS}
         if not pool:
             raise ValueError("the pool needs at least one tensor with a pool axis")
         sizes = {name: array.shape[POOL_AXIS[name]] for name, array in pool.items()}
@@ -183,7 +188,10 @@ class ShardedClient:
         bounds = shard_bounds(n, replicas, 1)  # batch picks need no block alignment
         for spec in batch:
             factor = self._oversample_for.get(spec[0], self._oversample)
-            shard_picks = self._per_shard([spec], k * factor, bounds, pool, excluded, rest)
+            shard_spec = spec
+            if spec[0] in WEIGHTED_MERGE:
+                shard_spec = (spec[0], {**spec[1], "report_weights": True})
+            shard_picks = self._per_shard([shard_spec], k * factor, bounds, pool, excluded, rest)
             results[spec[0]] = self._final(spec, shard_picks, k, pool, rest)
         return {spec[0]: results[spec[0]] for spec in specs}
 
@@ -219,14 +227,26 @@ class ShardedClient:
         pool: dict[str, npt.NDArray[Any]],
         rest: dict[str, Any],
     ) -> Selection:
-        """One replica's selection of k from the union of the shards' picks."""
+        """One replica's selection of k from the union of the shards' picks (weighted by what
+        each stands for, for WEIGHTED_MERGE)."""
         name = spec[0]
-        union = np.sort(
-            np.concatenate(
-                [picks[name].indices + start for start, picks in shard_picks if name in picks]
-            )
-        )
+        answers = [(start, picks[name]) for start, picks in shard_picks if name in picks]
+        union = np.concatenate([s.indices + start for start, s in answers])
+        order = np.argsort(union, kind="stable")
+        union = union[order]
         rows = {key: np.take(array, union, axis=POOL_AXIS[key]) for key, array in pool.items()}
+        if name in WEIGHTED_MERGE:
+            weights = []
+            for _, s in answers:
+                if s.represented_weights is None:
+                    if s.indices.shape[0]:
+                        raise ValueError(
+                            f"a replica answered {name} without represented_weights: every "
+                            "replica must run a labelwise version with report_weights"
+                        )
+                    continue
+                weights.append(s.represented_weights)
+            rows["item_weights"] = np.concatenate(weights)[order]
         select: Any = self._clients[0].select  # pool tensors by name
         chosen = select(strategies=[spec], k=k, clamp_k=True, **rows, **rest)
         picked = chosen[name]
@@ -239,6 +259,7 @@ class ShardedClient:
             total_cost=picked.total_cost,
             adversarial_points=picked.adversarial_points,
             candidates_considered=considered,
+            represented_weights=picked.represented_weights,
         )
 
 

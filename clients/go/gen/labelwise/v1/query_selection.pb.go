@@ -748,6 +748,14 @@ type SelectQueriesRequest struct {
 	// Labeling cost of each pool item, [n], each finite and > 0. Used with
 	// budget; without it every item costs 1.
 	Costs *Tensor `protobuf:"bytes,17,opt,name=costs,proto3" json:"costs,omitempty"`
+	// How many items each pool item stands for, [n], each finite and >= 0
+	// (ints allowed). Read by "badge" only, which then draws each pick after the
+	// first with probability proportional to weight times D² (weighted
+	// k-means++ seeding); a request that sends item_weights with any other
+	// strategy is rejected. A sharded client sends a shard's picks with their
+	// represented_weights here (see StrategyResult.represented_weights and
+	// docs/scale.md). Unset: every item weighs 1.
+	ItemWeights *Tensor `protobuf:"bytes,18,opt,name=item_weights,json=itemWeights,proto3" json:"item_weights,omitempty"`
 	// Multi-label outputs: independent per-label probabilities (sigmoid
 	// outputs) of the current model on the pool, [n, L] with L >= 1, each in
 	// [0, 1]. Mutually exclusive with multilabel_logits.
@@ -974,6 +982,13 @@ func (x *SelectQueriesRequest) GetLabeledEmbeddings() *Tensor {
 func (x *SelectQueriesRequest) GetCosts() *Tensor {
 	if x != nil {
 		return x.Costs
+	}
+	return nil
+}
+
+func (x *SelectQueriesRequest) GetItemWeights() *Tensor {
+	if x != nil {
+		return x.ItemWeights
 	}
 	return nil
 }
@@ -1316,6 +1331,13 @@ type StrategyResult struct {
 	// model's predicted class when run through the model (a row the model
 	// cannot be made to flip is NaN). Unset otherwise.
 	AdversarialPoints *Tensor `protobuf:"bytes,10,opt,name=adversarial_points,json=adversarialPoints,proto3" json:"adversarial_points,omitempty"`
+	// For "badge" with the parameter report_weights set: for each selected
+	// item, aligned with indices, the total item_weights (1 each when unset) of
+	// the candidate items whose nearest selected item in BADGE's gradient
+	// space it is (ties to the item picked first). They sum to the candidates'
+	// total weight: the selection with these weights summarises the pool, as
+	// a sharded client needs to merge shards (docs/scale.md). Empty otherwise.
+	RepresentedWeights []float64 `protobuf:"fixed64,12,rep,packed,name=represented_weights,json=representedWeights,proto3" json:"represented_weights,omitempty"`
 	// For "deepfool": the method that ran, "gradient" (DeepFool on the model's
 	// Jacobian) or "decision" (from the model's predictions alone), which tells
 	// what method "auto" chose. Empty for other strategies. See
@@ -1403,6 +1425,13 @@ func (x *StrategyResult) GetCandidatesConsidered() int64 {
 func (x *StrategyResult) GetAdversarialPoints() *Tensor {
 	if x != nil {
 		return x.AdversarialPoints
+	}
+	return nil
+}
+
+func (x *StrategyResult) GetRepresentedWeights() []float64 {
+	if x != nil {
+		return x.RepresentedWeights
 	}
 	return nil
 }
@@ -2167,7 +2196,7 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x06params\x18\x02 \x03(\v2&.labelwise.v1.StrategySpec.ParamsEntryR\x06params\x1aS\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
-	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"\xd6\x11\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.labelwise.v1.ParamValueR\x05value:\x028\x01\"\x95\x12\n" +
 	"\x14SelectQueriesRequest\x12:\n" +
 	"\n" +
 	"strategies\x18\x01 \x03(\v2\x1a.labelwise.v1.StrategySpecR\n" +
@@ -2187,7 +2216,8 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"embeddings\x18\x0f \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\n" +
 	"embeddings\x12I\n" +
 	"\x12labeled_embeddings\x18\x10 \x01(\v2\x14.labelwise.v1.TensorB\x04\x90\xb5\x18\x00R\x11labeledEmbeddings\x120\n" +
-	"\x05costs\x18\x11 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x05costs\x12U\n" +
+	"\x05costs\x18\x11 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x05costs\x12=\n" +
+	"\fitem_weights\x18\x12 \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\vitemWeights\x12U\n" +
 	"\x18multilabel_probabilities\x18\x1e \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x17multilabelProbabilities\x12G\n" +
 	"\x11multilabel_logits\x18\x1f \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x00R\x10multilabelLogits\x12M\n" +
 	"\x14multilabel_committee\x18  \x01(\v2\x14.labelwise.v1.TensorB\x04\x88\xb5\x18\x01R\x13multilabelCommittee\x12Z\n" +
@@ -2220,7 +2250,7 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x06source\"l\n" +
 	"\x15SelectQueriesResponse\x126\n" +
 	"\aresults\x18\x01 \x03(\v2\x1c.labelwise.v1.StrategyResultR\aresults\x12\x1b\n" +
-	"\tpool_size\x18\x02 \x01(\x03R\bpoolSize\"\xf9\x03\n" +
+	"\tpool_size\x18\x02 \x01(\x03R\bpoolSize\"\xaa\x04\n" +
 	"\x0eStrategyResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12@\n" +
 	"\x06params\x18\x02 \x03(\v2(.labelwise.v1.StrategyResult.ParamsEntryR\x06params\x12\x18\n" +
@@ -2230,7 +2260,8 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"total_cost\x18\x05 \x01(\x01R\ttotalCost\x123\n" +
 	"\x15candidates_considered\x18\x06 \x01(\x03R\x14candidatesConsidered\x12C\n" +
 	"\x12adversarial_points\x18\n" +
-	" \x01(\v2\x14.labelwise.v1.TensorR\x11adversarialPoints\x12-\n" +
+	" \x01(\v2\x14.labelwise.v1.TensorR\x11adversarialPoints\x12/\n" +
+	"\x13represented_weights\x18\f \x03(\x01R\x12representedWeights\x12-\n" +
 	"\x12adversarial_method\x18\x0f \x01(\tR\x11adversarialMethod\x12B\n" +
 	"\x0eauto_selection\x18\v \x01(\v2\x1b.labelwise.v1.AutoSelectionR\rautoSelection\x1aS\n" +
 	"\vParamsEntry\x12\x10\n" +
@@ -2396,55 +2427,56 @@ var file_labelwise_v1_query_selection_proto_depIdxs = []int32{
 	6,  // 7: labelwise.v1.SelectQueriesRequest.embeddings:type_name -> labelwise.v1.Tensor
 	6,  // 8: labelwise.v1.SelectQueriesRequest.labeled_embeddings:type_name -> labelwise.v1.Tensor
 	6,  // 9: labelwise.v1.SelectQueriesRequest.costs:type_name -> labelwise.v1.Tensor
-	6,  // 10: labelwise.v1.SelectQueriesRequest.multilabel_probabilities:type_name -> labelwise.v1.Tensor
-	6,  // 11: labelwise.v1.SelectQueriesRequest.multilabel_logits:type_name -> labelwise.v1.Tensor
-	6,  // 12: labelwise.v1.SelectQueriesRequest.multilabel_committee:type_name -> labelwise.v1.Tensor
-	6,  // 13: labelwise.v1.SelectQueriesRequest.multilabel_committee_logits:type_name -> labelwise.v1.Tensor
-	6,  // 14: labelwise.v1.SelectQueriesRequest.regression_mean:type_name -> labelwise.v1.Tensor
-	6,  // 15: labelwise.v1.SelectQueriesRequest.regression_std:type_name -> labelwise.v1.Tensor
-	6,  // 16: labelwise.v1.SelectQueriesRequest.regression_samples:type_name -> labelwise.v1.Tensor
-	6,  // 17: labelwise.v1.SelectQueriesRequest.labeled_targets:type_name -> labelwise.v1.Tensor
-	6,  // 18: labelwise.v1.SelectQueriesRequest.structured_probabilities:type_name -> labelwise.v1.Tensor
-	6,  // 19: labelwise.v1.SelectQueriesRequest.structured_logits:type_name -> labelwise.v1.Tensor
-	6,  // 20: labelwise.v1.SelectQueriesRequest.structured_committee:type_name -> labelwise.v1.Tensor
-	6,  // 21: labelwise.v1.SelectQueriesRequest.structured_committee_logits:type_name -> labelwise.v1.Tensor
-	6,  // 22: labelwise.v1.SelectQueriesRequest.structured_mask:type_name -> labelwise.v1.Tensor
-	10, // 23: labelwise.v1.SelectQueriesRequest.models:type_name -> labelwise.v1.Model
-	1,  // 24: labelwise.v1.SelectQueriesRequest.model_output:type_name -> labelwise.v1.ModelOutput
-	6,  // 25: labelwise.v1.SelectQueriesRequest.model_inputs:type_name -> labelwise.v1.Tensor
-	24, // 26: labelwise.v1.SelectQueriesRequest.history:type_name -> labelwise.v1.SelectionRound
-	12, // 27: labelwise.v1.SelectQueriesResponse.results:type_name -> labelwise.v1.StrategyResult
-	23, // 28: labelwise.v1.StrategyResult.params:type_name -> labelwise.v1.StrategyResult.ParamsEntry
-	6,  // 29: labelwise.v1.StrategyResult.adversarial_points:type_name -> labelwise.v1.Tensor
-	25, // 30: labelwise.v1.StrategyResult.auto_selection:type_name -> labelwise.v1.AutoSelection
-	9,  // 31: labelwise.v1.SelectQueriesStreamRequest.chunk:type_name -> labelwise.v1.SelectQueriesRequest
-	11, // 32: labelwise.v1.SelectQueriesStreamResponse.response:type_name -> labelwise.v1.SelectQueriesResponse
-	17, // 33: labelwise.v1.ListStrategiesResponse.strategies:type_name -> labelwise.v1.StrategyInfo
-	18, // 34: labelwise.v1.StrategyInfo.params:type_name -> labelwise.v1.ParamInfo
-	2,  // 35: labelwise.v1.StrategyInfo.required_inputs:type_name -> labelwise.v1.PoolInput
-	3,  // 36: labelwise.v1.ParamInfo.type:type_name -> labelwise.v1.ParamType
-	7,  // 37: labelwise.v1.ParamInfo.default_value:type_name -> labelwise.v1.ParamValue
-	7,  // 38: labelwise.v1.ParamInfo.allowed_values:type_name -> labelwise.v1.ParamValue
-	6,  // 39: labelwise.v1.CheckStoppingRequest.stop_set_predictions:type_name -> labelwise.v1.Tensor
-	6,  // 40: labelwise.v1.CheckStoppingRequest.pool_probabilities:type_name -> labelwise.v1.Tensor
-	4,  // 41: labelwise.v1.CheckStoppingRequest.uncertainty_aggregate:type_name -> labelwise.v1.UncertaintyAggregate
-	5,  // 42: labelwise.v1.CheckStoppingRequest.rule:type_name -> labelwise.v1.StoppingRule
-	20, // 43: labelwise.v1.CheckStoppingResponse.criteria:type_name -> labelwise.v1.StoppingCriterion
-	7,  // 44: labelwise.v1.StrategySpec.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
-	7,  // 45: labelwise.v1.StrategyResult.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
-	9,  // 46: labelwise.v1.QuerySelectionService.SelectQueries:input_type -> labelwise.v1.SelectQueriesRequest
-	13, // 47: labelwise.v1.QuerySelectionService.SelectQueriesStream:input_type -> labelwise.v1.SelectQueriesStreamRequest
-	15, // 48: labelwise.v1.QuerySelectionService.ListStrategies:input_type -> labelwise.v1.ListStrategiesRequest
-	19, // 49: labelwise.v1.QuerySelectionService.CheckStopping:input_type -> labelwise.v1.CheckStoppingRequest
-	11, // 50: labelwise.v1.QuerySelectionService.SelectQueries:output_type -> labelwise.v1.SelectQueriesResponse
-	14, // 51: labelwise.v1.QuerySelectionService.SelectQueriesStream:output_type -> labelwise.v1.SelectQueriesStreamResponse
-	16, // 52: labelwise.v1.QuerySelectionService.ListStrategies:output_type -> labelwise.v1.ListStrategiesResponse
-	21, // 53: labelwise.v1.QuerySelectionService.CheckStopping:output_type -> labelwise.v1.CheckStoppingResponse
-	50, // [50:54] is the sub-list for method output_type
-	46, // [46:50] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	6,  // 10: labelwise.v1.SelectQueriesRequest.item_weights:type_name -> labelwise.v1.Tensor
+	6,  // 11: labelwise.v1.SelectQueriesRequest.multilabel_probabilities:type_name -> labelwise.v1.Tensor
+	6,  // 12: labelwise.v1.SelectQueriesRequest.multilabel_logits:type_name -> labelwise.v1.Tensor
+	6,  // 13: labelwise.v1.SelectQueriesRequest.multilabel_committee:type_name -> labelwise.v1.Tensor
+	6,  // 14: labelwise.v1.SelectQueriesRequest.multilabel_committee_logits:type_name -> labelwise.v1.Tensor
+	6,  // 15: labelwise.v1.SelectQueriesRequest.regression_mean:type_name -> labelwise.v1.Tensor
+	6,  // 16: labelwise.v1.SelectQueriesRequest.regression_std:type_name -> labelwise.v1.Tensor
+	6,  // 17: labelwise.v1.SelectQueriesRequest.regression_samples:type_name -> labelwise.v1.Tensor
+	6,  // 18: labelwise.v1.SelectQueriesRequest.labeled_targets:type_name -> labelwise.v1.Tensor
+	6,  // 19: labelwise.v1.SelectQueriesRequest.structured_probabilities:type_name -> labelwise.v1.Tensor
+	6,  // 20: labelwise.v1.SelectQueriesRequest.structured_logits:type_name -> labelwise.v1.Tensor
+	6,  // 21: labelwise.v1.SelectQueriesRequest.structured_committee:type_name -> labelwise.v1.Tensor
+	6,  // 22: labelwise.v1.SelectQueriesRequest.structured_committee_logits:type_name -> labelwise.v1.Tensor
+	6,  // 23: labelwise.v1.SelectQueriesRequest.structured_mask:type_name -> labelwise.v1.Tensor
+	10, // 24: labelwise.v1.SelectQueriesRequest.models:type_name -> labelwise.v1.Model
+	1,  // 25: labelwise.v1.SelectQueriesRequest.model_output:type_name -> labelwise.v1.ModelOutput
+	6,  // 26: labelwise.v1.SelectQueriesRequest.model_inputs:type_name -> labelwise.v1.Tensor
+	24, // 27: labelwise.v1.SelectQueriesRequest.history:type_name -> labelwise.v1.SelectionRound
+	12, // 28: labelwise.v1.SelectQueriesResponse.results:type_name -> labelwise.v1.StrategyResult
+	23, // 29: labelwise.v1.StrategyResult.params:type_name -> labelwise.v1.StrategyResult.ParamsEntry
+	6,  // 30: labelwise.v1.StrategyResult.adversarial_points:type_name -> labelwise.v1.Tensor
+	25, // 31: labelwise.v1.StrategyResult.auto_selection:type_name -> labelwise.v1.AutoSelection
+	9,  // 32: labelwise.v1.SelectQueriesStreamRequest.chunk:type_name -> labelwise.v1.SelectQueriesRequest
+	11, // 33: labelwise.v1.SelectQueriesStreamResponse.response:type_name -> labelwise.v1.SelectQueriesResponse
+	17, // 34: labelwise.v1.ListStrategiesResponse.strategies:type_name -> labelwise.v1.StrategyInfo
+	18, // 35: labelwise.v1.StrategyInfo.params:type_name -> labelwise.v1.ParamInfo
+	2,  // 36: labelwise.v1.StrategyInfo.required_inputs:type_name -> labelwise.v1.PoolInput
+	3,  // 37: labelwise.v1.ParamInfo.type:type_name -> labelwise.v1.ParamType
+	7,  // 38: labelwise.v1.ParamInfo.default_value:type_name -> labelwise.v1.ParamValue
+	7,  // 39: labelwise.v1.ParamInfo.allowed_values:type_name -> labelwise.v1.ParamValue
+	6,  // 40: labelwise.v1.CheckStoppingRequest.stop_set_predictions:type_name -> labelwise.v1.Tensor
+	6,  // 41: labelwise.v1.CheckStoppingRequest.pool_probabilities:type_name -> labelwise.v1.Tensor
+	4,  // 42: labelwise.v1.CheckStoppingRequest.uncertainty_aggregate:type_name -> labelwise.v1.UncertaintyAggregate
+	5,  // 43: labelwise.v1.CheckStoppingRequest.rule:type_name -> labelwise.v1.StoppingRule
+	20, // 44: labelwise.v1.CheckStoppingResponse.criteria:type_name -> labelwise.v1.StoppingCriterion
+	7,  // 45: labelwise.v1.StrategySpec.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
+	7,  // 46: labelwise.v1.StrategyResult.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
+	9,  // 47: labelwise.v1.QuerySelectionService.SelectQueries:input_type -> labelwise.v1.SelectQueriesRequest
+	13, // 48: labelwise.v1.QuerySelectionService.SelectQueriesStream:input_type -> labelwise.v1.SelectQueriesStreamRequest
+	15, // 49: labelwise.v1.QuerySelectionService.ListStrategies:input_type -> labelwise.v1.ListStrategiesRequest
+	19, // 50: labelwise.v1.QuerySelectionService.CheckStopping:input_type -> labelwise.v1.CheckStoppingRequest
+	11, // 51: labelwise.v1.QuerySelectionService.SelectQueries:output_type -> labelwise.v1.SelectQueriesResponse
+	14, // 52: labelwise.v1.QuerySelectionService.SelectQueriesStream:output_type -> labelwise.v1.SelectQueriesStreamResponse
+	16, // 53: labelwise.v1.QuerySelectionService.ListStrategies:output_type -> labelwise.v1.ListStrategiesResponse
+	21, // 54: labelwise.v1.QuerySelectionService.CheckStopping:output_type -> labelwise.v1.CheckStoppingResponse
+	51, // [51:55] is the sub-list for method output_type
+	47, // [47:51] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_labelwise_v1_query_selection_proto_init() }

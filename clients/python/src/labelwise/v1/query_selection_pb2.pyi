@@ -137,7 +137,7 @@ class StrategySpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ...) -> None: ...
 
 class SelectQueriesRequest(_message.Message):
-    __slots__ = ("strategies", "k", "seed", "exclude", "clamp_k", "budget", "probabilities", "logits", "temperature", "committee", "committee_logits", "embeddings", "labeled_embeddings", "costs", "multilabel_probabilities", "multilabel_logits", "multilabel_committee", "multilabel_committee_logits", "labeled_label_cardinality", "regression_mean", "regression_std", "regression_samples", "labeled_targets", "structured_probabilities", "structured_logits", "structured_committee", "structured_committee_logits", "structured_mask", "models", "model_output", "embeddings_output", "mc_dropout_samples", "model_inputs", "inference_batch_rows", "inference_timeout_seconds", "history")
+    __slots__ = ("strategies", "k", "seed", "exclude", "clamp_k", "budget", "probabilities", "logits", "temperature", "committee", "committee_logits", "embeddings", "labeled_embeddings", "costs", "item_weights", "multilabel_probabilities", "multilabel_logits", "multilabel_committee", "multilabel_committee_logits", "labeled_label_cardinality", "regression_mean", "regression_std", "regression_samples", "labeled_targets", "structured_probabilities", "structured_logits", "structured_committee", "structured_committee_logits", "structured_mask", "models", "model_output", "embeddings_output", "mc_dropout_samples", "model_inputs", "inference_batch_rows", "inference_timeout_seconds", "history")
     STRATEGIES_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
@@ -152,6 +152,7 @@ class SelectQueriesRequest(_message.Message):
     EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     LABELED_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     COSTS_FIELD_NUMBER: _ClassVar[int]
+    ITEM_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     MULTILABEL_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     MULTILABEL_LOGITS_FIELD_NUMBER: _ClassVar[int]
     MULTILABEL_COMMITTEE_FIELD_NUMBER: _ClassVar[int]
@@ -188,6 +189,7 @@ class SelectQueriesRequest(_message.Message):
     embeddings: Tensor
     labeled_embeddings: Tensor
     costs: Tensor
+    item_weights: Tensor
     multilabel_probabilities: Tensor
     multilabel_logits: Tensor
     multilabel_committee: Tensor
@@ -210,7 +212,7 @@ class SelectQueriesRequest(_message.Message):
     inference_batch_rows: int
     inference_timeout_seconds: float
     history: _containers.RepeatedCompositeFieldContainer[_history_pb2.SelectionRound]
-    def __init__(self, strategies: _Optional[_Iterable[_Union[StrategySpec, _Mapping]]] = ..., k: _Optional[int] = ..., seed: _Optional[int] = ..., exclude: _Optional[_Iterable[int]] = ..., clamp_k: _Optional[bool] = ..., budget: _Optional[float] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., logits: _Optional[_Union[Tensor, _Mapping]] = ..., temperature: _Optional[float] = ..., committee: _Optional[_Union[Tensor, _Mapping]] = ..., committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., costs: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_logits: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_committee: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_label_cardinality: _Optional[float] = ..., regression_mean: _Optional[_Union[Tensor, _Mapping]] = ..., regression_std: _Optional[_Union[Tensor, _Mapping]] = ..., regression_samples: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_targets: _Optional[_Union[Tensor, _Mapping]] = ..., structured_probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., structured_logits: _Optional[_Union[Tensor, _Mapping]] = ..., structured_committee: _Optional[_Union[Tensor, _Mapping]] = ..., structured_committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., structured_mask: _Optional[_Union[Tensor, _Mapping]] = ..., models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ..., model_output: _Optional[_Union[ModelOutput, str]] = ..., embeddings_output: _Optional[str] = ..., mc_dropout_samples: _Optional[int] = ..., model_inputs: _Optional[_Union[Tensor, _Mapping]] = ..., inference_batch_rows: _Optional[int] = ..., inference_timeout_seconds: _Optional[float] = ..., history: _Optional[_Iterable[_Union[_history_pb2.SelectionRound, _Mapping]]] = ...) -> None: ...
+    def __init__(self, strategies: _Optional[_Iterable[_Union[StrategySpec, _Mapping]]] = ..., k: _Optional[int] = ..., seed: _Optional[int] = ..., exclude: _Optional[_Iterable[int]] = ..., clamp_k: _Optional[bool] = ..., budget: _Optional[float] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., logits: _Optional[_Union[Tensor, _Mapping]] = ..., temperature: _Optional[float] = ..., committee: _Optional[_Union[Tensor, _Mapping]] = ..., committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_embeddings: _Optional[_Union[Tensor, _Mapping]] = ..., costs: _Optional[_Union[Tensor, _Mapping]] = ..., item_weights: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_logits: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_committee: _Optional[_Union[Tensor, _Mapping]] = ..., multilabel_committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_label_cardinality: _Optional[float] = ..., regression_mean: _Optional[_Union[Tensor, _Mapping]] = ..., regression_std: _Optional[_Union[Tensor, _Mapping]] = ..., regression_samples: _Optional[_Union[Tensor, _Mapping]] = ..., labeled_targets: _Optional[_Union[Tensor, _Mapping]] = ..., structured_probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., structured_logits: _Optional[_Union[Tensor, _Mapping]] = ..., structured_committee: _Optional[_Union[Tensor, _Mapping]] = ..., structured_committee_logits: _Optional[_Union[Tensor, _Mapping]] = ..., structured_mask: _Optional[_Union[Tensor, _Mapping]] = ..., models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ..., model_output: _Optional[_Union[ModelOutput, str]] = ..., embeddings_output: _Optional[str] = ..., mc_dropout_samples: _Optional[int] = ..., model_inputs: _Optional[_Union[Tensor, _Mapping]] = ..., inference_batch_rows: _Optional[int] = ..., inference_timeout_seconds: _Optional[float] = ..., history: _Optional[_Iterable[_Union[_history_pb2.SelectionRound, _Mapping]]] = ...) -> None: ...
 
 class Model(_message.Message):
     __slots__ = ("onnx", "sha256")
@@ -229,7 +231,7 @@ class SelectQueriesResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[StrategyResult, _Mapping]]] = ..., pool_size: _Optional[int] = ...) -> None: ...
 
 class StrategyResult(_message.Message):
-    __slots__ = ("name", "params", "indices", "scores", "total_cost", "candidates_considered", "adversarial_points", "adversarial_method", "auto_selection")
+    __slots__ = ("name", "params", "indices", "scores", "total_cost", "candidates_considered", "adversarial_points", "represented_weights", "adversarial_method", "auto_selection")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +246,7 @@ class StrategyResult(_message.Message):
     TOTAL_COST_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_CONSIDERED_FIELD_NUMBER: _ClassVar[int]
     ADVERSARIAL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    REPRESENTED_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     ADVERSARIAL_METHOD_FIELD_NUMBER: _ClassVar[int]
     AUTO_SELECTION_FIELD_NUMBER: _ClassVar[int]
     name: str
@@ -253,9 +256,10 @@ class StrategyResult(_message.Message):
     total_cost: float
     candidates_considered: int
     adversarial_points: Tensor
+    represented_weights: _containers.RepeatedScalarFieldContainer[float]
     adversarial_method: str
     auto_selection: _history_pb2.AutoSelection
-    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ..., indices: _Optional[_Iterable[int]] = ..., scores: _Optional[_Iterable[float]] = ..., total_cost: _Optional[float] = ..., candidates_considered: _Optional[int] = ..., adversarial_points: _Optional[_Union[Tensor, _Mapping]] = ..., adversarial_method: _Optional[str] = ..., auto_selection: _Optional[_Union[_history_pb2.AutoSelection, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ..., indices: _Optional[_Iterable[int]] = ..., scores: _Optional[_Iterable[float]] = ..., total_cost: _Optional[float] = ..., candidates_considered: _Optional[int] = ..., adversarial_points: _Optional[_Union[Tensor, _Mapping]] = ..., represented_weights: _Optional[_Iterable[float]] = ..., adversarial_method: _Optional[str] = ..., auto_selection: _Optional[_Union[_history_pb2.AutoSelection, _Mapping]] = ...) -> None: ...
 
 class SelectQueriesStreamRequest(_message.Message):
     __slots__ = ("chunk",)
