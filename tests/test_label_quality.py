@@ -293,3 +293,48 @@ def test_a_hostile_assessment_is_answered_or_named(
     assert len(response.consensus_labels) == len(response.consensus_quality) == items
     assert all(0 <= q <= 1 + 1e-9 for q in response.consensus_quality)
     assert all(0 <= k < inputs.classes for k in response.consensus_labels)
+
+
+def test_list_strategies_describes_the_methods_from_the_one_table() -> None:
+    from labelwise_server.grpc.codec import list_strategies_response
+    from labelwise_server.label_quality import METHODS
+
+    listed = list_strategies_response().label_quality_methods
+    assert [m.name for m in listed] == ["crowdlab", "dawid_skene", "activelab",
+                                        "interval_estimation"]  # fmt: skip
+    assert all(m.description and m.rpcs for m in listed)
+    by_name = {m.name: m for m in METHODS}
+    assert [p.name for p in listed[1].params] == ["max_iterations", "tolerance"]
+    # An unset field decodes to the default the table gives.
+    ds = decode_assess(_assess(method=2), LIMIT)
+    dawid = by_name["dawid_skene"].params
+    assert ds.max_iterations == dawid["max_iterations"].default
+    assert ds.tolerance == dawid["tolerance"].default
+    planned = decode_plan(_plan(), LIMIT)
+    ie = by_name["interval_estimation"].params
+    assert planned.bound == ie["accuracy_bound"].default
+    assert planned.alpha == ie["alpha"].default and planned.epsilon == ie["epsilon"].default
+    assert planned.pool_strategy == by_name["activelab"].params["pool_strategy"].default
+    assert set(by_name["activelab"].params["pool_strategy"].choices) == set(
+        ["activelab", "least_confidence", "margin", "ratio", "entropy"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("rpc", "field"),
+    [("assess", "max_iterations"), ("assess", "tolerance"), ("plan", "alpha"),
+     ("plan", "epsilon")],
+)  # fmt: skip
+def test_values_the_table_rules_out_are_refused_naming_the_field(rpc: str, field: str) -> None:
+    from labelwise_server.label_quality import METHODS
+
+    param = next(m.params[field] for m in METHODS if field in m.params)
+    bad = list(param.constraint.invalid_values())
+    assert bad
+    for value in bad:
+        with pytest.raises(InvalidArgument) as caught:
+            if rpc == "assess":
+                decode_assess(_assess(method=2, **{field: value}), LIMIT)
+            else:
+                decode_plan(_plan(**{field: value}), LIMIT)
+        assert caught.value.field == field

@@ -24,6 +24,7 @@ from labelwise_server.errors import InvalidArgument
 from labelwise_server.strategies import annotators as ann
 from labelwise_server.strategies._types import FloatArray, IntArray, Pool, RealArray, StopCheck
 from labelwise_server.strategies._types import never_stop as _never_stop
+from labelwise_server.strategies.params import Interval, Options, Param
 from labelwise_server.strategies.registry import base_scores
 from labelwise_server.tensors import INT_DTYPES, RawTensor, decode_tensor, encode_tensor
 
@@ -33,6 +34,105 @@ DEFAULT_TOLERANCE = 1e-5
 DEFAULT_ALPHA = 0.05
 DEFAULT_EPSILON = 0.9
 POOL_STRATEGIES = ("activelab", "least_confidence", "margin", "ratio", "entropy")
+ACCURACY_BOUNDS = ("upper", "mean", "lower")
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """One method of LabelQualityService, as ListStrategies describes it
+    (ListStrategiesResponse.label_quality_methods). params: the request fields that tune it,
+    by their field name, with the default an unset field means."""
+
+    name: str
+    rpcs: tuple[str, ...]
+    description: str
+    params: dict[str, Param]
+    is_default: bool
+
+
+# The one table of the label-quality methods: ListStrategies reads it, and the decoders below
+# take their defaults and bounds from the same constants (tests/test_label_quality.py checks
+# that an unset field decodes to each default).
+METHODS: tuple[MethodInfo, ...] = (
+    MethodInfo(
+        "crowdlab",
+        ("AssessLabels", "PlanLabeling"),
+        "CROWDLAB (Goh, Tkachenko & Mueller 2022): consensus label, its quality and annotator "
+        "quality; the model counts as one more annotator and everyone is weighted by agreement "
+        "beyond always answering the most common class. Needs labeled_probabilities and one "
+        "item with two labels. As cleanlab's get_label_quality_multiannotator.",
+        {},
+        True,
+    ),
+    MethodInfo(
+        "dawid_skene",
+        ("AssessLabels",),
+        "Dawid-Skene EM (Dawid & Skene 1979): a confusion matrix per annotator and class "
+        "priors from the annotations alone; consensus = the posterior's argmax, annotator "
+        "quality = its expected accuracy. As crowd-kit's DawidSkene.",
+        {
+            "max_iterations": Param(
+                Interval(int, 1, MAX_ITERATIONS),
+                default=DEFAULT_MAX_ITERATIONS,
+                description="The most EM iterations.",
+            ),
+            "tolerance": Param(
+                Interval(float, 0.0, None, closed="right"),
+                default=DEFAULT_TOLERANCE,
+                description="EM stops once the evidence lower bound per annotation gains less.",
+            ),
+        },
+        False,
+    ),
+    MethodInfo(
+        "activelab",
+        ("PlanLabeling",),
+        "ActiveLab (Goh & Mueller 2023): one scale for 'label again' (CROWDLAB's consensus "
+        "quality mixed with 1/c by the weight of an item's annotators and the model) and "
+        "'label first' (the model's temperature-scaled confidence mixed with 1/c); priority = "
+        "1 − score. As cleanlab's get_active_learning_scores, with the vote fractions of its "
+        "temperature search counted by class.",
+        {
+            "pool_strategy": Param(
+                Options(str, POOL_STRATEGIES),
+                default="activelab",
+                description="What orders the pool items among themselves; another strategy "
+                "takes ActiveLab's pool scores in its own order.",
+            )
+        },
+        True,
+    ),
+    MethodInfo(
+        "interval_estimation",
+        ("PlanLabeling",),
+        "Who labels it (Kaelbling 1993; IEThresh, Donmez et al. 2009): each annotator's "
+        "agreement with a reference label as a Student-t interval with one pseudo-agreement "
+        "and one pseudo-disagreement; annotators below epsilon × the best get nothing; walking "
+        "the ranking, each item goes to the annotator with the most expected correct labels "
+        "beyond chance per unit cost, ((q − 1/c)/(1 − 1/c)) / cost, within budget and "
+        "capacity.",
+        {
+            "accuracy_bound": Param(
+                Options(str, ACCURACY_BOUNDS),
+                default="upper",
+                description="Which end of the interval is an annotator's accuracy "
+                "(AccuracyBound: ACCURACY_BOUND_UPPER, _MEAN, _LOWER).",
+            ),
+            "alpha": Param(
+                Interval(float, 0.0, None, closed="right"),
+                default=DEFAULT_ALPHA,
+                description="The intervals' level is 1 − alpha; must also be < 1.",
+            ),
+            "epsilon": Param(
+                Interval(float, 0.0, 1.0),
+                default=DEFAULT_EPSILON,
+                description="IEThresh's threshold: annotators below epsilon × the best "
+                "expected accuracy get no task.",
+            ),
+        },
+        True,
+    ),
+)
 
 
 def _raw(tensor: pb.Tensor) -> RawTensor:

@@ -17,6 +17,7 @@ from labelwise.v1 import history_pb2
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise_server import reasons
 from labelwise_server.errors import InvalidArgument, StreamIdle
+from labelwise_server.label_quality import METHODS as LABEL_QUALITY_METHODS
 from labelwise_server.onnx_runner import GRADIENT_OPS
 from labelwise_server.pool_stream import Chunks, RowWiseStream, plan
 from labelwise_server.selection import Result
@@ -144,7 +145,17 @@ def list_strategies_response() -> pb.ListStrategiesResponse:
             )
             for strategy in STRATEGIES.values()
         ]
-        + [_stream_strategy_info(strategy) for strategy in STREAM_STRATEGIES.values()]
+        + [_stream_strategy_info(strategy) for strategy in STREAM_STRATEGIES.values()],
+        label_quality_methods=[
+            pb.LabelQualityMethodInfo(
+                name=method.name,
+                rpcs=method.rpcs,
+                description=method.description,
+                params=[_param_info(name, param) for name, param in method.params.items()],
+                is_default=method.is_default,
+            )
+            for method in LABEL_QUALITY_METHODS
+        ],
     )
 
 

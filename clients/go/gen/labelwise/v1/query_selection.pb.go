@@ -1596,9 +1596,14 @@ func (*ListStrategiesRequest) Descriptor() ([]byte, []int) {
 type ListStrategiesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Every strategy, in the order of the server's registry.
-	Strategies    []*StrategyInfo `protobuf:"bytes,1,rep,name=strategies,proto3" json:"strategies,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Strategies []*StrategyInfo `protobuf:"bytes,1,rep,name=strategies,proto3" json:"strategies,omitempty"`
+	// The methods of LabelQualityService (label_quality.proto), which take
+	// annotations rather than one pool and so are not strategies of
+	// SelectQueries: the consensus methods of AssessLabels, PlanLabeling's
+	// ranking and its choice of annotators.
+	LabelQualityMethods []*LabelQualityMethodInfo `protobuf:"bytes,2,rep,name=label_quality_methods,json=labelQualityMethods,proto3" json:"label_quality_methods,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ListStrategiesResponse) Reset() {
@@ -1638,6 +1643,100 @@ func (x *ListStrategiesResponse) GetStrategies() []*StrategyInfo {
 	return nil
 }
 
+func (x *ListStrategiesResponse) GetLabelQualityMethods() []*LabelQualityMethodInfo {
+	if x != nil {
+		return x.LabelQualityMethods
+	}
+	return nil
+}
+
+// LabelQualityMethodInfo describes one method of LabelQualityService.
+type LabelQualityMethodInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The method's name: "crowdlab" or "dawid_skene" (AssessLabelsRequest.method
+	// LABEL_QUALITY_METHOD_CROWDLAB / _DAWID_SKENE), "activelab" (PlanLabeling's
+	// ranking of re-labels and first labels) or "interval_estimation"
+	// (PlanLabeling's choice of annotators).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The LabelQualityService RPCs that run it: "AssessLabels", "PlanLabeling".
+	Rpcs []string `protobuf:"bytes,2,rep,name=rpcs,proto3" json:"rpcs,omitempty"`
+	// What the method computes, with its formula and reference.
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// The request fields that tune it, as parameters: ParamInfo.name is the
+	// field's name in the RPC's request message, default_value what an unset
+	// field means.
+	Params []*ParamInfo `protobuf:"bytes,4,rep,name=params,proto3" json:"params,omitempty"`
+	// True when the RPC uses this method unless the request names another.
+	IsDefault     bool `protobuf:"varint,5,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LabelQualityMethodInfo) Reset() {
+	*x = LabelQualityMethodInfo{}
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LabelQualityMethodInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LabelQualityMethodInfo) ProtoMessage() {}
+
+func (x *LabelQualityMethodInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LabelQualityMethodInfo.ProtoReflect.Descriptor instead.
+func (*LabelQualityMethodInfo) Descriptor() ([]byte, []int) {
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *LabelQualityMethodInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LabelQualityMethodInfo) GetRpcs() []string {
+	if x != nil {
+		return x.Rpcs
+	}
+	return nil
+}
+
+func (x *LabelQualityMethodInfo) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *LabelQualityMethodInfo) GetParams() []*ParamInfo {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *LabelQualityMethodInfo) GetIsDefault() bool {
+	if x != nil {
+		return x.IsDefault
+	}
+	return false
+}
+
 // StrategyInfo describes one strategy.
 type StrategyInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1674,7 +1773,7 @@ type StrategyInfo struct {
 
 func (x *StrategyInfo) Reset() {
 	*x = StrategyInfo{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[11]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1785,7 @@ func (x *StrategyInfo) String() string {
 func (*StrategyInfo) ProtoMessage() {}
 
 func (x *StrategyInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[11]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1798,7 @@ func (x *StrategyInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StrategyInfo.ProtoReflect.Descriptor instead.
 func (*StrategyInfo) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{11}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StrategyInfo) GetName() string {
@@ -1791,7 +1890,7 @@ type ParamInfo struct {
 
 func (x *ParamInfo) Reset() {
 	*x = ParamInfo{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[12]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +1902,7 @@ func (x *ParamInfo) String() string {
 func (*ParamInfo) ProtoMessage() {}
 
 func (x *ParamInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[12]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +1915,7 @@ func (x *ParamInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParamInfo.ProtoReflect.Descriptor instead.
 func (*ParamInfo) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{12}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ParamInfo) GetName() string {
@@ -1929,7 +2028,7 @@ type CheckStoppingRequest struct {
 
 func (x *CheckStoppingRequest) Reset() {
 	*x = CheckStoppingRequest{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[13]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1941,7 +2040,7 @@ func (x *CheckStoppingRequest) String() string {
 func (*CheckStoppingRequest) ProtoMessage() {}
 
 func (x *CheckStoppingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[13]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1954,7 +2053,7 @@ func (x *CheckStoppingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStoppingRequest.ProtoReflect.Descriptor instead.
 func (*CheckStoppingRequest) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{13}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CheckStoppingRequest) GetStopSetPredictions() *Tensor {
@@ -2037,7 +2136,7 @@ type StoppingCriterion struct {
 
 func (x *StoppingCriterion) Reset() {
 	*x = StoppingCriterion{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[14]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2148,7 @@ func (x *StoppingCriterion) String() string {
 func (*StoppingCriterion) ProtoMessage() {}
 
 func (x *StoppingCriterion) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[14]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2161,7 @@ func (x *StoppingCriterion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoppingCriterion.ProtoReflect.Descriptor instead.
 func (*StoppingCriterion) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{14}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StoppingCriterion) GetName() string {
@@ -2125,7 +2224,7 @@ type CheckStoppingResponse struct {
 
 func (x *CheckStoppingResponse) Reset() {
 	*x = CheckStoppingResponse{}
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[15]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2236,7 @@ func (x *CheckStoppingResponse) String() string {
 func (*CheckStoppingResponse) ProtoMessage() {}
 
 func (x *CheckStoppingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labelwise_v1_query_selection_proto_msgTypes[15]
+	mi := &file_labelwise_v1_query_selection_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2249,7 @@ func (x *CheckStoppingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStoppingResponse.ProtoReflect.Descriptor instead.
 func (*CheckStoppingResponse) Descriptor() ([]byte, []int) {
-	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{15}
+	return file_labelwise_v1_query_selection_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CheckStoppingResponse) GetStop() bool {
@@ -2271,11 +2370,19 @@ const file_labelwise_v1_query_selection_proto_rawDesc = "" +
 	"\x05chunk\x18\x01 \x01(\v2\".labelwise.v1.SelectQueriesRequestR\x05chunk\"^\n" +
 	"\x1bSelectQueriesStreamResponse\x12?\n" +
 	"\bresponse\x18\x01 \x01(\v2#.labelwise.v1.SelectQueriesResponseR\bresponse\"\x17\n" +
-	"\x15ListStrategiesRequest\"T\n" +
+	"\x15ListStrategiesRequest\"\xae\x01\n" +
 	"\x16ListStrategiesResponse\x12:\n" +
 	"\n" +
 	"strategies\x18\x01 \x03(\v2\x1a.labelwise.v1.StrategyInfoR\n" +
-	"strategies\"\xb4\x02\n" +
+	"strategies\x12X\n" +
+	"\x15label_quality_methods\x18\x02 \x03(\v2$.labelwise.v1.LabelQualityMethodInfoR\x13labelQualityMethods\"\xb2\x01\n" +
+	"\x16LabelQualityMethodInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04rpcs\x18\x02 \x03(\tR\x04rpcs\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12/\n" +
+	"\x06params\x18\x04 \x03(\v2\x17.labelwise.v1.ParamInfoR\x06params\x12\x1d\n" +
+	"\n" +
+	"is_default\x18\x05 \x01(\bR\tisDefault\"\xb4\x02\n" +
 	"\fStrategyInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06family\x18\x02 \x01(\tR\x06family\x12 \n" +
@@ -2387,7 +2494,7 @@ func file_labelwise_v1_query_selection_proto_rawDescGZIP() []byte {
 }
 
 var file_labelwise_v1_query_selection_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_labelwise_v1_query_selection_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_labelwise_v1_query_selection_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_labelwise_v1_query_selection_proto_goTypes = []any{
 	(DataType)(0),                       // 0: labelwise.v1.DataType
 	(ModelOutput)(0),                    // 1: labelwise.v1.ModelOutput
@@ -2406,19 +2513,20 @@ var file_labelwise_v1_query_selection_proto_goTypes = []any{
 	(*SelectQueriesStreamResponse)(nil), // 14: labelwise.v1.SelectQueriesStreamResponse
 	(*ListStrategiesRequest)(nil),       // 15: labelwise.v1.ListStrategiesRequest
 	(*ListStrategiesResponse)(nil),      // 16: labelwise.v1.ListStrategiesResponse
-	(*StrategyInfo)(nil),                // 17: labelwise.v1.StrategyInfo
-	(*ParamInfo)(nil),                   // 18: labelwise.v1.ParamInfo
-	(*CheckStoppingRequest)(nil),        // 19: labelwise.v1.CheckStoppingRequest
-	(*StoppingCriterion)(nil),           // 20: labelwise.v1.StoppingCriterion
-	(*CheckStoppingResponse)(nil),       // 21: labelwise.v1.CheckStoppingResponse
-	nil,                                 // 22: labelwise.v1.StrategySpec.ParamsEntry
-	nil,                                 // 23: labelwise.v1.StrategyResult.ParamsEntry
-	(*SelectionRound)(nil),              // 24: labelwise.v1.SelectionRound
-	(*AutoSelection)(nil),               // 25: labelwise.v1.AutoSelection
+	(*LabelQualityMethodInfo)(nil),      // 17: labelwise.v1.LabelQualityMethodInfo
+	(*StrategyInfo)(nil),                // 18: labelwise.v1.StrategyInfo
+	(*ParamInfo)(nil),                   // 19: labelwise.v1.ParamInfo
+	(*CheckStoppingRequest)(nil),        // 20: labelwise.v1.CheckStoppingRequest
+	(*StoppingCriterion)(nil),           // 21: labelwise.v1.StoppingCriterion
+	(*CheckStoppingResponse)(nil),       // 22: labelwise.v1.CheckStoppingResponse
+	nil,                                 // 23: labelwise.v1.StrategySpec.ParamsEntry
+	nil,                                 // 24: labelwise.v1.StrategyResult.ParamsEntry
+	(*SelectionRound)(nil),              // 25: labelwise.v1.SelectionRound
+	(*AutoSelection)(nil),               // 26: labelwise.v1.AutoSelection
 }
 var file_labelwise_v1_query_selection_proto_depIdxs = []int32{
 	0,  // 0: labelwise.v1.Tensor.dtype:type_name -> labelwise.v1.DataType
-	22, // 1: labelwise.v1.StrategySpec.params:type_name -> labelwise.v1.StrategySpec.ParamsEntry
+	23, // 1: labelwise.v1.StrategySpec.params:type_name -> labelwise.v1.StrategySpec.ParamsEntry
 	8,  // 2: labelwise.v1.SelectQueriesRequest.strategies:type_name -> labelwise.v1.StrategySpec
 	6,  // 3: labelwise.v1.SelectQueriesRequest.probabilities:type_name -> labelwise.v1.Tensor
 	6,  // 4: labelwise.v1.SelectQueriesRequest.logits:type_name -> labelwise.v1.Tensor
@@ -2444,39 +2552,41 @@ var file_labelwise_v1_query_selection_proto_depIdxs = []int32{
 	10, // 24: labelwise.v1.SelectQueriesRequest.models:type_name -> labelwise.v1.Model
 	1,  // 25: labelwise.v1.SelectQueriesRequest.model_output:type_name -> labelwise.v1.ModelOutput
 	6,  // 26: labelwise.v1.SelectQueriesRequest.model_inputs:type_name -> labelwise.v1.Tensor
-	24, // 27: labelwise.v1.SelectQueriesRequest.history:type_name -> labelwise.v1.SelectionRound
+	25, // 27: labelwise.v1.SelectQueriesRequest.history:type_name -> labelwise.v1.SelectionRound
 	12, // 28: labelwise.v1.SelectQueriesResponse.results:type_name -> labelwise.v1.StrategyResult
-	23, // 29: labelwise.v1.StrategyResult.params:type_name -> labelwise.v1.StrategyResult.ParamsEntry
+	24, // 29: labelwise.v1.StrategyResult.params:type_name -> labelwise.v1.StrategyResult.ParamsEntry
 	6,  // 30: labelwise.v1.StrategyResult.adversarial_points:type_name -> labelwise.v1.Tensor
-	25, // 31: labelwise.v1.StrategyResult.auto_selection:type_name -> labelwise.v1.AutoSelection
+	26, // 31: labelwise.v1.StrategyResult.auto_selection:type_name -> labelwise.v1.AutoSelection
 	9,  // 32: labelwise.v1.SelectQueriesStreamRequest.chunk:type_name -> labelwise.v1.SelectQueriesRequest
 	11, // 33: labelwise.v1.SelectQueriesStreamResponse.response:type_name -> labelwise.v1.SelectQueriesResponse
-	17, // 34: labelwise.v1.ListStrategiesResponse.strategies:type_name -> labelwise.v1.StrategyInfo
-	18, // 35: labelwise.v1.StrategyInfo.params:type_name -> labelwise.v1.ParamInfo
-	2,  // 36: labelwise.v1.StrategyInfo.required_inputs:type_name -> labelwise.v1.PoolInput
-	3,  // 37: labelwise.v1.ParamInfo.type:type_name -> labelwise.v1.ParamType
-	7,  // 38: labelwise.v1.ParamInfo.default_value:type_name -> labelwise.v1.ParamValue
-	7,  // 39: labelwise.v1.ParamInfo.allowed_values:type_name -> labelwise.v1.ParamValue
-	6,  // 40: labelwise.v1.CheckStoppingRequest.stop_set_predictions:type_name -> labelwise.v1.Tensor
-	6,  // 41: labelwise.v1.CheckStoppingRequest.pool_probabilities:type_name -> labelwise.v1.Tensor
-	4,  // 42: labelwise.v1.CheckStoppingRequest.uncertainty_aggregate:type_name -> labelwise.v1.UncertaintyAggregate
-	5,  // 43: labelwise.v1.CheckStoppingRequest.rule:type_name -> labelwise.v1.StoppingRule
-	20, // 44: labelwise.v1.CheckStoppingResponse.criteria:type_name -> labelwise.v1.StoppingCriterion
-	7,  // 45: labelwise.v1.StrategySpec.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
-	7,  // 46: labelwise.v1.StrategyResult.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
-	9,  // 47: labelwise.v1.QuerySelectionService.SelectQueries:input_type -> labelwise.v1.SelectQueriesRequest
-	13, // 48: labelwise.v1.QuerySelectionService.SelectQueriesStream:input_type -> labelwise.v1.SelectQueriesStreamRequest
-	15, // 49: labelwise.v1.QuerySelectionService.ListStrategies:input_type -> labelwise.v1.ListStrategiesRequest
-	19, // 50: labelwise.v1.QuerySelectionService.CheckStopping:input_type -> labelwise.v1.CheckStoppingRequest
-	11, // 51: labelwise.v1.QuerySelectionService.SelectQueries:output_type -> labelwise.v1.SelectQueriesResponse
-	14, // 52: labelwise.v1.QuerySelectionService.SelectQueriesStream:output_type -> labelwise.v1.SelectQueriesStreamResponse
-	16, // 53: labelwise.v1.QuerySelectionService.ListStrategies:output_type -> labelwise.v1.ListStrategiesResponse
-	21, // 54: labelwise.v1.QuerySelectionService.CheckStopping:output_type -> labelwise.v1.CheckStoppingResponse
-	51, // [51:55] is the sub-list for method output_type
-	47, // [47:51] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	18, // 34: labelwise.v1.ListStrategiesResponse.strategies:type_name -> labelwise.v1.StrategyInfo
+	17, // 35: labelwise.v1.ListStrategiesResponse.label_quality_methods:type_name -> labelwise.v1.LabelQualityMethodInfo
+	19, // 36: labelwise.v1.LabelQualityMethodInfo.params:type_name -> labelwise.v1.ParamInfo
+	19, // 37: labelwise.v1.StrategyInfo.params:type_name -> labelwise.v1.ParamInfo
+	2,  // 38: labelwise.v1.StrategyInfo.required_inputs:type_name -> labelwise.v1.PoolInput
+	3,  // 39: labelwise.v1.ParamInfo.type:type_name -> labelwise.v1.ParamType
+	7,  // 40: labelwise.v1.ParamInfo.default_value:type_name -> labelwise.v1.ParamValue
+	7,  // 41: labelwise.v1.ParamInfo.allowed_values:type_name -> labelwise.v1.ParamValue
+	6,  // 42: labelwise.v1.CheckStoppingRequest.stop_set_predictions:type_name -> labelwise.v1.Tensor
+	6,  // 43: labelwise.v1.CheckStoppingRequest.pool_probabilities:type_name -> labelwise.v1.Tensor
+	4,  // 44: labelwise.v1.CheckStoppingRequest.uncertainty_aggregate:type_name -> labelwise.v1.UncertaintyAggregate
+	5,  // 45: labelwise.v1.CheckStoppingRequest.rule:type_name -> labelwise.v1.StoppingRule
+	21, // 46: labelwise.v1.CheckStoppingResponse.criteria:type_name -> labelwise.v1.StoppingCriterion
+	7,  // 47: labelwise.v1.StrategySpec.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
+	7,  // 48: labelwise.v1.StrategyResult.ParamsEntry.value:type_name -> labelwise.v1.ParamValue
+	9,  // 49: labelwise.v1.QuerySelectionService.SelectQueries:input_type -> labelwise.v1.SelectQueriesRequest
+	13, // 50: labelwise.v1.QuerySelectionService.SelectQueriesStream:input_type -> labelwise.v1.SelectQueriesStreamRequest
+	15, // 51: labelwise.v1.QuerySelectionService.ListStrategies:input_type -> labelwise.v1.ListStrategiesRequest
+	20, // 52: labelwise.v1.QuerySelectionService.CheckStopping:input_type -> labelwise.v1.CheckStoppingRequest
+	11, // 53: labelwise.v1.QuerySelectionService.SelectQueries:output_type -> labelwise.v1.SelectQueriesResponse
+	14, // 54: labelwise.v1.QuerySelectionService.SelectQueriesStream:output_type -> labelwise.v1.SelectQueriesStreamResponse
+	16, // 55: labelwise.v1.QuerySelectionService.ListStrategies:output_type -> labelwise.v1.ListStrategiesResponse
+	22, // 56: labelwise.v1.QuerySelectionService.CheckStopping:output_type -> labelwise.v1.CheckStoppingResponse
+	53, // [53:57] is the sub-list for method output_type
+	49, // [49:53] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_labelwise_v1_query_selection_proto_init() }
@@ -2497,15 +2607,15 @@ func file_labelwise_v1_query_selection_proto_init() {
 		(*Model_Onnx)(nil),
 		(*Model_Sha256)(nil),
 	}
-	file_labelwise_v1_query_selection_proto_msgTypes[12].OneofWrappers = []any{}
 	file_labelwise_v1_query_selection_proto_msgTypes[13].OneofWrappers = []any{}
+	file_labelwise_v1_query_selection_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labelwise_v1_query_selection_proto_rawDesc), len(file_labelwise_v1_query_selection_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -278,10 +278,26 @@ class ListStrategiesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListStrategiesResponse(_message.Message):
-    __slots__ = ("strategies",)
+    __slots__ = ("strategies", "label_quality_methods")
     STRATEGIES_FIELD_NUMBER: _ClassVar[int]
+    LABEL_QUALITY_METHODS_FIELD_NUMBER: _ClassVar[int]
     strategies: _containers.RepeatedCompositeFieldContainer[StrategyInfo]
-    def __init__(self, strategies: _Optional[_Iterable[_Union[StrategyInfo, _Mapping]]] = ...) -> None: ...
+    label_quality_methods: _containers.RepeatedCompositeFieldContainer[LabelQualityMethodInfo]
+    def __init__(self, strategies: _Optional[_Iterable[_Union[StrategyInfo, _Mapping]]] = ..., label_quality_methods: _Optional[_Iterable[_Union[LabelQualityMethodInfo, _Mapping]]] = ...) -> None: ...
+
+class LabelQualityMethodInfo(_message.Message):
+    __slots__ = ("name", "rpcs", "description", "params", "is_default")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RPCS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    rpcs: _containers.RepeatedScalarFieldContainer[str]
+    description: str
+    params: _containers.RepeatedCompositeFieldContainer[ParamInfo]
+    is_default: bool
+    def __init__(self, name: _Optional[str] = ..., rpcs: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., params: _Optional[_Iterable[_Union[ParamInfo, _Mapping]]] = ..., is_default: _Optional[bool] = ...) -> None: ...
 
 class StrategyInfo(_message.Message):
     __slots__ = ("name", "family", "description", "params", "required_inputs", "batch", "seeded", "task", "gradient_ops")
