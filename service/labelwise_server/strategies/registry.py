@@ -655,7 +655,8 @@ def _with_class_balance(strategy: Strategy) -> Strategy:
         return own | balance.needs(own, params)
 
     params = {**strategy.params, "class_balance": balance.PARAM}
-    return replace(strategy, params=params, needs_of=needs_of)
+    # Seeded: a balanced score strategy draws each class's quota from the request's seed.
+    return replace(strategy, params=params, needs_of=needs_of, seeded=True)
 
 
 def _on_model_outputs(strategy: Strategy) -> bool:
