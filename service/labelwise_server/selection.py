@@ -95,8 +95,11 @@ def select(
     for i, call in enumerate(selection.calls):
         indices, scores = ranked[i]
         if not call.strategy.batch:
-            if _balanced(call):  # round-robin over the predicted classes, then by score
-                order = balance.round_robin(balance.predicted_classes(pool, indices))
+            if _balanced(call):  # a draw within each predicted class, classes in turn
+                classes = balance.predicted_classes(pool, indices)
+                order = balance.drawn_order(
+                    indices, scores, classes, pool.n, task.seed, call.strategy.name
+                )
                 indices, scores, cost = _apply_budget(indices[order], scores[order], pool, task)
                 indices, scores = rank(indices, scores)
             else:

@@ -77,7 +77,7 @@ def test_auto_answers_byte_for_byte_the_same_on_two_servers(
     assert sum(arm.picks for arm in report.arms) == 8
     assert sum(arm.weight for arm in report.arms) == pytest.approx(1.0)
     assert report.history_rounds == 3 and report.history_items == 13
-    assert report.reward == "rare_surprise"
+    assert report.reward == "surprise"
 
 
 def test_the_python_client_sends_rounds_and_reads_the_report(client: Client) -> None:
@@ -162,10 +162,12 @@ def test_list_strategies_describes_auto_probcover_and_class_balance(client: Clie
     auto = described["auto"]
     assert auto.batch and auto.seeded and auto.required_inputs == ["probabilities"]
     assert auto.params["arms"].default == "margin,random"
-    assert auto.params["reward"].allowed_values == ["rare_surprise", "class_diversity"]
+    assert auto.params["reward"].allowed_values == ["surprise", "rare_surprise", "class_diversity"]
+    assert auto.params["reward"].default == "surprise"
     probcover = described["probcover"]
     assert probcover.required_inputs == ["embeddings"] and probcover.batch
     assert probcover.params["delta"].default == 0.0
     for name in ("entropy", "margin", "bald", "core_set", "badge", "probcover"):
+        assert described[name].seeded, name  # a balanced score strategy draws from the seed
         balance = described[name].params["class_balance"]
         assert (balance.type, balance.default) == ("bool", False), name

@@ -98,6 +98,69 @@ def test_rare_surprise_evidence_splits_each_item_by_what_the_model_knew() -> Non
     np.testing.assert_allclose(alpha[1], np.append(prior + np.array([0.0, 0.0, 0.2]), 2.8))
 
 
+def _naive_surprise_rewards(
+    history: History, arms: tuple[str, ...], discount: float, prior_items: float
+) -> list[float]:
+    """Each arm's posterior mean reward under `surprise`, item by item: a Beta over "the model
+    was wrong" with prior prior_items / 2 on each side, an item adding 1 − p̂_y to the one
+    and p̂_y to the other, weighted discount^age."""
+    wrong = [prior_items / 2] * len(arms)
+    knew = [prior_items / 2] * len(arms)
+    rounds = history.rounds
+    for r, round_ in enumerate(rounds):
+        for j, label in enumerate(round_.labels.tolist()):
+            name = round_.strategies[0] if len(round_.strategies) == 1 else round_.strategies[j]
+            if name in arms:
+                assert round_.probabilities is not None
+                p = float(round_.probabilities[j, label])
+                a = arms.index(name)
+                wrong[a] += discount ** (len(rounds) - 1 - r) * (1 - p)
+                knew[a] += discount ** (len(rounds) - 1 - r) * p
+    return [w / (w + k) for w, k in zip(wrong, knew, strict=True)]
+
+
+def test_surprise_is_a_beta_on_how_often_the_model_was_wrong() -> None:
+    """The surprise reward weighs every class the same: an arm's expected reward is its
+    discounted rate of surprise (Σ 1 − p̂_y over its items), whatever the classes."""
+    rng = np.random.default_rng(12)
+    c = 4
+    rounds = [HistoryRound(("",), rng.integers(0, c, 8))]
+    for _ in range(5):
+        b = int(rng.integers(2, 9))
+        names = tuple(rng.choice(["margin", "random", "entropy", ""], size=b).tolist())
+        rounds.append(HistoryRound(names, rng.integers(0, c, b), rng.dirichlet(np.ones(c), b)))
+    history = History(tuple(rounds))
+    pool = Pool(n=50, probabilities=rng.dirichlet(np.ones(c), size=50), history=history)
+    params = {"arms": "margin,random", "reward": "surprise", "discount": 0.8, "prior_items": 6.0}
+    result = _run(pool, 5, params=params)
+    assert result.auto is not None and result.auto.reward == "surprise"
+    naive = _naive_surprise_rewards(history, ("margin", "random"), 0.8, 6.0)
+    got = [arm.expected_reward for arm in result.auto.arms]
+    np.testing.assert_allclose(got, naive, rtol=1e-12)
+    # the class weights play no part: relabelling every class keeps the rewards
+    evidence = auto.arm_evidence(history, ("margin", "random"), c, 0.8, "surprise")
+    np.testing.assert_allclose(
+        evidence, auto.arm_evidence(history, ("margin", "random"), c, 0.8, "rare_surprise")
+    )
+
+
+def test_surprise_prefers_the_arm_the_model_got_wrong() -> None:
+    rng = np.random.default_rng(10)
+    rounds = [HistoryRound(("",), np.array([0, 1, 2] * 4))]
+    for _ in range(6):
+        labels = np.array([0, 1, 2] * 3)
+        for name, known in (("margin", 0.3), ("random", 0.8)):
+            p = np.full((9, 3), (1 - known) / 2)
+            p[np.arange(9), labels] = known
+            rounds.append(HistoryRound((name,), labels, p))
+    pool = Pool(
+        n=200, probabilities=rng.dirichlet(np.ones(3), size=200), history=History(tuple(rounds))
+    )
+    result = _run(pool, 40, params={"arms": "margin,random", "reward": "surprise"})
+    assert result.auto is not None
+    assert {arm.name: arm.weight for arm in result.auto.arms}["margin"] > 0.9
+
+
 def test_rare_surprise_needs_the_rounds_probabilities() -> None:
     from labelwise_server.errors import InvalidArgument
 

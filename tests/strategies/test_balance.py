@@ -1,4 +1,5 @@
-"""class_balance: the starving case it prevents, and the fast path against naive loops."""
+"""class_balance: the starving case it prevents, the power draw within each class, and the
+fast path against naive loops."""
 
 from typing import Any
 
@@ -50,19 +51,38 @@ def test_quotas_equal_one_pick_at_a_time(seed: int) -> None:
     assert balance.quotas(available, k).tolist() == _naive_quotas(available.tolist(), k)
 
 
-def _naive_round_robin(scores: npt.NDArray[Any], classes: npt.NDArray[Any], k: int) -> list[int]:
-    """One pick at a time: the class with the fewest picks (among those with items left),
-    ties to the class whose best remaining item scores higher, then the lower index."""
-    left = {c: sorted(np.flatnonzero(classes == c).tolist(), key=lambda i: (-scores[i], i))
-            for c in np.unique(classes).tolist()}  # fmt: skip
+def _naive_keys(scores: npt.NDArray[Any], name: str, n: int, seed: int) -> dict[int, float]:
+    """The draw key of every candidate (scores: NaN for non-candidates), item by item: log of
+    the score (margin + 1), raised to 1e-12 × the largest, plus the pool item's Gumbel noise
+    (PCG64 from [seed, 0xBA1A], one value per pool item)."""
+    noise = np.random.default_rng([seed, 0xBA1A]).gumbel(size=n)
+    offset = 1.0 if name == "margin" else 0.0
+    candidates = [i for i in range(n) if not np.isnan(scores[i])]
+    top = max(scores[i] + offset for i in candidates)
+    return {i: float(np.log(max(scores[i] + offset, top * 1e-12)) + noise[i]) for i in candidates}
+
+
+def _naive_drawn(keys: dict[int, float], classes: npt.NDArray[Any], k: int) -> list[int]:
+    """One pick at a time: the class with the fewest picks (among those with items left)
+    gives its item of largest key; ties to the class whose next item has the larger key,
+    then the lower index."""
+    left = {c: sorted((i for i in keys if classes[i] == c), key=lambda i: (-keys[i], i))
+            for c in sorted({int(classes[i]) for i in keys})}  # fmt: skip
     picked = dict.fromkeys(left, 0)
     chosen: list[int] = []
-    for _ in range(min(k, classes.shape[0])):
+    for _ in range(min(k, len(keys))):
         open_ = [c for c in left if left[c]]
-        c = min(open_, key=lambda c: (picked[c], -scores[left[c][0]], left[c][0]))
+        c = min(open_, key=lambda c: (picked[c], -keys[left[c][0]], left[c][0]))
         chosen.append(left[c].pop(0))
         picked[c] += 1
     return chosen
+
+
+def _all_scores(name: str, pool: Pool, seed: int) -> npt.NDArray[Any]:
+    full = run_one(name, pool, pool.n, seed=seed)
+    scores = np.full(pool.n, np.nan)
+    scores[full.indices] = full.scores
+    return scores
 
 
 @pytest.mark.parametrize("name", ["entropy", "margin", "least_confidence", "random", "bald"])
@@ -71,28 +91,66 @@ def test_a_balanced_score_strategy_equals_one_pick_at_a_time(name: str, seed: in
     rng = np.random.default_rng(seed)
     pool = batch_pool(rng, n=80, c=4)
     k = int(rng.integers(1, 60))
-    full = run_one(name, pool, pool.n, seed=seed)
-    scores = np.empty(pool.n)
-    scores[full.indices] = full.scores
+    scores = _all_scores(name, pool, seed)
     assert pool.probabilities is not None and pool.committee is not None
     source = pool.committee.mean(axis=0) if name == "bald" else pool.probabilities
     if name == "bald":
         pool = Pool(n=pool.n, committee=pool.committee)  # no probabilities: the committee's
     classes = source.argmax(axis=1)
     balanced = run_one(name, pool, k, {"class_balance": True}, seed=seed)
-    expected = sorted(_naive_round_robin(scores, classes, k), key=lambda i: (-scores[i], i))
+    chosen = _naive_drawn(_naive_keys(scores, name, pool.n, seed), classes, k)
+    expected = sorted(chosen, key=lambda i: (-scores[i], i))
     assert balanced.indices.tolist() == expected
     np.testing.assert_array_equal(balanced.scores, scores[balanced.indices])
 
 
-def test_a_balanced_score_strategy_walks_the_budget_in_round_robin_order() -> None:
+def test_a_balanced_score_strategy_skips_excluded_items_with_the_same_keys() -> None:
+    """An item's draw key is its own (noise per pool item): excluding others does not
+    change which of the remaining items a class draws first."""
+    rng = np.random.default_rng(8)
+    pool = batch_pool(rng, n=90, c=3)
+    scores = _all_scores("entropy", pool, 4)
+    exclude = np.arange(0, 90, 7, dtype=np.int64)
+    result = run_one("entropy", pool, 9, {"class_balance": True}, seed=4, exclude=exclude)
+    assert pool.probabilities is not None
+    scores[exclude] = np.nan
+    keys = _naive_keys(scores, "entropy", pool.n, 4)
+    chosen = _naive_drawn(keys, pool.probabilities.argmax(axis=1), 9)
+    assert sorted(result.indices.tolist()) == sorted(chosen)
+    assert not set(result.indices.tolist()) & set(exclude.tolist())
+
+
+def test_the_draw_within_a_class_is_proportional_to_the_score() -> None:
+    """One predicted class, k = 1: over many seeds item i comes first with probability
+    s_i / Σ s (power sampling, β = 1); margin enters as 1 + margin. A chi-square test at
+    a level that a correct draw fails once in 10^6 runs."""
+    from scipy import stats
+
+    n, seeds = 6, 3000
+    p = np.zeros((n, 3))
+    p[:, 0] = np.linspace(0.4, 0.95, n)  # every item predicted class 0
+    p[:, 1] = (1 - p[:, 0]) * 0.7
+    p[:, 2] = 1 - p[:, 0] - p[:, 1]
+    pool = Pool(n=n, probabilities=p)
+    for name in ("entropy", "margin"):
+        scores = _all_scores(name, pool, 0) + (1.0 if name == "margin" else 0.0)
+        counts = np.zeros(n)
+        for seed in range(seeds):
+            first = run_one(name, pool, 1, {"class_balance": True}, seed=seed).indices[0]
+            counts[first] += 1
+        expected = seeds * scores / scores.sum()
+        assert stats.chisquare(counts, expected).pvalue > 1e-6, (name, counts, expected)
+        # and it is a draw, not the top: the lowest-scored item is drawn too
+        assert counts[np.argmin(scores)] > 0
+
+
+def test_a_balanced_score_strategy_walks_the_budget_in_draw_order() -> None:
     rng = np.random.default_rng(5)
     pool = batch_pool(rng, n=60, c=3, costs=True)
     assert pool.probabilities is not None and pool.costs is not None
-    full = run_one("margin", pool, pool.n)
-    scores = np.empty(pool.n)
-    scores[full.indices] = full.scores
-    order = _naive_round_robin(scores, pool.probabilities.argmax(axis=1), pool.n)
+    scores = _all_scores("margin", pool, 0)
+    keys = _naive_keys(scores, "margin", pool.n, 0)
+    order = _naive_drawn(keys, pool.probabilities.argmax(axis=1), pool.n)
     kept, spent = [], 0.0
     for i in order:
         if spent + pool.costs[i] <= 12.0 and len(kept) < 10:

@@ -9,12 +9,26 @@ the probabilities, or of the committee's mean) an equal quota, capped by how man
 candidates it has, the rest shared among the classes that have more (as small-text's
 ClassBalancer and Lightly's balanced selection do, with an equal target):
 
-- a score strategy keeps the k items that a round-robin over the predicted classes takes,
-  each class giving its best remaining item in turn (ties: the class whose next item scores
-  higher, then the lower index), reported by score as usual;
+- a score strategy fills each class's quota by a seeded draw from that class's candidates
+  with probability ∝ score^β, β = 1 (Kirsch et al. 2023's stochastic power acquisition, by
+  Gumbel top-k: the largest β log s_i + G_i, G_i standard Gumbel noise drawn for every pool
+  item from the request's seed; margin enters as 1 + margin, as power_bald's bases do), not
+  by the class's top scores; the classes then give their drawn items round-robin (each
+  class its next item in turn, a round in key order), and the k kept are reported by score;
 - a batch strategy runs once per predicted class, on that class's candidates with its
   quota of k (and the same share of the budget), and its picks are interleaved, the first
   pick of every class first.
+
+Why a draw and not the top for score strategies. Quotas alone stop the starvation but not
+the other failure of uncertainty sampling: the top of each class's uncertainty ranking is
+where label noise, outliers and near-duplicates collect, and a batch of them teaches the
+model little. Measured in bench/savings.py (10 seeds, docs/savings.md), entropy with
+quotas and each class's top was still significantly worse than random on segment (−0.047
+AULC) and seattle_weather (−0.058); with quotas filled by the power draw it is at or above
+random on all seven data sets. Quotas proportional to the predicted class shares instead of
+equal ones were worse still (segment −0.065), and a draw by rank (∝ rank^−β, "softrank")
+with β = 2 was significantly worse than random on segment: see docs/strategy-selection.md.
+The draw uses the request's seed, so the same request gives the same picks.
 """
 
 from collections.abc import Callable
@@ -30,6 +44,7 @@ from labelwise_server.strategies._types import (
     RealArray,
     Task,
 )
+from labelwise_server.strategies.bases import OFFSETS
 from labelwise_server.strategies.params import Boolean, Param
 
 PARAM = Param(
@@ -38,9 +53,17 @@ PARAM = Param(
     description="Per-class quotas by predicted label (argmax of probabilities, or of the "
     "committee mean): every predicted class gets an equal share of the k picks, capped by "
     "its candidates, so no batch starves a class the model is sure about. Score strategies: "
-    "a round-robin over the classes' rankings; batch strategies: one run per class. See "
-    "docs/strategy-selection.md.",
+    "each class's quota is drawn from its candidates with probability ∝ score (seeded by "
+    "the request's seed; margin as 1 + margin), not taken from its top, because the top of "
+    "an uncertainty ranking is where label noise collects; batch strategies: one run per "
+    "class. See docs/strategy-selection.md.",
 )
+# The within-class draw: probability ∝ score^BETA (Kirsch et al. 2023's default power).
+BETA = 1.0
+# Scores below this share of the largest candidate score are raised to it (as power_bald).
+_FLOOR = 1e-12
+# Spawn key of the draw's random stream, apart from the strategy's own use of the seed.
+_STREAM = 0xBA1A
 # Rows per block when predicted labels are read.
 _BLOCK_ROWS = 1 << 16
 
@@ -68,6 +91,35 @@ def predicted_classes(pool: Pool, rows: IntArray) -> IntArray:
             raise ValueError("class_balance needs probabilities or a committee")
         out[start : start + _BLOCK_ROWS] = np.argmax(probabilities, axis=1)
     return out
+
+
+def draw_keys(
+    indices: IntArray, scores: FloatArray, n: int, seed: int, name: str, beta: float = BETA
+) -> FloatArray:
+    """Gumbel top-k keys β log s_i + G_i of the ranked items (pool indices, their scores
+    from strategy name): G is standard Gumbel noise drawn by PCG64 for every pool item (n),
+    so an item's key does not depend on which others are candidates; s_i is the score plus
+    OFFSETS[name] (margin: 1 + margin, >= 0), raised to 1e-12 × the largest; every score 0:
+    the noise alone (a uniform draw)."""
+    noise = np.random.default_rng([seed, _STREAM]).gumbel(size=n)[indices]
+    shifted = scores + OFFSETS.get(name, 0.0)
+    top = float(shifted.max()) if shifted.size else 0.0
+    if top <= 0:
+        keys: FloatArray = noise
+        return keys
+    return beta * np.log(np.maximum(shifted, top * _FLOOR)) + noise
+
+
+def drawn_order(
+    indices: IntArray, scores: FloatArray, classes: IntArray, n: int, seed: int, name: str
+) -> IntArray:
+    """The positions of a ranking (pool indices, scores, predicted classes) in class-balanced
+    draw order: within each class by draw key (draw_keys, largest first, ties to the lower
+    index), the classes taking turns (round_robin). Every prefix of length k is a
+    class-balanced draw of k."""
+    keys = draw_keys(indices, scores, n, seed, name)
+    by_key = np.lexsort((indices, -keys))
+    return by_key[round_robin(classes[by_key])]
 
 
 def round_robin(classes: IntArray) -> IntArray:

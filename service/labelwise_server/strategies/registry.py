@@ -668,7 +668,8 @@ def _with_class_balance(strategy: Strategy) -> Strategy:
         return own | balance.needs(own, params)
 
     params = {**strategy.params, "class_balance": balance.PARAM}
-    return replace(strategy, params=params, needs_of=needs_of)
+    # Seeded: a balanced score strategy draws each class's quota from the request's seed.
+    return replace(strategy, params=params, needs_of=needs_of, seeded=True)
 
 
 def _on_model_outputs(strategy: Strategy) -> bool:
@@ -715,11 +716,11 @@ AUTO = Strategy(
     family="selection",
     summary="Chooses among candidate strategies (arms) from the caller's own history "
     "(SelectQueriesRequest.history): an item of class y that the model gave probability "
-    "p̂_y before labeling is worth (1 − p̂_y) / max(1, N_y) (TAILOR's class-diversity reward "
-    "times the model's surprise), with Thompson sampling on each arm's Dirichlet label "
-    "distribution, one draw per pick, so a batch mixes arms by their posterior. Reports "
-    "the arm of each pick and the arms' weights (StrategyResult.auto_selection). "
-    "Zhang et al. (2023); see docs/strategy-selection.md.",
+    "p̂_y before labeling is worth 1 − p̂_y (the model's surprise; TAILOR's class-diversity "
+    "reward and the product of the two are options), with Thompson sampling on each arm's "
+    "Dirichlet label distribution, one draw per pick, so a batch mixes arms by their "
+    "posterior. Reports the arm of each pick and the arms' weights "
+    "(StrategyResult.auto_selection). Zhang et al. (2023); see docs/strategy-selection.md.",
     needs=PROBABILITIES,
     params={
         "arms": Param(
@@ -731,12 +732,13 @@ AUTO = Strategy(
         ),
         "reward": Param(
             Options(str, auto.REWARDS),
-            default="rare_surprise",
-            description="How an arm's picks are scored: 'rare_surprise', v_y · (1 − p̂_y) "
-            "for an item of class y, v_y = 1 / max(1, N_y) with N_y the labeled items of "
-            "that class in the history and p̂_y the model's probability of y before labeling "
-            "(the history rounds' probabilities, needed for the items arms picked): rare "
-            "classes the model got wrong; 'class_diversity' (TAILOR), v_y alone.",
+            default="surprise",
+            description="How an arm's picks are scored: 'surprise', 1 − p̂_y for an item of "
+            "class y, p̂_y the model's probability of y before labeling (the history rounds' "
+            "probabilities, needed for the items arms picked): the items the model got wrong; "
+            "'rare_surprise', v_y · (1 − p̂_y) with v_y = 1 / max(1, N_y), N_y the labeled "
+            "items of that class in the history: rare classes the model got wrong; "
+            "'class_diversity' (TAILOR), v_y alone, which needs no probabilities.",
         ),
         "prior_items": Param(
             Interval(float, 0.0, 1e6, closed="right"),

@@ -49,8 +49,8 @@ type SelectionRound struct {
 	// [len(labels), c] class probabilities flattened in row-major order (each
 	// row non-negative, summing to 1 within 1e-3): the rows of that round's
 	// probabilities at the picked indices. Empty: not sent. The default reward,
-	// "rare_surprise", needs them in every round where an arm picked items;
-	// "class_diversity" reads none.
+	// "surprise", and "rare_surprise" need them in every round where an arm
+	// picked items; "class_diversity" reads none.
 	Probabilities []float64 `protobuf:"fixed64,3,rep,packed,name=probabilities,proto3" json:"probabilities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -118,7 +118,7 @@ type AutoSelection struct {
 	// once the items are labeled.
 	Strategies []string `protobuf:"bytes,2,rep,name=strategies,proto3" json:"strategies,omitempty"`
 	// The reward the arms were scored by (the "reward" parameter):
-	// "rare_surprise" or "class_diversity".
+	// "surprise", "rare_surprise" or "class_diversity".
 	Reward string `protobuf:"bytes,3,opt,name=reward,proto3" json:"reward,omitempty"`
 	// How many history rounds and labeled items the posterior was built from.
 	HistoryRounds int64 `protobuf:"varint,4,opt,name=history_rounds,json=historyRounds,proto3" json:"history_rounds,omitempty"`

@@ -54,8 +54,8 @@ export type SelectionRound = Message<"labelwise.v1.SelectionRound"> & {
    * [len(labels), c] class probabilities flattened in row-major order (each
    * row non-negative, summing to 1 within 1e-3): the rows of that round's
    * probabilities at the picked indices. Empty: not sent. The default reward,
-   * "rare_surprise", needs them in every round where an arm picked items;
-   * "class_diversity" reads none.
+   * "surprise", and "rare_surprise" need them in every round where an arm
+   * picked items; "class_diversity" reads none.
    *
    * @generated from field: repeated double probabilities = 3;
    */
@@ -94,7 +94,7 @@ export type AutoSelection = Message<"labelwise.v1.AutoSelection"> & {
 
   /**
    * The reward the arms were scored by (the "reward" parameter):
-   * "rare_surprise" or "class_diversity".
+   * "surprise", "rare_surprise" or "class_diversity".
    *
    * @generated from field: string reward = 3;
    */
