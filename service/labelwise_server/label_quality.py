@@ -108,9 +108,10 @@ METHODS: tuple[MethodInfo, ...] = (
         "Who labels it (Kaelbling 1993; IEThresh, Donmez et al. 2009): each annotator's "
         "agreement with a reference label as a Student-t interval with one pseudo-agreement "
         "and one pseudo-disagreement; annotators below epsilon × the best get nothing; walking "
-        "the ranking, each item goes to the annotator with the most expected correct labels "
-        "beyond chance per unit cost, ((q − 1/c)/(1 − 1/c)) / cost, within budget and "
-        "capacity.",
+        "the ranking, each item goes to the eligible annotator with the fewest tasks so far "
+        "relative to its expected correct labels beyond chance per unit cost, "
+        "((q − 1/c)/(1 − 1/c)) / cost (a weighted round robin: shares in proportion to that "
+        "value), within budget and capacity.",
         {
             "accuracy_bound": Param(
                 Options(str, ACCURACY_BOUNDS),
