@@ -23,17 +23,26 @@ def test_a_tiny_run_spends_within_each_round_and_only_activelab_relabels(
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
     curves = results["curves"]
-    assert sorted({c["policy"] for c in curves}) == sorted(sim.POLICIES) and len(curves) == 3
+    assert sorted({c["policy"] for c in curves}) == sorted(sim.POLICIES) and len(curves) == 4
     per_round = sim.Setup().round_budget
     for curve in curves:
         steps = np.diff(curve["spent"])
         assert np.all(steps >= 0) and np.all(steps <= per_round + 1e-9)
         assert len(curve["accuracy"]) == 3
         assert all(0 <= v <= 1 for v in curve["consensus"] + curve["majority"])
+        assert all(0 <= v <= 1 for v in curve["label_accuracy"])
+        assert len(curve["multi_consensus"]) == len(curve["multi_items"]) == 3
+        for share, items in zip(curve["multi_consensus"], curve["multi_items"], strict=True):
+            assert (share is None) == (items == 0)
         if curve["policy"] != "activelab":
             assert curve["relabels"][-1] == 0
             assert curve["labeled"][-1] == curve["annotations"][-1]
-    assert "| breast_cancer | activelab |" in (tmp_path / "results.md").read_text()
+            assert curve["multi_items"][-1] == 0
+    text = (tmp_path / "results.md").read_text()
+    assert (
+        "| breast_cancer | activelab |" in text
+        and "| breast_cancer | new_random_annotators |" in text
+    )
     assert (tmp_path / "annotators.png").stat().st_size > 0
 
 
