@@ -1,9 +1,10 @@
 """LabelQualityService's work: decode and check a request, run strategies/annotators, encode.
 
 AssessLabels: consensus and quality by CROWDLAB or Dawid-Skene. PlanLabeling: ActiveLab
-priorities over labeled and pool items on one scale, then annotators assigned greedily by
-expected correct labels beyond chance per unit cost within the budget, from interval
-estimates of their accuracy (see strategies/annotators.py for the math and its references).
+priorities over labeled and pool items on one scale, then annotators assigned in rank order
+by a weighted round robin (shares proportional to expected correct labels beyond chance per
+unit cost) within the budget, from interval estimates of their accuracy (see
+strategies/annotators.py for the math and its references).
 
 Every check runs before any array the size of the work is allocated: the tensors are bounded
 by the element limit as they are decoded, and the annotations' working set (e labels × c

@@ -471,7 +471,8 @@ def assign_annotators(
     """
     a = value.shape[0]
     ratio = value / costs
-    weight = np.where(ratio > 0, ratio, 0.0)
+    useful = ratio > 0  # an annotator at chance (value 0) comes last
+    safe_ratio = np.where(useful, ratio, 1.0)
     left = np.full(a, np.inf if capacity is None else float(capacity))
     given = np.zeros(a)
     remaining = np.inf if budget is None else budget
@@ -486,8 +487,7 @@ def assign_annotators(
         can = eligible & ~already(int(candidate)) & (left >= 1) & (costs <= remaining)
         if not can.any():
             continue
-        with np.errstate(divide="ignore"):
-            load = np.where(weight > 0, (given + 1.0) / weight, np.inf)
+        load = np.where(useful, (given + 1.0) / safe_ratio, np.inf)
         preference = np.lexsort((np.arange(a), costs, -ratio, load))
         j = int(preference[np.argmax(can[preference])])
         annotators.append(j)
