@@ -542,7 +542,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     datasets = results["datasets"]
-    fig, axes = plt.subplots(2, len(datasets), figsize=(5 * len(datasets), 8), squeeze=False)
+    fig, axes = plt.subplots(3, len(datasets), figsize=(5 * len(datasets), 12), squeeze=False)
     for col, dataset in enumerate(datasets):
         for policy in POLICIES:
             runs = [
@@ -565,14 +565,41 @@ def plot(results: dict[str, Any], out: Path) -> None:
                 ax = axes[row, col]
                 ax.plot(grid, mean, label=policy)
                 ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
+        _plot_gap(axes[2, col], results, dataset)
         axes[0, col].set_title(f"{dataset}: test accuracy")
         axes[1, col].set_title(f"{dataset}: consensus label accuracy")
-        for row in range(2):
+        axes[2, col].set_title(f"{dataset}: CROWDLAB − majority, items with ≥ 2 labels")
+        for row in range(3):
             axes[row, col].set_xlabel("dollars spent")
             axes[row, col].legend()
     fig.tight_layout()
     fig.savefig(out / "annotators.png", dpi=80)
     plt.close(fig)
+
+
+def _plot_gap(ax: Any, results: dict[str, Any], dataset: str) -> None:
+    """CROWDLAB − majority vote accuracy on the items with >= 2 labels against dollars, mean
+    and 95 % normal band over the seeds that have such items at each spend (re-labeling
+    policies only)."""
+    for policy in POLICIES:
+        runs = [c for c in results["curves"] if c["dataset"] == dataset and c["policy"] == policy]
+        if not any(m is not None for c in runs for m in c["multi_consensus"]):
+            continue
+        upto = min(c["spent"][-1] for c in runs)
+        grid = np.linspace(max(c["spent"][0] for c in runs), upto, 40)
+        gaps = np.full((len(runs), len(grid)), np.nan)
+        for r, c in enumerate(runs):
+            for g, dollars in enumerate(grid):
+                i = max(int(np.searchsorted(c["spent"], dollars + 1e-9)) - 1, 0)
+                if c["multi_consensus"][i] is not None:
+                    gaps[r, g] = c["multi_consensus"][i] - c["multi_majority"][i]
+        seen = np.sum(~np.isnan(gaps), axis=0)
+        keep = seen >= 2
+        mean = np.nanmean(gaps[:, keep], axis=0)
+        half = 1.96 * np.nanstd(gaps[:, keep], axis=0, ddof=1) / np.sqrt(seen[keep])
+        ax.plot(grid[keep], mean, label=policy)
+        ax.fill_between(grid[keep], mean - half, mean + half, alpha=0.2)
+    ax.axhline(0.0, color="grey", linewidth=0.8)
 
 
 def build_parser() -> argparse.ArgumentParser:
