@@ -61,3 +61,21 @@ def test_the_committed_tables_are_the_committed_results() -> None:
     text = DOCS.read_text()
     block = text.split(sim.BEGIN, 1)[1].split(sim.END, 1)[0]
     assert block == "\n" + sim.table(results)
+
+
+def test_a_tiny_static_check_labels_every_item_as_asked(address: str, tmp_path: Path) -> None:
+    code = cli_main(["annotators", "--static", "--data", "breast_cancer", "--seeds", "1",
+                     "--address", address, "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    results = json.loads((tmp_path / "static" / "results.json").read_text())
+    records = results["records"]
+    assert [r["labels_per_item"] for r in records] == list(sim.STATIC_LABELS)
+    for record in records:
+        assert all(0 <= record[k] <= 1 for k in ("crowdlab", "majority", "dawid_skene"))
+    assert "| breast_cancer | 3 |" in (tmp_path / "static" / "results.md").read_text()
+
+
+def test_the_committed_static_table_is_the_committed_results() -> None:
+    results = json.loads((RESULTS.parent / "static" / "results.json").read_text())
+    block = DOCS.read_text().split(sim.STATIC_BEGIN, 1)[1].split(sim.END, 1)[0]
+    assert block == "\n" + sim.static_table(results)

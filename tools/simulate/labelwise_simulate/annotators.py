@@ -602,6 +602,84 @@ def _plot_gap(ax: Any, results: dict[str, Any], dataset: str) -> None:
     ax.axhline(0.0, color="grey", linewidth=0.8)
 
 
+STATIC_BEGIN = "<!-- BEGIN generated: labelwise-simulate annotators --static -->"
+STATIC_LABELS = (2, 3)
+
+
+def run_static(
+    client: Client, source: str, split: Split, setup: Setup, per_item: int, seed: int
+) -> dict[str, Any]:
+    """Every pool item labeled by per_item distinct annotators drawn at random (the crowd of
+    the seed), the model's out-of-sample probabilities from the majority votes of the whole
+    pool: the accuracy of CROWDLAB's consensus, the majority vote and Dawid-Skene against the
+    truth, all by AssessLabels. CROWDLAB's own setting (every item labeled more than once)."""
+    crowd = Crowd(split, setup, seed)
+    n, a, classes = len(split.pool_y), len(setup.costs), split.n_classes
+    rng = np.random.default_rng([seed, 99, per_item])
+    annotations = np.full((n, a), MISSING, dtype=np.int64)
+    for item in range(n):
+        for j in rng.choice(a, size=per_item, replace=False):
+            annotations[item, j] = crowd.label(item, int(j))
+    votes = np.array([np.bincount(row[row >= 0], minlength=classes) for row in annotations])
+    p = out_of_sample(split.pool_x, votes.argmax(axis=1), classes, setup, seed)
+    assessed = client.assess_labels(annotations, labeled_probabilities=p, deadline=120)
+    ds = client.assess_labels(
+        annotations, method="dawid_skene", num_classes=classes, deadline=120
+    ).consensus_labels
+    truth = split.pool_y
+    return {
+        "dataset": source,
+        "seed": seed,
+        "labels_per_item": per_item,
+        "items": n,
+        "crowdlab": float(np.mean(assessed.consensus_labels == truth)),
+        "majority": float(np.mean(assessed.majority_vote_labels == truth)),
+        "dawid_skene": float(np.mean(ds == truth)),
+    }
+
+
+def static_table(results: dict[str, Any]) -> str:
+    """The Markdown table of the static check, from its results.json."""
+    lines = [
+        f"Every pool item labeled by 2 or 3 of the annotators above drawn at random; the "
+        f"model's 5-fold out-of-sample probabilities from the majority votes of the whole pool; "
+        f"{results['seeds']} seeds, mean and 95 % t-interval (differences paired by seed). "
+        "Accuracy (%) against the truth.",
+        "",
+        "| data | labels per item | CROWDLAB | majority vote | Dawid-Skene | CROWDLAB − majority |",
+        "|---|---|---|---|---|---|",
+    ]
+    records = results["records"]
+    for dataset in results["datasets"]:
+        for per_item in STATIC_LABELS:
+            mine = sorted(
+                (
+                    r
+                    for r in records
+                    if r["dataset"] == dataset and r["labels_per_item"] == per_item
+                ),
+                key=lambda r: r["seed"],
+            )
+            if not mine:
+                continue
+            cells = [
+                _cell(mean_interval(np.array([r[key] for r in mine])))
+                for key in ("crowdlab", "majority", "dawid_skene")
+            ]
+            gap = mean_interval(np.array([r["crowdlab"] - r["majority"] for r in mine]))
+            lines.append(
+                f"| {dataset} | {per_item} | {' | '.join(cells)} | {_cell(gap, signed=True)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_static_docs(results: dict[str, Any], docs: Path) -> None:
+    text = docs.read_text()
+    head, rest = text.split(STATIC_BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    docs.write_text(f"{head}{STATIC_BEGIN}\n{static_table(results)}{END}{tail}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     setup = Setup()
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
@@ -624,6 +702,10 @@ def build_parser() -> argparse.ArgumentParser:
         "rewritten, from OUT/results.json, when --tables-only).",
     )
     add("--tables-only", action="store_true", help="Only regenerate --docs from OUT.")
+    add("--static", action="store_true",
+        help="The static consensus check instead of the learning curves: every pool item "
+        "labeled 2 and 3 times, CROWDLAB against the majority vote; OUT/static/results.json "
+        "and --docs's static block.")  # fmt: skip
     add("--merge", type=Path, nargs="+", default=None, metavar="DIR",
         help="Combine the results.json of runs in parallel (same setup, disjoint seeds or "
         "data sets) into OUT, then write its tables and plot.")  # fmt: skip
@@ -639,7 +721,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.docs is None:
             print(f"{PROG}: --tables-only needs --docs", file=sys.stderr)
             return 2
-        write_docs(json.loads((out / "results.json").read_text()), args.docs)
+        if args.static:
+            write_static_docs(json.loads((out / "static/results.json").read_text()), args.docs)
+        else:
+            write_docs(json.loads((out / "results.json").read_text()), args.docs)
         return 0
     if args.merge:
         parts = [json.loads((d / "results.json").read_text()) for d in args.merge]
@@ -665,6 +750,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started = time.perf_counter()
     curves: list[Curve] = []
+    records: list[dict[str, Any]] = []
     try:
         server = None if args.address else ServeProcess(1)
     except ServiceError as err:
@@ -677,6 +763,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data = load(DataSource(name))
                 for seed in range(args.seed, args.seed + args.seeds):
                     data_split = split(data, setup.test_fraction, seed)
+                    if args.static:
+                        for per_item in STATIC_LABELS:
+                            records.append(
+                                run_static(client, name, data_split, setup, per_item, seed)
+                            )
+                            print(f"{name} seed {seed} static {per_item}", flush=True)
+                        continue
                     for policy in POLICIES:
                         curves.append(run_policy(client, name, data_split, setup, policy, seed))
                         print(
@@ -689,6 +782,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
+    if args.static:
+        static = {
+            "setup": asdict(setup),
+            "datasets": list(args.data),
+            "seeds": args.seeds,
+            "seconds": round(time.perf_counter() - started),
+            "records": records,
+        }
+        (out / "static").mkdir(parents=True, exist_ok=True)
+        (out / "static/results.json").write_text(json.dumps(static, indent=1) + "\n")
+        (out / "static/results.md").write_text(static_table(static))
+        if args.docs is not None:
+            write_static_docs(static, args.docs)
+        print(f"wrote {out}/static/results.json, results.md")
+        return 0
     results = {
         "setup": asdict(setup),
         "datasets": list(args.data),
