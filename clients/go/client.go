@@ -359,6 +359,17 @@ func (c *Client) ListStrategies(ctx context.Context) ([]*labelwisev1.StrategyInf
 	return response.GetStrategies(), nil
 }
 
+// LabelQualityMethods is every method of LabelQualityService (AssessLabels, PlanLabeling) as
+// ListStrategies describes it: crowdlab, dawid_skene, activelab and interval_estimation, each
+// with the request fields that tune it as parameters.
+func (c *Client) LabelQualityMethods(ctx context.Context) ([]*labelwisev1.LabelQualityMethodInfo, error) {
+	response, err := c.stub.ListStrategies(ctx, &labelwisev1.ListStrategiesRequest{})
+	if err != nil {
+		return nil, asError(err)
+	}
+	return response.GetLabelQualityMethods(), nil
+}
+
 // stream sends the request through SelectQueriesStream: the first chunk is header (every
 // scalar field, the strategies and the models) with the start of exclude or else the first
 // rows; then exclude in blocks (the server concatenates exclude lists, which may be long),

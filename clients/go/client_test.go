@@ -645,6 +645,25 @@ func TestListStrategies(t *testing.T) {
 	}
 }
 
+func TestLabelQualityMethods(t *testing.T) {
+	methods, err := dial(t).LabelQualityMethods(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range methods {
+		names = append(names, m.GetName())
+	}
+	want := []string{"crowdlab", "dawid_skene", "activelab", "interval_estimation"}
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Fatalf("LabelQualityMethods = %v, want %v", names, want)
+	}
+	params := methods[1].GetParams()
+	if len(params) != 2 || params[0].GetName() != "max_iterations" || params[0].GetDefaultValue().GetIntValue() != 100 {
+		t.Errorf("dawid_skene params = %v", params)
+	}
+}
+
 func TestTensorIsLittleEndian(t *testing.T) {
 	tensor, err := Float32Tensor([]float32{1, -2}, 2)
 	if err != nil {

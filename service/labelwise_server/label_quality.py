@@ -1,9 +1,10 @@
 """LabelQualityService's work: decode and check a request, run strategies/annotators, encode.
 
 AssessLabels: consensus and quality by CROWDLAB or Dawid-Skene. PlanLabeling: ActiveLab
-priorities over labeled and pool items on one scale, then annotators assigned greedily by
-expected correct labels beyond chance per unit cost within the budget, from interval
-estimates of their accuracy (see strategies/annotators.py for the math and its references).
+priorities over labeled and pool items on one scale, then annotators assigned in rank order
+by a weighted round robin (shares proportional to expected correct labels beyond chance per
+unit cost) within the budget, from interval estimates of their accuracy (see
+strategies/annotators.py for the math and its references).
 
 Every check runs before any array the size of the work is allocated: the tensors are bounded
 by the element limit as they are decoded, and the annotations' working set (e labels × c
@@ -108,9 +109,10 @@ METHODS: tuple[MethodInfo, ...] = (
         "Who labels it (Kaelbling 1993; IEThresh, Donmez et al. 2009): each annotator's "
         "agreement with a reference label as a Student-t interval with one pseudo-agreement "
         "and one pseudo-disagreement; annotators below epsilon × the best get nothing; walking "
-        "the ranking, each item goes to the annotator with the most expected correct labels "
-        "beyond chance per unit cost, ((q − 1/c)/(1 − 1/c)) / cost, within budget and "
-        "capacity.",
+        "the ranking, each item goes to the eligible annotator with the fewest tasks so far "
+        "relative to its expected correct labels beyond chance per unit cost, "
+        "((q − 1/c)/(1 − 1/c)) / cost (a weighted round robin: shares in proportion to that "
+        "value), within budget and capacity.",
         {
             "accuracy_bound": Param(
                 Options(str, ACCURACY_BOUNDS),

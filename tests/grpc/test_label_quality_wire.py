@@ -93,3 +93,18 @@ def test_bytes_that_do_not_parse_are_invalid_argument(channel: grpc.Channel) -> 
         with pytest.raises(grpc.RpcError) as caught:
             call(b"\x0a\xff\xff", timeout=10)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_the_python_client_lists_the_label_quality_methods(client: Client) -> None:
+    from labelwise_server.label_quality import METHODS
+
+    methods = client.label_quality_methods(deadline=30)
+    assert [m.name for m in methods] == [m.name for m in METHODS]
+    dawid = methods[1]
+    assert dawid.rpcs == ["AssessLabels"] and not dawid.is_default
+    assert dawid.params["max_iterations"].default == 100
+    assert dawid.params["max_iterations"].minimum == 1
+    assert dawid.params["tolerance"].exclusive_minimum
+    bound = methods[3].params["accuracy_bound"]
+    assert bound.default == "upper" and bound.allowed_values == ["upper", "mean", "lower"]
+    assert client.list_strategies(deadline=30)  # the strategies are still there

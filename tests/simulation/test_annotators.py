@@ -23,17 +23,26 @@ def test_a_tiny_run_spends_within_each_round_and_only_activelab_relabels(
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
     curves = results["curves"]
-    assert sorted({c["policy"] for c in curves}) == sorted(sim.POLICIES) and len(curves) == 3
+    assert sorted({c["policy"] for c in curves}) == sorted(sim.POLICIES) and len(curves) == 4
     per_round = sim.Setup().round_budget
     for curve in curves:
         steps = np.diff(curve["spent"])
         assert np.all(steps >= 0) and np.all(steps <= per_round + 1e-9)
         assert len(curve["accuracy"]) == 3
         assert all(0 <= v <= 1 for v in curve["consensus"] + curve["majority"])
+        assert all(0 <= v <= 1 for v in curve["label_accuracy"])
+        assert len(curve["multi_consensus"]) == len(curve["multi_items"]) == 3
+        for share, items in zip(curve["multi_consensus"], curve["multi_items"], strict=True):
+            assert (share is None) == (items == 0)
         if curve["policy"] != "activelab":
             assert curve["relabels"][-1] == 0
             assert curve["labeled"][-1] == curve["annotations"][-1]
-    assert "| breast_cancer | activelab |" in (tmp_path / "results.md").read_text()
+            assert curve["multi_items"][-1] == 0
+    text = (tmp_path / "results.md").read_text()
+    assert (
+        "| breast_cancer | activelab |" in text
+        and "| breast_cancer | new_random_annotators |" in text
+    )
     assert (tmp_path / "annotators.png").stat().st_size > 0
 
 
@@ -52,3 +61,21 @@ def test_the_committed_tables_are_the_committed_results() -> None:
     text = DOCS.read_text()
     block = text.split(sim.BEGIN, 1)[1].split(sim.END, 1)[0]
     assert block == "\n" + sim.table(results)
+
+
+def test_a_tiny_static_check_labels_every_item_as_asked(address: str, tmp_path: Path) -> None:
+    code = cli_main(["annotators", "--static", "--data", "breast_cancer", "--seeds", "1",
+                     "--address", address, "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    results = json.loads((tmp_path / "static" / "results.json").read_text())
+    records = results["records"]
+    assert [r["labels_per_item"] for r in records] == list(sim.STATIC_LABELS)
+    for record in records:
+        assert all(0 <= record[k] <= 1 for k in ("crowdlab", "majority", "dawid_skene"))
+    assert "| breast_cancer | 3 |" in (tmp_path / "static" / "results.md").read_text()
+
+
+def test_the_committed_static_table_is_the_committed_results() -> None:
+    results = json.loads((RESULTS.parent / "static" / "results.json").read_text())
+    block = DOCS.read_text().split(sim.STATIC_BEGIN, 1)[1].split(sim.END, 1)[0]
+    assert block == "\n" + sim.static_table(results)

@@ -306,6 +306,80 @@ def test_assignment_maximises_accuracy_per_cost_within_budget_and_capacity() -> 
     assert got.total_cost == 4.0
 
 
+def _naive_assignment(
+    order: list[int],
+    labeled: dict[int, set[int]],
+    value: list[float],
+    costs: list[float],
+    eligible: list[bool],
+    k: int,
+    budget: float,
+    capacity: int,
+) -> list[tuple[int, int]]:
+    """The weighted round robin as the docs word it, one candidate and annotator at a time."""
+    given = [0] * len(costs)
+    out: list[tuple[int, int]] = []
+    for position, candidate in enumerate(order):
+        if len(out) == k:
+            break
+        best = None
+        for j in range(len(costs)):
+            if not eligible[j] or j in labeled.get(candidate, set()) or given[j] >= capacity:
+                continue
+            if costs[j] > budget:
+                continue
+            ratio = value[j] / costs[j]
+            load = (given[j] + 1) / ratio if ratio > 0 else float("inf")
+            key = (load, -ratio, costs[j], j)
+            if best is None or key < best[0]:
+                best = (key, j)
+        if best is not None:
+            j = best[1]
+            given[j] += 1
+            budget -= costs[j]
+            out.append((position, j))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_assignment_equals_a_naive_weighted_round_robin(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a, m = int(rng.integers(2, 6)), int(rng.integers(5, 60))
+    value = rng.choice([0.0, 0.2, 0.5, 0.9, 1.0], a)
+    costs = rng.choice([0.5, 1.0, 1.5, 3.0], a)
+    eligible = rng.random(a) < 0.8
+    labeled = {int(i): set(np.flatnonzero(rng.random(a) < 0.3).tolist()) for i in range(m // 2)}
+    order = rng.permutation(m)
+    k, budget, capacity = int(rng.integers(1, m + 1)), float(rng.uniform(1, 40)), 1 + seed % 7
+
+    def already(candidate: int) -> np.ndarray:
+        mask = np.zeros(a, dtype=bool)
+        mask[list(labeled.get(candidate, set()))] = True
+        return mask
+
+    got = ann.assign_annotators(
+        order, already, value, costs, eligible, k=k, budget=budget, capacity=capacity
+    )
+    expected = _naive_assignment(
+        order.tolist(), labeled, value.tolist(), costs.tolist(), eligible.tolist(), k, budget,
+        capacity,
+    )  # fmt: skip
+    assert list(zip(got.chosen.tolist(), got.annotator.tolist(), strict=True)) == expected
+    assert got.total_cost <= budget + 1e-9
+    assert got.total_cost == pytest.approx(float(costs[got.annotator].sum()))
+
+
+def test_assignment_shares_are_proportional_to_value_per_cost() -> None:
+    value = np.array([0.8, 0.6, 0.4, 0.0])
+    costs = np.array([2.0, 1.0, 1.0, 0.5])  # value per cost 0.4, 0.6, 0.4, 0 (at chance)
+    got = ann.assign_annotators(
+        np.arange(1400), lambda _: np.zeros(4, dtype=bool), value, costs,
+        np.ones(4, dtype=bool), k=1400, budget=None, capacity=None,
+    )  # fmt: skip
+    shares = np.bincount(got.annotator, minlength=4) / 1400
+    np.testing.assert_allclose(shares, [0.4 / 1.4, 0.6 / 1.4, 0.4 / 1.4, 0.0], atol=1e-3)
+
+
 def test_rank_map_keeps_the_values_and_takes_the_order() -> None:
     values = np.array([0.1, 0.5, 0.3])
     out = ann.rank_map(values, np.array([2.0, 0.0, 1.0]))

@@ -466,6 +466,28 @@ def with_savings(readme: str) -> str:
     return _SAVINGS.sub(lambda m: m.group(1) + savings_summary() + m.group(2), readme)
 
 
+# --- the README's re-labeling summary, from the label-quality page -----------------------
+
+_RELABEL = re.compile(r"(<!-- relabel:start[^\n]*-->\n).*?(<!-- relabel:end -->)", re.S)
+
+
+def relabel_summary() -> str:
+    """The short re-label / always-new / random table and the sentence under it, from the
+    block of docs/label-quality.md that `labelwise-simulate annotators --docs` writes from
+    bench/simulation/annotators/results.json."""
+    text = (DOCS / "label-quality.md").read_text()
+    block = text.split("<!-- BEGIN generated: labelwise-simulate annotators --docs -->", 1)[1]
+    lines = block.strip().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next(i for i in range(first, len(lines)) if not lines[i].startswith("|"))
+    sentence = lines[end + 1]
+    return "\n".join([*lines[first:end], "", sentence]) + "\n"
+
+
+def with_relabel(readme: str) -> str:
+    return _RELABEL.sub(lambda m: m.group(1) + relabel_summary() + m.group(2), readme)
+
+
 # --- nav ----------------------------------------------------------------------------------
 
 # The site's navigation. A page listed here that does not exist (yet) is left out, so pages
@@ -573,7 +595,7 @@ def outputs() -> dict[Path, str | bytes]:
     for page in EXAMPLE_PAGES:  # first: the copies below read them
         (ROOT / page).write_text(with_examples(ROOT / page))
     readme = ROOT / "README.md"
-    readme.write_text(with_savings(readme.read_text()))
+    readme.write_text(with_relabel(with_savings(readme.read_text())))
     for source, target in COPIES.items():
         pages[ROOT / target] = copied_page(source, target)
     for name in BENCHMARKS:

@@ -24,6 +24,7 @@ import {
   type ParamValue as ParamMessage,
   type SelectQueriesRequest,
   type SelectQueriesResponse,
+  type LabelQualityMethodInfo,
   type StrategyInfo,
 } from "./gen/labelwise/v1/query_selection_pb.js";
 import { ErrorReason } from "./gen/labelwise/v1/error_reason_pb.js";
@@ -405,6 +406,18 @@ export class LabelwiseClient {
   async listStrategies(call: CallOptions = {}): Promise<StrategyInfo[]> {
     try {
       return (await this.client.listStrategies({}, call)).strategies;
+    } catch (reason) {
+      throw reason instanceof ConnectError ? new LabelwiseError(reason) : reason;
+    }
+  }
+
+  /**
+   * The methods of LabelQualityService (assessLabels, planLabeling): crowdlab, dawid_skene,
+   * activelab and interval_estimation, each with the request fields that tune it as params.
+   */
+  async labelQualityMethods(call: CallOptions = {}): Promise<LabelQualityMethodInfo[]> {
+    try {
+      return (await this.client.listStrategies({}, call)).labelQualityMethods;
     } catch (reason) {
       throw reason instanceof ConnectError ? new LabelwiseError(reason) : reason;
     }

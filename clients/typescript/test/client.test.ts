@@ -662,6 +662,13 @@ describe("the client", () => {
     for (const name of ["random", "entropy", "margin", "bald"]) assert.ok(names.includes(name), name);
   });
 
+  it("lists the label-quality methods", async () => {
+    const methods = await client().labelQualityMethods();
+    assert.deepEqual(methods.map((m) => m.name), ["crowdlab", "dawid_skene", "activelab", "interval_estimation"]);
+    assert.deepEqual(methods[1].params.map((p) => p.name), ["max_iterations", "tolerance"]);
+    assert.deepEqual(methods[1].rpcs, ["AssessLabels"]);
+  });
+
   it("encodes tensors little-endian and checks shapes", () => {
     assert.deepEqual([...tensor(new Float32Array([1, -2]), [2]).raw], [0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0]);
     assert.deepEqual([...int64Matrix([[1, -2n]]).raw], [1, 0, 0, 0, 0, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);

@@ -454,18 +454,27 @@ def assign_annotators(
     capacity: int | None,
     stop: StopCheck = _never,
 ) -> Assignment:
-    """Greedy assignment in rank order: each candidate gets the eligible annotator who has not
-    labeled it yet, has capacity left and fits the remaining budget, with the most value per
-    unit cost value_j / cost_j (value: expected correct labels, or beyond chance; ties: the
-    cheaper, then the lower index); a candidate no such annotator can take is skipped. Stops
-    at k assignments.
+    """Assignment in rank order by a weighted round robin: each candidate gets, of the eligible
+    annotators who have not labeled it yet, have capacity left and fit the remaining budget,
+    the one with the smallest (tasks given so far in this plan + 1) / (value_j / cost_j)
+    (ties: the larger value per cost, the cheaper, the lower index), so over many candidates
+    each eligible annotator's share of the tasks is proportional to its value per unit cost
+    (value: expected correct labels beyond chance). A candidate no such annotator can take is
+    skipped. Stops at k assignments.
+
+    Not all to the single best ratio: that ratio rests on estimated accuracies, and giving
+    every task to the annotator whose estimate is (perhaps wrongly) the best per dollar was
+    what lost to random annotators in the simulation; spreading in proportion hedges and keeps
+    every eligible annotator observed.
 
     order [m] candidate ids best first; already(id) -> [a] bool mask of who labeled it.
     """
     a = value.shape[0]
     ratio = value / costs
-    preference = np.lexsort((np.arange(a), costs, -ratio))  # best ratio first
+    useful = ratio > 0  # an annotator at chance (value 0) comes last
+    safe_ratio = np.where(useful, ratio, 1.0)
     left = np.full(a, np.inf if capacity is None else float(capacity))
+    given = np.zeros(a)
     remaining = np.inf if budget is None else budget
     annotators: list[int] = []
     chosen: list[int] = []
@@ -475,15 +484,18 @@ def assign_annotators(
             break
         if position % 1024 == 0:
             stop()
-        taken = already(int(candidate))
-        for j in preference:
-            if eligible[j] and not taken[j] and left[j] >= 1 and costs[j] <= remaining:
-                annotators.append(int(j))
-                chosen.append(position)
-                spent.append(float(costs[j]))
-                left[j] -= 1
-                remaining -= float(costs[j])
-                break
+        can = eligible & ~already(int(candidate)) & (left >= 1) & (costs <= remaining)
+        if not can.any():
+            continue
+        load = np.where(useful, (given + 1.0) / safe_ratio, np.inf)
+        preference = np.lexsort((np.arange(a), costs, -ratio, load))
+        j = int(preference[np.argmax(can[preference])])
+        annotators.append(j)
+        chosen.append(position)
+        spent.append(float(costs[j]))
+        given[j] += 1
+        left[j] -= 1
+        remaining -= float(costs[j])
     return Assignment(
         np.asarray(annotators, dtype=np.int64),
         np.asarray(chosen, dtype=np.int64),

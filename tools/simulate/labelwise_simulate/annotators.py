@@ -12,12 +12,17 @@ policy of a seed (common random numbers). Every policy starts from the same init
 - activelab: PlanLabeling over labeled and pool items: re-labels and first labels mixed by
   ActiveLab (Goh & Mueller 2023).
 - random: a random pool item to a random annotator (the majority vote is its label).
+- new_random_annotators: always_new's items (ActiveLab's pool order, first labels only) sent
+  to annotators drawn at random: against always_new it isolates the annotator choice, since
+  the two buy first labels of the same kind of items.
 
 The model (logistic regression) is trained each round on the consensus labels the service
 returns (CROWDLAB; the majority vote while no item has two labels) and tested on held-out
 data; its probabilities on the labeled items are out-of-sample (5-fold). Recorded per round:
 dollars spent, test accuracy, and the accuracy against the truth of the labeled items'
-consensus (CROWDLAB by AssessLabels), majority vote and Dawid-Skene on the same annotations.
+consensus (CROWDLAB by AssessLabels), majority vote and Dawid-Skene on the same annotations,
+over all labeled items and over the items with two labels or more (the only ones where the
+three can differ).
 """
 
 import argparse
@@ -43,7 +48,7 @@ from labelwise_simulate.data import DataSource, Split, initial_labeled, load, sp
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 PROG = "labelwise-simulate annotators"
-POLICIES = ("activelab", "always_new", "random")
+POLICIES = ("activelab", "always_new", "random", "new_random_annotators")
 DEFAULT_DATA = ("breast_cancer", "digits", "synthetic")
 MISSING = -1
 BEGIN = "<!-- BEGIN generated: labelwise-simulate annotators --docs -->"
@@ -77,6 +82,12 @@ class Curve:
     consensus: list[float] = field(default_factory=list)  # CROWDLAB consensus vs truth
     majority: list[float] = field(default_factory=list)  # majority vote vs truth
     dawid_skene: list[float] = field(default_factory=list)
+    # The same three on the items with >= 2 labels only (None while there is none).
+    multi_consensus: list[float | None] = field(default_factory=list)
+    multi_majority: list[float | None] = field(default_factory=list)
+    multi_dawid_skene: list[float | None] = field(default_factory=list)
+    multi_items: list[int] = field(default_factory=list)  # items with >= 2 labels
+    label_accuracy: list[float] = field(default_factory=list)  # of all labels bought, vs truth
     labeled: list[int] = field(default_factory=list)  # distinct items with a label
     annotations: list[int] = field(default_factory=list)  # labels bought in all
     relabels: list[int] = field(default_factory=list)  # of them, second or later labels
@@ -152,12 +163,13 @@ def run_policy(
     start = initial_labeled(split.pool_y, setup.initial_per_class, np.random.default_rng(seed))
     rows: dict[int, dict[int, int]] = {}  # pool item -> annotator -> label
     spent = 0.0
-    bought = relabels = 0
+    bought = relabels = right = 0
     for item in start:
         j = int(initial.integers(a))
         rows[int(item)] = {j: crowd.label(int(item), j)}
         spent += costs[j]
         bought += 1
+        right += rows[int(item)][j] == int(split.pool_y[item])
     curve = Curve(source, policy, seed)
     for _ in range(setup.rounds + 1):
         items = np.array(sorted(rows), dtype=np.int64)
@@ -198,6 +210,11 @@ def run_policy(
         curve.consensus.append(float(np.mean(consensus == truth)))
         curve.majority.append(float(np.mean(majority == truth)))
         curve.dawid_skene.append(float(np.mean(ds == truth)))
+        for name, labels in (("consensus", consensus), ("majority", majority), ("dawid_skene", ds)):
+            share = float(np.mean(labels[multi] == truth[multi])) if multi.any() else None
+            getattr(curve, f"multi_{name}").append(share)
+        curve.multi_items.append(int(multi.sum()))
+        curve.label_accuracy.append(right / bought)
         curve.labeled.append(len(items))
         curve.annotations.append(bought)
         curve.relabels.append(relabels)
@@ -212,13 +229,26 @@ def run_policy(
                     break
                 budget -= costs[j]
                 tasks.append(("label_first", int(item), j))
-        else:
-            pool_model = model if model is not None else None
-            p_pool = (
-                _smoothed(_proba(pool_model, split.pool_x[unlabeled], classes))
-                if pool_model is not None
-                else np.full((len(unlabeled), classes), 1 / classes)
+        elif policy == "new_random_annotators":
+            # always_new's order of the pool (the annotators of the plan are ignored).
+            ranked = client.plan_labeling(
+                annotations,
+                p_labeled,
+                k=len(unlabeled),
+                clamp_k=True,
+                pool_probabilities=_pool_probabilities(model, split, unlabeled, classes),
+                exclude_labeled=list(range(len(items))),
+                deadline=120,
             )
+            budget = setup.round_budget
+            for task in ranked.tasks:
+                j = int(rng.integers(a))
+                if costs[j] > budget:
+                    break
+                budget -= costs[j]
+                tasks.append(("label_first", int(unlabeled[task.index]), j))
+        else:
+            p_pool = _pool_probabilities(model, split, unlabeled, classes)
             plan = client.plan_labeling(
                 annotations,
                 p_labeled,
@@ -237,8 +267,17 @@ def run_policy(
             rows.setdefault(item, {})[j] = crowd.label(item, j)
             spent += costs[j]
             bought += 1
+            right += rows[item][j] == int(split.pool_y[item])
             relabels += kind == "relabel"
     return curve
+
+
+def _pool_probabilities(
+    model: LogisticRegression | None, split: Split, unlabeled: IntArray, classes: int
+) -> FloatArray:
+    if model is None:
+        return np.full((len(unlabeled), classes), 1 / classes)
+    return _smoothed(_proba(model, split.pool_x[unlabeled], classes))
 
 
 def mean_interval(values: FloatArray) -> tuple[float, float, float]:
@@ -313,6 +352,10 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
                     [c["consensus"][i] - c["majority"][i] for c, i in zip(runs, last, strict=True)]
                 )
             )
+            row["label_accuracy"] = mean_interval(
+                np.array([c["label_accuracy"][i] for c, i in zip(runs, last, strict=True)])
+            )
+            _multi(row, runs, last)
             row["relabel_share"] = mean_interval(
                 np.array(
                     [
@@ -325,10 +368,110 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _multi(row: dict[str, Any], runs: list[dict[str, Any]], last: list[int]) -> None:
+    """CROWDLAB, majority vote and Dawid-Skene on the items with >= 2 labels: at the common
+    spend, and CROWDLAB − majority averaged over the rounds up to it (the curve), each paired
+    by seed over the seeds that have such items."""
+    at_end = [
+        (c, i) for c, i in zip(runs, last, strict=True) if c["multi_consensus"][i] is not None
+    ]
+    row["multi_seeds"] = len(at_end)
+    row["multi_items"] = mean_interval(np.array([c["multi_items"][i] for c, i in at_end] or [0]))
+    for name in ("consensus", "majority", "dawid_skene"):
+        row[f"multi_{name}"] = mean_interval(
+            np.array([c[f"multi_{name}"][i] for c, i in at_end] or [np.nan])
+        )
+    row["multi_consensus_minus_majority"] = mean_interval(
+        np.array([c["multi_consensus"][i] - c["multi_majority"][i] for c, i in at_end] or [np.nan])
+    )
+    over_curve = []
+    for c, i in zip(runs, last, strict=True):
+        gaps = [
+            c["multi_consensus"][r] - c["multi_majority"][r]
+            for r in range(i + 1)
+            if c["multi_consensus"][r] is not None
+        ]
+        if gaps:
+            over_curve.append(float(np.mean(gaps)))
+    row["curve_seeds"] = len(over_curve)
+    row["curve_consensus_minus_majority"] = mean_interval(np.array(over_curve or [np.nan]))
+
+
 def _cell(stat: Sequence[float], scale: float = 100.0, signed: bool = False) -> str:
+    if not np.isfinite(stat[0]):
+        return "—"
     mean, low, high = (scale * v for v in stat)
     sign = "+" if signed else ""
     return f"{mean:{sign}.1f} [{low:{sign}.1f}, {high:{sign}.1f}]"
+
+
+def _paired(
+    results: dict[str, Any], dataset: str, policy: str, base: str
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """policy − base by seed: (AULC, accuracy at the common spend), each mean and interval."""
+    mine = [c for c in results["curves"] if c["dataset"] == dataset]
+    upto = min(c["spent"][-1] for c in mine)
+    runs = {p: {c["seed"]: c for c in mine if c["policy"] == p} for p in (policy, base)}
+    seeds = sorted(set(runs[policy]) & set(runs[base]))
+    pairs = [(runs[policy][s], runs[base][s]) for s in seeds]
+    return (
+        mean_interval(np.array([aulc(c, upto) - aulc(b, upto) for c, b in pairs])),
+        mean_interval(np.array([at_spend(c, upto) - at_spend(b, upto) for c, b in pairs])),
+    )
+
+
+def _verdict(stat: Sequence[float]) -> str:
+    return "ahead" if stat[1] > 0 else "behind" if stat[2] < 0 else "unresolved"
+
+
+def _clauses(verdicts: dict[str, str]) -> str:
+    """ "paid on a, b (interval above 0); lost on c (...); ..." for the verdicts that occur."""
+    words = {
+        "ahead": "paid on {} (interval above 0)",
+        "behind": "lost on {} (interval below 0)",
+        "unresolved": "no difference shown on {} (interval includes 0)",
+    }
+    parts = []
+    for verdict, text in words.items():
+        names = [d for d, v in verdicts.items() if v == verdict]
+        if names:
+            parts.append(text.format(", ".join(names)))
+    return "; ".join(parts)
+
+
+def summary(results: dict[str, Any]) -> str:
+    """The short table (copied into README.md by scripts/docs) and what it says, in words
+    chosen by the intervals: per data set, AULC of re-labeling by ActiveLab, always-new and
+    random, and the paired differences."""
+    rows = {(r["dataset"], r["policy"]): r for r in summarise(results)}
+    lines = [
+        "| data (seeds) | AULC: re-label / always new / random | re-label − always new: AULC | "
+        "re-label − always new: final | re-label − random: AULC |",
+        "|---|---|---|---|---|",
+    ]
+    against_new: dict[str, str] = {}
+    against_random: dict[str, str] = {}
+    for dataset in results["datasets"]:
+        means = " / ".join(
+            f"{100 * rows[(dataset, p)]['aulc'][0]:.1f}"
+            for p in ("activelab", "always_new", "random")
+        )
+        new_aulc, new_final = _paired(results, dataset, "activelab", "always_new")
+        random_aulc, _ = _paired(results, dataset, "activelab", "random")
+        against_new[dataset] = _verdict(new_aulc)
+        against_random[dataset] = _verdict(random_aulc)
+        lines.append(
+            f"| {dataset} ({rows[(dataset, 'activelab')]['seeds']}) | {means} | "
+            f"{_cell(new_aulc, signed=True)} | "
+            f"{_cell(new_final, signed=True)} | {_cell(random_aulc, signed=True)} |"
+        )
+    lines += [
+        "",
+        f"Re-labeling by ActiveLab against always labeling new items (AULC): "
+        f"{_clauses(against_new)}. Against random items sent to random annotators: "
+        f"{_clauses(against_random)}.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def table(results: dict[str, Any]) -> str:
@@ -339,12 +482,16 @@ def table(results: dict[str, Any]) -> str:
         f"Annotators: accuracies {setup['accuracies']}, prices {setup['costs']} per label; "
         f"{int(100 * setup['hard_fraction'])} % of items hard (accuracy halfway to chance). "
         f"{setup['rounds']} rounds of ${setup['labels_per_round'] * np.mean(setup['costs']):g} "
-        f"each; {results['seeds']} seeds; mean and 95 % t-interval over seeds. "
-        "Test accuracy in %; AULC = mean test accuracy per dollar over the common spend.",
+        f"each; {results['seeds']} seeds or more; mean and 95 % t-interval over seeds (differences "
+        "paired by seed). Test accuracy in %; AULC = mean test accuracy per dollar over the "
+        "common spend; re-label = ActiveLab's mix of re-labels and first labels.",
+        "",
+        summary(results),
+        "Every policy (labels right = share of the labels bought that were right):",
         "",
         "| data | policy | acc @ 25 % $ | acc @ 50 % $ | acc @ 100 % $ | AULC | "
-        "AULC − always_new | final − always_new | share of re-labels |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "AULC − always_new | final − always_new | share of re-labels | labels right |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
@@ -352,20 +499,29 @@ def table(results: dict[str, Any]) -> str:
             + " | ".join(_cell(a) for a in row["accuracy"])
             + f" | {_cell(row['aulc'])} | {_cell(row['aulc_minus_always_new'], signed=True)} | "
             f"{_cell(row['final_minus_always_new'], signed=True)} | "
-            f"{_cell(row['relabel_share'])} |"
+            f"{_cell(row['relabel_share'])} | {_cell(row['label_accuracy'])} |"
         )
     lines += [
         "",
-        "Accuracy (%) of the labeled items' labels against the truth at the common spend, on "
-        "the same annotations: CROWDLAB consensus, majority vote, Dawid-Skene.",
+        "Accuracy (%) of the consensus labels against the truth, on the same annotations: "
+        "CROWDLAB, majority vote and Dawid-Skene over the items with two labels or more (where "
+        "they can differ) at the common spend, CROWDLAB − majority there and averaged over the "
+        "rounds up to it (the curve), and over all labeled items. Only policies that re-label "
+        "have such items; seeds = those that had any.",
         "",
-        "| data | policy | CROWDLAB | majority vote | Dawid-Skene | CROWDLAB − majority |",
-        "|---|---|---|---|---|---|",
+        "| data | policy | seeds | items with ≥ 2 labels | CROWDLAB | majority vote | "
+        "Dawid-Skene | CROWDLAB − majority | over the curve | all items: CROWDLAB − majority |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
+        if not row["multi_seeds"]:
+            continue
         lines.append(
-            f"| {row['dataset']} | {row['policy']} | {_cell(row['consensus'])} | "
-            f"{_cell(row['majority'])} | {_cell(row['dawid_skene'])} | "
+            f"| {row['dataset']} | {row['policy']} | {row['multi_seeds']} | "
+            f"{_cell(row['multi_items'], scale=1.0)} | {_cell(row['multi_consensus'])} | "
+            f"{_cell(row['multi_majority'])} | {_cell(row['multi_dawid_skene'])} | "
+            f"{_cell(row['multi_consensus_minus_majority'], signed=True)} | "
+            f"{_cell(row['curve_consensus_minus_majority'], signed=True)} | "
             f"{_cell(row['consensus_minus_majority'], signed=True)} |"
         )
     return "\n".join(lines) + "\n"
@@ -386,7 +542,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     datasets = results["datasets"]
-    fig, axes = plt.subplots(2, len(datasets), figsize=(5 * len(datasets), 8), squeeze=False)
+    fig, axes = plt.subplots(3, len(datasets), figsize=(5 * len(datasets), 12), squeeze=False)
     for col, dataset in enumerate(datasets):
         for policy in POLICIES:
             runs = [
@@ -409,14 +565,119 @@ def plot(results: dict[str, Any], out: Path) -> None:
                 ax = axes[row, col]
                 ax.plot(grid, mean, label=policy)
                 ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
+        _plot_gap(axes[2, col], results, dataset)
         axes[0, col].set_title(f"{dataset}: test accuracy")
         axes[1, col].set_title(f"{dataset}: consensus label accuracy")
-        for row in range(2):
+        axes[2, col].set_title(f"{dataset}: CROWDLAB − majority, items with ≥ 2 labels")
+        for row in range(3):
             axes[row, col].set_xlabel("dollars spent")
             axes[row, col].legend()
     fig.tight_layout()
     fig.savefig(out / "annotators.png", dpi=80)
     plt.close(fig)
+
+
+def _plot_gap(ax: Any, results: dict[str, Any], dataset: str) -> None:
+    """CROWDLAB − majority vote accuracy on the items with >= 2 labels against dollars, mean
+    and 95 % normal band over the seeds that have such items at each spend (re-labeling
+    policies only)."""
+    for policy in POLICIES:
+        runs = [c for c in results["curves"] if c["dataset"] == dataset and c["policy"] == policy]
+        if not any(m is not None for c in runs for m in c["multi_consensus"]):
+            continue
+        upto = min(c["spent"][-1] for c in runs)
+        grid = np.linspace(max(c["spent"][0] for c in runs), upto, 40)
+        gaps = np.full((len(runs), len(grid)), np.nan)
+        for r, c in enumerate(runs):
+            for g, dollars in enumerate(grid):
+                i = max(int(np.searchsorted(c["spent"], dollars + 1e-9)) - 1, 0)
+                if c["multi_consensus"][i] is not None:
+                    gaps[r, g] = c["multi_consensus"][i] - c["multi_majority"][i]
+        seen = np.sum(~np.isnan(gaps), axis=0)
+        keep = seen >= 2
+        mean = np.nanmean(gaps[:, keep], axis=0)
+        half = 1.96 * np.nanstd(gaps[:, keep], axis=0, ddof=1) / np.sqrt(seen[keep])
+        ax.plot(grid[keep], mean, label=policy)
+        ax.fill_between(grid[keep], mean - half, mean + half, alpha=0.2)
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+
+
+STATIC_BEGIN = "<!-- BEGIN generated: labelwise-simulate annotators --static -->"
+STATIC_LABELS = (2, 3)
+
+
+def run_static(
+    client: Client, source: str, split: Split, setup: Setup, per_item: int, seed: int
+) -> dict[str, Any]:
+    """Every pool item labeled by per_item distinct annotators drawn at random (the crowd of
+    the seed), the model's out-of-sample probabilities from the majority votes of the whole
+    pool: the accuracy of CROWDLAB's consensus, the majority vote and Dawid-Skene against the
+    truth, all by AssessLabels. CROWDLAB's own setting (every item labeled more than once)."""
+    crowd = Crowd(split, setup, seed)
+    n, a, classes = len(split.pool_y), len(setup.costs), split.n_classes
+    rng = np.random.default_rng([seed, 99, per_item])
+    annotations = np.full((n, a), MISSING, dtype=np.int64)
+    for item in range(n):
+        for j in rng.choice(a, size=per_item, replace=False):
+            annotations[item, j] = crowd.label(item, int(j))
+    votes = np.array([np.bincount(row[row >= 0], minlength=classes) for row in annotations])
+    p = out_of_sample(split.pool_x, votes.argmax(axis=1), classes, setup, seed)
+    assessed = client.assess_labels(annotations, labeled_probabilities=p, deadline=120)
+    ds = client.assess_labels(
+        annotations, method="dawid_skene", num_classes=classes, deadline=120
+    ).consensus_labels
+    truth = split.pool_y
+    return {
+        "dataset": source,
+        "seed": seed,
+        "labels_per_item": per_item,
+        "items": n,
+        "crowdlab": float(np.mean(assessed.consensus_labels == truth)),
+        "majority": float(np.mean(assessed.majority_vote_labels == truth)),
+        "dawid_skene": float(np.mean(ds == truth)),
+    }
+
+
+def static_table(results: dict[str, Any]) -> str:
+    """The Markdown table of the static check, from its results.json."""
+    lines = [
+        f"Every pool item labeled by 2 or 3 of the annotators above drawn at random; the "
+        f"model's 5-fold out-of-sample probabilities from the majority votes of the whole pool; "
+        f"{results['seeds']} seeds, mean and 95 % t-interval (differences paired by seed). "
+        "Accuracy (%) against the truth.",
+        "",
+        "| data | labels per item | CROWDLAB | majority vote | Dawid-Skene | CROWDLAB − majority |",
+        "|---|---|---|---|---|---|",
+    ]
+    records = results["records"]
+    for dataset in results["datasets"]:
+        for per_item in STATIC_LABELS:
+            mine = sorted(
+                (
+                    r
+                    for r in records
+                    if r["dataset"] == dataset and r["labels_per_item"] == per_item
+                ),
+                key=lambda r: r["seed"],
+            )
+            if not mine:
+                continue
+            cells = [
+                _cell(mean_interval(np.array([r[key] for r in mine])))
+                for key in ("crowdlab", "majority", "dawid_skene")
+            ]
+            gap = mean_interval(np.array([r["crowdlab"] - r["majority"] for r in mine]))
+            lines.append(
+                f"| {dataset} | {per_item} | {' | '.join(cells)} | {_cell(gap, signed=True)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_static_docs(results: dict[str, Any], docs: Path) -> None:
+    text = docs.read_text()
+    head, rest = text.split(STATIC_BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    docs.write_text(f"{head}{STATIC_BEGIN}\n{static_table(results)}{END}{tail}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -441,6 +702,10 @@ def build_parser() -> argparse.ArgumentParser:
         "rewritten, from OUT/results.json, when --tables-only).",
     )
     add("--tables-only", action="store_true", help="Only regenerate --docs from OUT.")
+    add("--static", action="store_true",
+        help="The static consensus check instead of the learning curves: every pool item "
+        "labeled 2 and 3 times, CROWDLAB against the majority vote; OUT/static/results.json "
+        "and --docs's static block.")  # fmt: skip
     add("--merge", type=Path, nargs="+", default=None, metavar="DIR",
         help="Combine the results.json of runs in parallel (same setup, disjoint seeds or "
         "data sets) into OUT, then write its tables and plot.")  # fmt: skip
@@ -456,7 +721,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.docs is None:
             print(f"{PROG}: --tables-only needs --docs", file=sys.stderr)
             return 2
-        write_docs(json.loads((out / "results.json").read_text()), args.docs)
+        if args.static:
+            write_static_docs(json.loads((out / "static/results.json").read_text()), args.docs)
+        else:
+            write_docs(json.loads((out / "results.json").read_text()), args.docs)
         return 0
     if args.merge:
         parts = [json.loads((d / "results.json").read_text()) for d in args.merge]
@@ -482,6 +750,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started = time.perf_counter()
     curves: list[Curve] = []
+    records: list[dict[str, Any]] = []
     try:
         server = None if args.address else ServeProcess(1)
     except ServiceError as err:
@@ -494,6 +763,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data = load(DataSource(name))
                 for seed in range(args.seed, args.seed + args.seeds):
                     data_split = split(data, setup.test_fraction, seed)
+                    if args.static:
+                        for per_item in STATIC_LABELS:
+                            records.append(
+                                run_static(client, name, data_split, setup, per_item, seed)
+                            )
+                            print(f"{name} seed {seed} static {per_item}", flush=True)
+                        continue
                     for policy in POLICIES:
                         curves.append(run_policy(client, name, data_split, setup, policy, seed))
                         print(
@@ -506,6 +782,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
+    if args.static:
+        static = {
+            "setup": asdict(setup),
+            "datasets": list(args.data),
+            "seeds": args.seeds,
+            "seconds": round(time.perf_counter() - started),
+            "records": records,
+        }
+        (out / "static").mkdir(parents=True, exist_ok=True)
+        (out / "static/results.json").write_text(json.dumps(static, indent=1) + "\n")
+        (out / "static/results.md").write_text(static_table(static))
+        if args.docs is not None:
+            write_static_docs(static, args.docs)
+        print(f"wrote {out}/static/results.json, results.md")
+        return 0
     results = {
         "setup": asdict(setup),
         "datasets": list(args.data),

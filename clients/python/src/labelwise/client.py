@@ -296,6 +296,31 @@ class StrategyDescription:
     task: str = "classification"
 
 
+@dataclass(frozen=True)
+class LabelQualityMethodDescription:
+    """A method of LabelQualityService (ListStrategiesResponse.label_quality_methods): params
+    are the request fields that tune it, by field name."""
+
+    name: str
+    rpcs: list[str]
+    description: str
+    params: dict[str, ParamDescription]
+    is_default: bool
+
+
+def _param_description(p: pb.ParamInfo) -> ParamDescription:
+    return ParamDescription(
+        name=p.name,
+        type=_PARAM_TYPES.get(p.type, "unspecified"),
+        default=_from_param(p.default_value),
+        allowed_values=[v for v in map(_from_param, p.allowed_values) if v is not None],
+        minimum=p.minimum if p.HasField("minimum") else None,
+        maximum=p.maximum if p.HasField("maximum") else None,
+        exclusive_minimum=p.exclusive_minimum,
+        description=p.description,
+    )
+
+
 @dataclass
 class _Request:
     header: pb.SelectQueriesRequest
@@ -822,21 +847,7 @@ class Client:
                 name=info.name,
                 family=info.family,
                 description=info.description,
-                params={
-                    p.name: ParamDescription(
-                        name=p.name,
-                        type=_PARAM_TYPES.get(p.type, "unspecified"),
-                        default=_from_param(p.default_value),
-                        allowed_values=[
-                            v for v in map(_from_param, p.allowed_values) if v is not None
-                        ],
-                        minimum=p.minimum if p.HasField("minimum") else None,
-                        maximum=p.maximum if p.HasField("maximum") else None,
-                        exclusive_minimum=p.exclusive_minimum,
-                        description=p.description,
-                    )
-                    for p in info.params
-                },
+                params={p.name: _param_description(p) for p in info.params},
                 required_inputs=[
                     pb.PoolInput.Name(i).removeprefix("POOL_INPUT_").lower()
                     for i in info.required_inputs
@@ -846,6 +857,26 @@ class Client:
                 task=info.task,
             )
             for info in response.strategies
+        ]
+
+    def label_quality_methods(
+        self, *, deadline: float | None = None
+    ) -> list[LabelQualityMethodDescription]:
+        """The methods of LabelQualityService (assess_labels, plan_labeling), as ListStrategies
+        describes them: crowdlab, dawid_skene, activelab, interval_estimation."""
+        try:
+            response = self._stub.ListStrategies(pb.ListStrategiesRequest(), timeout=deadline)
+        except grpc.RpcError as err:
+            raise LabelwiseError.from_rpc_error(err) from None
+        return [
+            LabelQualityMethodDescription(
+                name=info.name,
+                rpcs=list(info.rpcs),
+                description=info.description,
+                params={p.name: _param_description(p) for p in info.params},
+                is_default=info.is_default,
+            )
+            for info in response.label_quality_methods
         ]
 
     def _wire_size(self, request: _Request) -> int:

@@ -222,10 +222,13 @@ export const AssessLabelsResponseSchema: GenMessage<AssessLabelsResponse> = /*@_
  *
  * The plan: ActiveLab (Goh & Mueller 2023) scores every labeled and pool
  * item on one scale (LabelingTask.score); walking them best first, each
- * gets the eligible annotator who has not labeled it yet with the most
- * expected correct labels beyond chance per unit cost,
- * ((accuracy - 1/c) / (1 - 1/c)) / cost, that fits the remaining budget and
- * capacity (ties: the cheaper, then the lower column); an item nobody can
+ * gets, of the eligible annotators who have not labeled it yet and fit the
+ * remaining budget and capacity, the one with the fewest tasks so far in
+ * this plan relative to its expected correct labels beyond chance per unit
+ * cost, ((accuracy - 1/c) / (1 - 1/c)) / cost: the smallest
+ * (tasks + 1) / value, a weighted round robin that gives each eligible
+ * annotator a share of the tasks proportional to that value (ties: the
+ * larger value, the cheaper, then the lower column); an item nobody can
  * take is skipped. The walk ends after k tasks or when nothing fits. An
  * annotator's accuracy is its agreement with a reference label: the CROWDLAB
  * consensus on items someone else labeled too, the model's out-of-sample

@@ -12,6 +12,7 @@ import dev.labelwise.v1.SelectQueriesRequest;
 import dev.labelwise.v1.SelectQueriesResponse;
 import dev.labelwise.v1.SelectQueriesStreamRequest;
 import dev.labelwise.v1.SelectQueriesStreamResponse;
+import dev.labelwise.v1.LabelQualityMethodInfo;
 import dev.labelwise.v1.StrategyInfo;
 import dev.labelwise.v1.StrategyResult;
 import io.grpc.ChannelCredentials;
@@ -281,6 +282,25 @@ public final class LabelwiseClient implements AutoCloseable {
     try {
       return withDeadline(blocking, deadline)
           .listStrategies(ListStrategiesRequest.getDefaultInstance()).getStrategiesList();
+    } catch (StatusRuntimeException error) {
+      throw LabelwiseException.from(error);
+    }
+  }
+
+  /**
+   * The methods of LabelQualityService (assessLabels, planLabeling): crowdlab, dawid_skene,
+   * activelab and interval_estimation, each with the request fields that tune it as params.
+   */
+  public List<LabelQualityMethodInfo> labelQualityMethods() {
+    return labelQualityMethods(defaultDeadline);
+  }
+
+  /** The methods of LabelQualityService; {@code deadline} null for none. */
+  public List<LabelQualityMethodInfo> labelQualityMethods(Duration deadline) {
+    try {
+      return withDeadline(blocking, deadline)
+          .listStrategies(ListStrategiesRequest.getDefaultInstance())
+          .getLabelQualityMethodsList();
     } catch (StatusRuntimeException error) {
       throw LabelwiseException.from(error);
     }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.labelwise.v1.LabelQualityMethodInfo;
 import dev.labelwise.v1.StrategyInfo;
 import io.grpc.Status;
 import java.time.Duration;
@@ -254,6 +255,17 @@ class LabelwiseClientTest {
       assertTrue(names.containsAll(Set.of("random", "entropy", "margin", "bald")), names.toString());
       StrategyInfo margin = strategies.stream().filter(s -> s.getName().equals("margin")).findFirst().orElseThrow();
       assertEquals("uncertainty", margin.getFamily());
+    }
+  }
+
+  @Test
+  void listsTheLabelQualityMethods() {
+    try (LabelwiseClient client = client(new MethodLog())) {
+      List<LabelQualityMethodInfo> methods = client.labelQualityMethods();
+      assertEquals(List.of("crowdlab", "dawid_skene", "activelab", "interval_estimation"),
+          methods.stream().map(LabelQualityMethodInfo::getName).toList());
+      assertEquals(List.of("AssessLabels"), methods.get(1).getRpcsList());
+      assertEquals("max_iterations", methods.get(1).getParams(0).getName());
     }
   }
 
