@@ -519,7 +519,7 @@ def earlier_stream_runs() -> list[dict[str, Any]]:
         return []
     keys = ("measured", "commit", "ratio", "ratio_min", "ratio_max", "cpu_ratio")
     summary = {key: saved[key] for key in keys if key in saved}
-    summary["rounds"] = len(saved["rounds"])
+    summary["rounds"], summary["rows"] = len(saved["rounds"]), saved["rows"]
     return [*saved.get("earlier_runs", []), summary]
 
 
@@ -544,6 +544,7 @@ def tables(data: dict[str, Any]) -> str:
     if s:
         gb = s["pool_bytes"] / 1e9
         rounds = s.get("rounds", [])
+        earlier = [r for r in s.get("earlier_runs", []) if r.get("rows", s["rows"]) == s["rows"]]
         out += [
             f"Entropy top-{s['k']} over {s['rows']:,} × {s['classes']} float32 ({gb:.1f} GB), "
             f"{s['chunk_bytes'] >> 20} MiB chunks, one worker, {len(rounds)} rounds of the "
@@ -569,17 +570,18 @@ def tables(data: dict[str, Any]) -> str:
             f"server, the time a machine with no idle core would take): {s['cpu_ratio']:.2f}×.",
             *(
                 [
-                    "- Earlier runs (median ratio, range over rounds, CPU-time ratio): "
+                    "- Earlier runs of this size (median ratio, range over rounds, CPU-time "
+                    "ratio): "
                     + "; ".join(
                         f"{run['measured']}"
                         + (f" at {run['commit']}" if run.get("commit") else "")
                         + f": {run['ratio']:.2f}× ({run['ratio_min']:.2f}–{run['ratio_max']:.2f}"
                         + (f"), {run['cpu_ratio']:.2f}×" if "cpu_ratio" in run else ")")
-                        for run in s.get("earlier_runs", [])
+                        for run in earlier
                     )
                     + "."
                 ]
-                if s.get("earlier_runs")
+                if earlier
                 else []
             ),
             "- Load average (1 min) before each arm: "
