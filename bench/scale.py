@@ -175,6 +175,9 @@ def run_stream(n: int, k: int, rounds: int) -> dict[str, Any]:
 
     result: dict[str, Any] = {"rows": n, "classes": CLASSES, "k": k, "chunk_bytes": CHUNK_BYTES}
     result["pool_bytes"] = n * CLASSES * 4
+    result["commit"] = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     options = [("grpc.max_send_message_length", 64 << 20)]
     echo_port = free_port()
     echo = subprocess.Popen(
@@ -539,6 +542,18 @@ def run_index(
 # -- results and report ----------------------------------------------------------------------
 
 
+def earlier_stream_runs() -> list[dict[str, Any]]:
+    """The saved stream run's summary and the ones it kept: one run's wall-time median
+    depends on the load of the moment, so the table shows every run's."""
+    saved = json.loads(RESULTS.read_text()).get("stream", {}) if RESULTS.exists() else {}
+    if "rounds" not in saved:
+        return []
+    keys = ("measured", "commit", "ratio", "ratio_min", "ratio_max", "cpu_ratio")
+    summary = {key: saved[key] for key in keys if key in saved}
+    summary["rounds"], summary["rows"] = len(saved["rounds"]), saved["rows"]
+    return [*saved.get("earlier_runs", []), summary]
+
+
 def save(part: str, result: dict[str, Any]) -> None:
     RESULTS.parent.mkdir(exist_ok=True)
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -560,10 +575,13 @@ def tables(data: dict[str, Any]) -> str:
     if s:
         gb = s["pool_bytes"] / 1e9
         rounds = s.get("rounds", [])
+        earlier = [r for r in s.get("earlier_runs", []) if r.get("rows", s["rows"]) == s["rows"]]
         out += [
             f"Entropy top-{s['k']} over {s['rows']:,} × {s['classes']} float32 ({gb:.1f} GB), "
             f"{s['chunk_bytes'] >> 20} MiB chunks, one worker, {len(rounds)} rounds of the "
-            f"three arms in alternating order (measured {s['measured']}); medians:",
+            f"three arms in alternating order (measured {s['measured']}"
+            + (f" at {s['commit']}" if s.get("commit") else "")
+            + "); medians:",
             "",
             "| | seconds | GB/s | client CPU s | server CPU s | server peak RSS (MiB) |",
             "|---|---:|---:|---:|---:|---:|",
@@ -581,6 +599,22 @@ def tables(data: dict[str, Any]) -> str:
             f"ratios ({', '.join(format(row['ratio'], '.2f') for row in rounds)}; the target is "
             "≤ 1.2×; both arms include generating the chunks). In CPU time (client + "
             f"server, the time a machine with no idle core would take): {s['cpu_ratio']:.2f}×.",
+            *(
+                [
+                    "- Earlier runs of this size (median ratio, range over rounds, CPU-time "
+                    "ratio): "
+                    + "; ".join(
+                        f"{run['measured']}"
+                        + (f" at {run['commit']}" if run.get("commit") else "")
+                        + f": {run['ratio']:.2f}× ({run['ratio_min']:.2f}–{run['ratio_max']:.2f}"
+                        + (f"), {run['cpu_ratio']:.2f}×" if "cpu_ratio" in run else ")")
+                        for run in earlier
+                    )
+                    + "."
+                ]
+                if earlier
+                else []
+            ),
             "- Load average (1 min) before each arm: "
             + ", ".join(
                 f"{row['drain']['load_before']:.1f} / {row['labelwise']['load_before']:.1f}"
@@ -709,7 +743,9 @@ def main() -> None:
     if not args.report:
         for part in args.parts.split(","):
             if part == "stream":
-                save(part, run_stream(args.rows, args.k, args.rounds))
+                result = run_stream(args.rows, args.k, args.rounds)
+                result["earlier_runs"] = earlier_stream_runs()
+                save(part, result)
             elif part == "sharded":
                 only = args.sharded_strategies.split(",") if args.sharded_strategies else None
                 result = run_sharded(args.pool, args.k, args.oversample, only, args.seeds)

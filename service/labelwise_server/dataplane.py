@@ -25,6 +25,11 @@ from labelwise_server.strategies._types import StopCheck
 from labelwise_server.tensors import WireRequest
 from labelwise_server.work import LABEL_OPS, encode_response, select_response, stopping_response
 
+# Chunks of a stream scored as it arrives that may wait, received, for the scoring thread
+# (DataPlane.select_streamed): with the one being scored and the one being received, at
+# most STREAM_QUEUE + 2 chunks are held.
+STREAM_QUEUE = 2
+
 
 def stop_check(deadline: float | None, cancelled: threading.Event) -> StopCheck:
     """Raises DeadlineExceeded past deadline, Cancelled once cancelled is set."""
@@ -126,7 +131,11 @@ class DataPlane:
         self, stream: RowWiseStream, deadline: float | None, cancelled: threading.Event
     ) -> pb.SelectQueriesResponse:
         """A stream of row-wise strategies (pool_stream.plan), scored chunk by chunk on the
-        executor's threads while the next chunk arrives: no work process, no reassembly."""
+        executor's threads while the next chunks arrive: no work process, no reassembly.
+
+        Receiving and scoring are two tasks joined by a queue of at most STREAM_QUEUE
+        chunks, so a compute thread that waits for a core (a loaded machine) does not stall
+        the receiving at once; the chunks are scored one at a time, in order."""
         stop = stop_check(deadline, cancelled)
         scorer = StreamScorer(
             stream.header,
@@ -137,20 +146,35 @@ class DataPlane:
             stop,
         )
         loop = asyncio.get_running_loop()
+        ready: asyncio.Queue[tuple[int, WireRequest] | None] = asyncio.Queue(STREAM_QUEUE)
+        failed = False
+
+        async def score() -> None:
+            nonlocal failed
+            error: BaseException | None = None
+            while (item := await ready.get()) is not None:
+                if error is None:  # after a failure, drain: the receiver never blocks
+                    try:
+                        await loop.run_in_executor(self._executor, scorer.feed, item[1], item[0])
+                    except Exception as err:
+                        error, failed = err, True
+            if error is not None:
+                raise error
+
         self._metrics.in_flight.inc()
-        pending: asyncio.Future[None] | None = None
+        scoring = asyncio.create_task(score())
         try:
             async for i, chunk in stream.chunks:
-                if pending is not None:
-                    await pending  # at most one chunk scored while the next one is read
-                pending = loop.run_in_executor(self._executor, scorer.feed, chunk, i)
-            if pending is not None:
-                await pending
-                pending = None
+                await ready.put((i, chunk))
+                if failed:
+                    break
+            await ready.put(None)
+            await scoring
             results, n = await loop.run_in_executor(self._executor, scorer.finish, self._observe)
         finally:
-            if pending is not None:
+            if not scoring.done():
                 cancelled.set()  # the scoring thread stops at its next check
+                scoring.cancel()
             self._metrics.in_flight.dec()
         self._metrics.request_bytes.observe(scorer.wire_bytes)
         self._metrics.pool_rows.observe(n)

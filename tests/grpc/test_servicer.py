@@ -549,6 +549,23 @@ def test_bad_stream_is_invalid_argument_naming_the_field(
     assert_serving(channel)
 
 
+def test_bad_rows_early_in_a_long_scored_stream_end_it_with_their_error(
+    stub: Any, channel: grpc.Channel
+) -> None:
+    """The scoring task fails on chunk 1 while the receiving task still has 40 chunks to
+    read: the call ends with chunk 1's error, and does not hang on the chunks queued."""
+    rng = np.random.default_rng(17)
+    good = [later(probabilities=tensor(rng.dirichlet(np.ones(3), size=50))) for _ in range(40)]
+    bad = later(probabilities=tensor([[0.9, 0.9, 0.9]]))
+    first = pb.SelectQueriesStreamRequest(
+        chunk=request(probabilities=tensor(rng.dirichlet(np.ones(3), size=50)))
+    )
+    error = call_error(lambda: stub.SelectQueriesStream(iter([first, bad, *good]), timeout=10))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert [v.field for v in violations(error)] == ["probabilities"]
+    assert_serving(channel)
+
+
 def test_malformed_stream_chunk_is_invalid_argument(channel: grpc.Channel) -> None:
     stream = channel.stream_unary(
         f"/{SERVICE_NAME}/SelectQueriesStream",
