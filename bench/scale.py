@@ -605,8 +605,8 @@ def tables(data: dict[str, Any]) -> str:
         if x.get("incomplete"):
             out += [
                 "",
-                "The run was stopped before its quality part finished (the session's time "
-                "limit): the quality rows below are the ones it finished"
+                "The run was stopped before its quality part finished: the quality rows "
+                "below are the ones it finished"
                 + (
                     f"; not measured: {', '.join(x['not_measured'])}."
                     if x.get("not_measured")
