@@ -421,10 +421,17 @@ def run_index(
     try:
         time.sleep(2)
         with Client(address) as client:
+            kept: list[dict[str, Any]] = []
             if not full:  # the quality part alone: keep the saved run's full rows
                 saved = json.loads(RESULTS.read_text())["index"]
                 result["full"] = saved["full"]
                 result["full_measured"] = saved.get("full_measured", saved["measured"])
+                # and its quality rows of strategies not rerun, with their date
+                kept = [
+                    {"measured": saved["measured"], **q}
+                    for q in saved.get("quality", [])
+                    if q["strategy"] not in quality_k
+                ]
             for name, (spec, kk, needs_p) in calls.items() if full else ():
                 workers = children(server.pid)  # a killed work process is replaced
                 for pid in [server.pid, *workers]:
@@ -456,12 +463,7 @@ def run_index(
             sample = np.random.default_rng(1).choice(
                 subsample, size=min(subsample, 100_000), replace=False
             )
-            quality: list[dict[str, Any]] = []
-            if not full:  # rows of strategies not rerun stay, with their date
-                saved_index = json.loads(RESULTS.read_text())["index"]
-                for q in saved_index.get("quality", []):
-                    if q["strategy"] not in quality_k:
-                        quality.append({"measured": saved_index["measured"], **q})
+            quality: list[dict[str, Any]] = list(kept)
             for name in quality_k:
                 spec, _, needs_p = calls[name]
                 kk = quality_k[name]
