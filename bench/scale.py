@@ -303,11 +303,16 @@ def mixture(n: int, d: int, seed: int) -> tuple[npt.NDArray[np.float32], npt.NDA
 
 def covering_radius(x: npt.NDArray[np.float32], centres: npt.NDArray[np.float32]) -> float:
     """max over the pool of the distance to the nearest centre (core-set's objective)."""
-    c2 = (centres.astype(np.float64) ** 2).sum(axis=1)
+    c = centres.astype(np.float64)
+    c2 = (c**2).sum(axis=1)
     worst = 0.0
-    for start in range(0, x.shape[0], 1 << 16):
-        block = x[start : start + (1 << 16)].astype(np.float64)
-        d2 = (block**2).sum(axis=1)[:, None] - 2 * block @ centres.T.astype(np.float64) + c2
+    step = max(1, (1 << 22) // c.shape[0])  # 2^22 distances (32 MiB) per block, any k
+    for start in range(0, x.shape[0], step):
+        block = x[start : start + step].astype(np.float64)
+        d2 = block @ c.T
+        d2 *= -2
+        d2 += c2
+        d2 += (block**2).sum(axis=1)[:, None]
         worst = max(worst, float(np.sqrt(max(d2.min(axis=1).max(), 0.0))))
     return worst
 
@@ -329,8 +334,16 @@ def badge_cost(
     qp, xp = grad(picks)
     norm_s = (qs**2).sum(1) * (xs**2).sum(1)
     norm_p = (qp**2).sum(1) * (xp**2).sum(1)
-    d2 = norm_s[:, None] + norm_p[None, :] - 2 * (qs @ qp.T) * (xs @ xp.T)
-    return float(np.maximum(d2.min(axis=1), 0).mean())
+    nearest = []
+    step = max(1, (1 << 22) // qp.shape[0])  # 2^22 distances (32 MiB) per block of the sample
+    for start in range(0, qs.shape[0], step):
+        end = start + step
+        d2 = (qs[start:end] @ qp.T) * (xs[start:end] @ xp.T)
+        d2 *= -2
+        d2 += norm_p
+        d2 += norm_s[start:end, None]
+        nearest.append(np.maximum(d2.min(axis=1), 0))
+    return float(np.concatenate(nearest).mean())
 
 
 def pool_typicality(
@@ -339,10 +352,18 @@ def pool_typicality(
     """TypiClust's typicality of the picks, mean over them: 1 / mean distance to the 20
     nearest items of an evaluation sample of the pool (higher is more typical)."""
     xs = x[sample].astype(np.float64)
-    xp = x[picks].astype(np.float64)
-    d2 = (xp**2).sum(1)[:, None] + (xs**2).sum(1)[None, :] - 2 * xp @ xs.T
-    nearest = np.sqrt(np.maximum(np.partition(d2, 21, axis=1)[:, 1:21], 0))
-    return float((1.0 / (nearest.mean(axis=1) + 1e-7)).mean())
+    s2 = (xs**2).sum(1)
+    typicality = []
+    step = max(1, (1 << 22) // xs.shape[0])  # 2^22 distances (32 MiB) per block of picks
+    for start in range(0, picks.shape[0], step):
+        xp = x[picks[start : start + step]].astype(np.float64)
+        d2 = xp @ xs.T
+        d2 *= -2
+        d2 += s2
+        d2 += (xp**2).sum(1)[:, None]
+        nearest = np.sqrt(np.maximum(np.partition(d2, 21, axis=1)[:, 1:21], 0))
+        typicality.append(1.0 / (nearest.mean(axis=1) + 1e-7))
+    return float(np.concatenate(typicality).mean())
 
 
 def run_sharded(
@@ -444,7 +465,7 @@ def run_sharded(
 
 def run_index(
     n: int, k: int, margin_k: int, prefilter_size: int, subsample: int,
-    quality_k: dict[str, int],
+    quality_k: dict[str, int], full: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     from labelwise import Client
 
@@ -470,7 +491,18 @@ def run_index(
     try:
         time.sleep(2)
         with Client(address) as client:
-            for name, (spec, kk, needs_p) in calls.items():
+            kept: list[dict[str, Any]] = []
+            if not full:  # the quality part alone: keep the saved run's full rows
+                saved = json.loads(RESULTS.read_text())["index"]
+                result["full"] = saved["full"]
+                result["full_measured"] = saved.get("full_measured", saved["measured"])
+                # and its quality rows of strategies not rerun, with their date
+                kept = [
+                    {"measured": saved["measured"], **q}
+                    for q in saved.get("quality", [])
+                    if q["strategy"] not in quality_k
+                ]
+            for name, (spec, kk, needs_p) in calls.items() if full else ():
                 workers = children(server.pid)  # a killed work process is replaced
                 for pid in [server.pid, *workers]:
                     reset_peak(pid)
@@ -489,7 +521,9 @@ def run_index(
                 }  # fmt: skip
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-            result["full"] = rows
+            if full:
+                result["full"] = rows
+                result["full_measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             save("index", {**result, "incomplete": True})  # a stopped run keeps what it did
             # Quality: on the first `subsample` rows (an i.i.d. sample), exact against
             # pre-filtered, each strategy at its quality_k (an exact run must fit the time).
@@ -499,7 +533,7 @@ def run_index(
             sample = np.random.default_rng(1).choice(
                 subsample, size=min(subsample, 100_000), replace=False
             )
-            quality = []
+            quality: list[dict[str, Any]] = list(kept)
             for name in quality_k:
                 spec, _, needs_p = calls[name]
                 kk = quality_k[name]
@@ -662,7 +696,8 @@ def tables(data: dict[str, Any]) -> str:
     if x:
         out += [
             f"Batch strategies on {x['pool']:,} × {x['d']} {x['dtype']} embeddings through one "
-            f"server (measured {x['measured']}), {x['labeled']} labeled, seed 3; core_set, "
+            f"server (measured {x.get('full_measured', x['measured'])}), {x['labeled']} "
+            "labeled, seed 3; core_set, "
             "typiclust and badge with prefilter = neighbours, prefilter_size = "
             + (
                 f"{x['prefilter_size']:,}"
@@ -684,8 +719,8 @@ def tables(data: dict[str, Any]) -> str:
         if x.get("incomplete"):
             out += [
                 "",
-                "The run was stopped before its quality part finished (the session's time "
-                "limit): the quality rows below are the ones it finished"
+                "The run was stopped before its quality part finished: the quality rows "
+                "below are the ones it finished"
                 + (
                     f"; not measured: {', '.join(x['not_measured'])}."
                     if x.get("not_measured")
@@ -700,15 +735,15 @@ def tables(data: dict[str, Any]) -> str:
                 "objectives as above:",
                 "",
                 "| strategy | k | exact | pre-filtered | pre-filtered / exact | exact s "
-                "| pre-filtered s |",
-                "|---|---:|---:|---:|---:|---:|---:|",
+                "| pre-filtered s | measured |",
+                "|---|---:|---:|---:|---:|---:|---:|---|",
             ]
             for q in x["quality"]:
                 qk = q.get("k", x["quality_k"])
                 out.append(
                     f"| {q['strategy']} | {qk:,} | {q['exact']:.4g} | {q['prefiltered']:.4g} | "
                     f"{q['ratio']:.3f} | {q['exact_seconds']:.0f} | "
-                    f"{q['prefiltered_seconds']:.0f} |"
+                    f"{q['prefiltered_seconds']:.0f} | {q.get('measured', x['measured'])} |"
                 )
         out.append("")
     return "\n".join(out)
@@ -738,6 +773,9 @@ def main() -> None:
     parser.add_argument("--quality-strategies", default="core_set,typiclust,badge")
     parser.add_argument("--sharded-strategies", default="")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--quality-only", action="store_true", help="index: keep the saved full rows"
+    )
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
     if not args.report:
@@ -775,6 +813,7 @@ def main() -> None:
                             name: args.badge_quality_k if name == "badge" else args.quality_k
                             for name in args.quality_strategies.split(",")
                         },
+                        full=not args.quality_only,
                     ),
                 )
             else:
