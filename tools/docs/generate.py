@@ -104,8 +104,10 @@ def strategies_page() -> str:
             out.append("|---|---|---|---|---|\n")
             for param in info.params:
                 allowed = ", ".join(f"`{_value(v)}`" for v in param.allowed_values)
-                if not allowed and param.HasField("minimum"):
-                    allowed = f"{param.minimum:g} … {param.maximum:g}"
+                if not allowed and (param.HasField("minimum") or param.HasField("maximum")):
+                    low = f"{param.minimum:g}" if param.HasField("minimum") else "−∞"
+                    high = f"{param.maximum:g}" if param.HasField("maximum") else "∞"
+                    allowed = f"{low} … {high}"
                 default = _value(param.default_value)
                 out.append(
                     f"| `{param.name}` | {types[param.type]} | "
