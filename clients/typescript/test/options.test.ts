@@ -17,7 +17,8 @@ describe("the proto's field options", () => {
       assert.equal(declared.filter(Boolean).length, 1, field.name);
       axes[field.name] = getOption(field, hasOption(field, pool_axis) ? pool_axis : labeled_axis);
     }
-    assert.equal(Object.keys(axes).length, 21);
+    assert.equal(Object.keys(axes).length, 22);
+    assert.equal(axes.item_weights, 0);
     assert.equal(axes.committee, 1);
     assert.equal(axes.regression_samples, 1);
     assert.equal(axes.probabilities, 0);

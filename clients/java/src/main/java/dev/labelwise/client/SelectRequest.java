@@ -67,6 +67,7 @@ public final class SelectRequest {
     COMMITTEE_LOGITS,
     EMBEDDINGS,
     COSTS,
+    ITEM_WEIGHTS,
     MODEL_INPUTS,
     MULTILABEL_PROBABILITIES,
     MULTILABEL_LOGITS,
@@ -287,6 +288,14 @@ public final class SelectRequest {
     /** Labeling cost of each pool item [n], used with budget. */
     public Builder costs(Tensor tensor) {
       return put(Input.COSTS, tensor);
+    }
+
+    /**
+     * How many items each pool row stands for [n] (>= 0), read by {@code badge} only: it then
+     * seeds weighted k-means++, as a sharded client's final merge does.
+     */
+    public Builder itemWeights(Tensor tensor) {
+      return put(Input.ITEM_WEIGHTS, tensor);
     }
 
     /** Multi-label per-label probabilities (sigmoid outputs) [n, L]. */
