@@ -48,6 +48,18 @@ func twoReplicas(t *testing.T) *ShardedClient {
 	return sharded
 }
 
+// selectOversampled is req's answer from two replicas, each pre-selecting oversample·k.
+func selectOversampled(ctx context.Context, t *testing.T, req *Request, oversample int64) *Response {
+	t.Helper()
+	sharded := twoReplicas(t)
+	sharded.Oversample = oversample
+	got, err := sharded.SelectQueries(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 func TestShardedRowWiseEqualsOneServer(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	pool := randomProbabilities(t, rng, 150_000, 8) // 65,536-row scoring blocks: 2 shards
@@ -89,12 +101,7 @@ func TestShardedBatchPicksFromTheUnionOfTheShardsPicks(t *testing.T) {
 		Exclude: []int64{5, 2500}, Embeddings: embeddings, LabeledEmbeddings: labeled}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	sharded := twoReplicas(t)
-	sharded.Oversample = 3
-	got, err := sharded.SelectQueries(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := selectOversampled(ctx, t, req, 3)
 	// The naive second run: each half's 30 exact picks, then one call on their union.
 	one := dial(t)
 	var union []int64
@@ -208,12 +215,7 @@ func TestShardedBadgeIsAWeightedBadgeOverTheShardsSummaries(t *testing.T) {
 		Embeddings: embeddings, Probabilities: probabilities}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	sharded := twoReplicas(t)
-	sharded.Oversample = 3
-	got, err := sharded.SelectQueries(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := selectOversampled(ctx, t, req, 3)
 	// The naive second run: each half's 24 badge picks weighted by the shard items nearest
 	// each (by loops over the built gradients), then one weighted badge on their union.
 	one := dial(t)

@@ -527,12 +527,16 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _replace_block(docs: Path, begin: str, body: str) -> None:
+    """Replace the generated block of docs between begin and END with body."""
+    head, rest = docs.read_text().split(begin, 1)
+    _, tail = rest.split(END, 1)
+    docs.write_text(f"{head}{begin}\n{body}{END}{tail}")
+
+
 def write_docs(results: dict[str, Any], docs: Path) -> None:
     """Replace the generated block of docs (between BEGIN and END) with table(results)."""
-    text = docs.read_text()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    docs.write_text(f"{head}{BEGIN}\n{table(results)}{END}{tail}")
+    _replace_block(docs, BEGIN, table(results))
 
 
 def plot(results: dict[str, Any], out: Path) -> None:
@@ -674,10 +678,8 @@ def static_table(results: dict[str, Any]) -> str:
 
 
 def write_static_docs(results: dict[str, Any], docs: Path) -> None:
-    text = docs.read_text()
-    head, rest = text.split(STATIC_BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    docs.write_text(f"{head}{STATIC_BEGIN}\n{static_table(results)}{END}{tail}")
+    """Replace the generated block of docs after STATIC_BEGIN with static_table(results)."""
+    _replace_block(docs, STATIC_BEGIN, static_table(results))
 
 
 def build_parser() -> argparse.ArgumentParser:
