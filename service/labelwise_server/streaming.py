@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from labelwise.tensors import DECIDE_ITEM_AXIS
 from labelwise.v1 import stream_selection_pb2 as spb
 from labelwise_server.checks import check_finite
 from labelwise_server.decode.fields import Fields
@@ -35,14 +36,7 @@ MAX_ITEMS = 65536
 MAX_ITEM_ELEMENTS = 1 << 22
 STOP_EVERY = 4096
 DEFAULT_BUDGET = 0.1
-_ITEM_FIELDS = (
-    "probabilities",
-    "logits",
-    "committee",
-    "committee_logits",
-    "utilities",
-    "frequencies",
-)
+_ITEM_FIELDS = tuple(DECIDE_ITEM_AXIS)  # the proto's pool_axis option on DecideRequest
 # PAL's work per item: label vectors × classes (pal_vector_count(c, m_max) · c) at most this.
 MAX_PAL_WORK = 1 << 14
 FREQUENCY_BOUND = 1e12
@@ -128,7 +122,7 @@ def item_utilities(
             f"{config.strategy.name}",
         )
     shape = tensors[name].shape
-    axis = 1 if name.startswith("committee") else 0  # the item axis (the proto's pool_axis)
+    axis = DECIDE_ITEM_AXIS[name]
     if len(shape) > axis and shape[axis] > MAX_ITEMS:
         raise InvalidArgument(
             f"{prefix}{name}.shape",

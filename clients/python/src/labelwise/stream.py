@@ -21,19 +21,12 @@ import numpy as np
 import numpy.typing as npt
 
 from labelwise.client import ParamValue, _to_param
-from labelwise.tensors import encode_tensor
+from labelwise.tensors import DECIDE_ITEM_AXIS, encode_tensor
 from labelwise.v1 import query_selection_pb2 as pb
 from labelwise.v1 import stream_selection_pb2 as spb
 from labelwise.v1 import stream_selection_pb2_grpc as spb_grpc
 
-_ITEM_FIELDS = (
-    "probabilities",
-    "logits",
-    "committee",
-    "committee_logits",
-    "utilities",
-    "frequencies",
-)
+_ITEM_FIELDS = tuple(DECIDE_ITEM_AXIS)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from labelwise.v1 import options_pb2
 from labelwise.v1 import query_selection_pb2 as pb
+from labelwise.v1 import stream_selection_pb2 as spb
 
 DTYPES: dict[int, np.dtype[Any]] = {
     pb.DATA_TYPE_FLOAT16: np.dtype("<f2"),
@@ -24,11 +25,12 @@ DTYPES: dict[int, np.dtype[Any]] = {
 }
 
 
-def _axes(option: Any) -> dict[str, int]:
-    """SelectQueriesRequest's tensor fields that carry the field option, with its value."""
+def _axes(option: Any, message: Any = pb.SelectQueriesRequest) -> dict[str, int]:
+    """The message's tensor fields that carry the field option, with its value, in field
+    order."""
     return {
         fd.name: fd.GetOptions().Extensions[option]
-        for fd in pb.SelectQueriesRequest.DESCRIPTOR.fields
+        for fd in message.DESCRIPTOR.fields
         if fd.GetOptions().HasExtension(option)
     }
 
@@ -40,6 +42,9 @@ def _axes(option: Any) -> dict[str, int]:
 POOL_AXIS: dict[str, int] = _axes(options_pb2.pool_axis)
 LABELED_AXIS: dict[str, int] = _axes(options_pb2.labeled_axis)
 STREAM_AXIS: dict[str, int] = POOL_AXIS | LABELED_AXIS
+# The item tensors of a stream decision (DecideRequest) and each one's item axis, from the same
+# option: the client and the server both take the list from here.
+DECIDE_ITEM_AXIS: dict[str, int] = _axes(options_pb2.pool_axis, spb.DecideRequest)
 _NATIVE = {
     np.dtype("float16"): pb.DATA_TYPE_FLOAT16,
     np.dtype("float32"): pb.DATA_TYPE_FLOAT32,
