@@ -76,6 +76,10 @@ ASSESS_CASES = [
     ({"num_classes": 1, "labeled_probabilities": None, "method": 2}, "num_classes"),
     ({"max_iterations": 0, "method": 2}, "max_iterations"),
     ({"tolerance": float("nan"), "method": 2}, "tolerance"),
+    ({"accuracy_prior_strength": -1.0, "method": 3}, "accuracy_prior_strength"),
+    ({"accuracy_prior_strength": float("inf"), "method": 3}, "accuracy_prior_strength"),
+    ({"labeled_probabilities": None, "method": 3}, "labeled_probabilities"),  # no c at all
+    ({"max_iterations": 1001, "method": 3}, "max_iterations"),
 ]
 
 
@@ -131,6 +135,32 @@ def test_assess_crowdlab_and_dawid_skene_answer_the_math() -> None:
     expected_ds = ann.dawid_skene(CROWD.annotations, 3)
     np.testing.assert_allclose(ds.consensus_quality, expected_ds.quality)
     assert ds.iterations == expected_ds.iterations and list(ds.confusion.shape) == [4, 3, 3]
+
+
+def test_assess_bayes_em_answers_the_math_with_and_without_the_model() -> None:
+    em = assess(decode_assess(_assess(method=3), LIMIT))
+    expected = ann.bayes_em(CROWD.annotations, 3, CROWD.probabilities)
+    assert em.method == lq.LABEL_QUALITY_METHOD_BAYES_EM
+    assert list(em.consensus_labels) == expected.consensus.tolist()
+    np.testing.assert_allclose(em.consensus_quality, expected.quality)
+    np.testing.assert_allclose(em.annotator_quality, expected.accuracy)
+    assert em.model_temperature == expected.temperature > 0
+    assert em.iterations == expected.iterations and not em.HasField("confusion")
+    # Without the model (c from num_classes), with a strength of its own; no item needs two
+    # labels, unlike CROWDLAB.
+    alone = assess(
+        decode_assess(
+            _assess(
+                method=3,
+                annotations=SINGLE,
+                labeled_probabilities=None,
+                num_classes=3,
+                accuracy_prior_strength=0.0,
+            ),
+            LIMIT,
+        )
+    )
+    assert alone.model_temperature == 0 and list(alone.consensus_labels) == [0] * 40
 
 
 def test_plan_stays_in_budget_and_never_sends_an_item_back_to_its_annotator() -> None:
@@ -276,7 +306,7 @@ def test_a_hostile_plan_is_answered_within_its_promises_or_named(
 
 
 @settings(max_examples=150, deadline=None)
-@given(hostile_plans(), st.sampled_from([0, 1, 2, 5]))
+@given(hostile_plans(), st.sampled_from([0, 1, 2, 3, 5]))
 def test_a_hostile_assessment_is_answered_or_named(
     request: lq.PlanLabelingRequest, method: int
 ) -> None:
@@ -300,7 +330,7 @@ def test_list_strategies_describes_the_methods_from_the_one_table() -> None:
     from labelwise_server.label_quality import METHODS
 
     listed = list_strategies_response().label_quality_methods
-    assert [m.name for m in listed] == ["crowdlab", "dawid_skene", "activelab",
+    assert [m.name for m in listed] == ["crowdlab", "dawid_skene", "bayes_em", "activelab",
                                         "interval_estimation"]  # fmt: skip
     assert all(m.description and m.rpcs for m in listed)
     by_name = {m.name: m for m in METHODS}
@@ -310,6 +340,11 @@ def test_list_strategies_describes_the_methods_from_the_one_table() -> None:
     dawid = by_name["dawid_skene"].params
     assert ds.max_iterations == dawid["max_iterations"].default
     assert ds.tolerance == dawid["tolerance"].default
+    em = decode_assess(_assess(method=3), LIMIT)
+    bayes = by_name["bayes_em"].params
+    assert em.max_iterations == bayes["max_iterations"].default
+    assert em.tolerance == bayes["tolerance"].default
+    assert em.prior_strength == bayes["accuracy_prior_strength"].default
     planned = decode_plan(_plan(), LIMIT)
     ie = by_name["interval_estimation"].params
     assert planned.bound == ie["accuracy_bound"].default
@@ -322,8 +357,8 @@ def test_list_strategies_describes_the_methods_from_the_one_table() -> None:
 
 @pytest.mark.parametrize(
     ("rpc", "field"),
-    [("assess", "max_iterations"), ("assess", "tolerance"), ("plan", "alpha"),
-     ("plan", "epsilon")],
+    [("assess", "max_iterations"), ("assess", "tolerance"), ("assess", "accuracy_prior_strength"),
+     ("plan", "alpha"), ("plan", "epsilon")],
 )  # fmt: skip
 def test_values_the_table_rules_out_are_refused_naming_the_field(rpc: str, field: str) -> None:
     from labelwise_server.label_quality import METHODS
@@ -334,7 +369,7 @@ def test_values_the_table_rules_out_are_refused_naming_the_field(rpc: str, field
     for value in bad:
         with pytest.raises(InvalidArgument) as caught:
             if rpc == "assess":
-                decode_assess(_assess(method=2, **{field: value}), LIMIT)
+                decode_assess(_assess(method=3, **{field: value}), LIMIT)
             else:
                 decode_plan(_plan(**{field: value}), LIMIT)
         assert caught.value.field == field

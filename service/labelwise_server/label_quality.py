@@ -1,6 +1,6 @@
 """LabelQualityService's work: decode and check a request, run strategies/annotators, encode.
 
-AssessLabels: consensus and quality by CROWDLAB or Dawid-Skene. PlanLabeling: ActiveLab
+AssessLabels: consensus and quality by CROWDLAB, Dawid-Skene or Bayes EM. PlanLabeling: ActiveLab
 priorities over labeled and pool items on one scale, then annotators assigned in rank order
 by a weighted round robin (shares proportional to expected correct labels beyond chance per
 unit cost) within the budget, from interval estimates of their accuracy (see
@@ -32,6 +32,8 @@ from labelwise_server.tensors import INT_DTYPES, RawTensor, decode_tensor, encod
 DEFAULT_MAX_ITERATIONS = 100
 MAX_ITERATIONS = 1000
 DEFAULT_TOLERANCE = 1e-5
+DEFAULT_PRIOR_STRENGTH = 10.0
+MAX_PRIOR_STRENGTH = 1e6
 DEFAULT_ALPHA = 0.05
 DEFAULT_EPSILON = 0.9
 POOL_STRATEGIES = ("activelab", "least_confidence", "margin", "ratio", "entropy")
@@ -81,6 +83,35 @@ METHODS: tuple[MethodInfo, ...] = (
                 Interval(float, 0.0, None, closed="right"),
                 default=DEFAULT_TOLERANCE,
                 description="EM stops once the evidence lower bound per annotation gains less.",
+            ),
+        },
+        False,
+    ),
+    MethodInfo(
+        "bayes_em",
+        ("AssessLabels",),
+        "Bayes EM (the E-step of Raykar et al. 2010, the caller's model held fixed): consensus "
+        "= the posterior of the true class, prior = the model's probabilities at a fitted "
+        "temperature (class priors without them), likelihood = each annotator's one-coin "
+        "accuracy shrunk toward the pooled accuracy; fitted by EM. Two agreeing labels "
+        "outvote the model unless it is confident beyond their combined accuracy. With "
+        "accuracy_prior_strength 0 and no model, crowd-kit's OneCoinDawidSkene.",
+        {
+            "max_iterations": Param(
+                Interval(int, 1, MAX_ITERATIONS),
+                default=DEFAULT_MAX_ITERATIONS,
+                description="The most EM iterations.",
+            ),
+            "tolerance": Param(
+                Interval(float, 0.0, None, closed="right"),
+                default=DEFAULT_TOLERANCE,
+                description="EM stops once the evidence lower bound per annotation gains less.",
+            ),
+            "accuracy_prior_strength": Param(
+                Interval(float, 0.0, MAX_PRIOR_STRENGTH),
+                default=DEFAULT_PRIOR_STRENGTH,
+                description="Pseudo-labels at the pooled accuracy each annotator's accuracy "
+                "starts from.",
             ),
         },
         False,
@@ -197,14 +228,20 @@ class Assess:
     method: int
     max_iterations: int
     tolerance: float
+    prior_strength: float
 
 
 def decode_assess(request: lq.AssessLabelsRequest, max_elements: int) -> Assess:
     """Check every field of an AssessLabelsRequest; InvalidArgument on the first bad one."""
     method = request.method or lq.LABEL_QUALITY_METHOD_CROWDLAB
-    if method not in (lq.LABEL_QUALITY_METHOD_CROWDLAB, lq.LABEL_QUALITY_METHOD_DAWID_SKENE):
+    if method not in (
+        lq.LABEL_QUALITY_METHOD_CROWDLAB,
+        lq.LABEL_QUALITY_METHOD_DAWID_SKENE,
+        lq.LABEL_QUALITY_METHOD_BAYES_EM,
+    ):
         raise InvalidArgument(
-            "method", f"must be LABEL_QUALITY_METHOD_CROWDLAB or _DAWID_SKENE; got {method}"
+            "method",
+            f"must be LABEL_QUALITY_METHOD_CROWDLAB, _DAWID_SKENE or _BAYES_EM; got {method}",
         )
     probabilities = None
     if request.HasField("labeled_probabilities"):
@@ -225,7 +262,8 @@ def decode_assess(request: lq.AssessLabelsRequest, max_elements: int) -> Assess:
     else:
         raise InvalidArgument(
             "labeled_probabilities",
-            "is required (CROWDLAB uses it; for Dawid-Skene num_classes may replace it)",
+            "is required (CROWDLAB uses it; for Dawid-Skene and Bayes EM num_classes may "
+            "replace it)",
             reason=reasons.MISSING_INPUT,
         )
     if method == lq.LABEL_QUALITY_METHOD_CROWDLAB and probabilities is None:
@@ -260,7 +298,18 @@ def decode_assess(request: lq.AssessLabelsRequest, max_elements: int) -> Assess:
     tolerance = request.tolerance if request.HasField("tolerance") else DEFAULT_TOLERANCE
     if not (np.isfinite(tolerance) and tolerance > 0):
         raise InvalidArgument("tolerance", f"must be finite and > 0; got {tolerance}")
-    return Assess(annotations, probabilities, classes, method, iterations, float(tolerance))
+    strength = (
+        request.accuracy_prior_strength
+        if request.HasField("accuracy_prior_strength")
+        else DEFAULT_PRIOR_STRENGTH
+    )
+    if not (np.isfinite(strength) and 0 <= strength <= MAX_PRIOR_STRENGTH):
+        raise InvalidArgument(
+            "accuracy_prior_strength", f"must be in [0, {MAX_PRIOR_STRENGTH:g}]; got {strength}"
+        )
+    return Assess(
+        annotations, probabilities, classes, method, iterations, float(tolerance), float(strength)
+    )
 
 
 def assess(inputs: Assess, stop: StopCheck = _never_stop) -> lq.AssessLabelsResponse:
@@ -290,6 +339,31 @@ def assess(inputs: Assess, stop: StopCheck = _never_stop) -> lq.AssessLabelsResp
             iterations=ds.iterations,
             confusion=encode_tensor(ds.confusion, pb.DATA_TYPE_FLOAT64),
             class_priors=ds.priors.tolist(),
+        )
+    if inputs.method == lq.LABEL_QUALITY_METHOD_BAYES_EM:
+        em = ann.bayes_em(
+            inputs.annotations,
+            inputs.classes,
+            inputs.probabilities,
+            prior_strength=inputs.prior_strength,
+            max_iterations=inputs.max_iterations,
+            tolerance=inputs.tolerance,
+            stop=stop,
+            obs=obs,
+        )
+        hit = (obs.label == em.consensus[obs.item]).astype(np.float64)
+        return lq.AssessLabelsResponse(
+            method=lq.LABEL_QUALITY_METHOD_BAYES_EM,
+            consensus_labels=em.consensus.tolist(),
+            consensus_quality=em.quality.tolist(),
+            item_agreement=_agreement(obs, em.consensus).tolist(),
+            annotator_quality=em.accuracy.tolist(),
+            annotator_agreement=_per_annotator_mean(obs, hit).tolist(),
+            annotator_label_counts=counts.tolist(),
+            majority_vote_labels=vote.tolist(),
+            iterations=em.iterations,
+            class_priors=em.priors.tolist(),
+            model_temperature=em.temperature,
         )
     if inputs.probabilities is None:  # decode_assess requires them for CROWDLAB
         raise InvalidArgument("labeled_probabilities", "is required by CROWDLAB")

@@ -105,6 +105,9 @@ def test_the_python_client_lists_the_label_quality_methods(client: Client) -> No
     assert dawid.params["max_iterations"].default == 100
     assert dawid.params["max_iterations"].minimum == 1
     assert dawid.params["tolerance"].exclusive_minimum
-    bound = methods[3].params["accuracy_bound"]
+    by_name = {m.name: m for m in methods}
+    strength = by_name["bayes_em"].params["accuracy_prior_strength"]
+    assert strength.default == 10 and strength.minimum == 0
+    bound = by_name["interval_estimation"].params["accuracy_bound"]
     assert bound.default == "upper" and bound.allowed_values == ["upper", "mean", "lower"]
     assert client.list_strategies(deadline=30)  # the strategies are still there

@@ -178,12 +178,14 @@ def test_label_quality_vector(client: Client, path: Path) -> None:
             labeled_probabilities=tensors.get("labeled_probabilities"),
             method=request["method"],
             num_classes=request["num_classes"],
+            accuracy_prior_strength=request["accuracy_prior_strength"],
         )
         assert got.method == expected["method"]
         assert got.consensus_labels.tolist() == expected["consensus_labels"]
         assert got.majority_vote_labels.tolist() == expected["majority_vote_labels"]
         _close(got.consensus_quality, expected["consensus_quality"])
         _close(got.annotator_quality, expected["annotator_quality"])
+        _close([got.model_temperature], [expected["model_temperature"]])
         return
     got_plan = client.plan_labeling(
         tensors["annotations"],

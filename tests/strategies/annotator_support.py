@@ -182,3 +182,66 @@ def naive_intervals(
         half = stats.t.ppf(1 - alpha / 2, len(outcomes) - 1) * s / np.sqrt(len(outcomes))
         means[j], uppers[j] = m, m + half
     return means, uppers
+
+
+def naive_bayes_em(
+    annotations: np.ndarray,
+    c: int,
+    p: np.ndarray | None,
+    strength: float,
+    iterations: int,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Bayes EM with loops, a fixed number of iterations: posterior [l, c], accuracies [a] and
+    the model's temperature. The temperature's M-step by SciPy's bounded scalar search on the
+    expected complete log likelihood instead of Newton steps."""
+    from scipy.optimize import minimize_scalar
+
+    items, a = annotations.shape
+    post = np.zeros((items, c))
+    for i in range(items):
+        for j in range(a):
+            if annotations[i, j] >= 0:
+                post[i, annotations[i, j]] += 1
+        post[i] /= post[i].sum()
+    log_p = None if p is None else np.log(p / p.sum(axis=1, keepdims=True))
+
+    def log_softmax(z: np.ndarray) -> np.ndarray:
+        z = z - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def m_step(post: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        hits, seen = np.zeros(a), np.zeros(a)
+        for i in range(items):
+            for j in range(a):
+                if annotations[i, j] >= 0:
+                    hits[j] += post[i, annotations[i, j]]
+                    seen[j] += 1
+        pooled = hits.sum() / seen.sum()
+        accuracy = np.array(
+            [(hits[j] + strength * pooled) / (seen[j] + strength) if seen[j] + strength > 0
+             else pooled for j in range(a)]
+        )  # fmt: skip
+        accuracy = np.clip(accuracy, 1 / c, 1 - 1e-10)
+        if log_p is None:
+            return accuracy, np.tile(np.log(np.maximum(post.mean(axis=0), 1e-10)), (items, 1)), 0
+        found = minimize_scalar(
+            lambda beta: -(post * log_softmax(beta * log_p)).sum(),
+            bounds=(1e-3, 10.0),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
+        return accuracy, log_softmax(found.x * log_p), 1 / found.x
+
+    accuracy, log_prior, temperature = m_step(post)
+    for _ in range(iterations):
+        for i in range(items):
+            log = log_prior[i].copy()
+            for j in range(a):
+                if annotations[i, j] >= 0:
+                    for k in range(c):
+                        right = annotations[i, j] == k
+                        log[k] += np.log(accuracy[j] if right else (1 - accuracy[j]) / (c - 1))
+            post[i] = np.exp(log - log.max())
+            post[i] /= post[i].sum()
+        accuracy, log_prior, temperature = m_step(post)
+    return post, accuracy, temperature

@@ -15,7 +15,7 @@ from cleanlab.multiannotator import (
     get_label_quality_multiannotator,
     get_majority_vote_label,
 )
-from crowdkit.aggregation import DawidSkene
+from crowdkit.aggregation import DawidSkene, OneCoinDawidSkene
 from scipy.stats import spearmanr
 from skactiveml.classifier import ParzenWindowClassifier
 from skactiveml.pool.multiannotator import IntervalEstimationThreshold
@@ -28,6 +28,7 @@ from labelwise_server.strategies import annotators as ann
 from tests.strategies.annotator_support import (
     Crowd,
     make_crowd,
+    naive_bayes_em,
     naive_crowdlab_posterior,
     naive_dawid_skene,
     naive_intervals,
@@ -145,6 +146,93 @@ def test_dawid_skene_equals_naive_em(seed: int) -> None:
     np.testing.assert_allclose(
         ours.posterior, naive_dawid_skene(crowd.annotations, 3, 7), atol=1e-12
     )
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_bayes_em_without_model_or_shrinkage_equals_crowd_kits_one_coin(
+    seed: int, shape: tuple[int, int, int, float]
+) -> None:
+    crowd = _crowd(seed, shape)
+    c = shape[2]
+    item, worker = np.nonzero(crowd.annotations >= 0)
+    data = pd.DataFrame({"task": item, "worker": worker, "label": crowd.annotations[item, worker]})
+    ref = OneCoinDawidSkene(n_iter=100, tol=1e-5).fit(data)
+    ours = ann.bayes_em(crowd.annotations, c, prior_strength=0.0)
+    classes = sorted(ref.probas_.columns)
+    assert classes == list(range(c))
+    assert ours.iterations == len(ref.loss_history_)
+    np.testing.assert_allclose(ours.posterior, ref.probas_.sort_index()[classes], atol=1e-9)
+    np.testing.assert_array_equal(ours.consensus, ref.labels_.sort_index().to_numpy())
+    np.testing.assert_allclose(ours.accuracy, ref.skills_.sort_index().to_numpy(), atol=1e-9)
+    assert ours.temperature == 0.0
+
+
+@pytest.mark.parametrize("strength", [0.0, 10.0])
+@pytest.mark.parametrize("with_model", [True, False])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_bayes_em_equals_naive_em(seed: int, with_model: bool, strength: float) -> None:
+    crowd = make_crowd(seed, items=50, annotators=4, classes=3, density=0.4)
+    p = crowd.probabilities if with_model else None
+    ours = ann.bayes_em(
+        crowd.annotations, 3, p, prior_strength=strength, max_iterations=6, tolerance=-np.inf
+    )
+    assert ours.iterations == 6
+    post, accuracy, temperature = naive_bayes_em(crowd.annotations, 3, p, strength, 6)
+    np.testing.assert_allclose(ours.posterior, post, atol=1e-6)
+    np.testing.assert_allclose(ours.accuracy, accuracy, atol=1e-6)
+    np.testing.assert_allclose(ours.temperature, temperature, rtol=1e-5)
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 2.0])
+def test_bayes_em_recovers_the_temperature_that_drew_the_labels(
+    true_temperature: float,
+) -> None:
+    """Truth drawn from p^(1/T0), each item labeled by two good annotators: the fitted
+    temperature lands near T0, and the consensus beats the majority vote."""
+    rng = np.random.default_rng(5)
+    items, c = 4000, 4
+    p = rng.dirichlet(np.full(c, 0.7), size=items)
+    drawn = ann.temperature_scale(p, true_temperature)
+    truth = (drawn.cumsum(axis=1) > rng.random((items, 1))).argmax(axis=1)
+    annotations = np.full((items, 3), -1, dtype=np.int64)
+    accuracy = np.array([0.85, 0.75, 0.65])
+    for i in range(items):
+        for j in rng.choice(3, size=2, replace=False):
+            right = rng.random() < accuracy[j]
+            annotations[i, j] = truth[i] if right else rng.choice(np.delete(np.arange(c), truth[i]))
+    em = ann.bayes_em(annotations, c, p)
+    assert abs(np.log(em.temperature / true_temperature)) < 0.15
+    np.testing.assert_allclose(em.accuracy, accuracy, atol=0.03)
+    vote = ann.majority_vote(ann.observe(annotations, c), p)
+    assert np.mean(em.consensus == truth) > np.mean(vote == truth) + 0.01
+
+
+def test_bayes_em_lets_two_agreeing_labels_outvote_a_confident_model() -> None:
+    """Two labels of 80 % annotators against an overconfident model: the labels win unless
+    the model's odds at the fitted temperature beat theirs ((0.8 / 0.1) ** 2 = 64 for c = 3);
+    CROWDLAB follows the model."""
+    items = 300
+    annotations = np.full((items, 2), -1, dtype=np.int64)
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, items)
+    annotations[:, 0] = np.where(rng.random(items) < 0.8, truth, (truth + 1) % 3)
+    annotations[:, 1] = np.where(rng.random(items) < 0.8, truth, (truth + 2) % 3)
+    # An overconfident model: 0.9 on its pick, right on 70 % of the items.
+    said = np.where(rng.random(items) < 0.7, truth, (truth + 1) % 3)
+    p = np.full((items, 3), 0.05)
+    p[np.arange(items), said] = 0.9
+    # One item where both say 1 and the model says 0 at 0.9.
+    annotations[0] = 1
+    p[0] = [0.9, 0.05, 0.05]
+    em = ann.bayes_em(annotations, 3, p, prior_strength=0.0)
+    odds = (em.accuracy[0] / ((1 - em.accuracy[0]) / 2)) * (
+        em.accuracy[1] / ((1 - em.accuracy[1]) / 2)
+    )
+    prior = ann.temperature_scale(p[:1], em.temperature)[0]
+    assert (em.consensus[0] == 1) == (odds > prior[0] / prior[1])
+    crowdlab = ann.crowdlab(annotations, p)
+    assert em.consensus[0] == 1 and crowdlab.consensus[0] == 0  # CROWDLAB trusts the model
 
 
 def test_cleanlab_misplaces_vote_fractions_of_float_labels() -> None:

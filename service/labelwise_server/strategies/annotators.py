@@ -15,6 +15,13 @@ annotator, label) triples, never over an [l, a, c] one-hot, so memory is O(e·c 
 - Dawid-Skene EM (Dawid & Skene 1979): per-annotator confusion matrices, class priors; the
   model's probabilities are not used. Initialised from vote fractions, stopped on the
   evidence lower bound per annotation as crowd-kit's DawidSkene.
+- Bayes EM (ours; the E-step of Raykar et al. 2010 with the caller's model held fixed): the
+  consensus is the posterior of the true class given the model's probabilities, sharpened or
+  flattened by a fitted temperature, as the prior and each annotator's one-coin accuracy
+  (Dawid & Skene's model with one parameter per annotator, as crowd-kit's
+  OneCoinDawidSkene) as the likelihood; accuracies shrunk toward the crowd's pooled accuracy
+  by prior_strength pseudo-labels, so an annotator seen a few times counts as an average one.
+  Without the model: class priors, and with prior_strength 0 crowd-kit's OneCoinDawidSkene.
 - ActiveLab (Goh & Mueller 2023): one scale for "label again" and "label first". Here
   priority = 1 − ActiveLab's score, so higher means label first, as every labelwise score.
 - Interval estimation (Kaelbling 1993; IEThresh, Donmez, Carbonell & Schneider 2009): each
@@ -36,6 +43,8 @@ MISSING = -1
 CLIP = 1e-6  # lower bound of the CROWDLAB weights (Goh et al. 2022's clipping)
 TINY = 1e-30  # probabilities are clipped here before a log (temperature scaling)
 DS_EPS = 1e-10  # Dawid-Skene confusion entries and priors are clipped here
+BETA_BOUNDS = (1e-3, 10.0)  # Bayes EM: the model's inverse temperature stays in here
+NEWTON_STEPS = 30
 COARSE_TEMPERATURES = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 8.0)
 FINE_STEPS = 4
 
@@ -303,6 +312,134 @@ def dawid_skene(
     annotator_quality = diagonal @ priors
     return DawidSkene(
         consensus, quality, posterior, annotator_quality, confusion, priors, iterations
+    )
+
+
+@dataclass(frozen=True)
+class BayesEM:
+    consensus: IntArray  # [l]
+    quality: FloatArray  # [l] posterior probability of the consensus label
+    posterior: FloatArray  # [l, c]
+    accuracy: FloatArray  # [a] each annotator's one-coin accuracy (shrunk)
+    priors: FloatArray  # [c] the mean posterior (the class priors without a model)
+    temperature: float  # the model's fitted temperature; 0 without a model
+    iterations: int
+
+
+def _inverse_temperature(log_p: FloatArray, posterior: FloatArray, beta: float) -> float:
+    """argmax over beta of sum posterior · log softmax(beta · log_p): concave in beta (its
+    second derivative is minus the variance of log_p under softmax(beta · log_p)), so a
+    safeguarded Newton search within BETA_BOUNDS finds it."""
+    low, high = BETA_BOUNDS
+    target = float((posterior * log_p).sum())
+    for _ in range(NEWTON_STEPS):
+        z = beta * log_p
+        m = np.exp(z - z.max(axis=1, keepdims=True))
+        m /= m.sum(axis=1, keepdims=True)
+        mean = (m * log_p).sum(axis=1)
+        gradient = target - float(mean.sum())
+        curvature = float((m * log_p * log_p).sum() - (mean * mean).sum())
+        if gradient > 0:
+            low = beta
+        else:
+            high = beta
+        step = beta + gradient / curvature if curvature > 0 else np.inf
+        new = step if low < step < high else (low + high) / 2
+        if abs(new - beta) <= 1e-9 * beta:
+            return float(new)
+        beta = float(new)
+    return beta
+
+
+def _bayes_m_step(
+    obs: Observed,
+    posterior: FloatArray,
+    log_p: FloatArray | None,
+    prior_strength: float,
+    beta: float,
+) -> tuple[FloatArray, FloatArray, float]:
+    """Accuracies [a] shrunk toward the pooled one, log prior [l, c], inverse temperature."""
+    a = obs.per_annotator.shape[0]
+    hits = np.bincount(obs.annotator, weights=posterior[obs.item, obs.label], minlength=a)
+    pooled = float(hits.sum()) / obs.item.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = (hits + prior_strength * pooled) / (obs.per_annotator + prior_strength)
+    # At least chance: an annotator estimated worse than guessing is taken as guessing (its
+    # labels say nothing), never as one whose every label points away from the truth.
+    chance = 1.0 / posterior.shape[1]
+    accuracy = np.clip(np.where(np.isfinite(accuracy), accuracy, pooled), chance, 1 - DS_EPS)
+    if log_p is None:
+        priors = np.clip(posterior.mean(axis=0), DS_EPS, None)
+        return accuracy, np.broadcast_to(np.log(priors), posterior.shape), beta
+    beta = _inverse_temperature(log_p, posterior, beta)
+    z = beta * log_p
+    log_prior = z - z.max(axis=1, keepdims=True)
+    log_prior -= np.log(np.exp(log_prior).sum(axis=1, keepdims=True))
+    return accuracy, log_prior, beta
+
+
+def bayes_em(
+    annotations: IntArray,
+    classes: int,
+    probabilities: RealArray | None = None,
+    *,
+    prior_strength: float = 10.0,
+    max_iterations: int = 100,
+    tolerance: float = 1e-5,
+    stop: StopCheck = _never,
+    obs: Observed | None = None,
+) -> BayesEM:
+    """The consensus as a posterior: prior = the model's probabilities at a fitted temperature
+    (or class priors without a model), likelihood = each annotator's one-coin accuracy, both
+    fitted by EM from vote fractions; stops when the evidence lower bound per annotation gains
+    less than tolerance. prior_strength (>= 0) pseudo-labels at the pooled accuracy shrink
+    each annotator's accuracy."""
+    items = annotations.shape[0]
+    obs = observe(annotations, classes) if obs is None else obs
+    log_p = None
+    if probabilities is not None:
+        p = np.clip(np.asarray(probabilities, dtype=np.float64), TINY, None)
+        log_p = np.log(p / p.sum(axis=1, keepdims=True))
+    posterior = obs.counts / obs.per_item[:, None]
+    accuracy, log_prior, beta = _bayes_m_step(obs, posterior, log_p, prior_strength, 1.0)
+    bound = -np.inf
+    iterations = 0
+    e = obs.item.shape[0]
+    for _ in range(max_iterations):
+        stop()
+        iterations += 1
+        # E-step: log prior + Σ over the item's annotations of log P(label | true class).
+        log_right, log_wrong = np.log(accuracy), np.log((1 - accuracy) / (classes - 1))
+        joint = (
+            log_prior
+            + np.bincount(obs.item, weights=log_wrong[obs.annotator], minlength=items)[:, None]
+        )
+        np.add.at(joint, (obs.item, obs.label), (log_right - log_wrong)[obs.annotator])
+        posterior = np.exp(joint - joint.max(axis=1, keepdims=True))
+        posterior /= posterior.sum(axis=1, keepdims=True)
+        accuracy, log_prior, beta = _bayes_m_step(obs, posterior, log_p, prior_strength, beta)
+        # The evidence lower bound per annotation, as crowd-kit counts it (the prior term
+        # once per annotation).
+        right = obs.label[:, None] == np.arange(classes)  # [e, c]
+        log_lik = np.where(
+            right, np.log(accuracy)[obs.annotator, None],
+            np.log((1 - accuracy) / (classes - 1))[obs.annotator, None],
+        )  # fmt: skip
+        expected = float((posterior[obs.item] * (log_lik + log_prior[obs.item])).sum())
+        clipped = np.clip(posterior, DS_EPS, None)
+        new_bound = (expected - float((clipped * np.log(clipped)).sum())) / e
+        if new_bound - bound < tolerance:
+            break
+        bound = new_bound
+    consensus = np.argmax(posterior, axis=1).astype(np.int64)
+    return BayesEM(
+        consensus,
+        posterior[np.arange(items), consensus],
+        posterior,
+        accuracy,
+        posterior.mean(axis=0),
+        0.0 if log_p is None else 1.0 / beta,
+        iterations,
     )
 
 

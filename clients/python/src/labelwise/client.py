@@ -51,6 +51,7 @@ _RULES = {"all": pb.STOPPING_RULE_ALL, "any": pb.STOPPING_RULE_ANY}
 _METHODS = {
     "crowdlab": lq.LABEL_QUALITY_METHOD_CROWDLAB,
     "dawid_skene": lq.LABEL_QUALITY_METHOD_DAWID_SKENE,
+    "bayes_em": lq.LABEL_QUALITY_METHOD_BAYES_EM,
 }
 _BOUNDS = {
     "upper": lq.ACCURACY_BOUND_UPPER,
@@ -221,7 +222,7 @@ class StoppingVerdict:
 class LabelAssessment:
     """AssessLabels' answer: per labeled item [l] and per annotator [a]."""
 
-    method: str  # "crowdlab" or "dawid_skene"
+    method: str  # "crowdlab", "dawid_skene" or "bayes_em"
     consensus_labels: npt.NDArray[np.int64]
     consensus_quality: npt.NDArray[np.float64]
     item_agreement: npt.NDArray[np.float64]
@@ -229,11 +230,12 @@ class LabelAssessment:
     annotator_agreement: npt.NDArray[np.float64]
     annotator_label_counts: npt.NDArray[np.int64]
     majority_vote_labels: npt.NDArray[np.int64]
-    annotator_weights: npt.NDArray[np.float64]  # CROWDLAB; empty for Dawid-Skene
-    model_weight: float  # CROWDLAB; 0 for Dawid-Skene
-    iterations: int  # Dawid-Skene; 0 for CROWDLAB
+    annotator_weights: npt.NDArray[np.float64]  # CROWDLAB; empty for the others
+    model_weight: float  # CROWDLAB; 0 for the others
+    iterations: int  # Dawid-Skene, Bayes EM; 0 for CROWDLAB
     confusion: npt.NDArray[np.float64] | None  # Dawid-Skene [a, c, c]
-    class_priors: npt.NDArray[np.float64]  # Dawid-Skene [c]
+    class_priors: npt.NDArray[np.float64]  # Dawid-Skene; Bayes EM's mean posterior [c]
+    model_temperature: float = 0.0  # Bayes EM with labeled_probabilities; 0 otherwise
 
 
 @dataclass(frozen=True)
@@ -683,13 +685,16 @@ class Client:
         num_classes: int | None = None,
         max_iterations: int | None = None,
         tolerance: float | None = None,
+        accuracy_prior_strength: float | None = None,
         deadline: float | None = None,
     ) -> LabelAssessment:
         """Consensus labels and quality scores of labels from several annotators.
 
         annotations: [l, a] integer class labels, MISSING (-1) where annotator j did not label
         item i; labeled_probabilities: [l, c] out-of-sample (required by "crowdlab"); method:
-        "crowdlab" or "dawid_skene" (which needs only num_classes). Raises LabelwiseError.
+        "crowdlab", "dawid_skene" (which needs only num_classes) or "bayes_em" (the model as
+        the prior when sent, else num_classes; accuracy_prior_strength: pseudo-labels at the
+        pooled accuracy, default 10). Raises LabelwiseError.
         """
         if method not in _METHODS:
             raise ValueError(f"method must be one of {list(_METHODS)}")
@@ -703,6 +708,8 @@ class Client:
             request.max_iterations = max_iterations
         if tolerance is not None:
             request.tolerance = tolerance
+        if accuracy_prior_strength is not None:
+            request.accuracy_prior_strength = accuracy_prior_strength
         try:
             r = self._labels.AssessLabels(request, timeout=deadline)
         except grpc.RpcError as err:
@@ -721,6 +728,7 @@ class Client:
             iterations=r.iterations,
             confusion=_decode(r.confusion) if r.HasField("confusion") else None,
             class_priors=np.asarray(r.class_priors, dtype=np.float64),
+            model_temperature=r.model_temperature,
         )
 
     def plan_labeling(
@@ -863,7 +871,7 @@ class Client:
         self, *, deadline: float | None = None
     ) -> list[LabelQualityMethodDescription]:
         """The methods of LabelQualityService (assess_labels, plan_labeling), as ListStrategies
-        describes them: crowdlab, dawid_skene, activelab, interval_estimation."""
+        describes them: crowdlab, dawid_skene, bayes_em, activelab, interval_estimation."""
         try:
             response = self._stub.ListStrategies(pb.ListStrategiesRequest(), timeout=deadline)
         except grpc.RpcError as err:

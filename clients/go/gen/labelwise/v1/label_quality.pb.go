@@ -60,6 +60,21 @@ const (
 	// Uses the annotations alone (labeled_probabilities, when sent, only give
 	// c). The same computation as crowd-kit's DawidSkene.
 	LabelQualityMethod_LABEL_QUALITY_METHOD_DAWID_SKENE LabelQualityMethod = 2
+	// Bayes EM: the consensus is the posterior of the true class given the
+	// model's probabilities as the prior (at a temperature fitted to the
+	// annotations, AssessLabelsResponse.model_temperature) and each
+	// annotator's one-coin accuracy as the likelihood (right with probability
+	// q_j, otherwise any other class alike), fitted by expectation-
+	// maximisation; each q_j is shrunk toward the crowd's pooled accuracy by
+	// accuracy_prior_strength pseudo-labels, and never below chance (1/c).
+	// This is the E-step of Raykar et al. (2010) with the caller's model held
+	// fixed. Unlike CROWDLAB, two agreeing labels outvote the model unless it
+	// is confident beyond their combined accuracy, and it needs no item with
+	// two labels. labeled_probabilities is optional: without it the prior is
+	// the class priors, and with accuracy_prior_strength 0 it is crowd-kit's
+	// OneCoinDawidSkene. In labelwise's simulation it beat the majority vote
+	// where CROWDLAB lost to it (docs/label-quality.md).
+	LabelQualityMethod_LABEL_QUALITY_METHOD_BAYES_EM LabelQualityMethod = 3
 )
 
 // Enum value maps for LabelQualityMethod.
@@ -68,11 +83,13 @@ var (
 		0: "LABEL_QUALITY_METHOD_UNSPECIFIED",
 		1: "LABEL_QUALITY_METHOD_CROWDLAB",
 		2: "LABEL_QUALITY_METHOD_DAWID_SKENE",
+		3: "LABEL_QUALITY_METHOD_BAYES_EM",
 	}
 	LabelQualityMethod_value = map[string]int32{
 		"LABEL_QUALITY_METHOD_UNSPECIFIED": 0,
 		"LABEL_QUALITY_METHOD_CROWDLAB":    1,
 		"LABEL_QUALITY_METHOD_DAWID_SKENE": 2,
+		"LABEL_QUALITY_METHOD_BAYES_EM":    3,
 	}
 )
 
@@ -229,20 +246,27 @@ type AssessLabelsRequest struct {
 	Annotations *Tensor `protobuf:"bytes,1,opt,name=annotations,proto3" json:"annotations,omitempty"`
 	// The model's out-of-sample class probabilities on the labeled items,
 	// [l, c] with c >= 2; rows as SelectQueriesRequest.probabilities. Required
-	// for CROWDLAB; for Dawid-Skene it only gives c (num_classes does too).
+	// for CROWDLAB; for Dawid-Skene it only gives c (num_classes does too);
+	// Bayes EM uses it as the prior when sent.
 	LabeledProbabilities *Tensor `protobuf:"bytes,2,opt,name=labeled_probabilities,json=labeledProbabilities,proto3" json:"labeled_probabilities,omitempty"`
 	// The method. Default (unspecified): CROWDLAB.
 	Method LabelQualityMethod `protobuf:"varint,3,opt,name=method,proto3,enum=labelwise.v1.LabelQualityMethod" json:"method,omitempty"`
 	// The number of classes c, when labeled_probabilities is absent (Dawid-
-	// Skene). Must equal labeled_probabilities' c when both are sent; >= 2.
+	// Skene, Bayes EM). Must equal labeled_probabilities' c when both are sent; >= 2.
 	NumClasses *int64 `protobuf:"varint,4,opt,name=num_classes,json=numClasses,proto3,oneof" json:"num_classes,omitempty"`
-	// Dawid-Skene: the most EM iterations. In [1, 1000]; default 100.
+	// Dawid-Skene, Bayes EM: the most EM iterations. In [1, 1000]; default
+	// 100.
 	MaxIterations *int64 `protobuf:"varint,5,opt,name=max_iterations,json=maxIterations,proto3,oneof" json:"max_iterations,omitempty"`
-	// Dawid-Skene: EM stops once the evidence lower bound per annotation gains
-	// less than this. > 0; default 1e-5.
-	Tolerance     *float64 `protobuf:"fixed64,6,opt,name=tolerance,proto3,oneof" json:"tolerance,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Dawid-Skene, Bayes EM: EM stops once the evidence lower bound per
+	// annotation gains less than this. > 0; default 1e-5.
+	Tolerance *float64 `protobuf:"fixed64,6,opt,name=tolerance,proto3,oneof" json:"tolerance,omitempty"`
+	// Bayes EM: how many pseudo-labels at the crowd's pooled accuracy each
+	// annotator's accuracy starts from, so that an annotator seen on a few
+	// items counts as an average one. Finite and in [0, 1e6]; default 10. 0:
+	// each accuracy from its own labels alone.
+	AccuracyPriorStrength *float64 `protobuf:"fixed64,7,opt,name=accuracy_prior_strength,json=accuracyPriorStrength,proto3,oneof" json:"accuracy_prior_strength,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *AssessLabelsRequest) Reset() {
@@ -317,6 +341,13 @@ func (x *AssessLabelsRequest) GetTolerance() float64 {
 	return 0
 }
 
+func (x *AssessLabelsRequest) GetAccuracyPriorStrength() float64 {
+	if x != nil && x.AccuracyPriorStrength != nil {
+		return *x.AccuracyPriorStrength
+	}
+	return 0
+}
+
 // AssessLabelsResponse holds the consensus and quality scores. Per-item
 // lists have l entries in the order of annotations' rows; per-annotator
 // lists have a entries in the order of its columns.
@@ -328,7 +359,7 @@ type AssessLabelsResponse struct {
 	ConsensusLabels []int64 `protobuf:"varint,2,rep,packed,name=consensus_labels,json=consensusLabels,proto3" json:"consensus_labels,omitempty"`
 	// The quality of each consensus label in [0, 1]: its estimated
 	// probability of being right (CROWDLAB's posterior of the consensus
-	// class; Dawid-Skene's posterior). Low values are the labels to check.
+	// class; Dawid-Skene's and Bayes EM's posterior). Low values are the labels to check.
 	ConsensusQuality []float64 `protobuf:"fixed64,3,rep,packed,name=consensus_quality,json=consensusQuality,proto3" json:"consensus_quality,omitempty"`
 	// The fraction of each item's annotators whose label is the consensus.
 	ItemAgreement []float64 `protobuf:"fixed64,4,rep,packed,name=item_agreement,json=itemAgreement,proto3" json:"item_agreement,omitempty"`
@@ -336,7 +367,9 @@ type AssessLabelsResponse struct {
 	// posterior mixed with its agreement with the consensus on shared items
 	// (an annotator sharing no item: the posterior part alone; an annotator
 	// with no label: the mean of the others). Dawid-Skene: its expected
-	// accuracy, sum_k prior_k * confusion[k, k].
+	// accuracy, sum_k prior_k * confusion[k, k]. Bayes EM: its one-coin
+	// accuracy q_j, shrunk toward the pooled accuracy (an annotator with no
+	// label: the pooled accuracy).
 	AnnotatorQuality []float64 `protobuf:"fixed64,5,rep,packed,name=annotator_quality,json=annotatorQuality,proto3" json:"annotator_quality,omitempty"`
 	// The fraction of each annotator's labels equal to the consensus; NaN for
 	// an annotator with no label.
@@ -344,24 +377,32 @@ type AssessLabelsResponse struct {
 	// How many labels each annotator gave.
 	AnnotatorLabelCounts []int64 `protobuf:"varint,7,rep,packed,name=annotator_label_counts,json=annotatorLabelCounts,proto3" json:"annotator_label_counts,omitempty"`
 	// CROWDLAB: each annotator's weight in the posterior (>= 1e-6). Empty for
-	// Dawid-Skene.
+	// Dawid-Skene and Bayes EM.
 	AnnotatorWeights []float64 `protobuf:"fixed64,8,rep,packed,name=annotator_weights,json=annotatorWeights,proto3" json:"annotator_weights,omitempty"`
-	// CROWDLAB: the model's weight in the posterior. 0 for Dawid-Skene.
+	// CROWDLAB: the model's weight in the posterior. 0 for Dawid-Skene and
+	// Bayes EM.
 	ModelWeight float64 `protobuf:"fixed64,9,opt,name=model_weight,json=modelWeight,proto3" json:"model_weight,omitempty"`
 	// The majority vote of each item, ties broken as CROWDLAB does (the
 	// model's higher probability, the rarer class, the better annotators,
 	// the lower class), for comparison with the consensus.
 	MajorityVoteLabels []int64 `protobuf:"varint,10,rep,packed,name=majority_vote_labels,json=majorityVoteLabels,proto3" json:"majority_vote_labels,omitempty"`
-	// Dawid-Skene: the EM iterations run. 0 for CROWDLAB.
+	// Dawid-Skene, Bayes EM: the EM iterations run. 0 for CROWDLAB.
 	Iterations int64 `protobuf:"varint,11,opt,name=iterations,proto3" json:"iterations,omitempty"`
 	// Dawid-Skene: the confusion matrices, [a, c, c] FLOAT64; entry [j, k, y]
 	// is the probability that annotator j says y when the true class is k.
-	// Unset for CROWDLAB.
+	// Unset for CROWDLAB and Bayes EM.
 	Confusion *Tensor `protobuf:"bytes,12,opt,name=confusion,proto3" json:"confusion,omitempty"`
-	// Dawid-Skene: the class priors, c entries. Empty for CROWDLAB.
-	ClassPriors   []float64 `protobuf:"fixed64,13,rep,packed,name=class_priors,json=classPriors,proto3" json:"class_priors,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Dawid-Skene: the class priors, c entries. Bayes EM: the mean posterior
+	// (the class priors when no labeled_probabilities were sent). Empty for
+	// CROWDLAB.
+	ClassPriors []float64 `protobuf:"fixed64,13,rep,packed,name=class_priors,json=classPriors,proto3" json:"class_priors,omitempty"`
+	// Bayes EM: the temperature T at which the model's probabilities are the
+	// prior, p^(1/T) renormalised, fitted by EM (T > 1 flattens a model that
+	// is overconfident against the annotations); in [0.1, 1000]. 0 for the
+	// other methods and when no labeled_probabilities were sent.
+	ModelTemperature float64 `protobuf:"fixed64,14,opt,name=model_temperature,json=modelTemperature,proto3" json:"model_temperature,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AssessLabelsResponse) Reset() {
@@ -483,6 +524,13 @@ func (x *AssessLabelsResponse) GetClassPriors() []float64 {
 		return x.ClassPriors
 	}
 	return nil
+}
+
+func (x *AssessLabelsResponse) GetModelTemperature() float64 {
+	if x != nil {
+		return x.ModelTemperature
+	}
+	return 0
 }
 
 // PlanLabelingRequest carries the labeled items' annotations, the model's
@@ -983,7 +1031,7 @@ var File_labelwise_v1_label_quality_proto protoreflect.FileDescriptor
 
 const file_labelwise_v1_label_quality_proto_rawDesc = "" +
 	"\n" +
-	" labelwise/v1/label_quality.proto\x12\flabelwise.v1\x1a\"labelwise/v1/query_selection.proto\"\xf8\x02\n" +
+	" labelwise/v1/label_quality.proto\x12\flabelwise.v1\x1a\"labelwise/v1/query_selection.proto\"\xd1\x03\n" +
 	"\x13AssessLabelsRequest\x126\n" +
 	"\vannotations\x18\x01 \x01(\v2\x14.labelwise.v1.TensorR\vannotations\x12I\n" +
 	"\x15labeled_probabilities\x18\x02 \x01(\v2\x14.labelwise.v1.TensorR\x14labeledProbabilities\x128\n" +
@@ -991,11 +1039,13 @@ const file_labelwise_v1_label_quality_proto_rawDesc = "" +
 	"\vnum_classes\x18\x04 \x01(\x03H\x00R\n" +
 	"numClasses\x88\x01\x01\x12*\n" +
 	"\x0emax_iterations\x18\x05 \x01(\x03H\x01R\rmaxIterations\x88\x01\x01\x12!\n" +
-	"\ttolerance\x18\x06 \x01(\x01H\x02R\ttolerance\x88\x01\x01B\x0e\n" +
+	"\ttolerance\x18\x06 \x01(\x01H\x02R\ttolerance\x88\x01\x01\x12;\n" +
+	"\x17accuracy_prior_strength\x18\a \x01(\x01H\x03R\x15accuracyPriorStrength\x88\x01\x01B\x0e\n" +
 	"\f_num_classesB\x11\n" +
 	"\x0f_max_iterationsB\f\n" +
 	"\n" +
-	"_tolerance\"\xdc\x04\n" +
+	"_toleranceB\x1a\n" +
+	"\x18_accuracy_prior_strength\"\x89\x05\n" +
 	"\x14AssessLabelsResponse\x128\n" +
 	"\x06method\x18\x01 \x01(\x0e2 .labelwise.v1.LabelQualityMethodR\x06method\x12)\n" +
 	"\x10consensus_labels\x18\x02 \x03(\x03R\x0fconsensusLabels\x12+\n" +
@@ -1012,7 +1062,8 @@ const file_labelwise_v1_label_quality_proto_rawDesc = "" +
 	"iterations\x18\v \x01(\x03R\n" +
 	"iterations\x122\n" +
 	"\tconfusion\x18\f \x01(\v2\x14.labelwise.v1.TensorR\tconfusion\x12!\n" +
-	"\fclass_priors\x18\r \x03(\x01R\vclassPriors\"\xc8\x05\n" +
+	"\fclass_priors\x18\r \x03(\x01R\vclassPriors\x12+\n" +
+	"\x11model_temperature\x18\x0e \x01(\x01R\x10modelTemperature\"\xc8\x05\n" +
 	"\x13PlanLabelingRequest\x126\n" +
 	"\vannotations\x18\x01 \x01(\v2\x14.labelwise.v1.TensorR\vannotations\x12I\n" +
 	"\x15labeled_probabilities\x18\x02 \x01(\v2\x14.labelwise.v1.TensorR\x14labeledProbabilities\x12C\n" +
@@ -1059,11 +1110,12 @@ const file_labelwise_v1_label_quality_proto_rawDesc = "" +
 	"annotators\x12 \n" +
 	"\vtemperature\x18\x04 \x01(\x01R\vtemperature\x123\n" +
 	"\x15candidates_considered\x18\x05 \x01(\x03R\x14candidatesConsidered\x12)\n" +
-	"\x10consensus_labels\x18\x06 \x03(\x03R\x0fconsensusLabels*\x83\x01\n" +
+	"\x10consensus_labels\x18\x06 \x03(\x03R\x0fconsensusLabels*\xa6\x01\n" +
 	"\x12LabelQualityMethod\x12$\n" +
 	" LABEL_QUALITY_METHOD_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dLABEL_QUALITY_METHOD_CROWDLAB\x10\x01\x12$\n" +
-	" LABEL_QUALITY_METHOD_DAWID_SKENE\x10\x02*|\n" +
+	" LABEL_QUALITY_METHOD_DAWID_SKENE\x10\x02\x12!\n" +
+	"\x1dLABEL_QUALITY_METHOD_BAYES_EM\x10\x03*|\n" +
 	"\rAccuracyBound\x12\x1e\n" +
 	"\x1aACCURACY_BOUND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ACCURACY_BOUND_UPPER\x10\x01\x12\x17\n" +

@@ -53,7 +53,7 @@ const (
 // limits, authentication and metrics.
 type LabelQualityServiceClient interface {
 	// AssessLabels gives each labeled item a consensus label and its quality,
-	// and each annotator a quality score, by CROWDLAB or Dawid-Skene.
+	// and each annotator a quality score, by CROWDLAB, Dawid-Skene or Bayes EM.
 	AssessLabels(ctx context.Context, in *AssessLabelsRequest, opts ...grpc.CallOption) (*AssessLabelsResponse, error)
 	// PlanLabeling ranks "label this item again" and "label this item first"
 	// on one scale (ActiveLab) and assigns each planned label to an annotator
@@ -100,7 +100,7 @@ func (c *labelQualityServiceClient) PlanLabeling(ctx context.Context, in *PlanLa
 // limits, authentication and metrics.
 type LabelQualityServiceServer interface {
 	// AssessLabels gives each labeled item a consensus label and its quality,
-	// and each annotator a quality score, by CROWDLAB or Dawid-Skene.
+	// and each annotator a quality score, by CROWDLAB, Dawid-Skene or Bayes EM.
 	AssessLabels(context.Context, *AssessLabelsRequest) (*AssessLabelsResponse, error)
 	// PlanLabeling ranks "label this item again" and "label this item first"
 	// on one scale (ActiveLab) and assigns each planned label to an annotator

@@ -13,6 +13,7 @@ class LabelQualityMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LABEL_QUALITY_METHOD_UNSPECIFIED: _ClassVar[LabelQualityMethod]
     LABEL_QUALITY_METHOD_CROWDLAB: _ClassVar[LabelQualityMethod]
     LABEL_QUALITY_METHOD_DAWID_SKENE: _ClassVar[LabelQualityMethod]
+    LABEL_QUALITY_METHOD_BAYES_EM: _ClassVar[LabelQualityMethod]
 
 class AccuracyBound(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -29,6 +30,7 @@ class LabelingKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 LABEL_QUALITY_METHOD_UNSPECIFIED: LabelQualityMethod
 LABEL_QUALITY_METHOD_CROWDLAB: LabelQualityMethod
 LABEL_QUALITY_METHOD_DAWID_SKENE: LabelQualityMethod
+LABEL_QUALITY_METHOD_BAYES_EM: LabelQualityMethod
 ACCURACY_BOUND_UNSPECIFIED: AccuracyBound
 ACCURACY_BOUND_UPPER: AccuracyBound
 ACCURACY_BOUND_MEAN: AccuracyBound
@@ -38,23 +40,25 @@ LABELING_KIND_RELABEL: LabelingKind
 LABELING_KIND_LABEL_FIRST: LabelingKind
 
 class AssessLabelsRequest(_message.Message):
-    __slots__ = ("annotations", "labeled_probabilities", "method", "num_classes", "max_iterations", "tolerance")
+    __slots__ = ("annotations", "labeled_probabilities", "method", "num_classes", "max_iterations", "tolerance", "accuracy_prior_strength")
     ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
     LABELED_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     NUM_CLASSES_FIELD_NUMBER: _ClassVar[int]
     MAX_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
     TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_PRIOR_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     annotations: _query_selection_pb2.Tensor
     labeled_probabilities: _query_selection_pb2.Tensor
     method: LabelQualityMethod
     num_classes: int
     max_iterations: int
     tolerance: float
-    def __init__(self, annotations: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., labeled_probabilities: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., method: _Optional[_Union[LabelQualityMethod, str]] = ..., num_classes: _Optional[int] = ..., max_iterations: _Optional[int] = ..., tolerance: _Optional[float] = ...) -> None: ...
+    accuracy_prior_strength: float
+    def __init__(self, annotations: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., labeled_probabilities: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., method: _Optional[_Union[LabelQualityMethod, str]] = ..., num_classes: _Optional[int] = ..., max_iterations: _Optional[int] = ..., tolerance: _Optional[float] = ..., accuracy_prior_strength: _Optional[float] = ...) -> None: ...
 
 class AssessLabelsResponse(_message.Message):
-    __slots__ = ("method", "consensus_labels", "consensus_quality", "item_agreement", "annotator_quality", "annotator_agreement", "annotator_label_counts", "annotator_weights", "model_weight", "majority_vote_labels", "iterations", "confusion", "class_priors")
+    __slots__ = ("method", "consensus_labels", "consensus_quality", "item_agreement", "annotator_quality", "annotator_agreement", "annotator_label_counts", "annotator_weights", "model_weight", "majority_vote_labels", "iterations", "confusion", "class_priors", "model_temperature")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     CONSENSUS_LABELS_FIELD_NUMBER: _ClassVar[int]
     CONSENSUS_QUALITY_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +72,7 @@ class AssessLabelsResponse(_message.Message):
     ITERATIONS_FIELD_NUMBER: _ClassVar[int]
     CONFUSION_FIELD_NUMBER: _ClassVar[int]
     CLASS_PRIORS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     method: LabelQualityMethod
     consensus_labels: _containers.RepeatedScalarFieldContainer[int]
     consensus_quality: _containers.RepeatedScalarFieldContainer[float]
@@ -81,7 +86,8 @@ class AssessLabelsResponse(_message.Message):
     iterations: int
     confusion: _query_selection_pb2.Tensor
     class_priors: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, method: _Optional[_Union[LabelQualityMethod, str]] = ..., consensus_labels: _Optional[_Iterable[int]] = ..., consensus_quality: _Optional[_Iterable[float]] = ..., item_agreement: _Optional[_Iterable[float]] = ..., annotator_quality: _Optional[_Iterable[float]] = ..., annotator_agreement: _Optional[_Iterable[float]] = ..., annotator_label_counts: _Optional[_Iterable[int]] = ..., annotator_weights: _Optional[_Iterable[float]] = ..., model_weight: _Optional[float] = ..., majority_vote_labels: _Optional[_Iterable[int]] = ..., iterations: _Optional[int] = ..., confusion: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., class_priors: _Optional[_Iterable[float]] = ...) -> None: ...
+    model_temperature: float
+    def __init__(self, method: _Optional[_Union[LabelQualityMethod, str]] = ..., consensus_labels: _Optional[_Iterable[int]] = ..., consensus_quality: _Optional[_Iterable[float]] = ..., item_agreement: _Optional[_Iterable[float]] = ..., annotator_quality: _Optional[_Iterable[float]] = ..., annotator_agreement: _Optional[_Iterable[float]] = ..., annotator_label_counts: _Optional[_Iterable[int]] = ..., annotator_weights: _Optional[_Iterable[float]] = ..., model_weight: _Optional[float] = ..., majority_vote_labels: _Optional[_Iterable[int]] = ..., iterations: _Optional[int] = ..., confusion: _Optional[_Union[_query_selection_pb2.Tensor, _Mapping]] = ..., class_priors: _Optional[_Iterable[float]] = ..., model_temperature: _Optional[float] = ...) -> None: ...
 
 class PlanLabelingRequest(_message.Message):
     __slots__ = ("annotations", "labeled_probabilities", "pool_probabilities", "annotator_costs", "budget", "k", "clamp_k", "pool_strategy", "accuracy_bound", "alpha", "epsilon", "max_tasks_per_annotator", "exclude_labeled", "exclude_pool")

@@ -61,7 +61,7 @@ class LabelQualityServiceServicer:
 
     def AssessLabels(self, request, context):
         """AssessLabels gives each labeled item a consensus label and its quality,
-        and each annotator a quality score, by CROWDLAB or Dawid-Skene.
+        and each annotator a quality score, by CROWDLAB, Dawid-Skene or Bayes EM.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -31,7 +31,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file labelwise/v1/label_quality.proto.
  */
 export const file_labelwise_v1_label_quality: GenFile = /*@__PURE__*/
-  fileDesc("CiBsYWJlbHdpc2UvdjEvbGFiZWxfcXVhbGl0eS5wcm90bxIMbGFiZWx3aXNlLnYxIqcCChNBc3Nlc3NMYWJlbHNSZXF1ZXN0EikKC2Fubm90YXRpb25zGAEgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIzChVsYWJlbGVkX3Byb2JhYmlsaXRpZXMYAiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjAKBm1ldGhvZBgDIAEoDjIgLmxhYmVsd2lzZS52MS5MYWJlbFF1YWxpdHlNZXRob2QSGAoLbnVtX2NsYXNzZXMYBCABKANIAIgBARIbCg5tYXhfaXRlcmF0aW9ucxgFIAEoA0gBiAEBEhYKCXRvbGVyYW5jZRgGIAEoAUgCiAEBQg4KDF9udW1fY2xhc3Nlc0IRCg9fbWF4X2l0ZXJhdGlvbnNCDAoKX3RvbGVyYW5jZSKPAwoUQXNzZXNzTGFiZWxzUmVzcG9uc2USMAoGbWV0aG9kGAEgASgOMiAubGFiZWx3aXNlLnYxLkxhYmVsUXVhbGl0eU1ldGhvZBIYChBjb25zZW5zdXNfbGFiZWxzGAIgAygDEhkKEWNvbnNlbnN1c19xdWFsaXR5GAMgAygBEhYKDml0ZW1fYWdyZWVtZW50GAQgAygBEhkKEWFubm90YXRvcl9xdWFsaXR5GAUgAygBEhsKE2Fubm90YXRvcl9hZ3JlZW1lbnQYBiADKAESHgoWYW5ub3RhdG9yX2xhYmVsX2NvdW50cxgHIAMoAxIZChFhbm5vdGF0b3Jfd2VpZ2h0cxgIIAMoARIUCgxtb2RlbF93ZWlnaHQYCSABKAESHAoUbWFqb3JpdHlfdm90ZV9sYWJlbHMYCiADKAMSEgoKaXRlcmF0aW9ucxgLIAEoAxInCgljb25mdXNpb24YDCABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEhQKDGNsYXNzX3ByaW9ycxgNIAMoASKPBAoTUGxhbkxhYmVsaW5nUmVxdWVzdBIpCgthbm5vdGF0aW9ucxgBIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISMwoVbGFiZWxlZF9wcm9iYWJpbGl0aWVzGAIgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIwChJwb29sX3Byb2JhYmlsaXRpZXMYAyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEi0KD2Fubm90YXRvcl9jb3N0cxgEIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISEwoGYnVkZ2V0GAUgASgBSACIAQESCQoBaxgGIAEoAxIPCgdjbGFtcF9rGAcgASgIEhUKDXBvb2xfc3RyYXRlZ3kYCCABKAkSMwoOYWNjdXJhY3lfYm91bmQYCSABKA4yGy5sYWJlbHdpc2UudjEuQWNjdXJhY3lCb3VuZBISCgVhbHBoYRgKIAEoAUgBiAEBEhQKB2Vwc2lsb24YCyABKAFIAogBARIkChdtYXhfdGFza3NfcGVyX2Fubm90YXRvchgMIAEoA0gDiAEBEhcKD2V4Y2x1ZGVfbGFiZWxlZBgNIAMoAxIUCgxleGNsdWRlX3Bvb2wYDiADKANCCQoHX2J1ZGdldEIICgZfYWxwaGFCCgoIX2Vwc2lsb25CGgoYX21heF90YXNrc19wZXJfYW5ub3RhdG9yIpIBCgxMYWJlbGluZ1Rhc2sSKAoEa2luZBgBIAEoDjIaLmxhYmVsd2lzZS52MS5MYWJlbGluZ0tpbmQSDQoFaW5kZXgYAiABKAMSDQoFc2NvcmUYAyABKAESEQoJYW5ub3RhdG9yGAQgASgDEhkKEWV4cGVjdGVkX2FjY3VyYWN5GAUgASgBEgwKBGNvc3QYBiABKAEisAEKEUFubm90YXRvckVzdGltYXRlEhUKDWFjY3VyYWN5X21lYW4YASABKAESFgoOYWNjdXJhY3lfbG93ZXIYAiABKAESFgoOYWNjdXJhY3lfdXBwZXIYAyABKAESFAoMb2JzZXJ2YXRpb25zGAQgASgDEg8KB3F1YWxpdHkYBSABKAESEAoIZWxpZ2libGUYBiABKAgSDAoEY29zdBgHIAEoARINCgV0YXNrcxgIIAEoAyLYAQoUUGxhbkxhYmVsaW5nUmVzcG9uc2USKQoFdGFza3MYASADKAsyGi5sYWJlbHdpc2UudjEuTGFiZWxpbmdUYXNrEhIKCnRvdGFsX2Nvc3QYAiABKAESMwoKYW5ub3RhdG9ycxgDIAMoCzIfLmxhYmVsd2lzZS52MS5Bbm5vdGF0b3JFc3RpbWF0ZRITCgt0ZW1wZXJhdHVyZRgEIAEoARIdChVjYW5kaWRhdGVzX2NvbnNpZGVyZWQYBSABKAMSGAoQY29uc2Vuc3VzX2xhYmVscxgGIAMoAyqDAQoSTGFiZWxRdWFsaXR5TWV0aG9kEiQKIExBQkVMX1FVQUxJVFlfTUVUSE9EX1VOU1BFQ0lGSUVEEAASIQodTEFCRUxfUVVBTElUWV9NRVRIT0RfQ1JPV0RMQUIQARIkCiBMQUJFTF9RVUFMSVRZX01FVEhPRF9EQVdJRF9TS0VORRACKnwKDUFjY3VyYWN5Qm91bmQSHgoaQUNDVVJBQ1lfQk9VTkRfVU5TUEVDSUZJRUQQABIYChRBQ0NVUkFDWV9CT1VORF9VUFBFUhABEhcKE0FDQ1VSQUNZX0JPVU5EX01FQU4QAhIYChRBQ0NVUkFDWV9CT1VORF9MT1dFUhADKmcKDExhYmVsaW5nS2luZBIdChlMQUJFTElOR19LSU5EX1VOU1BFQ0lGSUVEEAASGQoVTEFCRUxJTkdfS0lORF9SRUxBQkVMEAESHQoZTEFCRUxJTkdfS0lORF9MQUJFTF9GSVJTVBACMsMBChNMYWJlbFF1YWxpdHlTZXJ2aWNlElUKDEFzc2Vzc0xhYmVscxIhLmxhYmVsd2lzZS52MS5Bc3Nlc3NMYWJlbHNSZXF1ZXN0GiIubGFiZWx3aXNlLnYxLkFzc2Vzc0xhYmVsc1Jlc3BvbnNlElUKDFBsYW5MYWJlbGluZxIhLmxhYmVsd2lzZS52MS5QbGFuTGFiZWxpbmdSZXF1ZXN0GiIubGFiZWx3aXNlLnYxLlBsYW5MYWJlbGluZ1Jlc3BvbnNlQqsBChBkZXYubGFiZWx3aXNlLnYxQhFMYWJlbFF1YWxpdHlQcm90b1ABWkZnaXRodWIuY29tL2xhYmVsd2lzZS9sYWJlbHdpc2UvY2xpZW50cy9nby9nZW4vbGFiZWx3aXNlL3YxO2xhYmVsd2lzZXYxogIETFdWMaoCDExhYmVsd2lzZS5WMboCBExXVjHKAgxMYWJlbHdpc2VcVjHqAg1MYWJlbHdpc2U6OlYxYgZwcm90bzM", [file_labelwise_v1_query_selection]);
+  fileDesc("CiBsYWJlbHdpc2UvdjEvbGFiZWxfcXVhbGl0eS5wcm90bxIMbGFiZWx3aXNlLnYxIukCChNBc3Nlc3NMYWJlbHNSZXF1ZXN0EikKC2Fubm90YXRpb25zGAEgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIzChVsYWJlbGVkX3Byb2JhYmlsaXRpZXMYAiABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEjAKBm1ldGhvZBgDIAEoDjIgLmxhYmVsd2lzZS52MS5MYWJlbFF1YWxpdHlNZXRob2QSGAoLbnVtX2NsYXNzZXMYBCABKANIAIgBARIbCg5tYXhfaXRlcmF0aW9ucxgFIAEoA0gBiAEBEhYKCXRvbGVyYW5jZRgGIAEoAUgCiAEBEiQKF2FjY3VyYWN5X3ByaW9yX3N0cmVuZ3RoGAcgASgBSAOIAQFCDgoMX251bV9jbGFzc2VzQhEKD19tYXhfaXRlcmF0aW9uc0IMCgpfdG9sZXJhbmNlQhoKGF9hY2N1cmFjeV9wcmlvcl9zdHJlbmd0aCKqAwoUQXNzZXNzTGFiZWxzUmVzcG9uc2USMAoGbWV0aG9kGAEgASgOMiAubGFiZWx3aXNlLnYxLkxhYmVsUXVhbGl0eU1ldGhvZBIYChBjb25zZW5zdXNfbGFiZWxzGAIgAygDEhkKEWNvbnNlbnN1c19xdWFsaXR5GAMgAygBEhYKDml0ZW1fYWdyZWVtZW50GAQgAygBEhkKEWFubm90YXRvcl9xdWFsaXR5GAUgAygBEhsKE2Fubm90YXRvcl9hZ3JlZW1lbnQYBiADKAESHgoWYW5ub3RhdG9yX2xhYmVsX2NvdW50cxgHIAMoAxIZChFhbm5vdGF0b3Jfd2VpZ2h0cxgIIAMoARIUCgxtb2RlbF93ZWlnaHQYCSABKAESHAoUbWFqb3JpdHlfdm90ZV9sYWJlbHMYCiADKAMSEgoKaXRlcmF0aW9ucxgLIAEoAxInCgljb25mdXNpb24YDCABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEhQKDGNsYXNzX3ByaW9ycxgNIAMoARIZChFtb2RlbF90ZW1wZXJhdHVyZRgOIAEoASKPBAoTUGxhbkxhYmVsaW5nUmVxdWVzdBIpCgthbm5vdGF0aW9ucxgBIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISMwoVbGFiZWxlZF9wcm9iYWJpbGl0aWVzGAIgASgLMhQubGFiZWx3aXNlLnYxLlRlbnNvchIwChJwb29sX3Byb2JhYmlsaXRpZXMYAyABKAsyFC5sYWJlbHdpc2UudjEuVGVuc29yEi0KD2Fubm90YXRvcl9jb3N0cxgEIAEoCzIULmxhYmVsd2lzZS52MS5UZW5zb3ISEwoGYnVkZ2V0GAUgASgBSACIAQESCQoBaxgGIAEoAxIPCgdjbGFtcF9rGAcgASgIEhUKDXBvb2xfc3RyYXRlZ3kYCCABKAkSMwoOYWNjdXJhY3lfYm91bmQYCSABKA4yGy5sYWJlbHdpc2UudjEuQWNjdXJhY3lCb3VuZBISCgVhbHBoYRgKIAEoAUgBiAEBEhQKB2Vwc2lsb24YCyABKAFIAogBARIkChdtYXhfdGFza3NfcGVyX2Fubm90YXRvchgMIAEoA0gDiAEBEhcKD2V4Y2x1ZGVfbGFiZWxlZBgNIAMoAxIUCgxleGNsdWRlX3Bvb2wYDiADKANCCQoHX2J1ZGdldEIICgZfYWxwaGFCCgoIX2Vwc2lsb25CGgoYX21heF90YXNrc19wZXJfYW5ub3RhdG9yIpIBCgxMYWJlbGluZ1Rhc2sSKAoEa2luZBgBIAEoDjIaLmxhYmVsd2lzZS52MS5MYWJlbGluZ0tpbmQSDQoFaW5kZXgYAiABKAMSDQoFc2NvcmUYAyABKAESEQoJYW5ub3RhdG9yGAQgASgDEhkKEWV4cGVjdGVkX2FjY3VyYWN5GAUgASgBEgwKBGNvc3QYBiABKAEisAEKEUFubm90YXRvckVzdGltYXRlEhUKDWFjY3VyYWN5X21lYW4YASABKAESFgoOYWNjdXJhY3lfbG93ZXIYAiABKAESFgoOYWNjdXJhY3lfdXBwZXIYAyABKAESFAoMb2JzZXJ2YXRpb25zGAQgASgDEg8KB3F1YWxpdHkYBSABKAESEAoIZWxpZ2libGUYBiABKAgSDAoEY29zdBgHIAEoARINCgV0YXNrcxgIIAEoAyLYAQoUUGxhbkxhYmVsaW5nUmVzcG9uc2USKQoFdGFza3MYASADKAsyGi5sYWJlbHdpc2UudjEuTGFiZWxpbmdUYXNrEhIKCnRvdGFsX2Nvc3QYAiABKAESMwoKYW5ub3RhdG9ycxgDIAMoCzIfLmxhYmVsd2lzZS52MS5Bbm5vdGF0b3JFc3RpbWF0ZRITCgt0ZW1wZXJhdHVyZRgEIAEoARIdChVjYW5kaWRhdGVzX2NvbnNpZGVyZWQYBSABKAMSGAoQY29uc2Vuc3VzX2xhYmVscxgGIAMoAyqmAQoSTGFiZWxRdWFsaXR5TWV0aG9kEiQKIExBQkVMX1FVQUxJVFlfTUVUSE9EX1VOU1BFQ0lGSUVEEAASIQodTEFCRUxfUVVBTElUWV9NRVRIT0RfQ1JPV0RMQUIQARIkCiBMQUJFTF9RVUFMSVRZX01FVEhPRF9EQVdJRF9TS0VORRACEiEKHUxBQkVMX1FVQUxJVFlfTUVUSE9EX0JBWUVTX0VNEAMqfAoNQWNjdXJhY3lCb3VuZBIeChpBQ0NVUkFDWV9CT1VORF9VTlNQRUNJRklFRBAAEhgKFEFDQ1VSQUNZX0JPVU5EX1VQUEVSEAESFwoTQUNDVVJBQ1lfQk9VTkRfTUVBThACEhgKFEFDQ1VSQUNZX0JPVU5EX0xPV0VSEAMqZwoMTGFiZWxpbmdLaW5kEh0KGUxBQkVMSU5HX0tJTkRfVU5TUEVDSUZJRUQQABIZChVMQUJFTElOR19LSU5EX1JFTEFCRUwQARIdChlMQUJFTElOR19LSU5EX0xBQkVMX0ZJUlNUEAIywwEKE0xhYmVsUXVhbGl0eVNlcnZpY2USVQoMQXNzZXNzTGFiZWxzEiEubGFiZWx3aXNlLnYxLkFzc2Vzc0xhYmVsc1JlcXVlc3QaIi5sYWJlbHdpc2UudjEuQXNzZXNzTGFiZWxzUmVzcG9uc2USVQoMUGxhbkxhYmVsaW5nEiEubGFiZWx3aXNlLnYxLlBsYW5MYWJlbGluZ1JlcXVlc3QaIi5sYWJlbHdpc2UudjEuUGxhbkxhYmVsaW5nUmVzcG9uc2VCqwEKEGRldi5sYWJlbHdpc2UudjFCEUxhYmVsUXVhbGl0eVByb3RvUAFaRmdpdGh1Yi5jb20vbGFiZWx3aXNlL2xhYmVsd2lzZS9jbGllbnRzL2dvL2dlbi9sYWJlbHdpc2UvdjE7bGFiZWx3aXNldjGiAgRMV1YxqgIMTGFiZWx3aXNlLlYxugIETFdWMcoCDExhYmVsd2lzZVxWMeoCDUxhYmVsd2lzZTo6VjFiBnByb3RvMw", [file_labelwise_v1_query_selection]);
 
 /**
  * AssessLabelsRequest carries the annotations of the labeled items and the
@@ -52,7 +52,8 @@ export type AssessLabelsRequest = Message<"labelwise.v1.AssessLabelsRequest"> & 
   /**
    * The model's out-of-sample class probabilities on the labeled items,
    * [l, c] with c >= 2; rows as SelectQueriesRequest.probabilities. Required
-   * for CROWDLAB; for Dawid-Skene it only gives c (num_classes does too).
+   * for CROWDLAB; for Dawid-Skene it only gives c (num_classes does too);
+   * Bayes EM uses it as the prior when sent.
    *
    * @generated from field: labelwise.v1.Tensor labeled_probabilities = 2;
    */
@@ -67,26 +68,37 @@ export type AssessLabelsRequest = Message<"labelwise.v1.AssessLabelsRequest"> & 
 
   /**
    * The number of classes c, when labeled_probabilities is absent (Dawid-
-   * Skene). Must equal labeled_probabilities' c when both are sent; >= 2.
+   * Skene, Bayes EM). Must equal labeled_probabilities' c when both are sent; >= 2.
    *
    * @generated from field: optional int64 num_classes = 4;
    */
   numClasses?: bigint | undefined;
 
   /**
-   * Dawid-Skene: the most EM iterations. In [1, 1000]; default 100.
+   * Dawid-Skene, Bayes EM: the most EM iterations. In [1, 1000]; default
+   * 100.
    *
    * @generated from field: optional int64 max_iterations = 5;
    */
   maxIterations?: bigint | undefined;
 
   /**
-   * Dawid-Skene: EM stops once the evidence lower bound per annotation gains
-   * less than this. > 0; default 1e-5.
+   * Dawid-Skene, Bayes EM: EM stops once the evidence lower bound per
+   * annotation gains less than this. > 0; default 1e-5.
    *
    * @generated from field: optional double tolerance = 6;
    */
   tolerance?: number | undefined;
+
+  /**
+   * Bayes EM: how many pseudo-labels at the crowd's pooled accuracy each
+   * annotator's accuracy starts from, so that an annotator seen on a few
+   * items counts as an average one. Finite and in [0, 1e6]; default 10. 0:
+   * each accuracy from its own labels alone.
+   *
+   * @generated from field: optional double accuracy_prior_strength = 7;
+   */
+  accuracyPriorStrength?: number | undefined;
 };
 
 /**
@@ -121,7 +133,7 @@ export type AssessLabelsResponse = Message<"labelwise.v1.AssessLabelsResponse"> 
   /**
    * The quality of each consensus label in [0, 1]: its estimated
    * probability of being right (CROWDLAB's posterior of the consensus
-   * class; Dawid-Skene's posterior). Low values are the labels to check.
+   * class; Dawid-Skene's and Bayes EM's posterior). Low values are the labels to check.
    *
    * @generated from field: repeated double consensus_quality = 3;
    */
@@ -139,7 +151,9 @@ export type AssessLabelsResponse = Message<"labelwise.v1.AssessLabelsResponse"> 
    * posterior mixed with its agreement with the consensus on shared items
    * (an annotator sharing no item: the posterior part alone; an annotator
    * with no label: the mean of the others). Dawid-Skene: its expected
-   * accuracy, sum_k prior_k * confusion[k, k].
+   * accuracy, sum_k prior_k * confusion[k, k]. Bayes EM: its one-coin
+   * accuracy q_j, shrunk toward the pooled accuracy (an annotator with no
+   * label: the pooled accuracy).
    *
    * @generated from field: repeated double annotator_quality = 5;
    */
@@ -162,14 +176,15 @@ export type AssessLabelsResponse = Message<"labelwise.v1.AssessLabelsResponse"> 
 
   /**
    * CROWDLAB: each annotator's weight in the posterior (>= 1e-6). Empty for
-   * Dawid-Skene.
+   * Dawid-Skene and Bayes EM.
    *
    * @generated from field: repeated double annotator_weights = 8;
    */
   annotatorWeights: number[];
 
   /**
-   * CROWDLAB: the model's weight in the posterior. 0 for Dawid-Skene.
+   * CROWDLAB: the model's weight in the posterior. 0 for Dawid-Skene and
+   * Bayes EM.
    *
    * @generated from field: double model_weight = 9;
    */
@@ -185,7 +200,7 @@ export type AssessLabelsResponse = Message<"labelwise.v1.AssessLabelsResponse"> 
   majorityVoteLabels: bigint[];
 
   /**
-   * Dawid-Skene: the EM iterations run. 0 for CROWDLAB.
+   * Dawid-Skene, Bayes EM: the EM iterations run. 0 for CROWDLAB.
    *
    * @generated from field: int64 iterations = 11;
    */
@@ -194,18 +209,30 @@ export type AssessLabelsResponse = Message<"labelwise.v1.AssessLabelsResponse"> 
   /**
    * Dawid-Skene: the confusion matrices, [a, c, c] FLOAT64; entry [j, k, y]
    * is the probability that annotator j says y when the true class is k.
-   * Unset for CROWDLAB.
+   * Unset for CROWDLAB and Bayes EM.
    *
    * @generated from field: labelwise.v1.Tensor confusion = 12;
    */
   confusion?: Tensor | undefined;
 
   /**
-   * Dawid-Skene: the class priors, c entries. Empty for CROWDLAB.
+   * Dawid-Skene: the class priors, c entries. Bayes EM: the mean posterior
+   * (the class priors when no labeled_probabilities were sent). Empty for
+   * CROWDLAB.
    *
    * @generated from field: repeated double class_priors = 13;
    */
   classPriors: number[];
+
+  /**
+   * Bayes EM: the temperature T at which the model's probabilities are the
+   * prior, p^(1/T) renormalised, fitted by EM (T > 1 flattens a model that
+   * is overconfident against the annotations); in [0.1, 1000]. 0 for the
+   * other methods and when no labeled_probabilities were sent.
+   *
+   * @generated from field: double model_temperature = 14;
+   */
+  modelTemperature: number;
 };
 
 /**
@@ -585,6 +612,26 @@ export enum LabelQualityMethod {
    * @generated from enum value: LABEL_QUALITY_METHOD_DAWID_SKENE = 2;
    */
   DAWID_SKENE = 2,
+
+  /**
+   * Bayes EM: the consensus is the posterior of the true class given the
+   * model's probabilities as the prior (at a temperature fitted to the
+   * annotations, AssessLabelsResponse.model_temperature) and each
+   * annotator's one-coin accuracy as the likelihood (right with probability
+   * q_j, otherwise any other class alike), fitted by expectation-
+   * maximisation; each q_j is shrunk toward the crowd's pooled accuracy by
+   * accuracy_prior_strength pseudo-labels, and never below chance (1/c).
+   * This is the E-step of Raykar et al. (2010) with the caller's model held
+   * fixed. Unlike CROWDLAB, two agreeing labels outvote the model unless it
+   * is confident beyond their combined accuracy, and it needs no item with
+   * two labels. labeled_probabilities is optional: without it the prior is
+   * the class priors, and with accuracy_prior_strength 0 it is crowd-kit's
+   * OneCoinDawidSkene. In labelwise's simulation it beat the majority vote
+   * where CROWDLAB lost to it (docs/label-quality.md).
+   *
+   * @generated from enum value: LABEL_QUALITY_METHOD_BAYES_EM = 3;
+   */
+  BAYES_EM = 3,
 }
 
 /**
@@ -686,7 +733,7 @@ export const LabelingKindSchema: GenEnum<LabelingKind> = /*@__PURE__*/
 export const LabelQualityService: GenService<{
   /**
    * AssessLabels gives each labeled item a consensus label and its quality,
-   * and each annotator a quality score, by CROWDLAB or Dawid-Skene.
+   * and each annotator a quality score, by CROWDLAB, Dawid-Skene or Bayes EM.
    *
    * @generated from rpc labelwise.v1.LabelQualityService.AssessLabels
    */
