@@ -11,18 +11,18 @@ policy of a seed (common random numbers). Every policy starts from the same init
   pool order, annotators by expected accuracy per dollar).
 - activelab: PlanLabeling over labeled and pool items: re-labels and first labels mixed by
   ActiveLab (Goh & Mueller 2023).
-- random: a random pool item to a random annotator (the majority vote is its label).
+- random: a random pool item to a random annotator.
 - new_random_annotators: always_new's items (ActiveLab's pool order, first labels only) sent
   to annotators drawn at random: against always_new it isolates the annotator choice, since
   the two buy first labels of the same kind of items.
 
 The model (logistic regression) is trained each round on the consensus labels the service
-returns (CROWDLAB; the majority vote while no item has two labels) and tested on held-out
-data; its probabilities on the labeled items are out-of-sample (5-fold). Recorded per round:
-dollars spent, test accuracy, and the accuracy against the truth of the labeled items'
-consensus (CROWDLAB by AssessLabels), majority vote and Dawid-Skene on the same annotations,
-over all labeled items and over the items with two labels or more (the only ones where the
-three can differ).
+returns (Bayes EM by AssessLabels, the model's out-of-sample probabilities as its prior) and
+tested on held-out data; its probabilities on the labeled items are out-of-sample (5-fold).
+Recorded per round: dollars spent, test accuracy, and the accuracy against the truth of the
+labeled items' consensus by Bayes EM, CROWDLAB (once an item has two labels), the majority
+vote and Dawid-Skene on the same annotations, over all labeled items and over the items with
+two labels or more.
 """
 
 import argparse
@@ -51,6 +51,7 @@ PROG = "labelwise-simulate annotators"
 POLICIES = ("activelab", "always_new", "random", "new_random_annotators")
 DEFAULT_DATA = ("breast_cancer", "digits", "synthetic")
 MISSING = -1
+CONSENSUS = ("bayes_em", "crowdlab", "majority", "dawid_skene")  # bayes_em: what trains
 BEGIN = "<!-- BEGIN generated: labelwise-simulate annotators --docs -->"
 END = "<!-- END generated -->"
 
@@ -79,11 +80,15 @@ class Curve:
     seed: int
     spent: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)  # the model's, on the test set
-    consensus: list[float] = field(default_factory=list)  # CROWDLAB consensus vs truth
-    majority: list[float] = field(default_factory=list)  # majority vote vs truth
+    # Each consensus against the truth over all labeled items (CROWDLAB: the majority vote
+    # while no item has two labels).
+    bayes_em: list[float] = field(default_factory=list)  # the labels the model trains on
+    crowdlab: list[float] = field(default_factory=list)
+    majority: list[float] = field(default_factory=list)
     dawid_skene: list[float] = field(default_factory=list)
-    # The same three on the items with >= 2 labels only (None while there is none).
-    multi_consensus: list[float | None] = field(default_factory=list)
+    # The same on the items with >= 2 labels only (None while there is none).
+    multi_bayes_em: list[float | None] = field(default_factory=list)
+    multi_crowdlab: list[float | None] = field(default_factory=list)
     multi_majority: list[float | None] = field(default_factory=list)
     multi_dawid_skene: list[float | None] = field(default_factory=list)
     multi_items: list[int] = field(default_factory=list)  # items with >= 2 labels
@@ -188,16 +193,21 @@ def run_policy(
         p_labeled = out_of_sample(x, first, classes, setup, seed)
         unlabeled = np.setdiff1d(np.arange(len(split.pool_y)), items)
         multi = (annotations >= 0).sum(axis=1) > 1
-        if multi.any():
-            assessed = client.assess_labels(
+        em = client.assess_labels(
+            annotations, labeled_probabilities=p_labeled, method="bayes_em", deadline=120
+        )
+        labels = {"bayes_em": em.consensus_labels, "majority": em.majority_vote_labels}
+        labels["crowdlab"] = (
+            client.assess_labels(
                 annotations, labeled_probabilities=p_labeled, deadline=120
-            )
-            consensus, majority = assessed.consensus_labels, assessed.majority_vote_labels
-        else:
-            consensus = majority = first
-        ds = client.assess_labels(
+            ).consensus_labels
+            if multi.any()
+            else em.majority_vote_labels
+        )
+        labels["dawid_skene"] = client.assess_labels(
             annotations, method="dawid_skene", num_classes=classes, deadline=120
         ).consensus_labels
+        consensus = labels["bayes_em"]
         truth = split.pool_y[items]
         model = _fit(x, consensus, setup.max_iter) if len(np.unique(consensus)) > 1 else None
         accuracy = (
@@ -207,11 +217,9 @@ def run_policy(
         )
         curve.spent.append(float(spent))
         curve.accuracy.append(accuracy)
-        curve.consensus.append(float(np.mean(consensus == truth)))
-        curve.majority.append(float(np.mean(majority == truth)))
-        curve.dawid_skene.append(float(np.mean(ds == truth)))
-        for name, labels in (("consensus", consensus), ("majority", majority), ("dawid_skene", ds)):
-            share = float(np.mean(labels[multi] == truth[multi])) if multi.any() else None
+        for name in CONSENSUS:
+            getattr(curve, name).append(float(np.mean(labels[name] == truth)))
+            share = float(np.mean(labels[name][multi] == truth[multi])) if multi.any() else None
             getattr(curve, f"multi_{name}").append(share)
         curve.multi_items.append(int(multi.sum()))
         curve.label_accuracy.append(right / bought)
@@ -343,15 +351,16 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
                 )
             )
             last = [int(np.searchsorted(np.asarray(c["spent"]), upto + 1e-9) - 1) for c in runs]
-            for name in ("consensus", "majority", "dawid_skene"):
+            for name in CONSENSUS:
                 row[name] = mean_interval(
                     np.array([c[name][i] for c, i in zip(runs, last, strict=True)])
                 )
-            row["consensus_minus_majority"] = mean_interval(
-                np.array(
-                    [c["consensus"][i] - c["majority"][i] for c, i in zip(runs, last, strict=True)]
+            for name in ("bayes_em", "crowdlab"):
+                row[f"{name}_minus_majority"] = mean_interval(
+                    np.array(
+                        [c[name][i] - c["majority"][i] for c, i in zip(runs, last, strict=True)]
+                    )
                 )
-            )
             row["label_accuracy"] = mean_interval(
                 np.array([c["label_accuracy"][i] for c, i in zip(runs, last, strict=True)])
             )
@@ -369,32 +378,35 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _multi(row: dict[str, Any], runs: list[dict[str, Any]], last: list[int]) -> None:
-    """CROWDLAB, majority vote and Dawid-Skene on the items with >= 2 labels: at the common
-    spend, and CROWDLAB − majority averaged over the rounds up to it (the curve), each paired
-    by seed over the seeds that have such items."""
+    """Each consensus on the items with >= 2 labels at the common spend, and Bayes EM's and
+    CROWDLAB's gain over the majority vote there and averaged over the rounds up to it (the
+    curve), each paired by seed over the seeds that have such items."""
     at_end = [
-        (c, i) for c, i in zip(runs, last, strict=True) if c["multi_consensus"][i] is not None
+        (c, i) for c, i in zip(runs, last, strict=True) if c["multi_majority"][i] is not None
     ]
     row["multi_seeds"] = len(at_end)
     row["multi_items"] = mean_interval(np.array([c["multi_items"][i] for c, i in at_end] or [0]))
-    for name in ("consensus", "majority", "dawid_skene"):
+    for name in CONSENSUS:
         row[f"multi_{name}"] = mean_interval(
             np.array([c[f"multi_{name}"][i] for c, i in at_end] or [np.nan])
         )
-    row["multi_consensus_minus_majority"] = mean_interval(
-        np.array([c["multi_consensus"][i] - c["multi_majority"][i] for c, i in at_end] or [np.nan])
-    )
-    over_curve = []
-    for c, i in zip(runs, last, strict=True):
-        gaps = [
-            c["multi_consensus"][r] - c["multi_majority"][r]
-            for r in range(i + 1)
-            if c["multi_consensus"][r] is not None
-        ]
-        if gaps:
-            over_curve.append(float(np.mean(gaps)))
-    row["curve_seeds"] = len(over_curve)
-    row["curve_consensus_minus_majority"] = mean_interval(np.array(over_curve or [np.nan]))
+    for name in ("bayes_em", "crowdlab"):
+        row[f"multi_{name}_minus_majority"] = mean_interval(
+            np.array(
+                [c[f"multi_{name}"][i] - c["multi_majority"][i] for c, i in at_end] or [np.nan]
+            )
+        )
+        over_curve = []
+        for c, i in zip(runs, last, strict=True):
+            gaps = [
+                c[f"multi_{name}"][r] - c["multi_majority"][r]
+                for r in range(i + 1)
+                if c["multi_majority"][r] is not None
+            ]
+            if gaps:
+                over_curve.append(float(np.mean(gaps)))
+        row["curve_seeds"] = len(over_curve)
+        row[f"curve_{name}_minus_majority"] = mean_interval(np.array(over_curve or [np.nan]))
 
 
 def _cell(stat: Sequence[float], scale: float = 100.0, signed: bool = False) -> str:
@@ -471,7 +483,28 @@ def summary(results: dict[str, Any]) -> str:
         f"{_clauses(against_new)}. Against random items sent to random annotators: "
         f"{_clauses(against_random)}.",
     ]
+    relabeling = {r["dataset"]: r for r in summarise(results) if r["policy"] == "activelab"}
+    every = {d: _verdict(r["bayes_em_minus_majority"]) for d, r in relabeling.items()}
+    multi = {d: _verdict(r["multi_bayes_em_minus_majority"]) for d, r in relabeling.items()}
+    lines += [
+        "",
+        "The consensus the model trains on (Bayes EM) against the majority vote, when "
+        f"re-labeling, at the common spend: over all labeled items {_words(every)}; over the "
+        f"items with two labels or more {_words(multi)}.",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def _words(verdicts: dict[str, str]) -> str:
+    """ "more accurate on a, b; less accurate on c; no difference shown on d" by intervals."""
+    words = {"ahead": "more accurate on {}", "behind": "less accurate on {}",
+             "unresolved": "no difference shown on {}"}  # fmt: skip
+    parts = []
+    for verdict, text in words.items():
+        names = [d for d, v in verdicts.items() if v == verdict]
+        if names:
+            parts.append(text.format(", ".join(names)))
+    return "; ".join(parts) + " (95 % intervals)"
 
 
 def table(results: dict[str, Any]) -> str:
@@ -503,26 +536,37 @@ def table(results: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Accuracy (%) of the consensus labels against the truth, on the same annotations: "
-        "CROWDLAB, majority vote and Dawid-Skene over the items with two labels or more (where "
-        "they can differ) at the common spend, CROWDLAB − majority there and averaged over the "
-        "rounds up to it (the curve), and over all labeled items. Only policies that re-label "
-        "have such items; seeds = those that had any.",
+        "Accuracy (%) of the consensus labels against the truth, on the same annotations, over "
+        "the items with two labels or more at the common spend: Bayes EM (what the model "
+        "trains on), CROWDLAB, majority vote (ties broken by the model) and Dawid-Skene; then "
+        "Bayes EM − majority and CROWDLAB − majority there, averaged over the rounds up to it "
+        "(the curve), and over all labeled items (single labels included, where the model's "
+        "prior may overrule a lone label). Only policies that re-label have items with two "
+        "labels; seeds = those that had any.",
         "",
-        "| data | policy | seeds | items with ≥ 2 labels | CROWDLAB | majority vote | "
-        "Dawid-Skene | CROWDLAB − majority | over the curve | all items: CROWDLAB − majority |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| data | policy | seeds | items with ≥ 2 labels | Bayes EM | CROWDLAB | majority vote | "
+        "Dawid-Skene | Bayes EM − majority | over the curve | all items | CROWDLAB − majority | "
+        "over the curve | all items |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if not row["multi_seeds"]:
             continue
         lines.append(
             f"| {row['dataset']} | {row['policy']} | {row['multi_seeds']} | "
-            f"{_cell(row['multi_items'], scale=1.0)} | {_cell(row['multi_consensus'])} | "
-            f"{_cell(row['multi_majority'])} | {_cell(row['multi_dawid_skene'])} | "
-            f"{_cell(row['multi_consensus_minus_majority'], signed=True)} | "
-            f"{_cell(row['curve_consensus_minus_majority'], signed=True)} | "
-            f"{_cell(row['consensus_minus_majority'], signed=True)} |"
+            f"{_cell(row['multi_items'], scale=1.0)} | "
+            + " | ".join(_cell(row[f"multi_{name}"]) for name in CONSENSUS)
+            + " | "
+            + " | ".join(
+                _cell(row[key], signed=True)
+                for name in ("bayes_em", "crowdlab")
+                for key in (
+                    f"multi_{name}_minus_majority",
+                    f"curve_{name}_minus_majority",
+                    f"{name}_minus_majority",
+                )
+            )
+            + " |"
         )
     return "\n".join(lines) + "\n"
 
@@ -554,7 +598,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
             ]
             upto = min(c["spent"][-1] for c in runs)
             grid = np.linspace(max(c["spent"][0] for c in runs), upto, 40)
-            for row, key in ((0, "accuracy"), (1, "consensus")):
+            for row, key in ((0, "accuracy"), (1, "bayes_em")):
                 values = np.array(
                     [
                         [
@@ -571,8 +615,8 @@ def plot(results: dict[str, Any], out: Path) -> None:
                 ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
         _plot_gap(axes[2, col], results, dataset)
         axes[0, col].set_title(f"{dataset}: test accuracy")
-        axes[1, col].set_title(f"{dataset}: consensus label accuracy")
-        axes[2, col].set_title(f"{dataset}: CROWDLAB − majority, items with ≥ 2 labels")
+        axes[1, col].set_title(f"{dataset}: consensus (Bayes EM) label accuracy")
+        axes[2, col].set_title(f"{dataset}: Bayes EM − majority, items with ≥ 2 labels")
         for row in range(3):
             axes[row, col].set_xlabel("dollars spent")
             axes[row, col].legend()
@@ -582,12 +626,12 @@ def plot(results: dict[str, Any], out: Path) -> None:
 
 
 def _plot_gap(ax: Any, results: dict[str, Any], dataset: str) -> None:
-    """CROWDLAB − majority vote accuracy on the items with >= 2 labels against dollars, mean
+    """Bayes EM − majority vote accuracy on the items with >= 2 labels against dollars, mean
     and 95 % normal band over the seeds that have such items at each spend (re-labeling
     policies only)."""
     for policy in POLICIES:
         runs = [c for c in results["curves"] if c["dataset"] == dataset and c["policy"] == policy]
-        if not any(m is not None for c in runs for m in c["multi_consensus"]):
+        if not any(m is not None for c in runs for m in c["multi_majority"]):
             continue
         upto = min(c["spent"][-1] for c in runs)
         grid = np.linspace(max(c["spent"][0] for c in runs), upto, 40)
@@ -595,8 +639,8 @@ def _plot_gap(ax: Any, results: dict[str, Any], dataset: str) -> None:
         for r, c in enumerate(runs):
             for g, dollars in enumerate(grid):
                 i = max(int(np.searchsorted(c["spent"], dollars + 1e-9)) - 1, 0)
-                if c["multi_consensus"][i] is not None:
-                    gaps[r, g] = c["multi_consensus"][i] - c["multi_majority"][i]
+                if c["multi_majority"][i] is not None:
+                    gaps[r, g] = c["multi_bayes_em"][i] - c["multi_majority"][i]
         seen = np.sum(~np.isnan(gaps), axis=0)
         keep = seen >= 2
         mean = np.nanmean(gaps[:, keep], axis=0)
@@ -615,8 +659,9 @@ def run_static(
 ) -> dict[str, Any]:
     """Every pool item labeled by per_item distinct annotators drawn at random (the crowd of
     the seed), the model's out-of-sample probabilities from the majority votes of the whole
-    pool: the accuracy of CROWDLAB's consensus, the majority vote and Dawid-Skene against the
-    truth, all by AssessLabels. CROWDLAB's own setting (every item labeled more than once)."""
+    pool: the accuracy of Bayes EM's and CROWDLAB's consensus, the majority vote and
+    Dawid-Skene against the truth, all by AssessLabels. CROWDLAB's own setting (every item
+    labeled more than once)."""
     crowd = Crowd(split, setup, seed)
     n, a, classes = len(split.pool_y), len(setup.costs), split.n_classes
     rng = np.random.default_rng([seed, 99, per_item])
@@ -627,6 +672,9 @@ def run_static(
     votes = np.array([np.bincount(row[row >= 0], minlength=classes) for row in annotations])
     p = out_of_sample(split.pool_x, votes.argmax(axis=1), classes, setup, seed)
     assessed = client.assess_labels(annotations, labeled_probabilities=p, deadline=120)
+    em = client.assess_labels(
+        annotations, labeled_probabilities=p, method="bayes_em", deadline=120
+    ).consensus_labels
     ds = client.assess_labels(
         annotations, method="dawid_skene", num_classes=classes, deadline=120
     ).consensus_labels
@@ -636,6 +684,7 @@ def run_static(
         "seed": seed,
         "labels_per_item": per_item,
         "items": n,
+        "bayes_em": float(np.mean(em == truth)),
         "crowdlab": float(np.mean(assessed.consensus_labels == truth)),
         "majority": float(np.mean(assessed.majority_vote_labels == truth)),
         "dawid_skene": float(np.mean(ds == truth)),
@@ -650,8 +699,9 @@ def static_table(results: dict[str, Any]) -> str:
         f"{results['seeds']} seeds, mean and 95 % t-interval (differences paired by seed). "
         "Accuracy (%) against the truth.",
         "",
-        "| data | labels per item | CROWDLAB | majority vote | Dawid-Skene | CROWDLAB − majority |",
-        "|---|---|---|---|---|---|",
+        "| data | labels per item | Bayes EM | CROWDLAB | majority vote | Dawid-Skene | "
+        "Bayes EM − majority | CROWDLAB − majority |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     records = results["records"]
     for dataset in results["datasets"]:
@@ -668,12 +718,13 @@ def static_table(results: dict[str, Any]) -> str:
                 continue
             cells = [
                 _cell(mean_interval(np.array([r[key] for r in mine])))
-                for key in ("crowdlab", "majority", "dawid_skene")
+                for key in CONSENSUS
             ]
-            gap = mean_interval(np.array([r["crowdlab"] - r["majority"] for r in mine]))
-            lines.append(
-                f"| {dataset} | {per_item} | {' | '.join(cells)} | {_cell(gap, signed=True)} |"
-            )
+            gaps = [
+                _cell(mean_interval(np.array([r[key] - r["majority"] for r in mine])), signed=True)
+                for key in ("bayes_em", "crowdlab")
+            ]
+            lines.append(f"| {dataset} | {per_item} | {' | '.join(cells + gaps)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -706,7 +757,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--tables-only", action="store_true", help="Only regenerate --docs from OUT.")
     add("--static", action="store_true",
         help="The static consensus check instead of the learning curves: every pool item "
-        "labeled 2 and 3 times, CROWDLAB against the majority vote; OUT/static/results.json "
+        "labeled 2 and 3 times, Bayes EM and CROWDLAB against the majority vote; "
+        "OUT/static/results.json "
         "and --docs's static block.")  # fmt: skip
     add("--merge", type=Path, nargs="+", default=None, metavar="DIR",
         help="Combine the results.json of runs in parallel (same setup, disjoint seeds or "
