@@ -12,6 +12,9 @@ out-of-sample probabilities, 4 simulated annotators of 60-90 % accuracy labeling
   -cleanlab's score, labeled, pool and both together, at labelwise's own temperature and at
   cleanlab's (whose search misplaces vote fractions, docs/label-quality.md);
 - crowd-kit's DawidSkene: consensus agreement and the largest posterior difference;
+- crowd-kit's OneCoinDawidSkene against Bayes EM without the model and with
+  accuracy_prior_strength 0 (the same method): the same two figures; Bayes EM with the model
+  (no peer has it) is timed alone;
 and times each pair (median of 3 runs, same process, side by side). Writes results.json and
 the Markdown tables; --docs rewrites the tables' generated block in that file.
 """
@@ -28,7 +31,7 @@ import numpy as np
 import pandas as pd
 from cleanlab.internal.multiannotator_utils import find_best_temp_scaler
 from cleanlab.multiannotator import get_active_learning_scores, get_label_quality_multiannotator
-from crowdkit.aggregation import DawidSkene
+from crowdkit.aggregation import DawidSkene, OneCoinDawidSkene
 from scipy.stats import spearmanr
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.linear_model import LogisticRegression
@@ -115,11 +118,16 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
         frame = pd.DataFrame({"task": item, "worker": worker, "label": labels[item, worker]})
         ds_ref, t_ds_ref = _timed(lambda: DawidSkene(n_iter=100, tol=1e-5).fit(frame))
         ds, t_ds = _timed(lambda: ann.dawid_skene(labels, c))
+        oc_ref, t_oc_ref = _timed(lambda: OneCoinDawidSkene(n_iter=100, tol=1e-5).fit(frame))
+        oc, t_oc = _timed(lambda: ann.bayes_em(labels, c, prior_strength=0.0))
+        _, t_em = _timed(lambda: ann.bayes_em(labels, c, p))
     quality = ref["label_quality"]
     stats = ref["annotator_stats"].sort_index()
     both_ref = -np.concatenate([al_ref[0], al_ref[1]])
     observed = sorted(ds_ref.probas_.columns)
     probas = ds_ref.probas_.sort_index()[observed].to_numpy()
+    oc_observed = sorted(oc_ref.probas_.columns)
+    oc_probas = oc_ref.probas_.sort_index()[oc_observed].to_numpy()
     return {
         "case": case["name"],
         "items": int(labels.shape[0]),
@@ -156,10 +164,20 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
         )
         if len(observed) == c
         else None,
+        "one_coin_consensus_agreement": float(
+            np.mean(oc.consensus == oc_ref.labels_.sort_index().to_numpy())
+        ),
+        "one_coin_max_posterior_difference": float(
+            np.abs(oc.posterior[:, oc_observed] - oc_probas).max()
+        )
+        if len(oc_observed) == c
+        else None,
         "seconds": {
             "crowdlab": [t_ours, t_ref],
             "activelab": [t_al, t_al_ref],
             "dawid_skene": [t_ds, t_ds_ref],
+            "one_coin": [t_oc, t_oc_ref],
+            "bayes_em": [t_em],
         },
     }
 
@@ -176,8 +194,9 @@ def table(results: dict[str, Any]) -> str:
     lines = [
         "| inputs | l × a, c, n | CROWDLAB consensus = cleanlab | CROWDLAB quality ρ | "
         "annotator quality ρ | ActiveLab ρ (both) | ρ labeled / pool | top-10 % overlap | "
-        "ρ at cleanlab's T | T ours / cleanlab | Dawid-Skene = crowd-kit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "ρ at cleanlab's T | T ours / cleanlab | Dawid-Skene = crowd-kit | "
+        "Bayes EM one-coin = crowd-kit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
@@ -188,20 +207,23 @@ def table(results: dict[str, Any]) -> str:
             f"{r['activelab_spearman_pool']:.3f} | {100 * r['activelab_top10pct_overlap']:.0f} % | "
             f"{r['activelab_at_cleanlab_temperature_spearman_both']:.4f} | "
             f"{r['temperature_ours']:g} / {r['temperature_cleanlab']:g} | "
-            f"{100 * r['dawid_skene_consensus_agreement']:.1f} % |"
+            f"{100 * r['dawid_skene_consensus_agreement']:.1f} % | "
+            f"{100 * r['one_coin_consensus_agreement']:.1f} % |"
         )
     lines += [
         "",
         "Seconds (median of 3, one process; labelwise / peer, and the ratio):",
         "",
-        "| inputs | CROWDLAB | ActiveLab | Dawid-Skene |",
-        "|---|---|---|---|",
+        "| inputs | CROWDLAB | ActiveLab | Dawid-Skene | Bayes EM one-coin | Bayes EM with "
+        "the model (no peer) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         cells = []
-        for key in ("crowdlab", "activelab", "dawid_skene"):
+        for key in ("crowdlab", "activelab", "dawid_skene", "one_coin"):
             ours, theirs = r["seconds"][key]
             cells.append(f"{ours:.4f} / {theirs:.4f} ({theirs / ours:.0f}×)")
+        cells.append(f"{r['seconds']['bayes_em'][0]:.4f}")
         lines.append(f"| {r['case']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -373,3 +373,25 @@ def test_values_the_table_rules_out_are_refused_naming_the_field(rpc: str, field
             else:
                 decode_plan(_plan(**{field: value}), LIMIT)
         assert caught.value.field == field
+
+
+@pytest.mark.parametrize("method", [2, 3])
+def test_the_em_methods_check_their_deadline_inside_the_loop(method: int) -> None:
+    """Dawid-Skene and Bayes EM ask `stop` every iteration (Bayes EM every Newton step of
+    its temperature too), so a deadline ends them mid-fit."""
+
+    class Stopped(Exception):
+        pass
+
+    calls = 0
+
+    def stop() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise Stopped
+
+    inputs = decode_assess(_assess(method=method, tolerance=1e-300, max_iterations=1000), LIMIT)
+    with pytest.raises(Stopped):
+        assess(inputs, stop)
+    assert calls == 5

@@ -474,7 +474,7 @@ _RELABEL = re.compile(r"(<!-- relabel:start[^\n]*-->\n).*?(<!-- relabel:end -->)
 
 
 def relabel_summary() -> str:
-    """The short re-label / always-new / random table and the sentence under it, from the
+    """The short re-label / always-new / random table and the sentences under it, from the
     block of docs/label-quality.md that `labelwise-simulate annotators --docs` writes from
     bench/simulation/annotators/results.json."""
     text = (DOCS / "label-quality.md").read_text()
@@ -482,8 +482,10 @@ def relabel_summary() -> str:
     lines = block.strip().splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("|"))
     end = next(i for i in range(first, len(lines)) if not lines[i].startswith("|"))
-    sentence = lines[end + 1]
-    return "\n".join([*lines[first:end], "", sentence]) + "\n"
+    # The sentences under it, up to the next table's caption ("Every policy ...").
+    stop = next(i for i in range(end, len(lines)) if lines[i].startswith("Every policy"))
+    words = "\n".join(lines[end + 1 : stop]).strip()
+    return "\n".join([*lines[first:end], "", words]) + "\n"
 
 
 def with_relabel(readme: str) -> str:

@@ -326,13 +326,16 @@ class BayesEM:
     iterations: int
 
 
-def _inverse_temperature(log_p: FloatArray, posterior: FloatArray, beta: float) -> float:
+def _inverse_temperature(
+    log_p: FloatArray, posterior: FloatArray, beta: float, stop: StopCheck = _never
+) -> float:
     """argmax over beta of sum posterior · log softmax(beta · log_p): concave in beta (its
     second derivative is minus the variance of log_p under softmax(beta · log_p)), so a
     safeguarded Newton search within BETA_BOUNDS finds it."""
     low, high = BETA_BOUNDS
     target = float((posterior * log_p).sum())
     for _ in range(NEWTON_STEPS):
+        stop()
         z = beta * log_p
         m = np.exp(z - z.max(axis=1, keepdims=True))
         m /= m.sum(axis=1, keepdims=True)
@@ -357,6 +360,7 @@ def _bayes_m_step(
     log_p: FloatArray | None,
     prior_strength: float,
     beta: float,
+    stop: StopCheck = _never,
 ) -> tuple[FloatArray, FloatArray, float]:
     """Accuracies [a] shrunk toward the pooled one, log prior [l, c], inverse temperature."""
     a = obs.per_annotator.shape[0]
@@ -371,7 +375,7 @@ def _bayes_m_step(
     if log_p is None:
         priors = np.clip(posterior.mean(axis=0), DS_EPS, None)
         return accuracy, np.broadcast_to(np.log(priors), posterior.shape), beta
-    beta = _inverse_temperature(log_p, posterior, beta)
+    beta = _inverse_temperature(log_p, posterior, beta, stop)
     z = beta * log_p
     log_prior = z - z.max(axis=1, keepdims=True)
     log_prior -= np.log(np.exp(log_prior).sum(axis=1, keepdims=True))
@@ -401,7 +405,7 @@ def bayes_em(
         p = np.clip(np.asarray(probabilities, dtype=np.float64), TINY, None)
         log_p = np.log(p / p.sum(axis=1, keepdims=True))
     posterior = obs.counts / obs.per_item[:, None]
-    accuracy, log_prior, beta = _bayes_m_step(obs, posterior, log_p, prior_strength, 1.0)
+    accuracy, log_prior, beta = _bayes_m_step(obs, posterior, log_p, prior_strength, 1.0, stop)
     bound = -np.inf
     iterations = 0
     e = obs.item.shape[0]
@@ -417,7 +421,7 @@ def bayes_em(
         np.add.at(joint, (obs.item, obs.label), (log_right - log_wrong)[obs.annotator])
         posterior = np.exp(joint - joint.max(axis=1, keepdims=True))
         posterior /= posterior.sum(axis=1, keepdims=True)
-        accuracy, log_prior, beta = _bayes_m_step(obs, posterior, log_p, prior_strength, beta)
+        accuracy, log_prior, beta = _bayes_m_step(obs, posterior, log_p, prior_strength, beta, stop)
         # The evidence lower bound per annotation, as crowd-kit counts it (the prior term
         # once per annotation).
         right = obs.label[:, None] == np.arange(classes)  # [e, c]

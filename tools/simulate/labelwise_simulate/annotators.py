@@ -381,9 +381,7 @@ def _multi(row: dict[str, Any], runs: list[dict[str, Any]], last: list[int]) -> 
     """Each consensus on the items with >= 2 labels at the common spend, and Bayes EM's and
     CROWDLAB's gain over the majority vote there and averaged over the rounds up to it (the
     curve), each paired by seed over the seeds that have such items."""
-    at_end = [
-        (c, i) for c, i in zip(runs, last, strict=True) if c["multi_majority"][i] is not None
-    ]
+    at_end = [(c, i) for c, i in zip(runs, last, strict=True) if c["multi_majority"][i] is not None]
     row["multi_seeds"] = len(at_end)
     row["multi_items"] = mean_interval(np.array([c["multi_items"][i] for c, i in at_end] or [0]))
     for name in CONSENSUS:
@@ -716,10 +714,7 @@ def static_table(results: dict[str, Any]) -> str:
             )
             if not mine:
                 continue
-            cells = [
-                _cell(mean_interval(np.array([r[key] for r in mine])))
-                for key in CONSENSUS
-            ]
+            cells = [_cell(mean_interval(np.array([r[key] for r in mine]))) for key in CONSENSUS]
             gaps = [
                 _cell(mean_interval(np.array([r[key] - r["majority"] for r in mine])), signed=True)
                 for key in ("bayes_em", "crowdlab")
