@@ -360,8 +360,8 @@ func (c *Client) ListStrategies(ctx context.Context) ([]*labelwisev1.StrategyInf
 }
 
 // LabelQualityMethods is every method of LabelQualityService (AssessLabels, PlanLabeling) as
-// ListStrategies describes it: crowdlab, dawid_skene, activelab and interval_estimation, each
-// with the request fields that tune it as parameters.
+// ListStrategies describes it: crowdlab, dawid_skene, bayes_em, activelab and
+// interval_estimation, each with the request fields that tune it as parameters.
 func (c *Client) LabelQualityMethods(ctx context.Context) ([]*labelwisev1.LabelQualityMethodInfo, error) {
 	response, err := c.stub.ListStrategies(ctx, &labelwisev1.ListStrategiesRequest{})
 	if err != nil {

@@ -654,13 +654,18 @@ func TestLabelQualityMethods(t *testing.T) {
 	for _, m := range methods {
 		names = append(names, m.GetName())
 	}
-	want := []string{"crowdlab", "dawid_skene", "activelab", "interval_estimation"}
+	want := []string{"crowdlab", "dawid_skene", "bayes_em", "activelab", "interval_estimation"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Fatalf("LabelQualityMethods = %v, want %v", names, want)
 	}
 	params := methods[1].GetParams()
 	if len(params) != 2 || params[0].GetName() != "max_iterations" || params[0].GetDefaultValue().GetIntValue() != 100 {
 		t.Errorf("dawid_skene params = %v", params)
+	}
+	params = methods[2].GetParams()
+	if len(params) != 3 || params[2].GetName() != "accuracy_prior_strength" ||
+		params[2].GetDefaultValue().GetDoubleValue() != 10 {
+		t.Errorf("bayes_em params = %v", params)
 	}
 }
 

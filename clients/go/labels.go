@@ -17,6 +17,7 @@ type LabelQualityMethod string
 const (
 	MethodCrowdlab   LabelQualityMethod = "crowdlab"    // Goh et al. 2022; the default
 	MethodDawidSkene LabelQualityMethod = "dawid_skene" // Dawid & Skene 1979
+	MethodBayesEM    LabelQualityMethod = "bayes_em"    // the model as the prior, one-coin annotators
 )
 
 // AccuracyBound is which end of an annotator's accuracy interval PlanLabeling uses.
@@ -33,6 +34,7 @@ var (
 		"":               labelwisev1.LabelQualityMethod_LABEL_QUALITY_METHOD_UNSPECIFIED,
 		MethodCrowdlab:   labelwisev1.LabelQualityMethod_LABEL_QUALITY_METHOD_CROWDLAB,
 		MethodDawidSkene: labelwisev1.LabelQualityMethod_LABEL_QUALITY_METHOD_DAWID_SKENE,
+		MethodBayesEM:    labelwisev1.LabelQualityMethod_LABEL_QUALITY_METHOD_BAYES_EM,
 	}
 	bounds = map[AccuracyBound]labelwisev1.AccuracyBound{
 		"":         labelwisev1.AccuracyBound_ACCURACY_BOUND_UNSPECIFIED,
@@ -45,11 +47,14 @@ var (
 // AssessRequest carries labels from several annotators (see the proto's AssessLabelsRequest).
 type AssessRequest struct {
 	Annotations          *Tensor // [l, a] Int64Tensor of classes, Missing (-1) where not labeled
-	LabeledProbabilities *Tensor // [l, c] out-of-sample; required by CROWDLAB
+	LabeledProbabilities *Tensor // [l, c] out-of-sample; required by CROWDLAB, Bayes EM's prior
 	Method               LabelQualityMethod
-	NumClasses           *int64   // c, when LabeledProbabilities is absent (Dawid-Skene)
-	MaxIterations        *int64   // Dawid-Skene; nil: 100
-	Tolerance            *float64 // Dawid-Skene; nil: 1e-5
+	NumClasses           *int64   // c, when LabeledProbabilities is absent (Dawid-Skene, Bayes EM)
+	MaxIterations        *int64   // Dawid-Skene, Bayes EM; nil: 100
+	Tolerance            *float64 // Dawid-Skene, Bayes EM; nil: 1e-5
+	// Bayes EM: pseudo-labels at the pooled accuracy each annotator's accuracy starts from,
+	// in [0, 1e6]; nil: 10.
+	AccuracyPriorStrength *float64
 }
 
 // LabelAssessment is AssessLabels' answer: per labeled item and per annotator.
@@ -62,11 +67,14 @@ type LabelAssessment struct {
 	AnnotatorAgreement   []float64
 	AnnotatorLabelCounts []int64
 	MajorityVoteLabels   []int64
-	AnnotatorWeights     []float64 // CROWDLAB
-	ModelWeight          float64   // CROWDLAB
-	Iterations           int64     // Dawid-Skene
-	Confusion            *Tensor   // Dawid-Skene [a, c, c]
-	ClassPriors          []float64 // Dawid-Skene
+	AnnotatorWeights     []float64 // CROWDLAB; empty for the others
+	ModelWeight          float64   // CROWDLAB; 0 for the others
+	Iterations           int64     // Dawid-Skene, Bayes EM; 0 for CROWDLAB
+	Confusion            *Tensor   // Dawid-Skene [a, c, c]; nil for the others
+	ClassPriors          []float64 // Dawid-Skene; Bayes EM's mean posterior [c]
+	// Bayes EM with LabeledProbabilities: the fitted temperature of the model's prior; 0
+	// otherwise.
+	ModelTemperature float64
 }
 
 // AssessLabels gives each labeled item a consensus label and its quality, and each annotator
@@ -78,12 +86,12 @@ func (c *Client) AssessLabels(ctx context.Context, req *AssessRequest) (*LabelAs
 	}
 	method, ok := methods[req.Method]
 	if !ok {
-		return nil, fmt.Errorf("labelwise: Method must be %q or %q; got %q", MethodCrowdlab,
-			MethodDawidSkene, req.Method)
+		return nil, fmt.Errorf("labelwise: Method must be %q, %q or %q; got %q", MethodCrowdlab,
+			MethodDawidSkene, MethodBayesEM, req.Method)
 	}
 	message := &labelwisev1.AssessLabelsRequest{Annotations: req.Annotations.message(),
 		Method: method, NumClasses: req.NumClasses, MaxIterations: req.MaxIterations,
-		Tolerance: req.Tolerance}
+		Tolerance: req.Tolerance, AccuracyPriorStrength: req.AccuracyPriorStrength}
 	if req.LabeledProbabilities != nil {
 		message.LabeledProbabilities = req.LabeledProbabilities.message()
 	}
@@ -96,9 +104,13 @@ func (c *Client) AssessLabels(ctx context.Context, req *AssessRequest) (*LabelAs
 		AnnotatorQuality: r.GetAnnotatorQuality(), AnnotatorAgreement: r.GetAnnotatorAgreement(),
 		AnnotatorLabelCounts: r.GetAnnotatorLabelCounts(), MajorityVoteLabels: r.GetMajorityVoteLabels(),
 		AnnotatorWeights: r.GetAnnotatorWeights(), ModelWeight: r.GetModelWeight(),
-		Iterations: r.GetIterations(), ClassPriors: r.GetClassPriors()}
-	if r.GetMethod() == labelwisev1.LabelQualityMethod_LABEL_QUALITY_METHOD_DAWID_SKENE {
+		Iterations: r.GetIterations(), ClassPriors: r.GetClassPriors(),
+		ModelTemperature: r.GetModelTemperature()}
+	switch r.GetMethod() {
+	case labelwisev1.LabelQualityMethod_LABEL_QUALITY_METHOD_DAWID_SKENE:
 		out.Method = MethodDawidSkene
+	case labelwisev1.LabelQualityMethod_LABEL_QUALITY_METHOD_BAYES_EM:
+		out.Method = MethodBayesEM
 	}
 	if r.GetConfusion() != nil {
 		out.Confusion = tensorFrom(r.GetConfusion())

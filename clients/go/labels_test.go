@@ -18,12 +18,14 @@ type labelVector struct {
 		AnnotatorCosts       *vectorTensor `json:"annotator_costs"`
 		Method               string        `json:"method"`
 		NumClasses           *int64        `json:"num_classes"`
-		Budget               *float64      `json:"budget"`
-		K                    int64         `json:"k"`
-		ClampK               bool          `json:"clamp_k"`
-		PoolStrategy         string        `json:"pool_strategy"`
-		ExcludeLabeled       []int64       `json:"exclude_labeled"`
-		ExcludePool          []int64       `json:"exclude_pool"`
+		// Assess vectors: null (unset) or Bayes EM's pseudo-label count.
+		AccuracyPriorStrength *float64 `json:"accuracy_prior_strength"`
+		Budget                *float64 `json:"budget"`
+		K                     int64    `json:"k"`
+		ClampK                bool     `json:"clamp_k"`
+		PoolStrategy          string   `json:"pool_strategy"`
+		ExcludeLabeled        []int64  `json:"exclude_labeled"`
+		ExcludePool           []int64  `json:"exclude_pool"`
 	} `json:"request"`
 	Response struct {
 		Method             string    `json:"method"`
@@ -31,6 +33,7 @@ type labelVector struct {
 		ConsensusQuality   []float64 `json:"consensus_quality"`
 		AnnotatorQuality   []float64 `json:"annotator_quality"`
 		MajorityVoteLabels []int64   `json:"majority_vote_labels"`
+		ModelTemperature   float64   `json:"model_temperature"`
 		Tasks              []struct {
 			Kind             string  `json:"kind"`
 			Index            int64   `json:"index"`
@@ -90,7 +93,8 @@ func TestLabelQualityVectors(t *testing.T) {
 				got, err := client.AssessLabels(ctx, &AssessRequest{
 					Annotations:          in.Annotations.tensor(t),
 					LabeledProbabilities: optionalTensor(t, in.LabeledProbabilities),
-					Method:               LabelQualityMethod(in.Method), NumClasses: in.NumClasses})
+					Method:               LabelQualityMethod(in.Method), NumClasses: in.NumClasses,
+					AccuracyPriorStrength: in.AccuracyPriorStrength})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -101,6 +105,8 @@ func TestLabelQualityVectors(t *testing.T) {
 				}
 				closeAll(t, "consensus quality", got.ConsensusQuality, want.ConsensusQuality)
 				closeAll(t, "annotator quality", got.AnnotatorQuality, want.AnnotatorQuality)
+				closeAll(t, "model temperature", []float64{got.ModelTemperature},
+					[]float64{want.ModelTemperature})
 				return
 			}
 			kinds["plan"] = true
@@ -131,6 +137,34 @@ func TestLabelQualityVectors(t *testing.T) {
 	}
 	if !kinds["assess"] || !kinds["plan"] {
 		t.Errorf("vectors cover %v; want assess and plan", kinds)
+	}
+}
+
+// Bayes EM needs no model: num_classes alone gives c, the prior is then the class priors and
+// there is no model temperature; accuracy_prior_strength is sent (a negative one is refused).
+func TestBayesEMWithoutModel(t *testing.T) {
+	annotations, _ := Int64Tensor([]int64{0, 0, Missing, 1, 1, 2, 2, Missing, 2, 0, 1, 0}, 4, 3)
+	classes, strength := int64(3), 2.0
+	got, err := dial(t).AssessLabels(context.Background(), &AssessRequest{
+		Annotations: annotations, Method: MethodBayesEM, NumClasses: &classes,
+		AccuracyPriorStrength: &strength})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Method != MethodBayesEM || len(got.ConsensusLabels) != 4 || len(got.ClassPriors) != 3 ||
+		got.Iterations < 1 || got.ModelTemperature != 0 || got.Confusion != nil ||
+		len(got.AnnotatorWeights) != 0 {
+		t.Fatalf("got %+v", got)
+	}
+	if got.ConsensusLabels[0] != 0 || got.ConsensusLabels[2] != 2 {
+		t.Errorf("consensus %v; want the unanimous items 0 -> 0 and 2 -> 2", got.ConsensusLabels)
+	}
+	negative := -1.0
+	_, err = dial(t).AssessLabels(context.Background(), &AssessRequest{Annotations: annotations,
+		Method: MethodBayesEM, NumClasses: &classes, AccuracyPriorStrength: &negative})
+	var lwErr *Error
+	if !errors.As(err, &lwErr) || lwErr.Field() != "accuracy_prior_strength" {
+		t.Fatalf("got %v; want a violation of accuracy_prior_strength", err)
 	}
 }
 

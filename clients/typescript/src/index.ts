@@ -291,8 +291,8 @@ export class LabelwiseClient {
   }
 
   /**
-   * Consensus labels and quality scores of labels from several annotators (CROWDLAB or
-   * Dawid-Skene). Throws LabelwiseError.
+   * Consensus labels and quality scores of labels from several annotators (CROWDLAB,
+   * Dawid-Skene or Bayes EM). Throws LabelwiseError.
    */
   async assessLabels(request: AssessRequest, call: CallOptions = {}): Promise<LabelAssessment> {
     const message = assessMessage(request);
@@ -413,7 +413,8 @@ export class LabelwiseClient {
 
   /**
    * The methods of LabelQualityService (assessLabels, planLabeling): crowdlab, dawid_skene,
-   * activelab and interval_estimation, each with the request fields that tune it as params.
+   * bayes_em, activelab and interval_estimation, each with the request fields that tune it as
+   * params.
    */
   async labelQualityMethods(call: CallOptions = {}): Promise<LabelQualityMethodInfo[]> {
     try {

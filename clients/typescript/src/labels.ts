@@ -24,18 +24,25 @@ export const MISSING = -1;
 export interface AssessRequest {
   /** [l, a] int32/int64 classes; MISSING (-1) where annotator j did not label item i. */
   annotations: Tensor;
-  /** [l, c] out-of-sample probabilities; required by "crowdlab". */
+  /** [l, c] out-of-sample probabilities; required by "crowdlab", the prior of "bayes_em". */
   labeledProbabilities?: Tensor;
-  method?: "crowdlab" | "dawid_skene";
-  /** c, when labeledProbabilities is absent (Dawid-Skene). */
+  method?: "crowdlab" | "dawid_skene" | "bayes_em";
+  /** c, when labeledProbabilities is absent (Dawid-Skene, Bayes EM). */
   numClasses?: number;
+  /** Dawid-Skene, Bayes EM: the most EM iterations (default 100). */
   maxIterations?: number;
+  /** Dawid-Skene, Bayes EM: the EM stopping tolerance (default 1e-5). */
   tolerance?: number;
+  /**
+   * Bayes EM: pseudo-labels at the pooled accuracy each annotator's accuracy starts from, in
+   * [0, 1e6] (default 10).
+   */
+  accuracyPriorStrength?: number;
 }
 
 /** AssessLabels' answer: per labeled item [l] and per annotator [a]. */
 export interface LabelAssessment {
-  method: "crowdlab" | "dawid_skene";
+  method: "crowdlab" | "dawid_skene" | "bayes_em";
   consensusLabels: number[];
   consensusQuality: number[];
   itemAgreement: number[];
@@ -43,11 +50,13 @@ export interface LabelAssessment {
   annotatorAgreement: number[];
   annotatorLabelCounts: number[];
   majorityVoteLabels: number[];
-  annotatorWeights: number[]; // CROWDLAB
-  modelWeight: number; // CROWDLAB
-  iterations: number; // Dawid-Skene
+  annotatorWeights: number[]; // CROWDLAB; empty for the others
+  modelWeight: number; // CROWDLAB; 0 for the others
+  iterations: number; // Dawid-Skene, Bayes EM; 0 for CROWDLAB
   confusion?: Float64Tensor; // Dawid-Skene [a, c, c]
-  classPriors: number[]; // Dawid-Skene
+  classPriors: number[]; // Dawid-Skene; Bayes EM's mean posterior [c]
+  /** Bayes EM with labeledProbabilities: the fitted temperature of the model's prior; 0 otherwise. */
+  modelTemperature: number;
 }
 
 /** A PlanLabeling request. */
@@ -100,7 +109,11 @@ export interface LabelingPlan {
   consensusLabels: number[];
 }
 
-const METHODS = { crowdlab: LabelQualityMethod.CROWDLAB, dawid_skene: LabelQualityMethod.DAWID_SKENE };
+const METHODS = {
+  crowdlab: LabelQualityMethod.CROWDLAB,
+  dawid_skene: LabelQualityMethod.DAWID_SKENE,
+  bayes_em: LabelQualityMethod.BAYES_EM,
+};
 const BOUNDS = { upper: AccuracyBound.UPPER, mean: AccuracyBound.MEAN, lower: AccuracyBound.LOWER };
 
 function pick<V>(values: Record<string, V>, name: string | undefined, option: string): V | undefined {
@@ -121,12 +134,18 @@ export function assessMessage(request: AssessRequest): AssessLabelsRequest {
     numClasses: big(request.numClasses),
     maxIterations: big(request.maxIterations),
     tolerance: request.tolerance,
+    accuracyPriorStrength: request.accuracyPriorStrength,
   });
 }
 
 export function fromAssess(r: AssessLabelsResponse): LabelAssessment {
   return {
-    method: r.method === LabelQualityMethod.DAWID_SKENE ? "dawid_skene" : "crowdlab",
+    method:
+      r.method === LabelQualityMethod.DAWID_SKENE
+        ? "dawid_skene"
+        : r.method === LabelQualityMethod.BAYES_EM
+          ? "bayes_em"
+          : "crowdlab",
     consensusLabels: r.consensusLabels.map(Number),
     consensusQuality: [...r.consensusQuality],
     itemAgreement: [...r.itemAgreement],
@@ -139,6 +158,7 @@ export function fromAssess(r: AssessLabelsResponse): LabelAssessment {
     iterations: Number(r.iterations),
     ...(r.confusion && { confusion: fromFloat64Message(r.confusion, "confusion") }),
     classPriors: [...r.classPriors],
+    modelTemperature: r.modelTemperature,
   };
 }
 

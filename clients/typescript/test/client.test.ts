@@ -664,9 +664,13 @@ describe("the client", () => {
 
   it("lists the label-quality methods", async () => {
     const methods = await client().labelQualityMethods();
-    assert.deepEqual(methods.map((m) => m.name), ["crowdlab", "dawid_skene", "activelab", "interval_estimation"]);
+    assert.deepEqual(
+      methods.map((m) => m.name),
+      ["crowdlab", "dawid_skene", "bayes_em", "activelab", "interval_estimation"],
+    );
     assert.deepEqual(methods[1].params.map((p) => p.name), ["max_iterations", "tolerance"]);
     assert.deepEqual(methods[1].rpcs, ["AssessLabels"]);
+    assert.deepEqual(methods[2].params.map((p) => p.name), ["max_iterations", "tolerance", "accuracy_prior_strength"]);
   });
 
   it("encodes tensors little-endian and checks shapes", () => {
@@ -683,8 +687,9 @@ interface LabelVector {
     labeled_probabilities: VectorTensor | null;
     pool_probabilities?: VectorTensor | null;
     annotator_costs?: VectorTensor | null;
-    method?: "crowdlab" | "dawid_skene";
+    method?: "crowdlab" | "dawid_skene" | "bayes_em";
     num_classes?: number | null;
+    accuracy_prior_strength?: number | null;
     budget?: number | null;
     k?: number;
     clamp_k?: boolean;
@@ -698,6 +703,7 @@ interface LabelVector {
     consensus_quality?: number[];
     annotator_quality?: number[];
     majority_vote_labels?: number[];
+    model_temperature?: number;
     tasks?: { kind: string; index: number; score: number; annotator: number; expected_accuracy: number; cost: number }[];
     total_cost?: number;
     temperature?: number;
@@ -726,6 +732,7 @@ describe("label quality vectors", () => {
             labeledProbabilities: opt(r.labeled_probabilities),
             method: r.method,
             numClasses: r.num_classes ?? undefined,
+            accuracyPriorStrength: r.accuracy_prior_strength ?? undefined,
           },
           { timeoutMs: 30_000 },
         );
@@ -734,6 +741,8 @@ describe("label quality vectors", () => {
         assert.deepEqual(got.majorityVoteLabels, want.majority_vote_labels);
         assertClose(got.consensusQuality, want.consensus_quality ?? [], "consensus quality");
         assertClose(got.annotatorQuality, want.annotator_quality ?? [], "annotator quality");
+        assert.equal(typeof want.model_temperature, "number", "the vector gives model_temperature");
+        assertClose([got.modelTemperature], [want.model_temperature as number], "model temperature");
         return;
       }
       const plan = await client().planLabeling(
@@ -763,6 +772,30 @@ describe("label quality vectors", () => {
       assert.equal(plan.candidatesConsidered, want.candidates_considered);
     });
   }
+});
+
+describe("bayes_em without a model", () => {
+  it("takes c from numClasses and sends accuracyPriorStrength", async () => {
+    const annotations = int64Matrix([[0, 0, -1], [1, 1, 2], [2, -1, 2], [0, 1, 0]]);
+    const got = await client().assessLabels(
+      { annotations, method: "bayes_em", numClasses: 3, accuracyPriorStrength: 2 },
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(got.method, "bayes_em");
+    assert.equal(got.consensusLabels.length, 4);
+    assert.equal(got.consensusLabels[0], 0);
+    assert.equal(got.consensusLabels[2], 2);
+    assert.equal(got.classPriors.length, 3);
+    assert.ok(got.iterations >= 1);
+    assert.equal(got.modelTemperature, 0);
+    assert.equal(got.confusion, undefined);
+    assert.deepEqual(got.annotatorWeights, []);
+    const error = await client()
+      .assessLabels({ annotations, method: "bayes_em", numClasses: 3, accuracyPriorStrength: -1 }, { timeoutMs: 10_000 })
+      .catch((e: unknown) => e);
+    assert.ok(error instanceof LabelwiseError);
+    assert.equal(error.field, "accuracy_prior_strength");
+  });
 });
 
 describe("label quality errors", () => {

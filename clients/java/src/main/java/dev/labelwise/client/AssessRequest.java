@@ -47,33 +47,48 @@ public final class AssessRequest {
       return this;
     }
 
-    /** The model's out-of-sample probabilities on the labeled items [l, c]; CROWDLAB needs them. */
+    /**
+     * The model's out-of-sample probabilities on the labeled items [l, c]; CROWDLAB needs them,
+     * Bayes EM takes them as its prior.
+     */
     public Builder labeledProbabilities(Tensor probabilities) {
       message.setLabeledProbabilities(probabilities.toMessage());
       return this;
     }
 
-    /** {@code LABEL_QUALITY_METHOD_CROWDLAB} (default) or {@code _DAWID_SKENE}. */
+    /** {@code LABEL_QUALITY_METHOD_CROWDLAB} (default), {@code _DAWID_SKENE} or {@code _BAYES_EM}. */
     public Builder method(LabelQualityMethod method) {
       message.setMethod(Objects.requireNonNull(method));
       return this;
     }
 
-    /** The number of classes c, when labeledProbabilities is absent (Dawid-Skene). */
+    /** The number of classes c, when labeledProbabilities is absent (Dawid-Skene, Bayes EM). */
     public Builder numClasses(long classes) {
       message.setNumClasses(classes);
       return this;
     }
 
-    /** Dawid-Skene's most EM iterations; default 100. */
+    /** Dawid-Skene's and Bayes EM's most EM iterations; default 100. */
     public Builder maxIterations(long iterations) {
       message.setMaxIterations(iterations);
       return this;
     }
 
-    /** Dawid-Skene's stopping gain of the evidence lower bound per annotation; default 1e-5. */
+    /**
+     * Dawid-Skene's and Bayes EM's stopping gain of the evidence lower bound per annotation;
+     * default 1e-5.
+     */
     public Builder tolerance(double tolerance) {
       message.setTolerance(tolerance);
+      return this;
+    }
+
+    /**
+     * Bayes EM: how many pseudo-labels at the crowd's pooled accuracy each annotator's accuracy
+     * starts from, in [0, 1e6]; default 10.
+     */
+    public Builder accuracyPriorStrength(double strength) {
+      message.setAccuracyPriorStrength(strength);
       return this;
     }
 

@@ -175,8 +175,8 @@ public final class LabelwiseClient implements AutoCloseable {
   }
 
   /**
-   * Consensus labels and quality scores of labels from several annotators (CROWDLAB or
-   * Dawid-Skene); {@code deadline} null for none.
+   * Consensus labels and quality scores of labels from several annotators (CROWDLAB,
+   * Dawid-Skene or Bayes EM); {@code deadline} null for none.
    *
    * @throws LabelwiseException when the call fails; for a rejected request its violations
    *     name the fields at fault
@@ -194,7 +194,7 @@ public final class LabelwiseClient implements AutoCloseable {
         longs(r.getAnnotatorLabelCountsList()), longs(r.getMajorityVoteLabelsList()),
         doubles(r.getAnnotatorWeightsList()), r.getModelWeight(), r.getIterations(),
         r.hasConfusion() ? Tensor.fromMessage(r.getConfusion()) : null,
-        doubles(r.getClassPriorsList()));
+        doubles(r.getClassPriorsList()), r.getModelTemperature());
   }
 
   /** Who labels what next, within the default deadline; see {@link PlanRequest}. */
@@ -289,7 +289,8 @@ public final class LabelwiseClient implements AutoCloseable {
 
   /**
    * The methods of LabelQualityService (assessLabels, planLabeling): crowdlab, dawid_skene,
-   * activelab and interval_estimation, each with the request fields that tune it as params.
+   * bayes_em, activelab and interval_estimation, each with the request fields that tune it as
+   * params.
    */
   public List<LabelQualityMethodInfo> labelQualityMethods() {
     return labelQualityMethods(defaultDeadline);

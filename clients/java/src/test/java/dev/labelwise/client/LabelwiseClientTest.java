@@ -2,9 +2,11 @@ package dev.labelwise.client;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.labelwise.v1.LabelQualityMethod;
 import dev.labelwise.v1.LabelQualityMethodInfo;
 import dev.labelwise.v1.StrategyInfo;
 import io.grpc.Status;
@@ -262,10 +264,36 @@ class LabelwiseClientTest {
   void listsTheLabelQualityMethods() {
     try (LabelwiseClient client = client(new MethodLog())) {
       List<LabelQualityMethodInfo> methods = client.labelQualityMethods();
-      assertEquals(List.of("crowdlab", "dawid_skene", "activelab", "interval_estimation"),
+      assertEquals(List.of("crowdlab", "dawid_skene", "bayes_em", "activelab", "interval_estimation"),
           methods.stream().map(LabelQualityMethodInfo::getName).toList());
       assertEquals(List.of("AssessLabels"), methods.get(1).getRpcsList());
       assertEquals("max_iterations", methods.get(1).getParams(0).getName());
+      assertEquals("accuracy_prior_strength", methods.get(2).getParams(2).getName());
+    }
+  }
+
+  @Test
+  void bayesEmNeedsNoModel() {
+    // num_classes alone gives c; the prior is then the class priors, with no model temperature.
+    Tensor annotations = Tensor.int64(new long[] {0, 0, -1, 1, 1, 2, 2, -1, 2, 0, 1, 0}, 4, 3);
+    try (LabelwiseClient client = client(new MethodLog())) {
+      LabelAssessment got = client.assessLabels(AssessRequest.builder().annotations(annotations)
+          .method(LabelQualityMethod.LABEL_QUALITY_METHOD_BAYES_EM).numClasses(3)
+          .accuracyPriorStrength(2).build());
+      assertEquals(LabelQualityMethod.LABEL_QUALITY_METHOD_BAYES_EM, got.method());
+      assertEquals(4, got.consensusLabels().length);
+      assertEquals(0, got.consensusLabels()[0]);
+      assertEquals(2, got.consensusLabels()[2]);
+      assertEquals(3, got.classPriors().length);
+      assertTrue(got.iterations() >= 1, "iterations " + got.iterations());
+      assertEquals(0.0, got.modelTemperature());
+      assertNull(got.confusion());
+      assertEquals(0, got.annotatorWeights().length);
+      LabelwiseException error = assertThrows(LabelwiseException.class, () -> client.assessLabels(
+          AssessRequest.builder().annotations(annotations)
+              .method(LabelQualityMethod.LABEL_QUALITY_METHOD_BAYES_EM).numClasses(3)
+              .accuracyPriorStrength(-1).build()));
+      assertEquals("accuracy_prior_strength", error.field());
     }
   }
 

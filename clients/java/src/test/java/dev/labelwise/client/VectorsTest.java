@@ -22,6 +22,7 @@ import java.time.Duration;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -114,18 +115,24 @@ class VectorsTest {
     JsonObject in = vector.getAsJsonObject("request");
     JsonObject want = vector.getAsJsonObject("response");
     if (file.getFileName().toString().startsWith("assess")) {
+      // "crowdlab", "dawid_skene", "bayes_em": the enum value's suffix.
+      LabelQualityMethod method = LabelQualityMethod.valueOf(
+          "LABEL_QUALITY_METHOD_" + in.get("method").getAsString().toUpperCase(Locale.ROOT));
       AssessRequest.Builder request = AssessRequest.builder()
           .annotations(tensor(in.getAsJsonObject("annotations")))
-          .method(in.get("method").getAsString().equals("crowdlab")
-              ? LabelQualityMethod.LABEL_QUALITY_METHOD_CROWDLAB
-              : LabelQualityMethod.LABEL_QUALITY_METHOD_DAWID_SKENE);
+          .method(method);
       if (!in.get("labeled_probabilities").isJsonNull()) {
         request.labeledProbabilities(tensor(in.getAsJsonObject("labeled_probabilities")));
       }
       if (!in.get("num_classes").isJsonNull()) {
         request.numClasses(in.get("num_classes").getAsLong());
       }
+      if (!in.get("accuracy_prior_strength").isJsonNull()) {
+        request.accuracyPriorStrength(in.get("accuracy_prior_strength").getAsDouble());
+      }
       LabelAssessment got = unary.assessLabels(request.build());
+      assertEquals(LabelQualityMethod.valueOf(
+          "LABEL_QUALITY_METHOD_" + want.get("method").getAsString().toUpperCase(Locale.ROOT)), got.method());
       assertArrayEquals(longs(want.getAsJsonArray("consensus_labels")), got.consensusLabels());
       assertArrayEquals(longs(want.getAsJsonArray("majority_vote_labels")), got.majorityVoteLabels());
       double[] quality = doubles(want.getAsJsonArray("consensus_quality"));
@@ -136,6 +143,7 @@ class VectorsTest {
       for (int i = 0; i < annotators.length; i++) {
         assertClose(annotators[i], got.annotatorQuality()[i], "annotator quality " + i);
       }
+      assertClose(want.get("model_temperature").getAsDouble(), got.modelTemperature(), "model temperature");
       return;
     }
     PlanRequest.Builder request = PlanRequest.builder()
