@@ -204,6 +204,10 @@ def naive_bayes_em(
                 post[i, annotations[i, j]] += 1
         post[i] /= post[i].sum()
     log_p = None if p is None else np.log(p / p.sum(axis=1, keepdims=True))
+    if p is not None:  # the model as half a vote
+        for i in range(items):
+            votes = post[i] * (annotations[i] >= 0).sum()
+            post[i] = (votes + 0.5 * p[i] / p[i].sum()) / ((annotations[i] >= 0).sum() + 0.5)
 
     def log_softmax(z: np.ndarray) -> np.ndarray:
         z = z - z.max(axis=1, keepdims=True)

@@ -43,6 +43,7 @@ MISSING = -1
 CLIP = 1e-6  # lower bound of the CROWDLAB weights (Goh et al. 2022's clipping)
 TINY = 1e-30  # probabilities are clipped here before a log (temperature scaling)
 DS_EPS = 1e-10  # Dawid-Skene confusion entries and priors are clipped here
+MODEL_VOTE = 0.5  # Bayes EM: the model's weight, in votes, in EM's starting posterior
 BETA_BOUNDS = (1e-3, 10.0)  # Bayes EM: the model's inverse temperature stays in here
 NEWTON_STEPS = 30
 COARSE_TEMPERATURES = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 8.0)
@@ -395,16 +396,22 @@ def bayes_em(
 ) -> BayesEM:
     """The consensus as a posterior: prior = the model's probabilities at a fitted temperature
     (or class priors without a model), likelihood = each annotator's one-coin accuracy, both
-    fitted by EM from vote fractions; stops when the evidence lower bound per annotation gains
-    less than tolerance. prior_strength (>= 0) pseudo-labels at the pooled accuracy shrink
-    each annotator's accuracy."""
+    fitted by EM from vote fractions (the model counted as half a vote); stops when the
+    evidence lower bound per annotation gains less than tolerance. prior_strength (>= 0)
+    pseudo-labels at the pooled accuracy shrink each annotator's accuracy."""
     items = annotations.shape[0]
     obs = observe(annotations, classes) if obs is None else obs
     log_p = None
     if probabilities is not None:
         p = np.clip(np.asarray(probabilities, dtype=np.float64), TINY, None)
         log_p = np.log(p / p.sum(axis=1, keepdims=True))
-    posterior = obs.counts / obs.per_item[:, None]
+    # EM starts from the vote fractions, with the model as half a vote when there is one: from
+    # the bare vote fractions, a crowd that labeled each item once looks always right (every
+    # label agrees with the posterior it made), a fixed point EM never leaves.
+    if log_p is None:
+        posterior = obs.counts / obs.per_item[:, None]
+    else:
+        posterior = (obs.counts + MODEL_VOTE * np.exp(log_p)) / (obs.per_item + MODEL_VOTE)[:, None]
     accuracy, log_prior, beta = _bayes_m_step(obs, posterior, log_p, prior_strength, 1.0, stop)
     bound = -np.inf
     iterations = 0

@@ -539,8 +539,9 @@ def table(results: dict[str, Any]) -> str:
         "trains on), CROWDLAB, majority vote (ties broken by the model) and Dawid-Skene; then "
         "Bayes EM − majority and CROWDLAB − majority there, averaged over the rounds up to it "
         "(the curve), and over all labeled items (single labels included, where the model's "
-        "prior may overrule a lone label). Only policies that re-label have items with two "
-        "labels; seeds = those that had any.",
+        "prior may overrule a lone label). Only activelab re-labels, so only it has items with "
+        "two labels (seeds = those that had any); for the others the last column of each "
+        "group is all there is.",
         "",
         "| data | policy | seeds | items with ≥ 2 labels | Bayes EM | CROWDLAB | majority vote | "
         "Dawid-Skene | Bayes EM − majority | over the curve | all items | CROWDLAB − majority | "
@@ -548,8 +549,6 @@ def table(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        if not row["multi_seeds"]:
-            continue
         lines.append(
             f"| {row['dataset']} | {row['policy']} | {row['multi_seeds']} | "
             f"{_cell(row['multi_items'], scale=1.0)} | "
@@ -649,7 +648,7 @@ def _plot_gap(ax: Any, results: dict[str, Any], dataset: str) -> None:
 
 
 STATIC_BEGIN = "<!-- BEGIN generated: labelwise-simulate annotators --static -->"
-STATIC_LABELS = (2, 3)
+STATIC_LABELS = (1, 2, 3)
 
 
 def run_static(
@@ -669,10 +668,16 @@ def run_static(
             annotations[item, j] = crowd.label(item, int(j))
     votes = np.array([np.bincount(row[row >= 0], minlength=classes) for row in annotations])
     p = out_of_sample(split.pool_x, votes.argmax(axis=1), classes, setup, seed)
-    assessed = client.assess_labels(annotations, labeled_probabilities=p, deadline=120)
-    em = client.assess_labels(
+    em_assessed = client.assess_labels(
         annotations, labeled_probabilities=p, method="bayes_em", deadline=120
-    ).consensus_labels
+    )
+    em, majority = em_assessed.consensus_labels, em_assessed.majority_vote_labels
+    # CROWDLAB needs an item with two labels: none with one label per item.
+    crowdlab = (
+        client.assess_labels(annotations, labeled_probabilities=p, deadline=120).consensus_labels
+        if per_item > 1
+        else None
+    )
     ds = client.assess_labels(
         annotations, method="dawid_skene", num_classes=classes, deadline=120
     ).consensus_labels
@@ -683,8 +688,8 @@ def run_static(
         "labels_per_item": per_item,
         "items": n,
         "bayes_em": float(np.mean(em == truth)),
-        "crowdlab": float(np.mean(assessed.consensus_labels == truth)),
-        "majority": float(np.mean(assessed.majority_vote_labels == truth)),
+        "crowdlab": None if crowdlab is None else float(np.mean(crowdlab == truth)),
+        "majority": float(np.mean(majority == truth)),
         "dawid_skene": float(np.mean(ds == truth)),
     }
 
@@ -692,7 +697,7 @@ def run_static(
 def static_table(results: dict[str, Any]) -> str:
     """The Markdown table of the static check, from its results.json."""
     lines = [
-        f"Every pool item labeled by 2 or 3 of the annotators above drawn at random; the "
+        f"Every pool item labeled by 1, 2 or 3 of the annotators above drawn at random; the "
         f"model's 5-fold out-of-sample probabilities from the majority votes of the whole pool; "
         f"{results['seeds']} seeds, mean and 95 % t-interval (differences paired by seed). "
         "Accuracy (%) against the truth.",
@@ -714,13 +719,22 @@ def static_table(results: dict[str, Any]) -> str:
             )
             if not mine:
                 continue
-            cells = [_cell(mean_interval(np.array([r[key] for r in mine]))) for key in CONSENSUS]
+            cells = [_cell(_kept([r[key] for r in mine])) for key in CONSENSUS]
             gaps = [
-                _cell(mean_interval(np.array([r[key] - r["majority"] for r in mine])), signed=True)
-                for key in ("bayes_em", "crowdlab")
+                _cell(
+                    _kept([None if r[k] is None else r[k] - r["majority"] for r in mine]),
+                    signed=True,
+                )
+                for k in ("bayes_em", "crowdlab")
             ]
             lines.append(f"| {dataset} | {per_item} | {' | '.join(cells + gaps)} |")
     return "\n".join(lines) + "\n"
+
+
+def _kept(values: list[float | None]) -> tuple[float, float, float]:
+    """mean_interval of the values that are there (NaN, shown as "—", when none is)."""
+    kept = [v for v in values if v is not None]
+    return mean_interval(np.array(kept or [np.nan]))
 
 
 def write_static_docs(results: dict[str, Any], docs: Path) -> None:
@@ -752,7 +766,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--tables-only", action="store_true", help="Only regenerate --docs from OUT.")
     add("--static", action="store_true",
         help="The static consensus check instead of the learning curves: every pool item "
-        "labeled 2 and 3 times, Bayes EM and CROWDLAB against the majority vote; "
+        "labeled 1, 2 and 3 times, Bayes EM and CROWDLAB against the majority vote; "
         "OUT/static/results.json "
         "and --docs's static block.")  # fmt: skip
     add("--merge", type=Path, nargs="+", default=None, metavar="DIR",

@@ -619,7 +619,8 @@ export enum LabelQualityMethod {
    * annotations, AssessLabelsResponse.model_temperature) and each
    * annotator's one-coin accuracy as the likelihood (right with probability
    * q_j, otherwise any other class alike), fitted by expectation-
-   * maximisation; each q_j is shrunk toward the crowd's pooled accuracy by
+   * maximisation from the vote fractions with the model as half a vote;
+   * each q_j is shrunk toward the crowd's pooled accuracy by
    * accuracy_prior_strength pseudo-labels, and never below chance (1/c).
    * This is the E-step of Raykar et al. (2010) with the caller's model held
    * fixed. Unlike CROWDLAB, two agreeing labels outvote the model unless it
