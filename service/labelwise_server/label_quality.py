@@ -326,20 +326,10 @@ def assess(inputs: Assess, stop: StopCheck = _never_stop) -> lq.AssessLabelsResp
             stop=stop,
             obs=obs,
         )
-        hit = (obs.label == ds.consensus[obs.item]).astype(np.float64)
-        return lq.AssessLabelsResponse(
-            method=lq.LABEL_QUALITY_METHOD_DAWID_SKENE,
-            consensus_labels=ds.consensus.tolist(),
-            consensus_quality=ds.quality.tolist(),
-            item_agreement=_agreement(obs, ds.consensus).tolist(),
-            annotator_quality=ds.annotator_quality.tolist(),
-            annotator_agreement=_per_annotator_mean(obs, hit).tolist(),
-            annotator_label_counts=counts.tolist(),
-            majority_vote_labels=vote.tolist(),
-            iterations=ds.iterations,
-            confusion=encode_tensor(ds.confusion, pb.DATA_TYPE_FLOAT64),
-            class_priors=ds.priors.tolist(),
-        )
+        response = _em_response(obs, ds.consensus, ds.quality, ds.annotator_quality, ds.priors)
+        response.method = lq.LABEL_QUALITY_METHOD_DAWID_SKENE
+        response.confusion.CopyFrom(encode_tensor(ds.confusion, pb.DATA_TYPE_FLOAT64))
+        return _with_counts(response, ds.iterations, counts, vote)
     if inputs.method == lq.LABEL_QUALITY_METHOD_BAYES_EM:
         em = ann.bayes_em(
             inputs.annotations,
@@ -351,20 +341,10 @@ def assess(inputs: Assess, stop: StopCheck = _never_stop) -> lq.AssessLabelsResp
             stop=stop,
             obs=obs,
         )
-        hit = (obs.label == em.consensus[obs.item]).astype(np.float64)
-        return lq.AssessLabelsResponse(
-            method=lq.LABEL_QUALITY_METHOD_BAYES_EM,
-            consensus_labels=em.consensus.tolist(),
-            consensus_quality=em.quality.tolist(),
-            item_agreement=_agreement(obs, em.consensus).tolist(),
-            annotator_quality=em.accuracy.tolist(),
-            annotator_agreement=_per_annotator_mean(obs, hit).tolist(),
-            annotator_label_counts=counts.tolist(),
-            majority_vote_labels=vote.tolist(),
-            iterations=em.iterations,
-            class_priors=em.priors.tolist(),
-            model_temperature=em.temperature,
-        )
+        response = _em_response(obs, em.consensus, em.quality, em.accuracy, em.priors)
+        response.method = lq.LABEL_QUALITY_METHOD_BAYES_EM
+        response.model_temperature = em.temperature
+        return _with_counts(response, em.iterations, counts, vote)
     if inputs.probabilities is None:  # decode_assess requires them for CROWDLAB
         raise InvalidArgument("labeled_probabilities", "is required by CROWDLAB")
     result = ann.crowdlab(inputs.annotations, inputs.probabilities, obs)
@@ -380,6 +360,34 @@ def assess(inputs: Assess, stop: StopCheck = _never_stop) -> lq.AssessLabelsResp
         model_weight=result.model_weight,
         majority_vote_labels=vote.tolist(),
     )
+
+
+def _em_response(
+    obs: ann.Observed,
+    consensus: IntArray,
+    quality: FloatArray,
+    annotator_quality: FloatArray,
+    priors: FloatArray,
+) -> lq.AssessLabelsResponse:
+    """The fields Dawid-Skene and Bayes EM fill alike, from their consensus and estimates."""
+    hit = (obs.label == consensus[obs.item]).astype(np.float64)
+    return lq.AssessLabelsResponse(
+        consensus_labels=consensus.tolist(),
+        consensus_quality=quality.tolist(),
+        item_agreement=_agreement(obs, consensus).tolist(),
+        annotator_quality=annotator_quality.tolist(),
+        annotator_agreement=_per_annotator_mean(obs, hit).tolist(),
+        class_priors=priors.tolist(),
+    )
+
+
+def _with_counts(
+    response: lq.AssessLabelsResponse, iterations: int, counts: IntArray, vote: IntArray
+) -> lq.AssessLabelsResponse:
+    response.iterations = iterations
+    response.annotator_label_counts.extend(counts.tolist())
+    response.majority_vote_labels.extend(vote.tolist())
+    return response
 
 
 def _agreement(obs: ann.Observed, consensus: IntArray) -> FloatArray:

@@ -134,9 +134,8 @@ def naive_crowdlab_posterior(
     return post, weights, float(model_weight)
 
 
-def naive_dawid_skene(annotations: np.ndarray, c: int, iterations: int) -> np.ndarray:
-    """Dawid & Skene (1979) EM with loops, from vote fractions, a fixed number of iterations
-    (confusion entries clipped at 1e-10 as crowd-kit); the posterior [l, c]."""
+def _vote_fractions(annotations: np.ndarray, c: int) -> np.ndarray:
+    """Each item's share of votes per class [l, c], item by item."""
     items, a = annotations.shape
     post = np.zeros((items, c))
     for i in range(items):
@@ -144,6 +143,14 @@ def naive_dawid_skene(annotations: np.ndarray, c: int, iterations: int) -> np.nd
             if annotations[i, j] >= 0:
                 post[i, annotations[i, j]] += 1
         post[i] /= post[i].sum()
+    return post
+
+
+def naive_dawid_skene(annotations: np.ndarray, c: int, iterations: int) -> np.ndarray:
+    """Dawid & Skene (1979) EM with loops, from vote fractions, a fixed number of iterations
+    (confusion entries clipped at 1e-10 as crowd-kit); the posterior [l, c]."""
+    items, a = annotations.shape
+    post = _vote_fractions(annotations, c)
 
     def m_step(post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         conf = np.zeros((a, c, c))
@@ -197,12 +204,7 @@ def naive_bayes_em(
     from scipy.optimize import minimize_scalar
 
     items, a = annotations.shape
-    post = np.zeros((items, c))
-    for i in range(items):
-        for j in range(a):
-            if annotations[i, j] >= 0:
-                post[i, annotations[i, j]] += 1
-        post[i] /= post[i].sum()
+    post = _vote_fractions(annotations, c)
     log_p = None if p is None else np.log(p / p.sum(axis=1, keepdims=True))
     if p is not None:  # the model as half a vote
         for i in range(items):

@@ -270,6 +270,13 @@ def _ds_joint(obs: Observed, priors: FloatArray, confusion: FloatArray) -> Float
     return summed + np.log(np.clip(priors, DS_EPS, None))
 
 
+def _bound(posterior: FloatArray, expected: FloatArray, e: int) -> float:
+    """The evidence lower bound per annotation: the expected complete log likelihood terms
+    [e, c] summed, plus the posterior's entropy (clipped at DS_EPS, as crowd-kit)."""
+    clipped = np.clip(posterior, DS_EPS, None)
+    return (float(expected.sum()) - float((clipped * np.log(clipped)).sum())) / e
+
+
 def dawid_skene(
     annotations: IntArray,
     classes: int,
@@ -301,9 +308,7 @@ def dawid_skene(
         # crowd-kit's stopping quantity: the prior term once per annotation, not per item.
         log_conf = np.log(confusion)[obs.annotator, :, obs.label]  # [e, c]
         log_prior = np.log(np.clip(priors, DS_EPS, None))
-        expected = float((posterior[obs.item] * (log_conf + log_prior)).sum())
-        clipped = np.clip(posterior, DS_EPS, None)
-        new_bound = (expected - float((clipped * np.log(clipped)).sum())) / e
+        new_bound = _bound(posterior, posterior[obs.item] * (log_conf + log_prior), e)
         if new_bound - bound < tolerance:
             break
         bound = new_bound
@@ -436,9 +441,7 @@ def bayes_em(
             right, np.log(accuracy)[obs.annotator, None],
             np.log((1 - accuracy) / (classes - 1))[obs.annotator, None],
         )  # fmt: skip
-        expected = float((posterior[obs.item] * (log_lik + log_prior[obs.item])).sum())
-        clipped = np.clip(posterior, DS_EPS, None)
-        new_bound = (expected - float((clipped * np.log(clipped)).sum())) / e
+        new_bound = _bound(posterior, posterior[obs.item] * (log_lik + log_prior[obs.item]), e)
         if new_bound - bound < tolerance:
             break
         bound = new_bound
