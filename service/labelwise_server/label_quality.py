@@ -53,6 +53,20 @@ class MethodInfo:
     is_default: bool
 
 
+# The EM methods' shared settings (AssessLabelsRequest.max_iterations, .tolerance).
+EM_PARAMS: dict[str, Param] = {
+    "max_iterations": Param(
+        Interval(int, 1, MAX_ITERATIONS),
+        default=DEFAULT_MAX_ITERATIONS,
+        description="The most EM iterations.",
+    ),
+    "tolerance": Param(
+        Interval(float, 0.0, None, closed="right"),
+        default=DEFAULT_TOLERANCE,
+        description="EM stops once the evidence lower bound per annotation gains less.",
+    ),
+}
+
 # The one table of the label-quality methods: ListStrategies reads it, and the decoders below
 # take their defaults and bounds from the same constants (tests/test_label_quality.py checks
 # that an unset field decodes to each default).
@@ -73,18 +87,7 @@ METHODS: tuple[MethodInfo, ...] = (
         "Dawid-Skene EM (Dawid & Skene 1979): a confusion matrix per annotator and class "
         "priors from the annotations alone; consensus = the posterior's argmax, annotator "
         "quality = its expected accuracy. As crowd-kit's DawidSkene.",
-        {
-            "max_iterations": Param(
-                Interval(int, 1, MAX_ITERATIONS),
-                default=DEFAULT_MAX_ITERATIONS,
-                description="The most EM iterations.",
-            ),
-            "tolerance": Param(
-                Interval(float, 0.0, None, closed="right"),
-                default=DEFAULT_TOLERANCE,
-                description="EM stops once the evidence lower bound per annotation gains less.",
-            ),
-        },
+        dict(EM_PARAMS),
         False,
     ),
     MethodInfo(
@@ -97,16 +100,7 @@ METHODS: tuple[MethodInfo, ...] = (
         "outvote the model unless it is confident beyond their combined accuracy. With "
         "accuracy_prior_strength 0 and no model, crowd-kit's OneCoinDawidSkene.",
         {
-            "max_iterations": Param(
-                Interval(int, 1, MAX_ITERATIONS),
-                default=DEFAULT_MAX_ITERATIONS,
-                description="The most EM iterations.",
-            ),
-            "tolerance": Param(
-                Interval(float, 0.0, None, closed="right"),
-                default=DEFAULT_TOLERANCE,
-                description="EM stops once the evidence lower bound per annotation gains less.",
-            ),
+            **EM_PARAMS,
             "accuracy_prior_strength": Param(
                 Interval(float, 0.0, MAX_PRIOR_STRENGTH),
                 default=DEFAULT_PRIOR_STRENGTH,
