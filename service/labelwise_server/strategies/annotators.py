@@ -388,6 +388,12 @@ def _bayes_m_step(
     return accuracy, log_prior, beta
 
 
+def _one_coin_logs(accuracy: FloatArray, classes: int) -> tuple[FloatArray, FloatArray]:
+    """log P(label | true class) per annotator [a]: when the label is the class, and when it is
+    any one of the other c − 1."""
+    return np.log(accuracy), np.log((1 - accuracy) / (classes - 1))
+
+
 def bayes_em(
     annotations: IntArray,
     classes: int,
@@ -425,7 +431,7 @@ def bayes_em(
         stop()
         iterations += 1
         # E-step: log prior + Σ over the item's annotations of log P(label | true class).
-        log_right, log_wrong = np.log(accuracy), np.log((1 - accuracy) / (classes - 1))
+        log_right, log_wrong = _one_coin_logs(accuracy, classes)
         joint = (
             log_prior
             + np.bincount(obs.item, weights=log_wrong[obs.annotator], minlength=items)[:, None]
@@ -436,11 +442,9 @@ def bayes_em(
         accuracy, log_prior, beta = _bayes_m_step(obs, posterior, log_p, prior_strength, beta, stop)
         # The evidence lower bound per annotation, as crowd-kit counts it (the prior term
         # once per annotation).
+        log_right, log_wrong = _one_coin_logs(accuracy, classes)
         right = obs.label[:, None] == np.arange(classes)  # [e, c]
-        log_lik = np.where(
-            right, np.log(accuracy)[obs.annotator, None],
-            np.log((1 - accuracy) / (classes - 1))[obs.annotator, None],
-        )  # fmt: skip
+        log_lik = np.where(right, log_right[obs.annotator, None], log_wrong[obs.annotator, None])
         new_bound = _bound(posterior, posterior[obs.item] * (log_lik + log_prior[obs.item]), e)
         if new_bound - bound < tolerance:
             break

@@ -403,7 +403,6 @@ def _multi(row: dict[str, Any], runs: list[dict[str, Any]], last: list[int]) -> 
             ]
             if gaps:
                 over_curve.append(float(np.mean(gaps)))
-        row["curve_seeds"] = len(over_curve)
         row[f"curve_{name}_minus_majority"] = mean_interval(np.array(over_curve or [np.nan]))
 
 
