@@ -290,16 +290,28 @@ def test_assemble_passes_an_exhausted_arms_pick_on() -> None:
     assert arms.tolist() == [0, 1, 0, 1]
 
 
-def test_a_budget_keeps_the_picks_that_fit_in_pick_order() -> None:
+def test_a_budget_keeps_the_picks_that_fit_in_pick_order_and_walks_on() -> None:
+    """Each pick slot's arm takes its best item that still fits, so the picks both runs share
+    keep their order, and the walk goes past the unbudgeted k picks until nothing fits (it
+    used to stop at them: k = 1 with a first pick over budget chose nothing)."""
     rng = np.random.default_rng(6)
     costs = rng.uniform(0.5, 3.0, size=100)
     pool = Pool(n=100, probabilities=rng.dirichlet(np.ones(3), size=100), costs=costs)
     free = _run(pool, 10, seed=1, params=CLASS_DIVERSITY)
     spent = _run(pool, 10, seed=1, params=CLASS_DIVERSITY, budget=8.0)
-    assert costs[spent.indices].sum() <= 8.0
-    kept = [i for i in free.indices.tolist() if i in set(spent.indices.tolist())]
-    assert spent.indices.tolist() == kept
+    total = costs[spent.indices].sum()
+    assert total <= 8.0
+    both = set(spent.indices.tolist()) & set(free.indices.tolist())
+    assert [i for i in spent.indices.tolist() if i in both] == [
+        i for i in free.indices.tolist() if i in both
+    ]
+    left = np.setdiff1d(np.arange(100), spent.indices)
+    assert spent.indices.shape[0] == 10 or costs[left].min() > 8.0 - total
+    assert spent.indices.shape[0] > len(both)  # it went past the unbudgeted picks
     assert spent.auto is not None and len(spent.auto.strategies) == spent.indices.shape[0]
+    # One pick, the arms' first choices over budget: a cheaper item is still taken.
+    one = _run(pool, 1, seed=1, params=CLASS_DIVERSITY, budget=float(costs.min()))
+    assert one.indices.tolist() == [int(np.argmin(costs))]
 
 
 def test_history_labels_outside_the_classes_are_refused() -> None:

@@ -51,7 +51,6 @@ from labelwise_server.strategies._types import (
     needed,
     never_stop,
 )
-from labelwise_server.strategies.ranking import within_budget
 
 REWARDS = ("surprise", "rare_surprise", "class_diversity")
 # The rewards that read what the model predicted for each item before labeling.
@@ -182,15 +181,24 @@ def pick_order(winners: IntArray, arms: int, k: int) -> IntArray:
 
 
 def assemble(
-    order: IntArray, rankings: Sequence[IntArray | None], stop: StopCheck = never_stop
+    order: IntArray,
+    rankings: Sequence[IntArray | None],
+    stop: StopCheck = never_stop,
+    costs: FloatArray | None = None,
+    budget: float | None = None,
 ) -> tuple[IntArray, IntArray]:
     """(pool indices, the arm of each) for the picks in order: each arm takes its best item
-    no earlier pick took. An arm whose ranking runs out (it ranked fewer than k) passes its
+    no earlier pick took (and, with a budget, that still fits it: an item that does not fit
+    never will, so it is passed over for good). An arm whose ranking runs out passes its
     pick to the first arm, in arm order, that has an item left."""
     taken: set[int] = set()
     cursor = [0] * len(rankings)
     indices: list[int] = []
     chosen_arms: list[int] = []
+    left = budget
+
+    def affordable(item: int) -> bool:
+        return left is None or costs is None or float(costs[item]) <= left
 
     def next_of(a: int) -> int | None:
         ranking = rankings[a]
@@ -199,7 +207,7 @@ def assemble(
         while cursor[a] < ranking.shape[0]:
             item = int(ranking[cursor[a]])
             cursor[a] += 1
-            if item not in taken:
+            if item not in taken and affordable(item):
                 return item
         return None
 
@@ -217,6 +225,8 @@ def assemble(
         taken.add(item)
         indices.append(item)
         chosen_arms.append(a)
+        if left is not None and costs is not None:
+            left -= float(costs[item])
     return np.asarray(indices, dtype=np.int64), np.asarray(chosen_arms, dtype=np.int64)
 
 
@@ -278,14 +288,13 @@ def auto_select(
             rankings.append(None)
             continue
         arm_task = Task(k=task.k, candidates=task.candidates, seed=arm_seed(task.seed, a),
-                        stop=task.stop)  # fmt: skip
+                        budget=task.budget, stop=task.stop)  # fmt: skip
         rankings.append(run_arm(pool, arm_task, name)[0])
-    indices, chosen = assemble(order, rankings, task.stop)
-    scores = sampled[: indices.shape[0]] if draws >= task.k else mean_sampled[chosen]
+    costs = None
     if task.budget is not None:
         costs = pool.costs if pool.costs is not None else np.ones(pool.n)
-        kept, _ = within_budget(indices, costs, task.budget, task.k)
-        indices, chosen, scores = indices[kept], chosen[kept], scores[kept]
+    indices, chosen = assemble(order, rankings, task.stop, costs, task.budget)
+    scores = sampled[: indices.shape[0]] if draws >= task.k else mean_sampled[chosen]
 
     picks = np.bincount(chosen, minlength=len(arms))
     expected = (alpha / alpha.sum(axis=1, keepdims=True)) @ weights

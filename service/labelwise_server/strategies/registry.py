@@ -50,7 +50,7 @@ from labelwise_server.strategies.params import (
     Param,
 )
 from labelwise_server.strategies.random import random_adapter
-from labelwise_server.strategies.ranking import top_k
+from labelwise_server.strategies.ranking import rank, top_k
 
 PROBABILITIES = frozenset({Input.PROBABILITIES})
 COMMITTEE = frozenset({Input.COMMITTEE})
@@ -687,12 +687,16 @@ ARM_NAMES = tuple(name for name, strategy in _TABLE.items() if _on_model_outputs
 
 def run_arm(pool: Pool, task: Task, name: str) -> tuple[IntArray, FloatArray]:
     """Strategy name's top task.k candidates with its default params: ranked by score for a
-    score strategy, in pick order for a batch one (after its pre-filter, if any)."""
+    score strategy (every candidate when a budget applies: the budget walk may pass over
+    items), in pick order for a batch one (after its pre-filter, if any; it keeps to the
+    budget itself)."""
     strategy = STRATEGIES[name]
     params = {param_name: param.default for param_name, param in strategy.params.items()}
     if strategy.batch_select is not None:
         if strategy.narrow is not None:
-            task = Task(task.k, strategy.narrow(pool, task, params), task.seed, None, task.stop)
+            task = Task(
+                task.k, strategy.narrow(pool, task, params), task.seed, task.budget, task.stop
+            )
         return strategy.batch_select(pool, task, params)
     if strategy.block_score is not None:
         scores = base_scores(pool, name, task.stop)
@@ -700,6 +704,8 @@ def run_arm(pool: Pool, task: Task, name: str) -> tuple[IntArray, FloatArray]:
         scores = strategy.pool_score(pool, task, params)
     else:
         raise ValueError(f"{name} cannot be an arm of auto")
+    if task.budget is not None:
+        return rank(task.candidates, scores[task.candidates])
     return top_k(scores[task.candidates], task.k, task.candidates)
 
 
