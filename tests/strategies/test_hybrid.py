@@ -240,15 +240,23 @@ def test_badge_equals_a_naive_badge_on_the_materialised_gradients(seed: int) -> 
 def test_badge_draws_the_second_pick_with_probability_proportional_to_d2() -> None:
     # Equal rows of p: g_i − g_j = a ⊗ (x_i − x_j). From the first pick (x = 10, the largest
     # norm) the others are 10, 9 and 8 away: D² 100, 81, 64.
+    _assert_second_picks_drawn(np.array([0, 100, 81, 64]) / 245)
+
+
+def _assert_second_picks_drawn(
+    expected: np.ndarray, weights: np.ndarray | None = None, draws: int = 2000
+) -> None:
+    """BADGE on four rows with equal p and x = 10, 0, 1, 2 (the first pick is row 0, the
+    largest norm), once per seed: each row's share of second picks within 4 σ of expected."""
     x = np.array([[10.0], [0.0], [1.0], [2.0]])
     p = np.tile([0.6, 0.4], (4, 1))
-    draws = 2000
     counts = np.zeros(4)
     for seed in range(draws):
-        picks, _ = hybrid.badge_select(p, x, np.arange(4), 2, np.random.default_rng(seed))
+        picks, _ = hybrid.badge_select(
+            p, x, np.arange(4), 2, np.random.default_rng(seed), weights=weights
+        )
         assert picks[0] == 0
         counts[picks[1]] += 1
-    expected = np.array([0, 100, 81, 64]) / 245
     sigma = np.sqrt(expected * (1 - expected) / draws)
     assert np.all(np.abs(counts / draws - expected) <= 4 * sigma + 1e-12)
 
@@ -292,19 +300,7 @@ def test_badge_with_weights_of_one_is_badge() -> None:
 
 def test_weighted_badge_draws_the_second_pick_proportional_to_weight_times_d2() -> None:
     # The rows of the D² test above, weighted 1, 3, 0, 2: mass 0, 300, 0, 128.
-    x = np.array([[10.0], [0.0], [1.0], [2.0]])
-    p = np.tile([0.6, 0.4], (4, 1))
-    weights = np.array([1.0, 3.0, 0.0, 2.0])
-    draws = 2000
-    counts = np.zeros(4)
-    for seed in range(draws):
-        picks, _ = hybrid.badge_select(
-            p, x, np.arange(4), 2, np.random.default_rng(seed), weights=weights
-        )
-        counts[picks[1]] += 1
-    expected = np.array([0, 300, 0, 128]) / 428
-    sigma = np.sqrt(expected * (1 - expected) / draws)
-    assert np.all(np.abs(counts / draws - expected) <= 4 * sigma + 1e-12)
+    _assert_second_picks_drawn(np.array([0, 300, 0, 128]) / 428, np.array([1.0, 3.0, 0.0, 2.0]))
 
 
 def test_weighted_badge_on_duplicates_draws_uniformly_among_weighted_items() -> None:
